@@ -1,0 +1,1 @@
+"""Public warnings: CAP 1.2, approval, durable outbox and delivery channels."""

@@ -1,0 +1,1 @@
+"""Audio bridges on ConfBridge, video rooms on Janus, camera feeds."""

@@ -1,0 +1,1 @@
+"""Dialplan definitions (YAML) and the jinja2 templates of the Asterisk configs, shipped as package data."""

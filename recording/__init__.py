@@ -1,0 +1,1 @@
+"""Recording store: files, metadata, SHA-256 ledger, retention, search, playback."""

@@ -1,0 +1,1 @@
+"""Telephony on Asterisk: AMI session, calls, fax, pjsua2 phones."""

@@ -1,0 +1,72 @@
+"""The ASGI application: composes the subsystems on one Context and runs their background work."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from switchboard import console
+from switchboard.api import errors, live
+from switchboard.api.deps import Reader
+from switchboard.auth import views as auth_views
+from switchboard.core.context import Context
+from switchboard.directory import service as directory_service
+from switchboard.directory import views as directory_views
+from switchboard.incidents import deadlines, timeline
+from switchboard.incidents import views as incident_views
+
+log = logging.getLogger(__name__)
+
+
+def create_app(ctx: Context) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ctx.db.migrate()
+        await directory_service.ensure_divisions(ctx)
+        timeline.subscribe(ctx)
+        watcher = asyncio.create_task(deadlines.watch(ctx))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await ctx.db.close()
+
+    app = FastAPI(
+        title="Switchboard",
+        version="0.1.0",
+        description="应急指挥调度交换平台 API: incident record, contact directory, dispatch, warnings.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    app.include_router(auth_views.router, responses=errors.RESPONSES)
+    app.include_router(incident_views.router, responses=errors.RESPONSES)
+    app.include_router(directory_views.router, responses=errors.RESPONSES)
+    app.include_router(live.router)
+    app.include_router(console.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> JSONResponse:
+        """Each component's state; unauthenticated so that monitoring can poll it, and it reveals no data."""
+        components: dict[str, Any] = {}
+        try:
+            await asyncio.wait_for(ctx.db.ping(), 5)
+            components["database"] = {"status": "ok", "backend": "sqlite" if ctx.db.is_sqlite else "postgresql"}
+        except Exception as exc:  # noqa: BLE001 - any failure is the answer here
+            components["database"] = {"status": "down", "error": type(exc).__name__}
+        healthy = all(c["status"] == "ok" for c in components.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "degraded", "components": components}, 200 if healthy else 503
+        )
+
+    @app.get("/api/v1/me", tags=["auth"], responses=errors.RESPONSES)
+    async def me(who: Reader) -> dict[str, Any]:
+        return {"username": who.username, "roles": sorted(who.roles)}
+
+    return app

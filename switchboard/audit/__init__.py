@@ -1,0 +1,1 @@
+"""Append-only audit trail, hash-chained so an edit or deletion is detectable."""

@@ -1,0 +1,46 @@
+"""`switchboard init` and `switchboard serve`."""
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from switchboard.api.app import create_app
+from switchboard.auth.service import ensure_admin
+from switchboard.cli.common import ConfigOption, console, err, load_settings
+from switchboard.core import config
+from switchboard.core.context import Context
+
+
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write it")] = Path(config.DEFAULT_CONFIG_FILE),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
+) -> None:
+    if path.exists() and not force:
+        err.print(f"[red]{path} 已存在；使用 --force 覆盖[/red]")
+        raise typer.Exit(1)
+    path.write_text(config.render_default(), "utf-8")
+    console.print(f"已写入默认配置：{path}")
+
+
+def serve(config_path: ConfigOption = None) -> None:
+    settings = load_settings(config_path)
+    ctx = Context.from_settings(settings)
+
+    async def main() -> None:
+        await ctx.db.migrate()
+        password = await ensure_admin(ctx)
+        if password:
+            console.print(
+                f"[bold yellow]已创建管理员 {settings.auth.admin_username}，初始密码（仅显示这一次）：{password}[/]"
+            )
+        app = create_app(ctx)
+        console.print(f"控制台与 API：http://{settings.server.host}:{settings.server.port}/")
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level="info")
+        )
+        await server.serve()
+
+    asyncio.run(main())

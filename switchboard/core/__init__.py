@@ -1,0 +1,1 @@
+"""What every subsystem may import: configuration, database, events, errors, identifiers, divisions."""

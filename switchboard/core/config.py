@@ -1,0 +1,146 @@
+"""Configuration: one TOML file, every key overridable by SWITCHBOARD_<SECTION>_<KEY>.
+
+Unknown keys and wrong types are refused at start, naming the key, so a typo never silently falls back
+to a default in a duty room.
+"""
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+ENV_PREFIX = "SWITCHBOARD_"
+CONFIG_PATH_ENV = "SWITCHBOARD_CONFIG"
+DEFAULT_CONFIG_FILE = "switchboard.toml"
+
+
+class ConfigError(Exception):
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"配置项 {key} 无效: {reason}")
+        self.key = key
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address the console and API listen on")
+    port: int = Field(8080, ge=1, le=65535, description="Port of the console and API")
+
+
+class PathSettings(_Section):
+    var_dir: str = Field("var", description="Writable state: SQLite database, secrets, recordings, logs")
+
+
+class DatabaseSettings(_Section):
+    url: str = Field(
+        "",
+        description="SQLAlchemy async URL; empty means SQLite at <var_dir>/switchboard.db. "
+        "PostgreSQL: postgresql+asyncpg://user:password@host/dbname",
+    )
+    echo: bool = Field(False, description="Log every SQL statement")
+
+
+class AuthSettings(_Section):
+    token_secret: str = Field(
+        "", description="HMAC key for access tokens; empty means generated once into <var_dir>/token_secret"
+    )
+    token_ttl_minutes: int = Field(720, ge=1, le=10080, description="Lifetime of an access token")
+    admin_username: str = Field("admin", description="First administrator, created when no user exists")
+    admin_password: str = Field(
+        "", description="Its password; empty means one is generated and printed once (set via environment)"
+    )
+
+
+class IncidentSettings(_Section):
+    first_report_hours: float = Field(2.0, gt=0, description="初报 is due this long after the incident is reported")
+    due_soon_minutes: int = Field(30, ge=1, description="Warn this long before the first report is due")
+    deadline_check_seconds: float = Field(30.0, gt=0, description="How often report deadlines are checked")
+    timezone: str = Field("Asia/Shanghai", description="Time zone of printed reports and the console")
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    paths: PathSettings = PathSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    auth: AuthSettings = AuthSettings()
+    incidents: IncidentSettings = IncidentSettings()
+
+    @property
+    def var_path(self) -> Path:
+        return Path(self.paths.var_dir).resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite+aiosqlite:///{self.var_path / 'switchboard.db'}"
+
+
+def _sections() -> dict[str, type[_Section]]:
+    return {name: field.annotation for name, field in Settings.model_fields.items()}  # type: ignore[misc]
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Typed values from SWITCHBOARD_* variables; an unknown variable is an error, not a silent no-op."""
+    result: dict[str, dict[str, Any]] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_PATH_ENV:
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        for section, model in _sections().items():
+            key = rest.removeprefix(section + "_")
+            if key != rest and key in model.model_fields:
+                annotation = model.model_fields[key].annotation
+                try:
+                    result.setdefault(section, {})[key] = TypeAdapter(annotation).validate_python(raw, strict=False)
+                except ValidationError as exc:
+                    raise ConfigError(name, exc.errors()[0]["msg"]) from None
+                break
+        else:
+            raise ConfigError(name, "没有这个配置项（环境变量名应为 SWITCHBOARD_<节>_<键>）")
+    return result
+
+
+def load(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the TOML file (if any), overlay the environment, validate strictly."""
+    environ = dict(os.environ if environ is None else environ)
+    path = Path(path or environ.get(CONFIG_PATH_ENV) or DEFAULT_CONFIG_FILE)
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text("utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"TOML 语法错误: {exc}") from None
+    for section, values in _env_overrides(environ).items():
+        if not isinstance(data.get(section, {}), dict):
+            raise ConfigError(section, "应为一个表（[section]）")
+        data.setdefault(section, {}).update(values)
+    try:
+        return Settings.model_validate(data, strict=True)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigError(".".join(str(p) for p in error["loc"]), error["msg"]) from None
+
+
+def render_default() -> str:
+    """The commented default file `switchboard init` writes, generated from the model itself."""
+    lines = [
+        "# Switchboard configuration. Every key can be overridden by SWITCHBOARD_<SECTION>_<KEY>,",
+        "# e.g. SWITCHBOARD_SERVER_PORT=8081. Unknown keys and wrong types stop the start.",
+    ]
+    for section, model in _sections().items():
+        lines += ["", f"[{section}]"]
+        for key, field in model.model_fields.items():
+            lines.append(f"# {field.description}")
+            lines.append(f"{key} = {_toml_value(field.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)

@@ -1,0 +1,1 @@
+"""The incident record: what happened, its timeline, and the reports sent upward."""

@@ -1,0 +1,23 @@
+"""Every table of the switchboard, imported in one place so Alembic sees the whole schema."""
+
+from switchboard.audit.models import AuditEntry, AuditHead
+from switchboard.auth.models import User
+from switchboard.core.db import Base
+from switchboard.directory.models import ContactPoint, DutyShift, Group, GroupMember, Organisation, Person
+from switchboard.incidents.models import Incident, Report, TimelineEntry
+
+__all__ = [
+    "AuditEntry",
+    "AuditHead",
+    "Base",
+    "ContactPoint",
+    "DutyShift",
+    "Group",
+    "GroupMember",
+    "Incident",
+    "Organisation",
+    "Person",
+    "Report",
+    "TimelineEntry",
+    "User",
+]

@@ -1,0 +1,180 @@
+"""The `switchboard` command, run as a user runs it: a separate process on a SQLite file."""
+
+import asyncio
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from switchboard.core import config
+from switchboard.core.context import Context
+from switchboard.incidents import service
+from switchboard.incidents.models import ReportCreate
+
+SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return os.environ | {
+        "SWITCHBOARD_CONFIG": str(tmp_path / "switchboard.toml"),
+        "SWITCHBOARD_PATHS_VAR_DIR": str(tmp_path / "var"),
+    }
+
+
+def sb(env: dict[str, str], *args: str, ok: bool = True, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([SWITCHBOARD, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120)
+    if ok:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_init_writes_a_commented_default_once(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "switchboard.toml"
+    sb(env, "init", str(path))
+    assert path.read_text("utf-8") == config.render_default()
+    again = sb(env, "init", str(path), ok=False)
+    assert again.returncode == 1 and "已存在" in again.stderr
+
+
+def test_bad_config_stops_with_the_key(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "switchboard.toml").write_text("[server]\nport = 'http'\n")
+    done = sb(env, "incident", "list", ok=False)
+    assert done.returncode == 2
+    assert "server.port" in done.stderr
+
+
+def test_incident_lifecycle_and_audit(env: dict[str, str], tmp_path: Path) -> None:
+    created = sb(
+        env,
+        "incident",
+        "create",
+        "--title",
+        "大同市煤矿透水",
+        "--category",
+        "accident_disaster",
+        "--level",
+        "II",
+        "--area-code",
+        "140200",
+        "--location",
+        "云冈区",
+    )
+    incident_id = re.search(r"已登记事件 (\w+)", created.stdout).group(1)
+    assert "大同市煤矿透水" in sb(env, "incident", "list").stdout
+    assert "接报：大同市煤矿透水（重大）" in sb(env, "incident", "show", incident_id).stdout
+    bad = sb(
+        env,
+        "incident",
+        "create",
+        "--title",
+        "x",
+        "--category",
+        "accident_disaster",
+        "--level",
+        "II",
+        "--area-code",
+        "149999",
+        ok=False,
+    )
+    assert bad.returncode == 1 and "area_code" in bad.stderr
+
+    report = asyncio.run(_first_report(tmp_path, incident_id))
+    out = tmp_path / "report.html"
+    sb(env, "report", "export", incident_id, report, "-o", str(out))
+    assert "突发事件信息初报" in out.read_text("utf-8")
+    sb(env, "report", "export", incident_id, report, "-o", str(tmp_path / "r.json"), "--format", "json")
+    assert '"info_source": "云冈区应急管理局"' in (tmp_path / "r.json").read_text("utf-8")
+
+    assert "未发现篡改" in sb(env, "audit", "verify").stdout
+    with sqlite3.connect(tmp_path / "var" / "switchboard.db") as db:
+        db.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1")
+    tampered = sb(env, "audit", "verify", ok=False)
+    assert tampered.returncode == 1
+    assert "第 1 条：条目内容被修改" in tampered.stdout
+
+
+async def _first_report(tmp_path: Path, incident_id: str) -> str:
+    ctx = Context.from_settings(config.load(environ={"SWITCHBOARD_PATHS_VAR_DIR": str(tmp_path / "var")}))
+    data = ReportCreate(
+        kind="first",
+        info_source="云冈区应急管理局",
+        occurred_at="2026-08-01T10:00:00+08:00",
+        nature="透水事故",
+        impact_scope="井下",
+        casualties_losses="被困 3 人",
+        trend="抽排中",
+        measures_taken="启动应急预案",
+    )
+    report = await service.submit_report(ctx, "test", incident_id, data)
+    await ctx.db.close()
+    return report.id
+
+
+def test_user_add_then_sign_in(env: dict[str, str]) -> None:
+    add = ("user", "add", "--password-stdin")
+    sb(env, *add, "zhangwei", "--role", "duty_officer", "--role", "leader", "--name", "张伟", stdin="duty-pass-2026\n")
+    again = sb(env, *add, "zhangwei", "--role", "leader", stdin="duty-pass-2026\n", ok=False)
+    assert again.returncode == 1 and "已存在" in again.stderr
+    short = sb(env, *add, "li", "--role", "leader", stdin="short\n", ok=False)
+    assert "password" in short.stderr
+    process, url = _serve_until_healthy(env)
+    try:
+        token = httpx.post(f"{url}/api/v1/auth/token", json={"username": "zhangwei", "password": "duty-pass-2026"})
+        assert token.json()["roles"] == ["duty_officer", "leader"]
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve_until_healthy(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [SWITCHBOARD, "serve"],
+        env=env | {"SWITCHBOARD_SERVER_PORT": str(port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    raise AssertionError(process.communicate()[0])
+
+
+def test_serve_creates_the_admin_once_and_prints_its_password(env: dict[str, str]) -> None:
+    process, url = _serve_until_healthy(env)
+    try:
+        assert "Switchboard" in httpx.get(f"{url}/openapi.json").text
+        assert "应急指挥调度台" in httpx.get(f"{url}/").text
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=20)[0]
+    password = re.search(r"初始密码（仅显示这一次）：(\S+)", output).group(1)
+    process, url = _serve_until_healthy(env)
+    try:
+        token = httpx.post(f"{url}/api/v1/auth/token", json={"username": "admin", "password": password})
+        assert token.status_code == 200 and token.json()["roles"] == ["admin"]
+        wrong = httpx.post(f"{url}/api/v1/auth/token", json={"username": "admin", "password": "guess-guess"})
+        assert wrong.status_code == 401 and wrong.json()["error"] == "unauthorized"
+    finally:
+        process.terminate()
+        assert "初始密码" not in process.communicate(timeout=20)[0]

@@ -1,0 +1,64 @@
+"""WS /api/v1/events over a real server: signed-in users see the domain events their roles may see."""
+
+import asyncio
+import json
+from datetime import timedelta
+
+import httpx
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from switchboard.core.context import Context
+from switchboard.core.db import utcnow
+from switchboard.incidents import service
+from tests.test_incidents import FLOOD
+
+
+def _token(headers: dict[str, str]) -> str:
+    return headers["Authorization"].removeprefix("Bearer ")
+
+
+async def _next(ws: websockets.ClientConnection) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), 5))
+
+
+async def test_incident_events_are_pushed(live_server: str, tokens: dict) -> None:
+    url = f"ws://{live_server}/api/v1/events?token={_token(tokens['leader'])}"
+    async with websockets.connect(url) as ws, httpx.AsyncClient(base_url=f"http://{live_server}") as http:
+        created = (await http.post("/api/v1/incidents", json=FLOOD, headers=tokens["duty_officer"])).json()
+        event = await _next(ws)
+        assert (event["type"], event["incident_id"], event["actor"]) == (
+            "incident.created",
+            created["id"],
+            "duty_officer",
+        )
+        assert event["data"]["title"] == FLOOD["title"]
+        await http.post(
+            f"/api/v1/incidents/{created['id']}/timeline", json={"text": "已派出救援队"}, headers=tokens["duty_officer"]
+        )
+        assert (await _next(ws))["data"] == {"text": "已派出救援队"}
+
+
+async def test_events_respect_their_audience(
+    app_ctx: Context, live_server: str, tokens: dict, client: httpx.AsyncClient
+) -> None:
+    leader = await websockets.connect(f"ws://{live_server}/api/v1/events?token={_token(tokens['leader'])}")
+    alert = await websockets.connect(f"ws://{live_server}/api/v1/events?token={_token(tokens['alert_officer'])}")
+    reported = (utcnow() - timedelta(hours=3)).isoformat()
+    await client.post("/api/v1/incidents", json=FLOOD | {"reported_at": reported}, headers=tokens["duty_officer"])
+    await service.check_deadlines(app_ctx)
+    assert [(await _next(leader))["type"] for _ in range(2)] == ["incident.created", "report.overdue"]
+    assert (await _next(alert))["type"] == "incident.created"
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(alert.recv(), 0.5)
+    await leader.close()
+    await alert.close()
+
+
+async def test_bad_token_is_refused(live_server: str) -> None:
+    async with websockets.connect(f"ws://{live_server}/api/v1/events?token=nonsense") as ws:
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+    assert info.value.rcvd is not None
+    assert (info.value.rcvd.code, info.value.rcvd.reason) == (1008, "无效的访问令牌")
