@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.audit.models import AuditEntry, AuditHead
@@ -37,20 +37,24 @@ def entry_hash(entry: AuditEntry) -> str:
 async def record(
     session: AsyncSession, actor: str, action: str, target_type: str, target_id: str, detail: dict[str, Any]
 ) -> AuditEntry:
-    head = (await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())).scalar_one()
+    """Append one entry; the head row's lock orders concurrent appenders (SQL Core: this runs on every change)."""
+    conn = await session.connection()
+    head = AuditHead.__table__
+    seq, prev = (await conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update())).one()
     entry = AuditEntry(
-        seq=head.seq + 1,
+        seq=seq + 1,
         at=utcnow(),
         actor=actor,
         action=action,
         target_type=target_type,
         target_id=target_id,
         detail=json.loads(json.dumps(detail, ensure_ascii=False, default=str)),
-        prev_hash=head.hash,
+        prev_hash=prev,
     )
     entry.hash = entry_hash(entry)
-    head.seq, head.hash = entry.seq, entry.hash
-    session.add(entry)
+    values = {column.key: getattr(entry, column.key) for column in AuditEntry.__table__.columns}
+    await conn.execute(insert(AuditEntry.__table__), values)
+    await conn.execute(update(head).where(head.c.id == 1).values(seq=entry.seq, hash=entry.hash))
     return entry
 
 

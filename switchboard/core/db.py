@@ -1,9 +1,12 @@
 """Database: SQLAlchemy 2 async over SQLite (WAL, the embedded default) or PostgreSQL.
 
-SQLite allows one writer: write transactions start with BEGIN IMMEDIATE so that concurrent writers queue on
-the busy timeout instead of failing mid-transaction, while read sessions stay deferred and run beside them.
+SQLite allows one writer: write transactions start with BEGIN IMMEDIATE so that writers from other processes
+(the CLI beside the server) queue on the busy timeout instead of failing mid-transaction, and writers within this
+process queue on an asyncio lock first, in order, rather than in SQLite's sleeping busy handler. Read sessions stay
+deferred and run beside them.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -71,6 +74,7 @@ class Database:
         if self.is_sqlite:
             _sqlite_pragmas(self.engine)
         self._writer = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._reader = async_sessionmaker(
             self.engine.execution_options(switchboard_readonly=True), expire_on_commit=False
         )
@@ -78,7 +82,11 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A write transaction, committed on success and rolled back on error."""
-        async with self._writer() as session, session.begin():
+        if self._write_lock is None:
+            async with self._writer() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock, self._writer() as session, session.begin():
             yield session
 
     @asynccontextmanager

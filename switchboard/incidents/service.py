@@ -12,6 +12,7 @@ from switchboard.core.db import utcnow
 from switchboard.core.divisions import check_area_code, full_name
 from switchboard.core.errors import Conflict, InvalidInput, NotFound
 from switchboard.core.events import Event
+from switchboard.core.ids import new_id
 from switchboard.incidents import timeline
 from switchboard.incidents.models import (
     LEVEL_NAMES,
@@ -39,6 +40,7 @@ async def create(ctx: Context, actor: str, data: IncidentCreate) -> Incident:
     if data.occurred_at and data.occurred_at > reported_at:
         raise InvalidInput("事发时间不能晚于接报时间", field="occurred_at")
     incident = Incident(
+        id=new_id(),
         **data.model_dump(exclude={"reported_at"}),
         reported_at=reported_at,
         status=Status.reported,
@@ -47,9 +49,8 @@ async def create(ctx: Context, actor: str, data: IncidentCreate) -> Incident:
     )
     async with ctx.db.session() as session:
         session.add(incident)
-        await session.flush()
         event = Event("incident.created", incident_id=incident.id, actor=actor, data=_brief(incident))
-        timeline.append(session, incident.id, event, f"接报：{incident.title}（{LEVEL_NAMES[incident.level]}）")
+        await timeline.append(session, incident.id, event, f"接报：{incident.title}（{LEVEL_NAMES[incident.level]}）")
         await audit.record(session, actor, "incident.create", "incident", incident.id, data.model_dump(mode="json"))
     await ctx.bus.publish(event)
     return incident
@@ -110,7 +111,7 @@ async def change(ctx: Context, actor: str, incident_id: str, data: IncidentUpdat
         detail = {key: {"from": before[key], "to": value} for key, value in diff.items()}
         event_type = "incident.status_changed" if "status" in diff else "incident.updated"
         event = Event(event_type, incident_id=incident.id, actor=actor, data={"changes": detail})
-        timeline.append(session, incident.id, event, _describe_changes(diff))
+        await timeline.append(session, incident.id, event, _describe_changes(diff))
         await audit.record(session, actor, "incident.update", "incident", incident.id, detail)
     await ctx.bus.publish(event)
     return incident
@@ -128,7 +129,7 @@ async def add_note(ctx: Context, actor: str, incident_id: str, text: str) -> Non
     async with ctx.db.session() as session:
         await _load(session, incident_id)
         event = Event("note.added", incident_id=incident_id, actor=actor, data={"text": text})
-        timeline.append(session, incident_id, event, text)
+        await timeline.append(session, incident_id, event, text)
         await audit.record(session, actor, "incident.note", "incident", incident_id, {"text": text})
     await ctx.bus.publish(event)
 
@@ -148,6 +149,7 @@ async def submit_report(ctx: Context, actor: str, incident_id: str, data: Report
         if occurred_at is None:
             raise InvalidInput("事发时间必填（事件记录中也没有）", field="occurred_at")
         report = Report(
+            id=new_id(),
             **data.model_dump(exclude={"received_at", "occurred_at", "location"}),
             incident_id=incident_id,
             seq=len(kinds) + 1,
@@ -161,7 +163,6 @@ async def submit_report(ctx: Context, actor: str, incident_id: str, data: Report
         session.add(report)
         if data.kind == ReportKind.first:
             incident.first_report_at = now
-        await session.flush()
         name = REPORT_NAMES[data.kind]
         event = Event(
             "report.submitted",
@@ -169,7 +170,9 @@ async def submit_report(ctx: Context, actor: str, incident_id: str, data: Report
             actor=actor,
             data={"report_id": report.id, "kind": data.kind, "seq": report.seq, "late": report.late},
         )
-        timeline.append(session, incident_id, event, f"提交{name}" + ("（已超时）" if report.late else ""), [report.id])
+        await timeline.append(
+            session, incident_id, event, f"提交{name}" + ("（已超时）" if report.late else ""), [report.id]
+        )
         await audit.record(
             session, actor, "report.submit", "report", report.id, {"incident_id": incident_id, "kind": data.kind}
         )
@@ -221,7 +224,7 @@ async def check_deadlines(ctx: Context) -> list[Event]:
                     data={"title": title, "due_at": due_at.isoformat()},
                     audience=WATCHERS,
                 )
-                timeline.append(session, incident_id, event, summary)
+                await timeline.append(session, incident_id, event, summary)
                 await audit.record(session, "system", event_type, "incident", incident_id, {"due_at": due_at})
                 events.append(event)
     for event in events:

@@ -3,7 +3,7 @@
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.core.context import Context
@@ -20,19 +20,21 @@ MAX_PAGE = 1000
 log = logging.getLogger(__name__)
 
 
-def append(session: AsyncSession, incident_id: str, event: Event, summary: str, refs: list[str] | None = None) -> None:
-    session.add(
-        TimelineEntry(
-            incident_id=incident_id,
-            kind=event.subject,
-            type=event.type,
-            at=event.at,
-            actor=event.actor or "",
-            summary=summary,
-            data=event.data,
-            refs=refs or [],
-        )
-    )
+async def append(
+    session: AsyncSession, incident_id: str, event: Event, summary: str, refs: list[str] | None = None
+) -> None:
+    row = {
+        "incident_id": incident_id,
+        "kind": event.subject,
+        "type": event.type,
+        "at": event.at,
+        "actor": event.actor or "",
+        "summary": summary,
+        "data": event.data,
+        "refs": refs or [],
+    }
+    await session.flush()  # the entry's incident may still be pending in the session; Core does not autoflush
+    await (await session.connection()).execute(insert(TimelineEntry.__table__), row)
 
 
 async def page(
@@ -59,6 +61,6 @@ def subscribe(ctx: Context) -> None:
                 return
             summary = str(event.data.get("summary") or event.type)
             refs: list[Any] = event.data.get("refs") or []
-            append(session, event.incident_id, event, summary, [str(r) for r in refs])
+            await append(session, event.incident_id, event, summary, [str(r) for r in refs])
 
     ctx.bus.subscribe(on_event)
