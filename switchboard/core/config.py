@@ -7,7 +7,7 @@ to a default in a duty room.
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -62,12 +62,35 @@ class IncidentSettings(_Section):
     timezone: str = Field("Asia/Shanghai", description="Time zone of printed reports and the console")
 
 
+class AsteriskSettings(_Section):
+    mode: Literal["local", "external", "off"] = Field(
+        "local",
+        description="local: provision, configure and start our own Asterisk; external: drive the one at ami_host; "
+        "off: no telephony",
+    )
+    root_dir: str = Field(
+        "",
+        description="Where provisioning keeps the Debian root holding Asterisk; empty: ~/.cache/switchboard/asterisk",
+    )
+    mirror: str = Field("http://deb.debian.org/debian", description="Debian mirror for provisioning")
+    ami_host: str = Field("127.0.0.1", description="Asterisk Manager Interface address")
+    ami_port: int = Field(5038, ge=1, le=65535, description="AMI port")
+    ami_username: str = Field("switchboard", description="AMI user")
+    ami_secret: str = Field("", description="AMI secret; empty: generated once into <var_dir>/asterisk/ami_secret")
+    sip_port: int = Field(5060, ge=1, le=65535, description="SIP (UDP and TCP) port of the local Asterisk")
+    rtp_port_start: int = Field(20000, ge=1024, le=65535, description="First RTP port")
+    rtp_port_end: int = Field(20999, ge=1024, le=65535, description="Last RTP port")
+    udptl_port_start: int = Field(21000, ge=1024, le=65535, description="First UDPTL (T.38 fax) port")
+    udptl_port_end: int = Field(21999, ge=1024, le=65535, description="Last UDPTL port")
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     paths: PathSettings = PathSettings()
     database: DatabaseSettings = DatabaseSettings()
     auth: AuthSettings = AuthSettings()
     incidents: IncidentSettings = IncidentSettings()
+    asterisk: AsteriskSettings = AsteriskSettings()
 
     @property
     def var_path(self) -> Path:
