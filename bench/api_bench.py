@@ -50,6 +50,7 @@ def server_env(var_dir: Path, url: str, port: int = 8080) -> dict[str, str]:
         "SWITCHBOARD_SERVER_PORT": str(port),
         "SWITCHBOARD_AUTH_ADMIN_PASSWORD": PASSWORD,
         "SWITCHBOARD_CONFIG": str(var_dir / "none.toml"),
+        "SWITCHBOARD_ASTERISK_MODE": "off",
     }
 
 

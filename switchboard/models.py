@@ -1,5 +1,6 @@
 """Every table of the switchboard, imported in one place so Alembic sees the whole schema."""
 
+from sip.models import Call
 from switchboard.audit.models import AuditEntry, AuditHead
 from switchboard.auth.models import User
 from switchboard.core.db import Base
@@ -10,6 +11,7 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "Base",
+    "Call",
     "ContactPoint",
     "DutyShift",
     "Group",

@@ -21,19 +21,23 @@ from switchboard.core import config
 from switchboard.core.context import Context
 from switchboard.core.db import Database
 from tests import throwaway_pg
+from tests.asterisk_fixture import asterisk  # noqa: F401  (one real Asterisk per test run)
 
 PASSWORD = "correct horse battery"
 _HASH = PasswordHasher().hash(PASSWORD)
 
 
-def settings_for(var_dir: Path, url: str) -> config.Settings:
+def settings_for(var_dir: Path, url: str, **overrides: str) -> config.Settings:
+    """Test settings; `overrides` are further SWITCHBOARD_* variables."""
     return config.load(
         path=var_dir / "absent.toml",
         environ={
             "SWITCHBOARD_PATHS_VAR_DIR": str(var_dir),
             "SWITCHBOARD_DATABASE_URL": url,
             "SWITCHBOARD_AUTH_TOKEN_SECRET": "test-secret-not-for-production-0123456789",
-        },
+            "SWITCHBOARD_ASTERISK_MODE": "off",  # telephony tests point the app at the `asterisk` fixture
+        }
+        | overrides,
     )
 
 
@@ -109,8 +113,7 @@ async def client(app_ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-@pytest_asyncio.fixture
-async def users(ctx: Context) -> dict[str, User]:
+async def add_users(ctx: Context) -> dict[str, User]:
     """One user per role, username = role name, password PASSWORD."""
     created = {role.value: User(username=role.value, password_hash=_HASH, roles=[role.value]) for role in Role}
     async with ctx.db.session() as session:
@@ -118,10 +121,19 @@ async def users(ctx: Context) -> dict[str, User]:
     return created
 
 
-@pytest.fixture
-def tokens(ctx: Context, users: dict[str, User]) -> dict[str, dict[str, str]]:
+def headers_for(ctx: Context, users: dict[str, User]) -> dict[str, dict[str, str]]:
     """Authorization headers per role."""
     return {role: {"Authorization": f"Bearer {issue_token(ctx.settings, user)}"} for role, user in users.items()}
+
+
+@pytest_asyncio.fixture
+async def users(ctx: Context) -> dict[str, User]:
+    return await add_users(ctx)
+
+
+@pytest.fixture
+def tokens(ctx: Context, users: dict[str, User]) -> dict[str, dict[str, str]]:
+    return headers_for(ctx, users)
 
 
 @pytest_asyncio.fixture

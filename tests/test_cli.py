@@ -26,6 +26,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     return os.environ | {
         "SWITCHBOARD_CONFIG": str(tmp_path / "switchboard.toml"),
         "SWITCHBOARD_PATHS_VAR_DIR": str(tmp_path / "var"),
+        "SWITCHBOARD_ASTERISK_MODE": "off",
     }
 
 

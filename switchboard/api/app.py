@@ -13,28 +13,34 @@ from switchboard import console
 from switchboard.api import errors, live
 from switchboard.api.deps import Reader
 from switchboard.auth import views as auth_views
+from switchboard.calls import views as call_views
 from switchboard.core.context import Context
 from switchboard.directory import service as directory_service
 from switchboard.directory import views as directory_views
 from switchboard.incidents import deadlines, timeline
 from switchboard.incidents import views as incident_views
+from switchboard.telephony import Telephony
 
 log = logging.getLogger(__name__)
 
 
-def create_app(ctx: Context) -> FastAPI:
+def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
+    telephony = telephony or Telephony(ctx)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await ctx.db.migrate()
         await directory_service.ensure_divisions(ctx)
         timeline.subscribe(ctx)
         watcher = asyncio.create_task(deadlines.watch(ctx))
+        await telephony.start()
         try:
             yield
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            await telephony.stop()
             await ctx.db.close()
 
     app = FastAPI(
@@ -44,10 +50,12 @@ def create_app(ctx: Context) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.telephony = telephony
     errors.install(app)
     app.include_router(auth_views.router, responses=errors.RESPONSES)
     app.include_router(incident_views.router, responses=errors.RESPONSES)
     app.include_router(directory_views.router, responses=errors.RESPONSES)
+    app.include_router(call_views.router, responses=errors.RESPONSES)
     app.include_router(live.router)
     app.include_router(console.router)
 
@@ -60,6 +68,8 @@ def create_app(ctx: Context) -> FastAPI:
             components["database"] = {"status": "ok", "backend": "sqlite" if ctx.db.is_sqlite else "postgresql"}
         except Exception as exc:  # noqa: BLE001 - any failure is the answer here
             components["database"] = {"status": "down", "error": type(exc).__name__}
+        if (asterisk := telephony.health()) is not None:
+            components["asterisk"] = asterisk
         healthy = all(c["status"] == "ok" for c in components.values())
         return JSONResponse(
             {"status": "ok" if healthy else "degraded", "components": components}, 200 if healthy else 503

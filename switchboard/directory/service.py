@@ -164,6 +164,15 @@ async def search_contacts(ctx: Context, q: str, limit: int) -> list[ContactOut]:
         return [contact_out(p) for p in await session.scalars(query.limit(limit))]
 
 
+async def find_by_number(ctx: Context, number: str) -> ContactOut | None:
+    """Who is calling: the person one of whose phone contact points is exactly this number."""
+    phone_kinds = [k.value for k in (*VOICE_KINDS, ContactKind.fax)]
+    owner = select(ContactPoint.person_id).where(ContactPoint.value == number, ContactPoint.kind.in_(phone_kinds))
+    async with ctx.db.reader() as session:
+        person = await session.scalar(_people().where(Person.id.in_(owner)).limit(1))
+    return contact_out(person) if person else None
+
+
 async def get_contact(ctx: Context, person_id: str) -> ContactOut:
     async with ctx.db.reader() as session:
         person = await session.get(Person, person_id)

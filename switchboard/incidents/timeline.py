@@ -49,17 +49,19 @@ async def page(
 
 
 def subscribe(ctx: Context) -> None:
-    """Persist other subsystems' events that name an incident; the bus awaits this before fan-out."""
+    """Persist other subsystems' events that name an incident and carry a `summary`: the publisher marks
+    which of its events are the record (a call's end), as opposed to live progress (ringing, dialing).
+    The bus awaits this before fan-out."""
 
     async def on_event(event: Event) -> None:
-        if event.subject not in EVENT_KINDS or not event.incident_id:
+        if event.subject not in EVENT_KINDS or not event.incident_id or not event.data.get("summary"):
             return
         async with ctx.db.session() as session:
             if await session.get(Incident, event.incident_id) is None:
                 # An id naming no incident is the publisher's bug, not a reason to fail the publisher's work.
                 log.warning("event %s names unknown incident %s; not on any timeline", event.type, event.incident_id)
                 return
-            summary = str(event.data.get("summary") or event.type)
+            summary = str(event.data["summary"])
             refs: list[Any] = event.data.get("refs") or []
             await append(session, event.incident_id, event, summary, [str(r) for r in refs])
 

@@ -1,0 +1,358 @@
+"""Dispatch calls: ring the officer's desk, then the party's numbers in priority order, and track every leg.
+
+The fallback loop runs in Asterisk's dialplan (context `switchboard-dispatch`), so a control-plane restart in
+the middle of a call neither drops it nor skips a number; Switchboard follows it through AMI events (its own
+UserEvents mark each attempt) and writes what happened to the call's row, the event bus and so the incident
+timeline.
+"""
+
+import asyncio
+import base64
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from panoramisk.message import Message
+from sqlalchemy import select
+
+from sip.ami import AmiActionFailed, AmiLinkDown, AmiSession
+from sip.models import ACTIVE, Call, CallState
+from switchboard.core.context import Context
+from switchboard.core.db import utcnow
+from switchboard.core.errors import Conflict, InvalidInput, NotFound
+from switchboard.core.events import Event
+
+log = logging.getLogger(__name__)
+
+DISPATCH_CONTEXT = "switchboard-dispatch"
+TRANSFER_CONTEXT = "switchboard-transfer"
+_NUMBER = re.compile(r"^\+?\d{2,20}$")
+_NOISE = re.compile(r"[\s\-()（）]")
+# DIALSTATUS of one attempt -> the result recorded for it.
+RESULTS = {
+    "ANSWER": "answered",
+    "NOANSWER": "no_answer",
+    "BUSY": "busy",
+    "CHANUNAVAIL": "unreachable",
+    "CONGESTION": "unreachable",
+    "CANCEL": "cancelled",
+}
+RESULT_NAMES = {
+    "answered": "接通",
+    "no_answer": "无人接听",
+    "busy": "占线",
+    "unreachable": "无法接通",
+    "cancelled": "取消",
+}
+
+
+@dataclass(frozen=True)
+class Routing:
+    """What the dialplan offers dispatch: which numbers are desk extensions, and the trunk for the rest."""
+
+    desks: frozenset[str]
+    trunk: str
+    default_desk: str | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    number: str
+    kind: str = "number"  # the directory's contact kind, or "number" for a raw one
+
+
+InboundLookup = Callable[[str], Awaitable[dict[str, str] | None]]
+
+
+def normalise_number(raw: str, field: str = "number") -> str:
+    number = _NOISE.sub("", raw)
+    if not _NUMBER.match(number):
+        raise InvalidInput(f"号码格式不正确：{raw!r}（只允许数字，可带 + 前缀）", field=field)
+    return number
+
+
+class CallService:
+    def __init__(self, ctx: Context, ami: AmiSession, routing: Routing, lookup: InboundLookup | None = None) -> None:
+        self.ctx, self.ami, self.routing, self.lookup = ctx, ami, routing, lookup
+        self._by_channel: dict[str, str] = {}  # Asterisk channel name -> call id
+        self._originations: set[asyncio.Task[None]] = set()
+        ami.on_event(self._on_event)
+        ami.on_resync(self._resync)
+
+    def dial_string(self, number: str) -> str:
+        if number in self.routing.desks:
+            return f"PJSIP/{number}"
+        return f"PJSIP/{number}@{self.routing.trunk}"
+
+    # Actions from the API ---------------------------------------------------------------------------------------
+
+    async def place(
+        self,
+        actor: str,
+        targets: list[Target],
+        *,
+        desk: str | None,
+        incident_id: str | None,
+        party_name: str = "",
+        party_org: str = "",
+        contact_id: str | None = None,
+        ring_seconds: int = 30,
+    ) -> Call:
+        desk = desk or self.routing.default_desk
+        if not desk:
+            raise InvalidInput("请指定发起呼叫的调度台分机", field="desk")
+        if desk not in self.routing.desks:
+            raise InvalidInput(f"调度台分机 {desk} 不存在", field="desk")
+        if not targets:
+            raise InvalidInput("该联系人没有可拨打的号码", field="contact_id")
+        if self.ami.state != "up":
+            raise AmiLinkDown(self.ami.last_error)
+        call = Call(
+            direction="outbound",
+            desk=desk,
+            incident_id=incident_id,
+            party_name=party_name,
+            party_org=party_org,
+            contact_id=contact_id,
+            targets=[{"number": t.number, "kind": t.kind, "dial": self.dial_string(t.number)} for t in targets],
+            attempts=[],
+            state=CallState.queued,
+            created_by=actor,
+        )
+        async with self.ctx.db.session() as session:
+            session.add(call)
+        task = asyncio.create_task(self._originate(call, ring_seconds))
+        self._originations.add(task)
+        task.add_done_callback(self._originations.discard)
+        return call
+
+    async def get(self, call_id: str) -> Call:
+        async with self.ctx.db.reader() as session:
+            call = await session.get(Call, call_id)
+        if call is None:
+            raise NotFound(f"呼叫 {call_id} 不存在", field="call_id")
+        return call
+
+    async def hangup(self, actor: str, call_id: str) -> Call:
+        call = await self.get(call_id)
+        if call.state not in ACTIVE:
+            raise Conflict("呼叫已结束", field="call_id")
+        channels = [c for c in (call.desk_channel, call.party_channel) if c]
+        if not channels:
+            await self._finish(call.id, CallState.failed, "cancelled")
+        for channel in channels:
+            with contextlib.suppress(AmiActionFailed):  # hanging up one leg may already have ended the other
+                await self.ami.action({"Action": "Hangup", "Channel": channel, "Cause": "16"})
+        await self._publish("call.hangup_requested", call, actor)
+        return await self.get(call_id)
+
+    async def transfer(self, actor: str, call_id: str, target: Target) -> Call:
+        """Blind transfer of the far party to another number; the desk is released."""
+        call = await self.get(call_id)
+        if call.state not in (CallState.answered, CallState.held) or not call.party_channel:
+            raise Conflict("只有通话中的呼叫可以转接", field="call_id")
+        dial = self.dial_string(target.number)
+        await self.ami.action(
+            {"Action": "Setvar", "Channel": call.party_channel, "Variable": "SB_TRANSFER", "Value": dial}
+        )
+        await self.ami.action(
+            {
+                "Action": "Redirect",
+                "Channel": call.party_channel,
+                "Context": TRANSFER_CONTEXT,
+                "Exten": "s",
+                "Priority": "1",
+            }
+        )
+        await self._publish("call.transferred", call, actor, {"to": target.number})
+        return call
+
+    # Asterisk side ---------------------------------------------------------------------------------------------
+
+    async def _originate(self, call: Call, ring_seconds: int) -> None:
+        variables = [
+            f"__INCIDENT_ID={call.incident_id or ''}",
+            f"__SB_CALL_ID={call.id}",
+            f"SB_TARGETS={'&'.join(t['dial'] for t in call.targets)}",
+            f"SB_RING_TIMEOUT={ring_seconds}",
+        ]
+        await self._update(call.id, state=CallState.ringing_desk)
+        try:
+            response = await self.ami.action(
+                {
+                    "Action": "Originate",
+                    "Channel": f"PJSIP/{call.desk}",
+                    "Context": DISPATCH_CONTEXT,
+                    "Exten": "s",
+                    "Priority": "1",
+                    "Timeout": str(ring_seconds * 1000),
+                    "CallerID": f'"调度" <{call.targets[0]["number"]}>',
+                    "Variable": variables,
+                    "Async": "true",
+                    "ChannelId": f"{call.id}-desk",
+                },
+                timeout=ring_seconds + 15,
+            )
+        except AmiLinkDown as exc:
+            await self._finish(call.id, CallState.failed, "engine_down", exc.message)
+            return
+        responses = response if isinstance(response, list) else [response]
+        final = next((m for m in responses if m.get("Event") == "OriginateResponse"), None)
+        if final is not None and final.get("Response") != "Success":
+            await self._finish(call.id, CallState.failed, "desk_no_answer")
+
+    async def _on_event(self, message: Message) -> None:
+        name = message.get("Event", "")
+        if name == "UserEvent" and message.get("UserEvent") == "SwitchboardInbound":
+            await self._inbound(message)
+            return
+        call_id = message.get("CallId") if name == "UserEvent" else self._call_of(message)
+        if not call_id:
+            return
+        if name == "Newchannel" or (name == "OriginateResponse" and message.get("Channel")):
+            self._by_channel[message["Channel"]] = call_id
+            await self._update(call_id, desk_channel=message["Channel"])
+        elif name == "UserEvent":
+            await self._user_event(call_id, message)
+        elif name == "DialBegin" and message.get("DestChannel"):
+            self._by_channel[message["DestChannel"]] = call_id
+            await self._update(call_id, party_channel=message["DestChannel"], state=CallState.dialing)
+        elif name == "DialEnd" and message.get("DialStatus") == "ANSWER":
+            await self._update(call_id, state=CallState.answered, answered_at=utcnow())
+        elif name in ("Hold", "Unhold"):
+            await self._update(call_id, state=CallState.held if name == "Hold" else CallState.answered)
+        elif name == "Hangup":
+            self._by_channel.pop(message.get("Channel", ""), None)
+            call = await self.get(call_id)
+            if message.get("Channel") == call.desk_channel or call.desk_channel is None:
+                cause = message.get("Cause-txt", "") or message.get("Cause", "")
+                answered = call.answered_at is not None
+                await self._finish(call_id, CallState.ended if answered else CallState.failed, cause or "hangup")
+
+    def _call_of(self, message: Message) -> str | None:
+        channel = message.get("Channel", "")
+        if channel in self._by_channel:
+            return self._by_channel[channel]
+        unique = message.get("Uniqueid", "") or ""
+        if unique.endswith("-desk") and len(unique) == 31:
+            return unique[:26]  # our ChannelId names the desk leg after the call
+        return None
+
+    async def _user_event(self, call_id: str, message: Message) -> None:
+        kind = message.get("UserEvent")
+        attempt = int(message.get("Attempt") or 0)
+        call = await self.get(call_id)
+        attempts = list(call.attempts)
+        if kind == "SwitchboardAttempt" and 0 < attempt <= len(call.targets):
+            number = call.targets[attempt - 1]["number"]
+            attempts.append({"attempt": attempt, "number": number, "started_at": utcnow().isoformat(), "result": None})
+            await self._update(call_id, attempts=attempts, state=CallState.dialing)
+            await self._publish("call.dialing", await self.get(call_id), None, {"attempt": attempt})
+        elif kind == "SwitchboardAttemptEnd" and attempts:
+            attempts[-1] = attempts[-1] | {
+                "ended_at": utcnow().isoformat(),
+                "result": RESULTS.get(message.get("DialStatus", ""), message.get("DialStatus", "").lower()),
+            }
+            await self._update(call_id, attempts=attempts)
+        elif kind == "SwitchboardExhausted":
+            await self._finish(call_id, CallState.failed, "all_numbers_failed")
+
+    async def _inbound(self, message: Message) -> None:
+        """A hotline call (the dialplan's SwitchboardInbound event, caller number already filtered to digits):
+        look the caller up in the directory and tell the console who is calling."""
+        number = message.get("CallerNum", "")
+        who = await self.lookup(number) if self.lookup and number else None
+        try:
+            shown_name = base64.b64decode(message.get("CallerNameB64", "")).decode("utf-8", "replace")
+        except ValueError:
+            shown_name = ""
+        call = Call(
+            direction="inbound",
+            desk=None,
+            party_name=(who or {}).get("name", shown_name),
+            party_org=(who or {}).get("org", ""),
+            contact_id=(who or {}).get("contact_id"),
+            targets=[{"number": number, "kind": "caller", "dial": ""}],
+            attempts=[],
+            state=CallState.dialing,
+            desk_channel=message.get("Channel"),
+            created_by="inbound",
+        )
+        async with self.ctx.db.session() as session:
+            session.add(call)
+        self._by_channel[message["Channel"]] = call.id
+        extra = {"number": number, "known": who is not None, "hotline": message.get("Hotline", "")}
+        await self._publish("call.incoming", call, None, extra)
+
+    async def _resync(self, channels: list[Message]) -> None:
+        """After a (re)connect: re-learn which channels belong to which call, and close the calls whose
+        channels vanished while the link was down."""
+        live = {m.get("Channel", "") for m in channels}
+        self._by_channel = {c: i for c, i in self._by_channel.items() if c in live}
+        for message in channels:
+            channel = message.get("Channel", "")
+            if channel in self._by_channel:
+                continue
+            try:
+                value = await self.ami.action({"Action": "Getvar", "Channel": channel, "Variable": "SB_CALL_ID"})
+            except Exception:  # noqa: BLE001 - the channel may have gone meanwhile
+                continue
+            if value.get("Value"):
+                self._by_channel[channel] = value["Value"]
+        async with self.ctx.db.reader() as session:
+            active = (await session.scalars(select(Call).where(Call.state.in_(ACTIVE)))).all()
+        tracked = set(self._by_channel.values())
+        for call in active:
+            if call.id not in tracked and call.state != CallState.queued:
+                await self._finish(
+                    call.id, CallState.ended if call.answered_at else CallState.failed, "lost_on_restart"
+                )
+
+    # Persistence ------------------------------------------------------------------------------------------------
+
+    async def _update(self, call_id: str, **values: Any) -> None:
+        async with self.ctx.db.session() as session:
+            call = await session.get(Call, call_id)
+            if call is None or call.state in (CallState.ended, CallState.failed):
+                return
+            changed = values.get("state") not in (None, call.state)
+            for key, value in values.items():
+                setattr(call, key, value)
+        if changed:
+            await self._publish(f"call.{call.state}", call, None)
+
+    async def _finish(self, call_id: str, state: CallState, cause: str, detail: str = "") -> None:
+        async with self.ctx.db.session() as session:
+            call = await session.get(Call, call_id)
+            if call is None or call.state in (CallState.ended, CallState.failed):
+                return
+            call.state, call.cause, call.ended_at = state, cause, utcnow()
+            if call.attempts and call.attempts[-1].get("result") is None:
+                # Hung up mid-attempt: the dialplan never reached its AttemptEnd event.
+                last = call.attempts[-1] | {"ended_at": call.ended_at.isoformat()}
+                last["result"] = "answered" if call.answered_at else "cancelled"
+                call.attempts = [*call.attempts[:-1], last]
+        summary = _summary(call)
+        await self._publish("call.ended", call, None, {"summary": summary, "refs": [call.id], "detail": detail})
+
+    async def _publish(self, type_: str, call: Call, actor: str | None, extra: dict[str, Any] | None = None) -> None:
+        data = call.snapshot() | {"attempts": call.attempts} | (extra or {})
+        await self.ctx.bus.publish(
+            Event(type_, incident_id=call.incident_id, actor=actor or call.created_by, data=data)
+        )
+
+
+def _summary(call: Call) -> str:
+    who = call.party_name or (call.targets[0]["number"] if call.targets else "")
+    if call.direction == "inbound":
+        return f"来电：{who}（{call.party_org or '未登记'}）"
+    tries = "；".join(
+        f"{a['number']} {RESULT_NAMES.get(a.get('result') or '', a.get('result') or '')}" for a in call.attempts
+    )
+    if call.answered_at and call.ended_at:
+        seconds = int((call.ended_at - call.answered_at).total_seconds())
+        return f"呼叫 {who}，通话 {seconds} 秒（{tries}）"
+    return f"呼叫 {who} 未接通：{call.cause}" + (f"（{tries}）" if tries else "")

@@ -1,0 +1,1 @@
+"""Telephone dispatch as the API offers it: place, follow, hang up and transfer calls."""

@@ -1,0 +1,109 @@
+"""The control plane's hold on the phone system: the local Asterisk (when it is ours), the AMI link, calls.
+
+It is also where telephony meets the directory: inbound callers are looked up there, and each duty ring
+group's fallback is the mobile of whoever the roster has on duty, re-rendered into the dialplan when the
+shift changes.
+"""
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from sip import dialplan
+from sip.ami import AmiSession, LinkState
+from sip.calls import CallService, Routing
+from sip.engine import Engine
+from sip.provision import find_runtime, provision
+from switchboard.core.context import Context
+from switchboard.core.db import utcnow
+from switchboard.core.events import Event
+from switchboard.directory import service as directory
+from switchboard.directory.models import ContactKind
+
+log = logging.getLogger(__name__)
+
+ROSTER_CHECK_SECONDS = 60.0
+
+
+class Telephony:
+    def __init__(self, ctx: Context, definition: dialplan.Definition | None = None) -> None:
+        self.ctx = ctx
+        self.definition = definition or dialplan.load_definition()
+        self.engine: Engine | None = None
+        self.ami: AmiSession | None = None
+        self.calls: CallService | None = None
+        self._roster_watch: asyncio.Task[None] | None = None
+        self._fallbacks: dict[str, str] = {}
+
+    async def start(self) -> None:
+        settings = self.ctx.settings
+        a = settings.asterisk
+        if a.mode == "off":
+            return
+        if a.mode == "local":
+            runtime = find_runtime(settings) or await provision(settings, lambda step, detail: log.info("%s", detail))
+            self._fallbacks = await self._duty_mobiles()
+            self.engine = Engine(settings, runtime, self.definition, fallback=dict(self._fallbacks))
+            await self.engine.start()
+            self._roster_watch = asyncio.create_task(self._watch_roster())
+        self.ami = AmiSession(a.ami_host, a.ami_port, a.ami_username, dialplan.ami_secret(settings))
+        desks = frozenset(e.number for e in self.definition.extensions)
+        trunk = self.definition.trunks[0].name if self.definition.trunks else ""
+        routing = Routing(desks=desks, trunk=trunk, default_desk=self.definition.default_desk)
+        self.calls = CallService(self.ctx, self.ami, routing, lookup=self._lookup)
+        self.ami.on_state(self._link_changed)
+        self.ami.start()
+
+    async def stop(self) -> None:
+        if self._roster_watch:
+            self._roster_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._roster_watch
+        if self.ami:
+            await self.ami.stop()
+        if self.engine:
+            await self.engine.stop()
+
+    def health(self) -> dict[str, Any] | None:
+        if self.ami is None:
+            return None
+        state = {"status": "ok" if self.ami.state == LinkState.up else "down", "link": self.ami.state}
+        return state | (
+            {"error": self.ami.last_error} if self.ami.state != LinkState.up and self.ami.last_error else {}
+        )
+
+    async def _lookup(self, number: str) -> dict[str, str] | None:
+        contact = await directory.find_by_number(self.ctx, number)
+        return {"name": contact.name, "org": contact.org_name, "contact_id": contact.id} if contact else None
+
+    async def _duty_mobiles(self) -> dict[str, str]:
+        """Ring group -> mobile of the first officer the roster has on duty now for the group's organisation."""
+        result: dict[str, str] = {}
+        for group in self.definition.ring_groups:
+            if not group.roster_org:
+                continue
+            for _, person in await directory.on_duty(self.ctx, group.roster_org, utcnow()):
+                mobiles = [c.value for c in person.contacts if c.kind == ContactKind.mobile]
+                if mobiles:
+                    result[group.name] = mobiles[0]
+                    break
+        return result
+
+    async def _watch_roster(self) -> None:
+        assert self.engine is not None
+        while True:
+            await asyncio.sleep(ROSTER_CHECK_SECONDS)
+            try:
+                fallbacks = await self._duty_mobiles()
+                if fallbacks != self._fallbacks:
+                    self._fallbacks = fallbacks
+                    self.engine.fallback = dict(fallbacks)
+                    await self.engine.reload()
+                    log.info("duty fallback numbers changed; dialplan reloaded")
+            except Exception:
+                log.exception("duty roster check failed; trying again")
+
+    async def _link_changed(self, state: LinkState) -> None:
+        error = self.ami.last_error if self.ami else ""
+        await self.ctx.bus.publish(Event("engine.link", data={"engine": "asterisk", "state": state, "error": error}))

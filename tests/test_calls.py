@@ -1,0 +1,224 @@
+"""Telephone dispatch against a real Asterisk with real SIP phones (pjsua2 processes): the desk rings first,
+then the party's numbers in priority order; audio crosses both ways (each side detects the other's tone), DTMF
+arrives, the call lands on the incident's timeline, inbound hotline callers are looked up, and the AMI link
+recovers when Asterisk is killed mid-call."""
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from sip.phone_client import PhoneProcess
+from sip.tones import tone_present
+from switchboard.api.app import create_app
+from switchboard.core.context import Context
+from switchboard.core.events import Listener
+from switchboard.telephony import Telephony
+from tests.asterisk_fixture import AsteriskHarness
+from tests.conftest import add_users, fresh_database_url, headers_for, settings_for
+
+OUTSIDE_CALLER = "13800138000"  # in the directory: the inbound test expects the console to name him
+DIRECTORY = (
+    "organisation,department,name,title,office_phone,mobile,home_phone,call_order\n"
+    "140105,应急管理局,王强,局长,8002;8004,13912345678,8003,office_phone;home_phone;mobile\n"
+    f"140105,应急管理局,李明,值班员,,{OUTSIDE_CALLER},,\n"
+)
+
+
+@dataclass
+class Desk:
+    switchboard: Context
+    http: httpx.AsyncClient
+    tokens: dict[str, dict[str, str]]
+    events: Listener
+    telephony: Telephony
+
+    async def next_event(self, type_: str, timeout: float = 20) -> dict[str, Any]:
+        async def wait() -> dict[str, Any]:
+            while True:
+                event = await self.events.queue.get()
+                if event.type == type_:
+                    return event.data | {"incident_id": event.incident_id}
+
+        return await asyncio.wait_for(wait(), timeout)
+
+
+@pytest_asyncio.fixture
+async def desk(asterisk: AsteriskHarness, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
+    """Switchboard driving the session's Asterisk as an external engine, on a fresh SQLite database."""
+    url = await fresh_database_url("sqlite", request, tmp_path)
+    settings = settings_for(
+        tmp_path,
+        url,
+        SWITCHBOARD_ASTERISK_MODE="external",
+        SWITCHBOARD_ASTERISK_AMI_PORT=str(asterisk.ami_port),
+        SWITCHBOARD_ASTERISK_AMI_SECRET=asterisk.ami_secret,
+    )
+    ctx = Context.from_settings(settings)
+    telephony = Telephony(ctx, definition=asterisk.engine.definition)
+    app = create_app(ctx, telephony=telephony)
+    async with app.router.lifespan_context(app):
+        assert telephony.ami is not None
+        await telephony.ami.wait_up(15)
+        tokens = headers_for(ctx, await add_users(ctx))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as http:
+            files = {"file": ("contacts.csv", DIRECTORY.encode(), "text/csv")}
+            imported = await http.post("/api/v1/directory/import", files=files, headers=tokens["duty_officer"])
+            assert imported.json()["created"] == 2, imported.text
+            yield Desk(ctx, http, tokens, ctx.bus.listen(), telephony)
+
+
+async def register(phone: PhoneProcess, asterisk: AsteriskHarness, number: str, answer: str, name: str = "") -> None:
+    registrar = f"{asterisk.sip_host}:{asterisk.sip_port}"
+    password = asterisk.extensions[number]
+    name = name or number
+    await phone.command("account", name=name, registrar=registrar, user=number, password=password)
+    await phone.wait_for("registration", account=name, code=200, timeout=10)
+    await phone.command("answer", account=name, mode=answer, delay_ms=200)
+
+
+@pytest.mark.timeout(120)
+async def test_desk_rings_first_then_numbers_in_priority_order(
+    desk: Desk, asterisk: AsteriskHarness, tmp_path: Path
+) -> None:
+    incident = await desk.http.post(
+        "/api/v1/incidents",
+        json={"title": "小店区化工厂泄漏", "category": "accident_disaster", "level": "II", "area_code": "140105"},
+        headers=desk.tokens["duty_officer"],
+    )
+    incident_id = incident.json()["id"]
+    contact = (await desk.http.get("/api/v1/directory/contacts?q=王强", headers=desk.tokens["leader"])).json()[0]
+
+    async with PhoneProcess() as desks, PhoneProcess() as outside:
+        await register(desks, asterisk, "8001", "auto")  # the officer's desk
+        await register(desks, asterisk, "8004", "busy")
+        await register(desks, asterisk, "8003", "never")  # 8002 is not registered: unreachable
+        await outside.command("account", name="pstn", port=asterisk.trunk_port)
+        await outside.command("answer", account="pstn", mode="auto", delay_ms=300)
+
+        placed = await desk.http.post(
+            "/api/v1/calls",
+            json={"contact_id": contact["id"], "desk": "8001", "incident_id": incident_id, "ring_seconds": 5},
+            headers=desk.tokens["duty_officer"],
+        )
+        assert placed.status_code == 201, placed.text
+        call = placed.json()
+        assert [t["number"] for t in call["targets"]] == ["8002", "8004", "8003", "13912345678"]
+
+        desk_call = (await desks.wait_for("call_state", account="8001", state="confirmed", timeout=15))["call"]
+        answered = await desk.next_event("call.answered", timeout=40)
+        assert answered["call_id"] == call["id"]
+        far = (await outside.wait_for("call_state", account="pstn", state="confirmed", timeout=5))["call"]
+
+        await desks.command("play_tone", call=desk_call, freq=700)
+        await outside.command("play_tone", call=far, freq=1300)
+        await desks.command("record", call=desk_call, path=str(tmp_path / "desk.wav"))
+        await outside.command("record", call=far, path=str(tmp_path / "far.wav"))
+        await asyncio.sleep(2.5)
+        await desks.command("dtmf", call=desk_call, digits="119#")
+        digits = [(await outside.wait_for("dtmf", call=far, timeout=5))["digit"] for _ in range(4)]
+        assert "".join(digits) == "119#"
+
+        hung = await desk.http.delete(f"/api/v1/calls/{call['id']}", headers=desk.tokens["duty_officer"])
+        assert hung.status_code == 200
+        ended = await desk.next_event("call.ended")
+        await outside.wait_for("call_state", call=far, state="disconnected", timeout=10)
+        await desks.command("record", call=desk_call, stop=True, check=False)
+        await outside.command("record", call=far, stop=True, check=False)
+
+    assert ended["state"] == "ended"
+    assert [(a["number"], a["result"]) for a in ended["attempts"]] == [
+        ("8002", "unreachable"),
+        ("8004", "busy"),
+        ("8003", "no_answer"),
+        ("13912345678", "answered"),
+    ]
+    assert tone_present(tmp_path / "desk.wav", 1300) and not tone_present(tmp_path / "desk.wav", 700)
+    assert tone_present(tmp_path / "far.wav", 700) and not tone_present(tmp_path / "far.wav", 1300)
+
+    timeline = await desk.http.get(f"/api/v1/incidents/{incident_id}/timeline", headers=desk.tokens["leader"])
+    entries = [e for e in timeline.json()["items"] if e["kind"] == "call"]
+    assert len(entries) == 1 and entries[0]["summary"].startswith("呼叫 王强，通话")
+    assert entries[0]["refs"] == [call["id"]]
+    final = (await desk.http.get(f"/api/v1/calls/{call['id']}", headers=desk.tokens["leader"])).json()
+    assert final["state"] == "ended" and final["answered_at"] and final["ended_at"]
+
+
+@pytest.mark.timeout(60)
+async def test_hotline_caller_is_named_and_duty_desk_answers(desk: Desk, asterisk: AsteriskHarness) -> None:
+    async with PhoneProcess() as desks, PhoneProcess() as outside:
+        await register(desks, asterisk, "8001", "auto")
+        await outside.command("account", name="pstn", port=asterisk.trunk_port, uri=f"sip:{OUTSIDE_CALLER}@127.0.0.1")
+        await outside.command("call", account="pstn", uri=f"sip:{asterisk.hotlines[0]}@127.0.0.1:{asterisk.sip_port}")
+        incoming = await desk.next_event("call.incoming")
+        assert (incoming["number"], incoming["party_name"], incoming["known"]) == (OUTSIDE_CALLER, "李明", True)
+        assert "应急管理局" in incoming["party_org"]
+        await desks.wait_for("call_state", account="8001", state="confirmed", timeout=10)
+        assert (await desk.next_event("call.answered"))["call_id"] == incoming["call_id"]
+
+
+async def test_bad_input_and_unknown_contacts_are_refused(desk: Desk) -> None:
+    calls, headers = "/api/v1/calls", desk.tokens["duty_officer"]
+    cases = [
+        ({"contact_id": "01UNKNOWNCONTACT0000000000"}, "contact_id"),
+        ({"number": "139-abc"}, "number"),
+        ({"number": "13912345678", "desk": "9999"}, "desk"),
+        ({"number": "13912345678", "incident_id": "01NOSUCHINCIDENT0000000000"}, "incident_id"),
+        ({"number": "1", "contact_id": "x"}, None),
+    ]
+    for body, field in cases:
+        response = await desk.http.post(calls, json=body, headers=headers)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["field"] == field or field is None
+    assert (
+        await desk.http.post(calls, json={"number": "13912345678"}, headers=desk.tokens["approver"])
+    ).status_code == 403
+
+
+@pytest.mark.timeout(120)
+async def test_link_and_calls_recover_when_asterisk_is_killed(desk: Desk, asterisk: AsteriskHarness) -> None:
+    async with PhoneProcess() as desks, PhoneProcess() as outside:
+        await register(desks, asterisk, "8001", "auto")
+        await outside.command("account", name="pstn", port=asterisk.trunk_port)
+        await outside.command("answer", account="pstn", mode="auto", delay_ms=100)
+        placed = await desk.http.post(
+            "/api/v1/calls", json={"number": "13700000000", "desk": "8001"}, headers=desk.tokens["duty_officer"]
+        )
+        call_id = placed.json()["id"]
+        await desk.next_event("call.answered")
+
+        pid = asterisk.engine.pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        link = await desk.next_event("engine.link")
+        assert link["state"] in ("down", "connecting")
+        health = (await desk.http.get("/healthz")).json()
+        assert health["status"] == "degraded" and health["components"]["asterisk"]["status"] == "down"
+        refused = await desk.http.post(
+            "/api/v1/calls", json={"number": "13700000000"}, headers=desk.tokens["duty_officer"]
+        )
+        assert refused.status_code == 503 and "Asterisk" in refused.json()["message"]
+
+        await asterisk.engine.start(timeout=30)
+        assert desk.telephony.ami is not None
+        await desk.telephony.ami.wait_up(20)
+        ended = await desk.next_event("call.ended")  # resynchronised: its channels are gone
+        assert (ended["call_id"], ended["cause"]) == (call_id, "lost_on_restart")
+        assert (await desk.http.get("/healthz")).json()["components"]["asterisk"]["status"] == "ok"
+
+        async with PhoneProcess() as fresh:  # the old registration died with Asterisk's memory
+            await register(fresh, asterisk, "8001", "auto")
+            again = await desk.http.post(
+                "/api/v1/calls", json={"number": "13700000000", "desk": "8001"}, headers=desk.tokens["duty_officer"]
+            )
+            assert again.status_code == 201
+            assert (await desk.next_event("call.answered"))["call_id"] == again.json()["id"]
+            await desk.http.delete(f"/api/v1/calls/{again.json()['id']}", headers=desk.tokens["duty_officer"])
+            await desk.next_event("call.ended")

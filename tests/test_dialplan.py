@@ -1,0 +1,178 @@
+"""Dialplan as code: YAML validation, secrets kept out of git, escaping of untrusted strings, and the
+rendered configs checked by asterisklint (PyPI), a third-party Asterisk config checker.
+
+asterisklint parses extensions.conf (dialplan-check, modules-show) and func_odbc.conf only; the other rendered
+files (pjsip.conf, manager.conf, ...) are checked by the real Asterisk loading them in
+tests/test_asterisk_engine.py, and structurally below."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sip import dialplan
+from switchboard.core import config
+
+HOSTILE = [
+    '"),Hangup()',
+    "evil\n[evil]\nexten => 1,1,System(rm -rf /)",
+    "a;b ; comment",
+    "${SHELL(touch /tmp/pwned)}",
+    "x,Set(GLOBAL(P)=1)",
+    '坏人"<9999>\r\ncallerid=',
+]
+
+
+def settings_for(var_dir: Path) -> config.Settings:
+    return config.load(path=var_dir / "absent.toml", environ={"SWITCHBOARD_PATHS_VAR_DIR": str(var_dir)})
+
+
+def render(tmp_path: Path, definition: dialplan.Definition, fallback=None) -> dict[str, str]:
+    return dialplan.render(
+        settings_for(tmp_path), definition, modules_dir=Path("/m"), sbin_dir=Path("/s"), fallback=fallback
+    )
+
+
+def structure(text: str) -> list[str]:
+    """Sections, keys, extensions and priorities of a config file: everything but the values."""
+    shape = []
+    for line in text.splitlines():
+        line = line.split(";", 1)[0].strip() if not line.lstrip().startswith("exten") else line.strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            shape.append(line)
+        elif line.startswith(("exten", "same")):
+            shape.append(re.sub(r",.*", "", line.split("=>", 1)[1]).strip() + "|" + line.split("(", 1)[0])
+        else:
+            shape.append(re.split(r"\s*=>?\s*", line, maxsplit=1)[0])
+    return shape
+
+
+def test_default_definition_is_valid() -> None:
+    definition = dialplan.load_definition()
+    assert [e.number for e in definition.extensions] == [f"800{i}" for i in range(1, 10)]
+    assert {h.number for h in definition.hotlines} == {"12350", "63000000"}
+    assert definition.ring_groups[0].timeout > 0
+
+
+def test_yaml_in_git_holds_no_secrets() -> None:
+    text = (Path(dialplan.__file__).parent.parent / "dialplans" / "default.yaml").read_text()
+    assert not re.search(r"^\s*(password|secret)\s*:", text, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"extensions": [{"number": "80a1"}]}, "extensions.0.number"),
+        ({"ring_groups": [{"name": "duty", "members": ["8001"], "timeout": "soon"}]}, "ring_groups.0.timeout"),
+        ({"extensions": [{"number": "8001", "colour": "red"}]}, "extensions.0.colour"),
+        ({"hotlines": [{"number": "12350", "group": "nobody"}]}, "hotlines.0.group"),
+        ({"trunks": [{"name": "t", "host": "evil;host"}]}, "trunks.0.host"),
+        ({"extensions": [{"number": "8001"}, {"number": "8001"}]}, "重复"),
+    ],
+)
+def test_bad_yaml_is_refused_naming_the_key(data: dict, key: str) -> None:
+    with pytest.raises(dialplan.DialplanError, match=re.escape(key)):
+        dialplan.parse_definition(data, "test.yaml")
+
+
+def test_bad_yaml_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "plan.yaml"
+    path.write_text("extensions: [{number: 8001\n")
+    with pytest.raises(dialplan.DialplanError, match="plan.yaml"):
+        dialplan.load_definition(path)
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_callerid_name_cannot_break_out(name: str) -> None:
+    safe = dialplan.callerid_name(name)
+    assert not set(safe) & set("\"',;()${}[]<>\\\n\r=|")
+
+
+@pytest.mark.parametrize("number", ["12a", "8001;", "8001)", "${EXTEN}", "", "1" * 21, "80 01", "8001\n"])
+def test_dial_number_is_strict(number: str) -> None:
+    with pytest.raises(dialplan.DialplanError):
+        dialplan.dial_number(number)
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_names_do_not_change_the_rendered_structure(tmp_path: Path, name: str) -> None:
+    plain = dialplan.parse_definition(
+        {"extensions": [{"number": "8001", "name": "值班台"}], "conferences": [{"number": "8600", "name": "会商"}]}
+    )
+    hostile = dialplan.parse_definition(
+        {"extensions": [{"number": "8001", "name": name}], "conferences": [{"number": "8600", "name": name}]}
+    )
+    a, b = render(tmp_path / "a", plain), render(tmp_path / "b", hostile)
+    for file in ("pjsip.conf", "extensions.conf"):
+        assert structure(a[file]) == structure(b[file]), file
+    callerid = next(line for line in b["pjsip.conf"].splitlines() if line.startswith("callerid"))
+    assert re.fullmatch(r'callerid = "[^"]*" <8001>', callerid)
+
+
+def test_hostile_fallback_number_is_dropped(tmp_path: Path) -> None:
+    definition = dialplan.load_definition()
+    good = render(tmp_path / "a", definition, {"duty": "13800000000"})["extensions.conf"]
+    assert "PJSIP/13800000000@trunk" in good
+    for bad in ("138,1)", "13800000000)\nsame => n,System(x)", "${SHELL(id)}"):
+        text = render(tmp_path / "b", definition, lambda group, bad=bad: bad)["extensions.conf"]
+        assert structure(text) == structure(render(tmp_path / "c", definition)["extensions.conf"])
+        assert "System" not in text and "SHELL" not in text
+
+
+def test_inbound_caller_id_reaches_arguments_only_through_functions(tmp_path: Path) -> None:
+    text = render(tmp_path, dialplan.load_definition())["extensions.conf"]
+    for use in re.findall(r".{0,20}\$\{CALLERID\([^)]*\)\}", text):
+        assert use.endswith(("FILTER(0123456789+,${CALLERID(num)}", "BASE64_ENCODE(${CALLERID(name)}")), use
+    assert "${EXTEN}" not in text.replace("FILTER(0123456789+,${EXTEN})", "").replace("FILTER(0123456789,${EXTEN})", "")
+
+
+def test_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    definition = dialplan.load_definition()
+    first = dialplan.phone_secrets(settings, definition)
+    assert set(first) == {e.number for e in definition.extensions}
+    assert dialplan.phone_secrets(settings, definition) == first
+    path = tmp_path / "asterisk" / "phone_secrets.toml"
+    assert path.stat().st_mode & 0o777 == 0o600
+    secret = dialplan.ami_secret(settings)
+    assert dialplan.ami_secret(settings) == secret
+    assert (tmp_path / "asterisk" / "ami_secret").stat().st_mode & 0o777 == 0o600
+    manager = render(tmp_path, definition)["manager.conf"]
+    assert f"secret = {secret}" in manager and "bindaddr = 127.0.0.1" in manager
+    assert "channelvars = INCIDENT_ID" in manager
+
+
+def test_configured_ami_secret_must_be_a_single_token(tmp_path: Path) -> None:
+    settings = config.load(
+        path=tmp_path / "absent.toml",
+        environ={"SWITCHBOARD_PATHS_VAR_DIR": str(tmp_path), "SWITCHBOARD_ASTERISK_AMI_SECRET": "x\n[evil]"},
+    )
+    with pytest.raises(dialplan.DialplanError):
+        dialplan.ami_secret(settings)
+
+
+def test_port_ranges_are_rendered(tmp_path: Path) -> None:
+    files = render(tmp_path, dialplan.load_definition())
+    assert "rtpstart = 20000" in files["rtp.conf"] and "udptlstart = 21000" in files["udptl.conf"]
+    assert "\n[directories]\n" in files["asterisk.conf"]
+    assert "autoload = no" in files["modules.conf"]
+
+
+def _asterisklint(command: str, path: Path) -> subprocess.CompletedProcess[str]:
+    lint = str(Path(sys.executable).with_name("asterisklint"))  # the checker's console script in this venv
+    return subprocess.run([lint, command, path.name], cwd=path.parent, capture_output=True, text=True, timeout=60)
+
+
+def test_rendered_dialplan_passes_asterisklint(tmp_path: Path) -> None:
+    files = render(tmp_path, dialplan.load_definition(), {"duty": "13800000000"})
+    path = tmp_path / "extensions.conf"
+    path.write_text(files["extensions.conf"])
+    result = _asterisklint("dialplan-check", path)
+    assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result.stdout + result.stderr
+    # Every module the dialplan uses (per asterisklint) is in our explicit modules.conf list.
+    used = set(re.findall(r"^load => (\S+)\.so", _asterisklint("modules-show", path).stdout, re.MULTILINE))
+    assert used and used <= set(dialplan.MODULES), used - set(dialplan.MODULES)
