@@ -567,6 +567,7 @@ class Phone:
             call=call.key,
             account=account.name,
             remote_uri=info.remoteUri,
+            local_uri=info.localUri,
             caller_name=name,
             caller_number=number,
             headers=message_headers(prm.rdata.wholeMsg, account.report_headers),

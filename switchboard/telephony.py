@@ -17,6 +17,7 @@ from sip.engine import Engine
 from sip.provision import find_runtime, provision
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
+from switchboard.core.errors import Unavailable
 from switchboard.core.events import Event
 from switchboard.directory import service as directory
 from switchboard.directory.models import ContactKind
@@ -65,6 +66,15 @@ class Telephony:
         if self.engine:
             await self.engine.stop()
 
+    async def reload(self) -> list[str]:
+        """Re-render the local engine's configs and have Asterisk reload them over AMI: calls in progress
+        stay up. Returns the config files that changed."""
+        if self.ami is None:
+            raise Unavailable("电话功能未启用（[asterisk] mode = off）")
+        changed = self.engine.render() if self.engine else []
+        await self.ami.action({"Action": "Reload"}, timeout=30)
+        return changed
+
     def health(self) -> dict[str, Any] | None:
         if self.ami is None:
             return None
@@ -99,7 +109,7 @@ class Telephony:
                 if fallbacks != self._fallbacks:
                     self._fallbacks = fallbacks
                     self.engine.fallback = dict(fallbacks)
-                    await self.engine.reload()
+                    await self.reload()
                     log.info("duty fallback numbers changed; dialplan reloaded")
             except Exception:
                 log.exception("duty roster check failed; trying again")

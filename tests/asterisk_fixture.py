@@ -100,7 +100,9 @@ async def asterisk(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[As
 
     definition = dialplan.load_definition()
     trunks = [t.model_copy(update={"host": "127.0.0.1", "port": trunk_port}) for t in definition.trunks]
-    definition = definition.model_copy(update={"trunks": trunks})
+    # Duty groups ring the desks for 4 s before the fallback mobile, so that path is testable quickly.
+    groups = [g.model_copy(update={"timeout": 4}) for g in definition.ring_groups]
+    definition = definition.model_copy(update={"trunks": trunks, "ring_groups": groups})
     engine = Engine(settings, runtime, definition, fallback={"duty": FALLBACK_MOBILE})
     started = time.monotonic()
     await engine.start(timeout=30)

@@ -222,3 +222,74 @@ async def test_link_and_calls_recover_when_asterisk_is_killed(desk: Desk, asteri
             assert (await desk.next_event("call.answered"))["call_id"] == again.json()["id"]
             await desk.http.delete(f"/api/v1/calls/{again.json()['id']}", headers=desk.tokens["duty_officer"])
             await desk.next_event("call.ended")
+
+
+@pytest.mark.timeout(60)
+async def test_unanswered_hotline_falls_back_to_the_duty_mobile(desk: Desk, asterisk: AsteriskHarness) -> None:
+    async with PhoneProcess() as desks, PhoneProcess() as outside:
+        for number in ("8001", "8002", "8003"):  # the duty group rings, nobody answers
+            await register(desks, asterisk, number, "never")
+        await outside.command("account", name="pstn", port=asterisk.trunk_port, uri=f"sip:{OUTSIDE_CALLER}@127.0.0.1")
+        await outside.command("answer", account="pstn", mode="manual")
+        await outside.command("call", account="pstn", uri=f"sip:{asterisk.hotlines[0]}@127.0.0.1:{asterisk.sip_port}")
+        for number in ("8001", "8002", "8003"):
+            await desks.wait_for("incoming_call", account=number, timeout=10)
+        # After the group's timeout the officer's mobile rings through the trunk: the outside world again.
+        mobile = await outside.wait_for("incoming_call", account="pstn", timeout=15)
+        assert f"sip:{asterisk.fallback_mobile}@" in mobile["local_uri"]
+        await outside.command("answer", call=mobile["call"])
+        assert (await desk.next_event("call.answered"))["party_name"] == "李明"
+
+
+@pytest.mark.timeout(90)
+async def test_transfer_and_reload_keep_the_call(desk: Desk, asterisk: AsteriskHarness, tmp_path: Path) -> None:
+    async with PhoneProcess() as desks, PhoneProcess() as outside:
+        await register(desks, asterisk, "8001", "auto")
+        await register(desks, asterisk, "8005", "auto")
+        await outside.command("account", name="pstn", port=asterisk.trunk_port)
+        await outside.command("answer", account="pstn", mode="auto", delay_ms=100)
+        placed = await desk.http.post(
+            "/api/v1/calls", json={"number": "13600000000", "desk": "8001"}, headers=desk.tokens["duty_officer"]
+        )
+        call_id = placed.json()["id"]
+        await desk.next_event("call.answered")
+        far = (await outside.wait_for("call_state", account="pstn", state="confirmed", timeout=5))["call"]
+
+        # A config change reloads over AMI while the call is up: the call survives, the change takes effect.
+        changed = asterisk.engine.definition.model_copy(update={"echo_test": "8998"})
+        asterisk.engine.definition = changed
+        asterisk.engine.render()
+        assert desk.telephony.ami is not None
+        await desk.telephony.reload()
+        status, output = await asterisk.engine.cli("dialplan show 8998@internal")
+        assert status == 0 and "Echo" in output
+        assert (await desk.http.get(f"/api/v1/calls/{call_id}", headers=desk.tokens["leader"])).json()["state"] == (
+            "answered"
+        )
+
+        # Blind transfer of the far party to desk 8005: the officer's desk is released.
+        transfer = await desk.http.post(
+            f"/api/v1/calls/{call_id}/transfer", json={"number": "8005"}, headers=desk.tokens["duty_officer"]
+        )
+        assert transfer.status_code == 200, transfer.text
+        second = (await desks.wait_for("call_state", account="8005", state="confirmed", timeout=10))["call"]
+        await desks.command("play_tone", call=second, freq=1700)
+        await outside.command("record", call=far, path=str(tmp_path / "after.wav"))
+        await asyncio.sleep(2)
+        await outside.command("hangup", call=far)
+        await outside.wait_for("recording", call=far, timeout=10)
+    assert tone_present(tmp_path / "after.wav", 1700)
+
+
+async def test_roster_decides_the_fallback_mobile(desk: Desk) -> None:
+    from datetime import timedelta
+
+    from switchboard.core.db import utcnow
+    from switchboard.directory import service as directory
+
+    person = (await directory.search_contacts(desk.switchboard, "李明", 1))[0]
+    now = utcnow()
+    await directory.add_shift(
+        desk.switchboard, "t", "140000", person.id, "值班员", now - timedelta(hours=1), now + timedelta(hours=1)
+    )
+    assert await desk.telephony._duty_mobiles() == {"duty": OUTSIDE_CALLER}

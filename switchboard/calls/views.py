@@ -22,10 +22,10 @@ Dispatcher = Annotated[Principal, Depends(require(Role.duty_officer, Role.leader
 
 
 def get_calls(request: Request) -> CallService:
-    telephony = getattr(request.app.state, "telephony", None)
-    if telephony is None or telephony.calls is None:
+    calls = request.app.state.telephony.calls
+    if calls is None:
         raise Unavailable("电话功能未启用（[asterisk] mode = off）")
-    return telephony.calls
+    return calls
 
 
 Calls = Annotated[CallService, Depends(get_calls)]

@@ -40,7 +40,7 @@ def _local(settings: Settings) -> None:
         raise typer.Exit(2)
 
 
-async def _provision(settings: Settings) -> provision.AsteriskRuntime:
+async def provision_with_progress(settings: Settings) -> provision.AsteriskRuntime:
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task("准备 Asterisk", total=None)
@@ -68,7 +68,7 @@ def _print(status: EngineStatus) -> None:
 @app.command("provision", help="准备 Asterisk 22 运行环境（首次约 1-2 分钟，之后直接使用缓存）")
 def provision_(config_path: ConfigOption = None) -> None:
     settings = load_settings(config_path)
-    runtime = _run(_provision(settings))
+    runtime = _run(provision_with_progress(settings))
     where = runtime.root or runtime.binary
     console.print(f"Asterisk {runtime.version} 就绪：{where}")
 
@@ -79,7 +79,7 @@ def start(config_path: ConfigOption = None) -> None:
     _local(settings)
 
     async def work() -> EngineStatus:
-        await _provision(settings)
+        await provision_with_progress(settings)
         return await (await _engine(settings)).start()
 
     _print(_run(work()))

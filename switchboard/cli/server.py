@@ -7,8 +7,10 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from sip.provision import find_runtime
 from switchboard.api.app import create_app
 from switchboard.auth.service import ensure_admin
+from switchboard.cli.asterisk import provision_with_progress
 from switchboard.cli.common import ConfigOption, console, err, load_settings
 from switchboard.core import config
 from switchboard.core.context import Context
@@ -30,6 +32,9 @@ def serve(config_path: ConfigOption = None) -> None:
     ctx = Context.from_settings(settings)
 
     async def main() -> None:
+        if settings.asterisk.mode == "local" and find_runtime(settings) is None:
+            console.print("首次启动：正在准备电话引擎 Asterisk 22（约 1-2 分钟，只需一次）")
+            await provision_with_progress(settings)
         await ctx.db.migrate()
         password = await ensure_admin(ctx)
         if password:
