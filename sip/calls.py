@@ -28,6 +28,7 @@ from switchboard.core.events import Event
 log = logging.getLogger(__name__)
 
 DISPATCH_CONTEXT = "switchboard-dispatch"
+REQUEUE_SECONDS = 120  # a call queued while the link was down is still placed if the link returns this soon
 TRANSFER_CONTEXT = "switchboard-transfer"
 _NUMBER = re.compile(r"^\+?\d{2,20}$")
 _NOISE = re.compile(r"[\s\-()（）]")
@@ -121,13 +122,17 @@ class CallService:
             attempts=[],
             state=CallState.queued,
             created_by=actor,
+            ring_seconds=ring_seconds,
         )
         async with self.ctx.db.session() as session:
             session.add(call)
-        task = asyncio.create_task(self._originate(call, ring_seconds))
+        self._start_origination(call)
+        return call
+
+    def _start_origination(self, call: Call) -> None:
+        task = asyncio.create_task(self._originate(call))
         self._originations.add(task)
         task.add_done_callback(self._originations.discard)
-        return call
 
     async def get(self, call_id: str) -> Call:
         async with self.ctx.db.reader() as session:
@@ -172,7 +177,10 @@ class CallService:
 
     # Asterisk side ---------------------------------------------------------------------------------------------
 
-    async def _originate(self, call: Call, ring_seconds: int) -> None:
+    async def _originate(self, call: Call) -> None:
+        """Hand the call to Asterisk. If the link drops first, the call stays queued and the next resync
+        places it, unless it has waited longer than REQUEUE_SECONDS (then it fails, saying why)."""
+        ring_seconds = call.ring_seconds
         variables = [
             f"__INCIDENT_ID={call.incident_id or ''}",
             f"__SB_CALL_ID={call.id}",
@@ -196,8 +204,8 @@ class CallService:
                 },
                 timeout=ring_seconds + 15,
             )
-        except AmiLinkDown as exc:
-            await self._finish(call.id, CallState.failed, "engine_down", exc.message)
+        except AmiLinkDown:
+            await self._update(call.id, state=CallState.queued)  # _resync places it when the link is back
             return
         responses = response if isinstance(response, list) else [response]
         final = next((m for m in responses if m.get("Event") == "OriginateResponse"), None)
@@ -288,8 +296,9 @@ class CallService:
         await self._publish("call.incoming", call, None, extra)
 
     async def _resync(self, channels: list[Message]) -> None:
-        """After a (re)connect: re-learn which channels belong to which call, and close the calls whose
-        channels vanished while the link was down."""
+        """After a (re)connect: re-learn which channels belong to which call, close the calls whose channels
+        vanished while the link was down, and place the calls still queued (if they are recent enough for
+        the officer still to be waiting on them)."""
         live = {m.get("Channel", "") for m in channels}
         self._by_channel = {c: i for c, i in self._by_channel.items() if c in live}
         for message in channels:
@@ -306,10 +315,16 @@ class CallService:
             active = (await session.scalars(select(Call).where(Call.state.in_(ACTIVE)))).all()
         tracked = set(self._by_channel.values())
         for call in active:
-            if call.id not in tracked and call.state != CallState.queued:
+            if call.id in tracked:
+                continue
+            if call.state != CallState.queued:
                 await self._finish(
                     call.id, CallState.ended if call.answered_at else CallState.failed, "lost_on_restart"
                 )
+            elif (utcnow() - call.created_at).total_seconds() < REQUEUE_SECONDS:
+                self._start_origination(call)
+            else:
+                await self._finish(call.id, CallState.failed, "engine_down")
 
     # Persistence ------------------------------------------------------------------------------------------------
 

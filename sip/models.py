@@ -48,6 +48,7 @@ class Call(Base):
     targets: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     # [{"attempt", "number", "started_at", "ended_at", "result"}]
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    ring_seconds: Mapped[int] = mapped_column(default=30)
     state: Mapped[str] = mapped_column(String(16), index=True)
     cause: Mapped[str] = mapped_column(String(64), default="")
     desk_channel: Mapped[str | None] = mapped_column(String(100), index=True)

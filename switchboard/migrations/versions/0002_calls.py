@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-30 01:54:28.668174
+Create Date: 2026-11-30 02:12:57.886753
 """
 
 from collections.abc import Sequence
@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("contact_id", sa.String(length=26), nullable=True),
         sa.Column("targets", sa.JSON(), nullable=False),
         sa.Column("attempts", sa.JSON(), nullable=False),
+        sa.Column("ring_seconds", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("cause", sa.String(length=64), nullable=False),
         sa.Column("desk_channel", sa.String(length=100), nullable=True),
