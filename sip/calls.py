@@ -141,6 +141,16 @@ class CallService:
             raise NotFound(f"呼叫 {call_id} 不存在", field="call_id")
         return call
 
+    async def recent(self, *, incident_id: str | None, active: bool, limit: int) -> list[Call]:
+        """Newest first."""
+        query = select(Call)
+        if incident_id:
+            query = query.where(Call.incident_id == incident_id)
+        if active:
+            query = query.where(Call.state.in_(ACTIVE))
+        async with self.ctx.db.reader() as session:
+            return list((await session.scalars(query.order_by(Call.id.desc()).limit(limit))).all())
+
     async def hangup(self, actor: str, call_id: str) -> Call:
         call = await self.get(call_id)
         if call.state not in ACTIVE:

@@ -150,6 +150,9 @@ async def test_desk_rings_first_then_numbers_in_priority_order(
     assert entries[0]["refs"] == [call["id"]]
     final = (await desk.http.get(f"/api/v1/calls/{call['id']}", headers=desk.tokens["leader"])).json()
     assert final["state"] == "ended" and final["answered_at"] and final["ended_at"]
+    listed = await desk.http.get(f"/api/v1/calls?incident_id={incident_id}", headers=desk.tokens["leader"])
+    assert [c["id"] for c in listed.json()] == [call["id"]]
+    assert (await desk.http.get("/api/v1/calls?active=true", headers=desk.tokens["leader"])).json() == []
 
 
 @pytest.mark.timeout(60)

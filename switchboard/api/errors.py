@@ -34,6 +34,7 @@ _ZH = {
     "value_error": "取值无效",
 }
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+_STATUS_MESSAGES = {404: "路径不存在", 405: "该路径不支持此请求方法"}
 
 
 class ErrorBody(BaseModel):
@@ -75,7 +76,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
-        return JSONResponse(body(code, str(exc.detail), None), exc.status_code, headers=exc.headers)
+        message = _STATUS_MESSAGES.get(exc.status_code, str(exc.detail))
+        return JSONResponse(body(code, message, None), exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:

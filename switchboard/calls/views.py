@@ -3,7 +3,7 @@ over WS /api/v1/events (call.dialing, call.answered, call.ended ...)."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from sip.calls import CallService, Target, normalise_number
 from switchboard.api.deps import Ctx, require
@@ -63,6 +63,18 @@ async def place_call(ctx: Ctx, calls: Calls, who: Dispatcher, body: CallCreate) 
     )
     await _audit(ctx, who, "call.place", call.id, body.model_dump(mode="json"))
     return CallOut.model_validate(call)
+
+
+@router.get("", response_model=list[CallOut])
+async def list_calls(
+    calls: Calls,
+    _: Dispatcher,
+    incident_id: Annotated[str | None, Query(max_length=26)] = None,
+    active: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[CallOut]:
+    """Newest first; `active` keeps the calls still in progress (what the console's call panel shows)."""
+    return [CallOut.model_validate(c) for c in await calls.recent(incident_id=incident_id, active=active, limit=limit)]
 
 
 @router.get("/{call_id}", response_model=CallOut)

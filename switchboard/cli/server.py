@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from sip.provision import find_runtime
+from sip.provision import ProvisionError, find_runtime
 from switchboard.api.app import create_app
 from switchboard.auth.service import ensure_admin
 from switchboard.cli.asterisk import provision_with_progress
@@ -34,7 +34,11 @@ def serve(config_path: ConfigOption = None) -> None:
     async def main() -> None:
         if settings.asterisk.mode == "local" and find_runtime(settings) is None:
             console.print("首次启动：正在准备电话引擎 Asterisk 22（约 1-2 分钟，只需一次）")
-            await provision_with_progress(settings)
+            try:
+                await provision_with_progress(settings)
+            except ProvisionError as exc:
+                err.print(f"[red]{exc}[/red]\n不需要电话功能时可设置 SWITCHBOARD_ASTERISK_MODE=off")
+                raise typer.Exit(1) from None
         await ctx.db.migrate()
         password = await ensure_admin(ctx)
         if password:
