@@ -22,6 +22,8 @@ async def test_no_input_makes_a_server_error(live_server: str, tokens: dict, tmp
         f"http://{live_server}/openapi.json",
         "--checks",
         "not_a_server_error",
+        "--exclude-path-regex",
+        "^/api/v1/calls",
         "--header",
         f"Authorization:{tokens['admin']['Authorization']}",
         "--max-examples",
