@@ -11,7 +11,7 @@ Commands (fields in brackets are optional):
 - ``answer`` account, mode (``auto`` after [delay_ms], ``busy`` = 486, ``reject`` with [code], ``never`` /
   ``manual``: ring until answered or cancelled); or ``answer`` call, [code]: answer that ringing call now.
 - ``call`` [account], uri, [headers {name: value}]: the reply carries the new call's id.
-- ``hangup`` call, [code]; ``play_tone`` call, freq (Hz, or two for a dual tone), [volume], [stop];
+- ``hangup`` call, [code]; ``hold`` call, [release]; ``play_tone`` call, freq (Hz, or two for a dual tone), [volume], [stop];
   ``record`` call, path, [stop] (WAV of what the phone receives); ``dtmf`` call, digits, [method rfc4733|info];
   ``status``; ``quit``.
 Events: ``ready``, ``registration``, ``incoming_call``, ``call_state`` (calling, incoming, early, connecting,
@@ -477,6 +477,19 @@ class Phone:
         code = _field(command, "code", int, 0)
         if call.state != "disconnected":
             call.hangup(self._op(code))
+        return {"call": call.key}
+
+    def cmd_hold(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Put the call on hold (re-INVITE with sendonly), or take it off hold with `release`."""
+        call = self._call(command)
+        if call.state != "confirmed":
+            raise CommandError(f"call '{call.key}' is {call.state}, not confirmed", "call")
+        if _field(command, "release", bool, False):
+            op = self._op()
+            op.opt.flag = pj.PJSUA_CALL_UNHOLD
+            call.reinvite(op)
+        else:
+            call.setHold(self._op())
         return {"call": call.key}
 
     def cmd_play_tone(self, command: dict[str, Any]) -> dict[str, Any]:

@@ -126,6 +126,10 @@ async def test_desk_rings_first_then_numbers_in_priority_order(
         await desks.command("dtmf", call=desk_call, digits="119#")
         digits = [(await outside.wait_for("dtmf", call=far, timeout=5))["digit"] for _ in range(4)]
         assert "".join(digits) == "119#"
+        await outside.command("hold", call=far)  # the far party puts the officer on hold, then returns
+        assert (await desk.next_event("call.held"))["call_id"] == call["id"]
+        await outside.command("hold", call=far, release=True)
+        assert (await desk.next_event("call.answered"))["call_id"] == call["id"]
 
         hung = await desk.http.delete(f"/api/v1/calls/{call['id']}", headers=desk.tokens["duty_officer"])
         assert hung.status_code == 200
