@@ -11,7 +11,8 @@ Commands (fields in brackets are optional):
 - ``answer`` account, mode (``auto`` after [delay_ms], ``busy`` = 486, ``reject`` with [code], ``never`` /
   ``manual``: ring until answered or cancelled); or ``answer`` call, [code]: answer that ringing call now.
 - ``call`` [account], uri, [headers {name: value}]: the reply carries the new call's id.
-- ``hangup`` call, [code]; ``hold`` call, [release]; ``play_tone`` call, freq (Hz, or two for a dual tone), [volume], [stop];
+- ``hangup`` call, [code]; ``hold`` call, [release];
+  ``play_tone`` call, freq (Hz, or two for a dual tone), [volume], [stop];
   ``record`` call, path, [stop] (WAV of what the phone receives); ``dtmf`` call, digits, [method rfc4733|info];
   ``status``; ``quit``.
 Events: ``ready``, ``registration``, ``incoming_call``, ``call_state`` (calling, incoming, early, connecting,
