@@ -85,6 +85,18 @@ async def register(phone: PhoneProcess, asterisk: AsteriskHarness, number: str, 
     await phone.command("answer", account=name, mode=answer, delay_ms=200)
 
 
+async def answered_call(desk: Desk, asterisk: AsteriskHarness, outside: PhoneProcess, number: str) -> str:
+    """From desk 8001 (registered by the caller) to an outside number that answers; returns the call id."""
+    await outside.command("account", name="pstn", port=asterisk.trunk_port)
+    await outside.command("answer", account="pstn", mode="auto", delay_ms=100)
+    placed = await desk.http.post(
+        "/api/v1/calls", json={"number": number, "desk": "8001"}, headers=desk.tokens["duty_officer"]
+    )
+    call_id = placed.json()["id"]
+    assert (await desk.next_event("call.answered"))["call_id"] == call_id
+    return call_id
+
+
 @pytest.mark.timeout(120)
 async def test_desk_rings_first_then_numbers_in_priority_order(
     desk: Desk, asterisk: AsteriskHarness, tmp_path: Path
@@ -194,13 +206,7 @@ async def test_bad_input_and_unknown_contacts_are_refused(desk: Desk) -> None:
 async def test_link_and_calls_recover_when_asterisk_is_killed(desk: Desk, asterisk: AsteriskHarness) -> None:
     async with PhoneProcess() as desks, PhoneProcess() as outside:
         await register(desks, asterisk, "8001", "auto")
-        await outside.command("account", name="pstn", port=asterisk.trunk_port)
-        await outside.command("answer", account="pstn", mode="auto", delay_ms=100)
-        placed = await desk.http.post(
-            "/api/v1/calls", json={"number": "13700000000", "desk": "8001"}, headers=desk.tokens["duty_officer"]
-        )
-        call_id = placed.json()["id"]
-        await desk.next_event("call.answered")
+        call_id = await answered_call(desk, asterisk, outside, "13700000000")
 
         pid = asterisk.engine.pid()
         assert pid is not None
@@ -265,13 +271,7 @@ async def test_transfer_and_reload_keep_the_call(desk: Desk, asterisk: AsteriskH
     async with PhoneProcess() as desks, PhoneProcess() as outside:
         await register(desks, asterisk, "8001", "auto")
         await register(desks, asterisk, "8005", "auto")
-        await outside.command("account", name="pstn", port=asterisk.trunk_port)
-        await outside.command("answer", account="pstn", mode="auto", delay_ms=100)
-        placed = await desk.http.post(
-            "/api/v1/calls", json={"number": "13600000000", "desk": "8001"}, headers=desk.tokens["duty_officer"]
-        )
-        call_id = placed.json()["id"]
-        await desk.next_event("call.answered")
+        call_id = await answered_call(desk, asterisk, outside, "13600000000")
         far = (await outside.wait_for("call_state", account="pstn", state="confirmed", timeout=5))["call"]
 
         # A config change reloads over AMI while the call is up: the call survives, the change takes effect.
