@@ -322,6 +322,12 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+# AMI events the control plane subscribes to (sip/ami.py, sip/calls.py); manager.conf passes no others.
+AMI_EVENTS = (
+    "FullyBooted", "Shutdown", "Newchannel", "Hangup", "DialBegin", "DialEnd", "Hold", "Unhold",
+    "OriginateResponse", "UserEvent",
+)  # fmt: skip
+
 TEMPLATES = [
     "asterisk.conf", "modules.conf", "pjsip.conf", "extensions.conf", "confbridge.conf", "manager.conf",
     "rtp.conf", "udptl.conf", "logger.conf", "musiconhold.conf", "cdr.conf", "cel.conf", "acl.conf",
@@ -373,6 +379,7 @@ def render(
         "sip_host": config_token(a.sip_host, "asterisk.sip_host"),
         "ami_username": config_token(a.ami_username, "asterisk.ami_username"),
         "ami_secret": ami_secret(settings),
+        "ami_events": AMI_EVENTS,
         "passwords": phone_secrets(settings, definition),
         "fallbacks": resolve_fallbacks(definition, fallback),
         "trunks": {t.name: t for t in definition.trunks},
