@@ -1,0 +1,40 @@
+"""Mandarin speech: espeak-ng and sox produce telephone audio that holds speech, cached by content."""
+
+import time
+import wave
+from pathlib import Path
+
+import pytest
+
+from sip.tones import loud_seconds
+from switchboard.core.errors import InvalidInput
+from switchboard.core.speech import synthesize
+
+BULLETIN = "山西省气象台发布暴雨橙色预警：预计未来六小时太原市将出现五十毫米以上降水，请注意防范。"
+
+
+async def test_bulletin_becomes_8khz_speech_once(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    path = await synthesize(tmp_path, BULLETIN)
+    first = time.perf_counter() - started
+    with wave.open(str(path)) as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (8000, 1, 2)
+        seconds = wav.getnframes() / wav.getframerate()
+    assert seconds > 5  # 40-odd syllables of Mandarin
+    assert loud_seconds(path) > 0.5 * seconds  # speech, not silence
+    started = time.perf_counter()
+    assert await synthesize(tmp_path, BULLETIN) == path
+    assert time.perf_counter() - started < first / 5  # served from the cache
+    assert await synthesize(tmp_path, BULLETIN + "特此通知。") != path
+
+
+async def test_text_never_reaches_a_command_line(tmp_path: Path) -> None:
+    path = await synthesize(tmp_path, '"; rm -rf / ; $(reboot) -w /etc/passwd')
+    assert path.parent == tmp_path / "speech" and path.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("text", ["", "   ", "字" * 5001])
+async def test_bad_text_is_refused(tmp_path: Path, text: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        await synthesize(tmp_path, text)
+    assert info.value.field == "text"
