@@ -1,8 +1,10 @@
 """Every table of the switchboard, imported in one place so Alembic sees the whole schema."""
 
+from broadcast.models import Delivery, PublicWarning
+from recording.models import Recording
 from sip.models import Call
-from switchboard.audit.models import AuditEntry, AuditHead
 from switchboard.auth.models import User
+from switchboard.core.audit.models import AuditEntry, AuditHead
 from switchboard.core.db import Base
 from switchboard.directory.models import ContactPoint, DutyShift, Group, GroupMember, Organisation, Person
 from switchboard.incidents.models import Incident, Report, TimelineEntry
@@ -13,12 +15,15 @@ __all__ = [
     "Base",
     "Call",
     "ContactPoint",
+    "Delivery",
     "DutyShift",
     "Group",
     "GroupMember",
     "Incident",
     "Organisation",
     "Person",
+    "PublicWarning",
+    "Recording",
     "Report",
     "TimelineEntry",
     "User",

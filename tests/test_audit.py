@@ -4,8 +4,8 @@ import asyncio
 
 from sqlalchemy import delete, select, update
 
-from switchboard.audit import service as audit
-from switchboard.audit.models import AuditEntry, AuditHead
+from switchboard.core.audit import service as audit
+from switchboard.core.audit.models import AuditEntry, AuditHead
 from switchboard.core.context import Context
 from switchboard.incidents import service as incidents
 from switchboard.incidents.models import IncidentCreate, IncidentUpdate, Status

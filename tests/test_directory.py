@@ -8,7 +8,7 @@ import httpx
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
-from switchboard.audit.models import AuditEntry
+from switchboard.core.audit.models import AuditEntry
 from switchboard.core.context import Context
 from switchboard.directory import importer, service
 from switchboard.directory.models import ContactOut, ContactPoint, GroupMember, Person

@@ -9,6 +9,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from broadcast.channels import from_settings as configured_channels
+from broadcast.outbox import Outbox
+from recording.store import RecordingStore
 from switchboard import console
 from switchboard.api import errors, live
 from switchboard.api.deps import Reader
@@ -19,13 +22,17 @@ from switchboard.directory import service as directory_service
 from switchboard.directory import views as directory_views
 from switchboard.incidents import deadlines, timeline
 from switchboard.incidents import views as incident_views
+from switchboard.recordings import views as recording_views
 from switchboard.telephony import Telephony
+from switchboard.warnings import feed_views
+from switchboard.warnings import views as warning_views
 
 log = logging.getLogger(__name__)
 
 
 def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
     telephony = telephony or Telephony(ctx)
+    outbox = Outbox(ctx, configured_channels(ctx.settings))  # tests and plug-ins add channels: app.state.outbox.add
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -34,12 +41,14 @@ def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
         timeline.subscribe(ctx)
         watcher = asyncio.create_task(deadlines.watch(ctx))
         await telephony.start()
+        await outbox.start()
         try:
             yield
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            await outbox.stop()
             await telephony.stop()
             await ctx.db.close()
 
@@ -51,11 +60,16 @@ def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
     app.state.telephony = telephony
+    app.state.outbox = outbox
+    app.state.recordings = RecordingStore(ctx)
     errors.install(app)
     app.include_router(auth_views.router, responses=errors.RESPONSES)
     app.include_router(incident_views.router, responses=errors.RESPONSES)
     app.include_router(directory_views.router, responses=errors.RESPONSES)
     app.include_router(call_views.router, responses=errors.RESPONSES)
+    app.include_router(warning_views.router, responses=errors.RESPONSES)
+    app.include_router(recording_views.router, responses=errors.RESPONSES)
+    app.include_router(feed_views.router)
     app.include_router(live.router)
     app.include_router(console.router)
 

@@ -11,8 +11,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 
-from switchboard.audit import service as audit
 from switchboard.auth.models import Principal, Role, User
+from switchboard.core.audit import service as audit
 from switchboard.core.config import Settings
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from sip.calls import CallService, Target, normalise_number
 from switchboard.api.deps import Ctx, require
-from switchboard.audit import service as audit
 from switchboard.auth.models import Principal, Role
 from switchboard.calls.models import CallCreate, CallOut, TransferRequest
+from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
 from switchboard.core.errors import InvalidInput, NotFound, Unavailable
 from switchboard.directory import service as directory

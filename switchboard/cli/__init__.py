@@ -2,7 +2,7 @@
 
 import typer
 
-from switchboard.cli import asterisk, audit, directory, incidents, server, users
+from switchboard.cli import asterisk, audit, directory, incidents, recordings, server, users
 
 app = typer.Typer(help="Switchboard 应急通信调度平台", no_args_is_help=True, pretty_exceptions_enable=False)
 app.command("init", help="写出带注释的默认配置文件")(server.init)
@@ -13,6 +13,7 @@ app.add_typer(incidents.app, name="incident", help="事件记录")
 app.add_typer(incidents.report_app, name="report", help="事件报告（初报、续报、终报）")
 app.add_typer(audit.app, name="audit", help="审计日志")
 app.add_typer(asterisk.app, name="asterisk", help="电话引擎（Asterisk）")
+app.add_typer(recordings.app, name="recordings", help="录音存储")
 
 
 def main() -> None:

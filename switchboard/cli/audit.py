@@ -4,9 +4,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy import func, select
 
-from switchboard.audit import service
-from switchboard.audit.models import AuditEntry
 from switchboard.cli.common import ConfigOption, console, err, run
+from switchboard.core.audit import service
+from switchboard.core.audit.models import AuditEntry
 from switchboard.core.context import Context
 
 app = typer.Typer(no_args_is_help=True)

@@ -85,6 +85,26 @@ class AsteriskSettings(_Section):
     udptl_port_end: int = Field(21999, ge=1024, le=65535, description="Last UDPTL port")
 
 
+class ChannelSettings(_Section):
+    """Warning channels; a channel whose host (or token) is empty is off."""
+
+    sms_host: str = Field("", description="SMSC address (SMPP 3.4); empty: no SMS")
+    sms_port: int = Field(2775, ge=1, le=65535, description="SMSC port")
+    sms_system_id: str = Field("", description="SMPP system_id")
+    sms_password: str = Field("", description="SMPP password (set via environment)")
+    sms_source_addr: str = Field("12379", description="Sender shown on the handset (source_addr)")
+    sms_rate_per_second: float = Field(100.0, gt=0, description="Most submits per second")
+    smtp_host: str = Field("", description="SMTP relay for warning e-mail; empty: no e-mail")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port")
+    smtp_username: str = Field("", description="SMTP user; empty: no AUTH")
+    smtp_password: str = Field("", description="SMTP password (set via environment)")
+    smtp_sender: str = Field("yjglj@switchboard.local", description="From address of warning e-mail")
+    smtp_rate_per_second: float = Field(20.0, gt=0, description="Most mails per second")
+    telegram_token: str = Field("", description="Telegram bot token (set via environment); empty: no Telegram")
+    telegram_base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL")
+    weather_push: bool = Field(True, description="Push CAP documents to the weather-service endpoints warnings name")
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     paths: PathSettings = PathSettings()
@@ -92,6 +112,7 @@ class Settings(_Section):
     auth: AuthSettings = AuthSettings()
     incidents: IncidentSettings = IncidentSettings()
     asterisk: AsteriskSettings = AsteriskSettings()
+    channels: ChannelSettings = ChannelSettings()
 
     @property
     def var_path(self) -> Path:

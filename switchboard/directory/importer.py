@@ -22,7 +22,7 @@ from openpyxl import load_workbook
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard.audit import service as audit
+from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 from switchboard.core.divisions import all_divisions, full_name

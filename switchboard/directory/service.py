@@ -16,7 +16,7 @@ from sqlalchemy import Select, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 
-from switchboard.audit import service as audit
+from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
 from switchboard.core.divisions import all_divisions, full_name
 from switchboard.core.errors import InvalidInput, NotFound

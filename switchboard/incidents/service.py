@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from switchboard.audit import service as audit
+from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 from switchboard.core.divisions import check_area_code, full_name

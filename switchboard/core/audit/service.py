@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard.audit.models import AuditEntry, AuditHead
+from switchboard.core.audit.models import AuditEntry, AuditHead
 from switchboard.core.db import utcnow
 
 GENESIS = "0" * 64

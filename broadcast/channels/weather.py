@@ -1,0 +1,50 @@
+"""Weather-service push: the CAP document POSTed to each configured endpoint (the recipient is its URL).
+
+Retries belong to the outbox; this channel only says which failures a retry can cure: a 5xx or a network
+error can, a 429 says when, any other 4xx cannot.
+"""
+
+import httpx
+
+from broadcast.channel import Message, ReceiptHandler, SendResult
+
+CAP_XML = "application/cap+xml"
+
+
+class WeatherPushChannel:
+    name = "weather"
+
+    def __init__(self, *, rate_per_second: float = 5.0, concurrency: int = 4, timeout: float = 10.0) -> None:
+        self.rate_per_second, self.concurrency, self.timeout = rate_per_second, concurrency, timeout
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self, on_receipt: ReceiptHandler) -> None:
+        """A push has no receipts; `on_receipt` is not needed."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def send(self, message: Message) -> SendResult:
+        document = next((a for a in message.attachments if a.content_type == CAP_XML), None)
+        if document is None:
+            return SendResult(False, permanent=True, detail="没有 CAP 文档可推送")
+        if not message.recipient.startswith(("http://", "https://")):
+            return SendResult(False, permanent=True, detail=f"推送地址无效：{message.recipient}")
+        if self._client is None:
+            return SendResult(False, detail="通道未启动")
+        headers = {"Content-Type": CAP_XML, "X-Switchboard-Delivery": message.delivery_id}
+        try:
+            response = await self._client.post(message.recipient, content=document.content, headers=headers)
+        except httpx.HTTPError as exc:
+            return SendResult(False, detail=f"{type(exc).__name__}: {exc}")
+        if response.is_success:
+            return SendResult(True)
+        if response.status_code == 429:
+            retry_after = float(response.headers.get("Retry-After", "30") or 30)
+            return SendResult(False, retry_after=retry_after, detail="HTTP 429")
+        detail = f"HTTP {response.status_code}"
+        return SendResult(False, permanent=400 <= response.status_code < 500, detail=detail)

@@ -1,0 +1,361 @@
+"""The durable outbox: delivery rows, written with the issue, are claimed by workers and sent through the channels.
+
+Claiming. A worker takes due rows in one write transaction: `SELECT id ... LIMIT n FOR UPDATE SKIP LOCKED`, then
+`UPDATE deliveries SET state='sending', worker=me, lease_until=... WHERE id IN (those) RETURNING ...` (on SQLite
+the single writer, BEGIN IMMEDIATE, serialises claims; FOR UPDATE is not rendered there). A row is due when it is
+`pending` and its next_attempt_at has come, or when it is `sending` and its lease has run out.
+
+Never twice. A row is `sending` (with the worker's id and a lease) before the channel is called and `sent` right
+after the peer accepts. The only moment a duplicate can arise is a crash between the peer's acceptance and that
+commit. The rule: a row left `sending` is re-sent only after its lease expires (the lease is twice the send
+timeout, so a live worker has always finished or given up on its send by then), and with the same delivery id,
+which channels hand to the peer wherever the peer can carry it (e-mail: the X-Switchboard-Delivery header), so a
+receiver can recognise and drop the duplicate. SMTP has no two-phase commit: a mail the server accepted just
+before the crash, and not yet marked sent, goes again (tests/test_outbox.py measures 1-2 such copies per kill,
+all with the same delivery id). Rows merely claimed, or whose send had not completed, go once.
+
+Pace. Each channel has a lane in each worker: at most `concurrency` sends in flight, and sends spaced at
+1/`rate_per_second`; both limits are per worker process (several workers share a channel's peer budget by
+configuring each channel with its share). A peer's retry_after (SMPP ESME_RTHROTTLED, HTTP 429) pauses the whole
+lane and puts the row back without spending an attempt. Other failures back off exponentially
+(base * 2^(attempt-1), capped, with jitter) until max_attempts; a permanent failure fails the row at once.
+
+Receipts. Channels report receipts by remote id; a receipt that overtakes the `sent` commit is held briefly and
+applied when the row's remote id is written.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+
+from switchboard.core.context import Context
+from switchboard.core.db import utcnow
+from switchboard.core.events import Event
+from switchboard.core.ids import new_id
+
+from .channel import Channel, SendResult
+from .models import Delivery, DeliveryState, PublicWarning
+from .render import MessageFactory
+
+log = logging.getLogger(__name__)
+
+UNSETTLED = (DeliveryState.pending, DeliveryState.sending)
+
+
+@dataclass
+class OutboxSettings:
+    lease_seconds: float = 60.0  # a claimed row belongs to its worker this long; sends time out at half of it
+    poll_seconds: float = 0.25  # how often an idle lane looks for due rows (issue in this process wakes it at once)
+    max_attempts: int = 8
+    backoff_base: float = 2.0  # seconds before the 2nd attempt; doubles each attempt
+    backoff_max: float = 600.0
+    receipt_hold_seconds: float = 60.0  # keep a receipt that arrived before its row's remote id this long
+
+
+@dataclass
+class _Lane:
+    channel: Channel
+    inflight: set[asyncio.Task[None]] = field(default_factory=set)
+    next_send: float = 0.0  # monotonic time the next send may start
+    paused_until: float = 0.0
+    task: asyncio.Task[None] | None = None
+
+    async def pace(self) -> None:
+        """Space sends at 1/rate, and honour a pause the peer asked for."""
+        now = time.monotonic()
+        start = max(now, self.next_send, self.paused_until)
+        self.next_send = start + 1.0 / max(self.channel.rate_per_second, 1e-6)
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: str
+    warning_id: str
+    recipient: str
+    attempts: int
+    resumed: bool  # re-claimed after another worker's lease ran out
+
+
+class Outbox:
+    def __init__(
+        self,
+        ctx: Context,
+        channels: Iterable[Channel] = (),
+        settings: OutboxSettings | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.settings = settings or OutboxSettings()
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
+        self.lanes: dict[str, _Lane] = {c.name: _Lane(c) for c in channels}
+        self.messages = MessageFactory()
+        self._wake = asyncio.Event()
+        self._running = False
+        self._warnings: dict[str, PublicWarning] = {}
+        self._touched: set[str] = set()
+        self._early: dict[tuple[str, str], tuple[bool, str, float]] = {}
+
+    # --- life cycle ---
+
+    async def start(self) -> None:
+        self._running = True
+        for lane in self.lanes.values():
+            await self._start_lane(lane)
+
+    async def add(self, channel: Channel) -> None:
+        """Add a channel (before or after start)."""
+        lane = self.lanes[channel.name] = _Lane(channel)
+        if self._running:
+            await self._start_lane(lane)
+
+    async def _start_lane(self, lane: _Lane) -> None:
+        await lane.channel.start(self.on_receipt)
+        lane.task = asyncio.create_task(self._run(lane), name=f"outbox:{lane.channel.name}")
+
+    async def stop(self) -> None:
+        """Stop claiming, let sends in flight finish (up to the send timeout), stop the channels."""
+        self._running = False
+        self._wake.set()
+        for lane in self.lanes.values():
+            if lane.task:
+                lane.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lane.task
+            if lane.inflight:
+                await asyncio.wait(lane.inflight, timeout=self.settings.lease_seconds / 2)
+            with contextlib.suppress(Exception):
+                await lane.channel.stop()
+        await self._check_completion()
+
+    def wake(self) -> None:
+        """New rows were written: look now rather than at the next poll."""
+        self._wake.set()
+
+    # --- the lane loop ---
+
+    async def _run(self, lane: _Lane) -> None:
+        name = lane.channel.name
+        while self._running:
+            try:
+                free = max(lane.channel.concurrency, 1) - len(lane.inflight)
+                if free <= 0:
+                    await asyncio.wait(lane.inflight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                rows = await self._claim(name, free)
+                if not rows:
+                    await self._check_completion()
+                    await self._idle()
+                    continue
+                for row in rows:
+                    task = asyncio.create_task(self._deliver(lane, row))
+                    lane.inflight.add(task)
+                    task.add_done_callback(lane.inflight.discard)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox lane %s failed; retrying", name)
+                await asyncio.sleep(1)
+
+    async def _idle(self) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+
+    async def _claim(self, channel: str, limit: int) -> list[_Claimed]:
+        now = utcnow()
+        due = or_(
+            and_(Delivery.state == DeliveryState.pending, Delivery.next_attempt_at <= now),
+            and_(Delivery.state == DeliveryState.sending, Delivery.lease_until < now),
+        )
+        candidates = (
+            select(Delivery.id)
+            .where(Delivery.channel == channel, due)
+            .order_by(Delivery.next_attempt_at, Delivery.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        lease = now + timedelta(seconds=self.settings.lease_seconds)
+        async with self.ctx.db.session() as session:
+            # Two statements in one transaction: PostgreSQL may re-run an `IN (SELECT ... LIMIT)` subquery per row
+            # and so claim more than `limit`; the ids locked first are exactly the ones updated.
+            ids = list((await session.scalars(candidates)).all())
+            if not ids:
+                return []
+            statement = (
+                update(Delivery)
+                .where(Delivery.id.in_(ids))
+                .values(
+                    state=DeliveryState.sending,
+                    worker=self.worker_id,
+                    lease_until=lease,
+                    attempts=Delivery.attempts + 1,
+                    updated_at=now,
+                )
+                .returning(Delivery.id, Delivery.warning_id, Delivery.recipient, Delivery.attempts)
+                .execution_options(synchronize_session=False)
+            )
+            rows = (await session.execute(statement)).all()
+        return [_Claimed(r.id, r.warning_id, r.recipient, r.attempts, r.attempts > 1) for r in rows]
+
+    async def _warning(self, warning_id: str) -> PublicWarning:
+        warning = self._warnings.get(warning_id)
+        if warning is None:
+            async with self.ctx.db.reader() as session:
+                warning = await session.get(PublicWarning, warning_id)
+            assert warning is not None
+            if len(self._warnings) > 1000:
+                self._warnings.clear()
+            self._warnings[warning_id] = warning
+        return warning
+
+    async def _deliver(self, lane: _Lane, row: _Claimed) -> None:
+        result = await self._attempt(lane, row)
+        try:
+            await self._finish(lane, row, result)
+        except Exception:
+            log.exception("outbox could not record the result of delivery %s; its lease will expire", row.id)
+
+    async def _attempt(self, lane: _Lane, row: _Claimed) -> SendResult:
+        channel = lane.channel
+        try:
+            warning = await self._warning(row.warning_id)
+        except Exception as exc:  # noqa: BLE001 - the database may be back next time
+            return SendResult(False, detail=f"{type(exc).__name__}: {exc}"[:500])
+        try:
+            message = self.messages.message(warning, channel.name, row.id, row.recipient)
+        except Exception as exc:  # noqa: BLE001 - what cannot be rendered now will not render next time
+            log.exception("cannot render delivery %s", row.id)
+            return SendResult(False, permanent=True, detail=f"无法生成消息：{exc}"[:500])
+        await lane.pace()  # right before the send: the spacing the peer sees is the spacing we promise
+        try:
+            return await asyncio.wait_for(channel.send(message), self.settings.lease_seconds / 2)
+        except Exception as exc:  # noqa: BLE001 - a failed send is a result to record, not a crash
+            return SendResult(False, detail=f"{type(exc).__name__}: {exc}"[:500])
+
+    async def _finish(self, lane: _Lane, row: _Claimed, result: SendResult) -> None:
+        now = utcnow()
+        values: dict[str, Any] = {"updated_at": now, "lease_until": None}
+        if result.accepted:
+            values |= {"state": DeliveryState.sent, "sent_at": now, "remote_id": result.remote_id, "last_error": ""}
+        elif result.permanent:
+            values |= {"state": DeliveryState.failed, "last_error": result.detail or "对端拒绝（不可重试）"}
+        elif result.retry_after is not None:
+            lane.paused_until = max(lane.paused_until, time.monotonic() + result.retry_after)
+            values |= {
+                "state": DeliveryState.pending,
+                "next_attempt_at": now + timedelta(seconds=result.retry_after),
+                "attempts": Delivery.attempts - 1,  # being asked to wait is not a failed attempt
+                "last_error": result.detail or f"对端要求 {result.retry_after:g} 秒后重试",
+            }
+        elif row.attempts >= self.settings.max_attempts:
+            values |= {"state": DeliveryState.failed, "last_error": f"重试 {row.attempts} 次后仍失败：{result.detail}"}
+        else:
+            values |= {
+                "state": DeliveryState.pending,
+                "next_attempt_at": now + timedelta(seconds=self.backoff(row.attempts)),
+                "last_error": result.detail,
+            }
+        async with self.ctx.db.session() as session:
+            done = await session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id == row.id, Delivery.state == DeliveryState.sending, Delivery.worker == self.worker_id
+                )
+                .values(values)
+                .execution_options(synchronize_session=False)
+            )
+            if not done.rowcount:
+                log.warning("delivery %s was taken over by another worker before its result came back", row.id)
+        self._touched.add(row.warning_id)
+        if result.accepted and result.remote_id:
+            early = self._early.pop((lane.channel.name, result.remote_id), None)
+            if early:
+                await self.on_receipt(lane.channel.name, result.remote_id, early[0], early[1])
+
+    def backoff(self, attempts: int) -> float:
+        delay = min(self.settings.backoff_base * 2 ** (attempts - 1), self.settings.backoff_max)
+        return delay * random.uniform(0.8, 1.0)
+
+    # --- receipts and completion ---
+
+    async def on_receipt(self, channel: str, remote_id: str, delivered: bool, detail: str) -> None:
+        now = utcnow()
+        values: dict[str, Any] = {"updated_at": now}
+        if delivered:
+            values |= {"state": DeliveryState.delivered, "delivered_at": now}
+        else:
+            values |= {"state": DeliveryState.failed, "last_error": detail or "回执：未送达"}
+        async with self.ctx.db.session() as session:
+            done = await session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.channel == channel,
+                    Delivery.remote_id == remote_id,
+                    Delivery.state.in_((DeliveryState.sent, DeliveryState.delivered)),
+                )
+                .values(values)
+                .returning(Delivery.warning_id)
+                .execution_options(synchronize_session=False)
+            )
+            warning_ids = {r for (r,) in done.all()}
+        if not warning_ids:
+            cutoff = time.monotonic() - self.settings.receipt_hold_seconds
+            self._early = {k: v for k, v in self._early.items() if v[2] > cutoff}
+            self._early[(channel, remote_id)] = (delivered, detail, time.monotonic())
+        self._touched |= warning_ids
+
+    async def _check_completion(self) -> None:
+        """Once every delivery of a warning is settled, say so on its incident's timeline (exactly once, claimed)."""
+        if not self._touched:
+            return
+        touched, self._touched = self._touched, set()
+        events = []
+        async with self.ctx.db.session() as session:
+            for warning_id in touched:
+                open_rows = await session.scalar(
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(Delivery.warning_id == warning_id, Delivery.state.in_(UNSETTLED))
+                )
+                if open_rows:
+                    continue
+                claimed = await session.execute(
+                    update(PublicWarning)
+                    .where(PublicWarning.id == warning_id, PublicWarning.completed_at.is_(None))
+                    .values(completed_at=utcnow())
+                    .returning(PublicWarning.incident_id, PublicWarning.identifier)
+                    .execution_options(synchronize_session=False)
+                )
+                row = claimed.first()
+                if row is None:
+                    continue
+                counts = dict(
+                    (
+                        await session.execute(
+                            select(Delivery.state, func.count())
+                            .where(Delivery.warning_id == warning_id)
+                            .group_by(Delivery.state)
+                        )
+                    ).all()
+                )
+                ok = counts.get(DeliveryState.sent, 0) + counts.get(DeliveryState.delivered, 0)
+                failed = counts.get(DeliveryState.failed, 0)
+                summary = f"预警 {row.identifier} 发送完成：成功 {ok} 条，失败 {failed} 条"
+                if counts.get(DeliveryState.cancelled):
+                    summary += f"，取消 {counts[DeliveryState.cancelled]} 条"
+                data = {"warning_id": warning_id, "counts": counts, "summary": summary, "refs": [warning_id]}
+                events.append(Event("warning.sent", incident_id=row.incident_id, actor="system", data=data))
+        for event in events:
+            await self.ctx.bus.publish(event)

@@ -1,0 +1,135 @@
+"""SMPP 3.4 PDUs: encoding and decoding on smpplib's codec, plus the pieces of the spec the codec leaves out
+(the concatenation UDH, the GSM 03.38 default alphabet, the delivery receipt text of appendix B).
+
+smpplib's PDU classes are used for the bytes only (its blocking client is not): `make_pdu` takes the sequence
+number from a "client" object, so `encode` sets it afterwards; `decode` returns smpplib PDU objects whose
+string fields are bytes.
+"""
+
+import re
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from smpplib import smpp
+
+HEADER = struct.Struct(">LLLL")  # command_length, command_id, command_status, sequence_number
+MAX_PDU_LENGTH = 64 * 1024
+
+# command_id values used here (SMPP 3.4 section 5.1.2.1)
+GENERIC_NACK = 0x80000000
+BIND_TRANSCEIVER = 0x00000009
+SUBMIT_SM = 0x00000004
+DELIVER_SM = 0x00000005
+UNBIND = 0x00000006
+ENQUIRE_LINK = 0x00000015
+RESPONSE_BIT = 0x80000000
+
+# command_status values (section 5.1.3)
+ESME_ROK = 0x00
+ESME_RINVMSGLEN = 0x01
+ESME_RINVCMDID = 0x03
+ESME_RSYSERR = 0x08
+ESME_RINVSRCADR = 0x0A
+ESME_RINVDSTADR = 0x0B
+ESME_RMSGQFUL = 0x14
+ESME_RINVESMCLASS = 0x43
+ESME_RTHROTTLED = 0x58
+ESME_RX_P_APPN = 0x65
+ESME_RX_R_APPN = 0x66
+ESME_RINVDCS = 0x104
+
+# Retrying the same submit_sm cannot help after these.
+PERMANENT_STATUSES = frozenset(
+    {ESME_RINVMSGLEN, ESME_RINVSRCADR, ESME_RINVDSTADR, ESME_RINVESMCLASS, ESME_RX_P_APPN, ESME_RX_R_APPN, ESME_RINVDCS}
+)
+
+ESM_CLASS_UDHI = 0x40  # short_message starts with a user data header
+ESM_CLASS_TYPE_MASK = 0x3C
+ESM_CLASS_DELIVERY_RECEIPT = 0x04
+DATA_CODING_DEFAULT = 0x00  # GSM 03.38, one septet per octet
+DATA_CODING_UCS2 = 0x08
+
+
+class _NoSequence:
+    """smpplib asks its client for sequence numbers; ours come from the session."""
+
+    sequence = 0
+
+    def next_sequence(self) -> int:
+        return 0
+
+
+_CLIENT = _NoSequence()
+
+
+def encode(command: str, sequence: int, status: int = ESME_ROK, **fields: Any) -> bytes:
+    pdu = smpp.make_pdu(command, client=_CLIENT, **fields)
+    pdu.sequence = sequence
+    pdu.status = status
+    return pdu.generate()
+
+
+def decode(data: bytes) -> Any:
+    """An smpplib PDU object (`.command`, `.status`, `.sequence`, fields as attributes)."""
+    return smpp.parse_pdu(data, client=_CLIENT)
+
+
+def header(data: bytes) -> tuple[int, int, int, int]:
+    return HEADER.unpack_from(data)
+
+
+def concatenation_udh(reference: int, total: int, index: int) -> bytes:
+    """3GPP TS 23.040 IEI 0x00: 8-bit reference number, total parts, this part (1-based)."""
+    return bytes((0x05, 0x00, 0x03, reference & 0xFF, total, index))
+
+
+# GSM 03.38 default alphabet and its extension table (reached through ESC 0x1B)
+_GSM_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENSION = {"\f": 0x0A, "^": 0x14, "{": 0x28, "}": 0x29, "\\": 0x2F, "[": 0x3C, "~": 0x3D, "]": 0x3E, "|": 0x40}
+_GSM_EXTENSION["€"] = 0x65
+
+
+def gsm_encode(text: str) -> bytes:
+    """Unpacked GSM 03.38 (SMPP data_coding 0): one octet per septet, extension characters as ESC + code."""
+    out = bytearray()
+    for ch in text:
+        if ch in _GSM_EXTENSION:
+            out += bytes((0x1B, _GSM_EXTENSION[ch]))
+        else:
+            index = _GSM_BASIC.find(ch)
+            if index < 0 or ch == "\x1b":
+                raise ValueError(f"not in the GSM 03.38 alphabet: {ch!r}")
+            out.append(index)
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class DeliveryReceipt:
+    message_id: str
+    stat: str  # DELIVRD, EXPIRED, DELETED, UNDELIV, ACCEPTD, UNKNOWN, REJECTD, ENROUTE
+    err: str
+    text: str
+
+    @property
+    def final(self) -> bool:
+        return self.stat not in {"ENROUTE", "ACCEPTD"}
+
+    @property
+    def delivered(self) -> bool:
+        return self.stat == "DELIVRD"
+
+
+_RECEIPT_FIELD = re.compile(r"(id|stat|err):(\S+)", re.IGNORECASE)
+
+
+def parse_receipt(short_message: bytes) -> DeliveryReceipt | None:
+    """The appendix B text: `id:IIII sub:SSS dlvrd:DDD submit date:YYMMDDhhmm done date:... stat:DDDDDDD err:E`."""
+    text = short_message.decode("latin-1")
+    fields = {key.lower(): value for key, value in _RECEIPT_FIELD.findall(text)}
+    if "id" not in fields or "stat" not in fields:
+        return None
+    return DeliveryReceipt(fields["id"], fields["stat"].upper(), fields.get("err", ""), text)

@@ -1,0 +1,31 @@
+"""Recordings: one row per closed file, its SHA-256 also written to the hash-chained audit ledger."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from switchboard.core.db import Base, UTCDateTime, utcnow
+from switchboard.core.ids import new_id
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    incident_id: Mapped[str | None] = mapped_column(String(26), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # call, bridge, fax, consultation
+    source_id: Mapped[str | None] = mapped_column(String(64), index=True)  # the call, bridge... it records
+    parties: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{"name", "number", "contact_id"}]
+    party_index: Mapped[str] = mapped_column(String(1000), default="")  # "|name|number|contact id|..." for search
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_seconds: Mapped[float]
+    format: Mapped[str] = mapped_column(String(8))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(300), unique=True)  # relative to the store's root
+    held: Mapped[bool] = mapped_column(default=False)  # retention never deletes a held recording
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

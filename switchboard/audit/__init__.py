@@ -1,1 +1,0 @@
-"""Append-only audit trail, hash-chained so an edit or deletion is detectable."""

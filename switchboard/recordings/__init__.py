@@ -1,0 +1,1 @@
+"""Recordings as the API offers them: search, playback with HTTP Range, export per incident."""

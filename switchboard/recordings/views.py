@@ -1,0 +1,76 @@
+"""Recording routes. Playback streams the stored file (FileResponse answers Range requests with 206)."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from recording.store import RecordingStore
+from switchboard.api.deps import require
+from switchboard.auth.models import Principal, Role
+from switchboard.core.fields import SearchText
+
+router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
+Listener = Annotated[Principal, Depends(require(Role.duty_officer, Role.leader))]
+MEDIA_TYPES = {"wav": "audio/wav", "gsm": "audio/x-gsm", "pdf": "application/pdf", "mp4": "video/mp4"}
+
+
+def get_store(request: Request) -> RecordingStore:
+    return request.app.state.recordings
+
+
+Store = Annotated[RecordingStore, Depends(get_store)]
+
+
+class RecordingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    incident_id: str | None
+    kind: str
+    source_id: str | None
+    parties: list[dict[str, Any]]
+    started_at: datetime
+    ended_at: datetime
+    duration_seconds: float
+    format: str
+    size: int
+    sha256: str
+    held: bool
+
+
+@router.get("", response_model=list[RecordingOut])
+async def search(
+    store: Store,
+    _: Listener,
+    incident_id: Annotated[str | None, Query(max_length=26)] = None,
+    party: Annotated[SearchText | None, Query(description="a party's name, number or contact id")] = None,  # type: ignore[valid-type]
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[RecordingOut]:
+    found = await store.search(incident_id=incident_id, party=party, since=since, until=until, limit=limit)
+    return [RecordingOut.model_validate(r) for r in found]
+
+
+@router.get("/export", response_class=Response, responses={200: {"content": {"application/zip": {}}}})
+async def export(
+    store: Store, _: Listener, incident_id: Annotated[str, Query(min_length=1, max_length=26)]
+) -> Response:
+    archive = await store.export(incident_id)
+    headers = {"Content-Disposition": f'attachment; filename="recordings-{incident_id}.zip"'}
+    return Response(archive, media_type="application/zip", headers=headers)
+
+
+@router.get("/{recording_id}", response_model=RecordingOut)
+async def get(store: Store, _: Listener, recording_id: str) -> RecordingOut:
+    return RecordingOut.model_validate(await store.get(recording_id))
+
+
+@router.get("/{recording_id}/audio", response_class=FileResponse, responses={206: {"description": "a byte range"}})
+async def audio(store: Store, _: Listener, recording_id: str) -> FileResponse:
+    recording = await store.get(recording_id)
+    media_type = MEDIA_TYPES.get(recording.format, "application/octet-stream")
+    return FileResponse(store.path_of(recording), media_type=media_type, filename=f"{recording.id}.{recording.format}")

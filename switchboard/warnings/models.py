@@ -1,0 +1,89 @@
+"""Warning API schemas (the tables live in broadcast/models.py)."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from broadcast.models import DeliveryState, WarningContent, WarningState
+from switchboard.core.fields import text
+
+
+class WarningCreate(WarningContent):
+    incident_id: text(26, min_length=1)  # type: ignore[valid-type]
+
+
+class WarningOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    incident_id: str
+    state: WarningState
+    msg_type: str
+    colour: str
+    content: dict[str, Any]
+    identifier: str | None
+    sender: str
+    sent_at: datetime | None
+    references: list[str]
+    replaces_id: str | None
+    superseded_by_id: str | None
+    created_by: str
+    submitted_by: str | None
+    approved_by: str | None
+    issued_by: str | None
+    cancelled_by: str | None
+    created_at: datetime
+    submitted_at: datetime | None
+    approved_at: datetime | None
+    issued_at: datetime | None
+    cancelled_at: datetime | None
+    completed_at: datetime | None
+
+
+class IssueOut(WarningOut):
+    deliveries: int  # rows written to the outbox with the issue
+
+
+class CancelOut(BaseModel):
+    warning: WarningOut
+    notice: WarningOut | None  # the CAP Cancel message, when the warning had been issued
+    retired: int
+    notices: int
+
+
+class DeliveryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    channel: str
+    recipient: str
+    state: DeliveryState
+    attempts: int
+    remote_id: str | None
+    last_error: str
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    updated_at: datetime
+
+
+class DeliveryReport(BaseModel):
+    counts: dict[str, dict[str, int]]  # channel -> state -> rows
+    items: list[DeliveryOut]
+    next_cursor: str | None
+
+
+class Rendering(BaseModel):
+    channel: str
+    language: str
+    subject: str = ""
+    text: str
+    html: str | None = None
+    segments: int | None = None  # SMS parts
+    encoding: str | None = None  # SMS: GSM-7 or UCS-2
+    length: int | None = None
+    attachments: list[str] = []
+
+
+class Preview(BaseModel):
+    renderings: list[Rendering]

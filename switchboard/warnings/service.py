@@ -1,0 +1,206 @@
+"""Warning operations in the control plane. Each opens one transaction, runs the broadcast workflow step in it,
+audits it and writes its timeline entry there too, and publishes its event only after the commit. At issue the
+recipients are resolved from the directory and the delivery rows are written in that same transaction: once the
+API has answered, the outbox has every send on record."""
+
+import csv
+import io
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broadcast import workflow
+from broadcast.models import COLOUR_NAMES, Delivery, PublicWarning, WarningContent
+from switchboard.core.audit import service as audit
+from switchboard.core.context import Context
+from switchboard.core.errors import InvalidInput
+from switchboard.core.events import Event
+from switchboard.directory.models import ContactKind, ContactPoint, Group, GroupMember
+from switchboard.incidents import timeline
+from switchboard.incidents.models import Incident
+
+# Which contact kinds each channel delivers to.
+CHANNEL_KINDS = {"sms": ContactKind.mobile, "email": ContactKind.email, "telegram": ContactKind.telegram}
+T = TypeVar("T")
+
+
+def _title(warning: PublicWarning) -> str:
+    content = warning.content
+    return f"{content['event']}{COLOUR_NAMES[warning.colour]}预警"
+
+
+def _data(warning: PublicWarning, **extra: Any) -> dict[str, Any]:
+    return {
+        "warning_id": warning.id,
+        "state": warning.state,
+        "msg_type": warning.msg_type,
+        "colour": warning.colour,
+        "headline": warning.content["headline"],
+        "identifier": warning.identifier,
+    } | extra
+
+
+async def _step(
+    ctx: Context,
+    actor: str,
+    action: str,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    describe: Callable[[T], tuple[PublicWarning, str, dict[str, Any]]],
+) -> T:
+    """Run one workflow step, audit it and put it on the incident timeline, all in one transaction."""
+    async with ctx.db.session() as session:
+        result = await work(session)
+        warning, summary, extra = describe(result)
+        event = Event(f"warning.{action}", incident_id=warning.incident_id, actor=actor, data=_data(warning, **extra))
+        await timeline.append(session, warning.incident_id, event, summary, [warning.id])
+        await audit.record(session, actor, f"warning.{action}", "warning", warning.id, event.data)
+    await ctx.bus.publish(event)
+    return result
+
+
+async def create(ctx: Context, actor: str, incident_id: str, content: WarningContent) -> PublicWarning:
+    async def work(session: AsyncSession) -> PublicWarning:
+        if await session.get(Incident, incident_id) is None:
+            raise InvalidInput(f"事件 {incident_id} 不存在", field="incident_id")
+        await _check_groups(session, content)
+        return await workflow.create(session, actor, incident_id, content)
+
+    return await _step(ctx, actor, "created", work, lambda w: (w, f"起草{_title(w)}：{w.content['headline']}", {}))
+
+
+async def submit(ctx: Context, actor: str, warning_id: str) -> PublicWarning:
+    return await _step(
+        ctx,
+        actor,
+        "submitted",
+        lambda s: workflow.submit(s, actor, warning_id),
+        lambda w: (w, f"提交审核：{_title(w)}", {}),
+    )
+
+
+async def approve(ctx: Context, actor: str, warning_id: str) -> PublicWarning:
+    return await _step(
+        ctx,
+        actor,
+        "approved",
+        lambda s: workflow.approve(s, actor, warning_id),
+        lambda w: (w, f"审核通过：{_title(w)}（审核人 {actor}）", {}),
+    )
+
+
+async def issue(ctx: Context, actor: str, warning_id: str) -> tuple[PublicWarning, int]:
+    async def work(session: AsyncSession) -> tuple[PublicWarning, int]:
+        warning = await workflow.load(session, warning_id)
+        recipients = await resolve_recipients(session, WarningContent.model_validate(warning.content))
+        return await workflow.issue(session, actor, warning_id, recipients)
+
+    def describe(result: tuple[PublicWarning, int]) -> tuple[PublicWarning, str, dict[str, Any]]:
+        warning, count = result
+        verb = "发布更新" if warning.msg_type == "Update" else "发布"
+        return warning, f"{verb}{_title(warning)}（{warning.identifier}），待发送 {count} 条", {"deliveries": count}
+
+    return await _step(ctx, actor, "issued", work, describe)
+
+
+async def update(ctx: Context, actor: str, warning_id: str, content: WarningContent) -> PublicWarning:
+    async def work(session: AsyncSession) -> PublicWarning:
+        await _check_groups(session, content)
+        return await workflow.update(session, actor, warning_id, content)
+
+    return await _step(ctx, actor, "updated", work, lambda w: (w, f"起草更新：{_title(w)}（替代 {w.replaces_id}）", {}))
+
+
+async def cancel(ctx: Context, actor: str, warning_id: str) -> workflow.Cancelled:
+    def describe(result: workflow.Cancelled) -> tuple[PublicWarning, str, dict[str, Any]]:
+        if result.notice is None:
+            return result.warning, f"撤销预警草稿：{_title(result.warning)}", {}
+        summary = (
+            f"撤销{_title(result.warning)}（撤销消息 {result.notice.identifier}），"
+            f"取消未发出的 {result.retired} 条，向已送达的 {result.notices} 个对象发送撤销通知"
+        )
+        extra = {"notice_id": result.notice.id, "retired": result.retired, "notices": result.notices}
+        return result.warning, summary, extra
+
+    return await _step(ctx, actor, "cancelled", lambda s: workflow.cancel(s, actor, warning_id), describe)
+
+
+async def get(ctx: Context, warning_id: str) -> PublicWarning:
+    async with ctx.db.reader() as session:
+        return await workflow.load(session, warning_id)
+
+
+async def _check_groups(session: AsyncSession, content: WarningContent) -> None:
+    for i, group_id in enumerate(content.audiences.groups):
+        if await session.get(Group, group_id) is None:
+            raise InvalidInput(f"通讯录分组 {group_id} 不存在", field=f"audiences.groups.{i}")
+    for i, channel in enumerate(content.audiences.channels):
+        if channel not in CHANNEL_KINDS:
+            names = "、".join(CHANNEL_KINDS)
+            raise InvalidInput(f"通讯录成员不能经 {channel} 接收，可选：{names}", field=f"audiences.channels.{i}")
+
+
+async def resolve_recipients(session: AsyncSession, content: WarningContent) -> list[tuple[str, str]]:
+    """(channel, address) for every member of the audience groups on each chosen channel, then the public outlets.
+    A person with several addresses of one kind gets the warning at each."""
+    recipients: list[tuple[str, str]] = []
+    kinds = {CHANNEL_KINDS[c]: c for c in content.audiences.channels if c in CHANNEL_KINDS}
+    if content.audiences.groups and kinds:
+        query = (
+            select(ContactPoint.kind, ContactPoint.value)
+            .join(GroupMember, GroupMember.person_id == ContactPoint.person_id)
+            .where(GroupMember.group_id.in_(content.audiences.groups), ContactPoint.kind.in_(list(kinds)))
+            .order_by(ContactPoint.person_id, ContactPoint.priority)
+        )
+        recipients += [(kinds[ContactKind(kind)], value) for kind, value in (await session.execute(query)).all()]
+    recipients += [(public.channel, public.recipient) for public in content.audiences.public]
+    return recipients
+
+
+async def deliveries(
+    ctx: Context, warning_id: str, *, after: str | None, limit: int | None
+) -> tuple[dict[str, dict[str, int]], list[Delivery]]:
+    async with ctx.db.reader() as session:
+        await workflow.load(session, warning_id)
+        counted = await session.execute(
+            select(Delivery.channel, Delivery.state, func.count())
+            .where(Delivery.warning_id == warning_id)
+            .group_by(Delivery.channel, Delivery.state)
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for channel, state, n in counted.all():
+            counts.setdefault(channel, {})[state] = n
+        query = select(Delivery).where(Delivery.warning_id == warning_id)
+        if after:
+            query = query.where(Delivery.id > after)
+        query = query.order_by(Delivery.id)
+        if limit:
+            query = query.limit(limit)
+        return counts, list((await session.scalars(query)).all())
+
+
+def deliveries_csv(rows: list[Delivery]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["渠道", "接收方", "状态", "尝试次数", "对端编号", "最后错误", "发送时间", "送达时间"])
+    for row in rows:
+        writer.writerow(
+            [
+                row.channel,
+                _cell(row.recipient),
+                row.state,
+                row.attempts,
+                _cell(row.remote_id or ""),
+                _cell(row.last_error),
+                row.sent_at.isoformat() if row.sent_at else "",
+                row.delivered_at.isoformat() if row.delivered_at else "",
+            ]
+        )
+    return out.getvalue().encode("utf-8-sig")  # BOM: spreadsheet programs then read UTF-8
+
+
+def _cell(value: str) -> str:
+    """No formula injection when the export is opened in a spreadsheet."""
+    formula = value[:1] in ("=", "@") or (value[:1] in ("+", "-") and not value[1:].replace(" ", "").isdigit())
+    return "'" + value if formula else value

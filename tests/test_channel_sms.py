@@ -1,0 +1,306 @@
+"""SMS channel against a real SMSC process (tests/peers/smsc.py, on smpp34's SMPP server).
+
+The test reads the SMSC's own record of every submit_sm and decodes the UDH and UCS-2 bytes itself: a wrong
+part count, an inconsistent concatenation header or one changed character fails here.
+"""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from broadcast.channel import Message, SendResult
+from broadcast.channels.sms import SmsChannel
+from broadcast.segments import segment
+
+ROOT = Path(__file__).resolve().parent.parent
+LONG_ZH = (
+    "【山西省气象台】太原市气象台2025年7月30日14时发布暴雨橙色预警信号：预计未来3小时内，小店区、迎泽区、"
+    "杏花岭区将出现50毫米以上降水，局地伴有雷电、短时大风。请停止户外作业，远离河道、低洼地带和地质灾害"
+    "隐患点，驾车注意积水路段，学校、幼儿园应采取适当措施保证学生和幼儿安全。🌧 详情请关注太原气象微博及当地广播电视。"
+)
+
+
+class Smsc:
+    """One SMSC process; `restart` keeps the port and the record file."""
+
+    def __init__(self, tmp: Path, **options: object) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.record = tmp / "submits.jsonl"
+        self.record.touch()
+        self.options = options
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        args = [sys.executable, "-m", "tests.peers.smsc", "--port", str(self.port), "--record", str(self.record)]
+        for key, value in self.options.items():
+            args += [f"--{key.replace('_', '-')}", str(value)]
+        self.process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        assert self.process.stdout.readline().strip() == "READY"
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+    def submits(self) -> list[dict]:
+        return [json.loads(line) for line in self.record.read_text().splitlines()]
+
+
+@pytest.fixture
+def smsc_factory(tmp_path: Path):
+    started: list[Smsc] = []
+
+    def make(**options: object) -> Smsc:
+        smsc = Smsc(tmp_path, **options)
+        smsc.start()
+        started.append(smsc)
+        return smsc
+
+    yield make
+    for smsc in started:
+        smsc.kill()
+
+
+class Receipts:
+    def __init__(self) -> None:
+        self.got: list[tuple[str, str, bool, str, float]] = []
+        self.event = asyncio.Event()
+
+    async def __call__(self, channel: str, remote_id: str, delivered: bool, detail: str) -> None:
+        self.got.append((channel, remote_id, delivered, detail, time.monotonic()))
+        self.event.set()
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while len(self.got) < count:
+                self.event.clear()
+                await self.event.wait()
+
+
+def _channel(smsc: Smsc, **options: object) -> SmsChannel:
+    return SmsChannel("127.0.0.1", smsc.port, "switchboard", "secret", source_addr="12121", **options)
+
+
+def _decode_parts(records: list[dict]) -> tuple[list[tuple[int, int, int]], str]:
+    """(ref, total, part) from each short_message's own UDH bytes, and the reassembled text."""
+    headers, texts = [], []
+    for record in records:
+        raw = bytes.fromhex(record["short_message"])
+        assert record["esm_class"] & 0x40
+        assert raw[:3] == b"\x05\x00\x03"  # UDH length 5, IEI 0 (8-bit ref concatenation), IE length 3
+        headers.append((raw[3], raw[4], raw[5]))
+        assert len(raw) <= 140 and len(raw[6:]) <= 134
+        texts.append(raw[6:].decode("utf-16-be"))  # a surrogate pair split across parts would fail here
+    return headers, "".join(texts)
+
+
+async def test_long_chinese_message_is_ucs2_parts_that_reassemble_and_receipt_maps_back(smsc_factory) -> None:
+    smsc = smsc_factory(receipt_delay=0.3)
+    receipts = Receipts()
+    channel = _channel(smsc)
+    await channel.start(receipts)
+    try:
+        sent_at = time.monotonic()
+        result = await channel.send(Message("w1:sms:1", "+8613800000001", LONG_ZH))
+        assert result.accepted, result
+        await receipts.wait_for(1)
+    finally:
+        await channel.stop()
+
+    expected_parts = segment(LONG_ZH).count
+    assert expected_parts == 3 and len(LONG_ZH) > 70
+    records = smsc.submits()
+    assert len(records) == expected_parts
+    assert {(r["data_coding"], r["destination"], r["dest_addr_ton"], r["source"]) for r in records} == {
+        (8, "8613800000001", 1, "12121")
+    }
+    headers, text = _decode_parts(records)
+    assert text == LONG_ZH
+    assert [h[2] for h in headers] == [1, 2, 3] and {h[:2] for h in headers} == {(headers[0][0], 3)}
+    assert [(r["udh"]["ref"], r["udh"]["total"], r["udh"]["part"]) for r in records] == headers  # peer agrees
+    assert result.remote_id == records[-1]["message_id"]  # the LAST part's id
+    [(name, remote_id, delivered, detail, at)] = receipts.got
+    assert (name, remote_id, delivered) == ("sms", records[-1]["message_id"], True)
+    assert "DELIVRD" in detail
+    assert at - sent_at >= 0.3  # it waited for every part's (delayed) receipt
+
+
+async def test_short_gsm_and_undeliverable_receipts(smsc_factory) -> None:
+    smsc = smsc_factory(receipt_delay=0.1, undeliverable_prefix="8613900")
+    receipts = Receipts()
+    channel = _channel(smsc)
+    await channel.start(receipts)
+    try:
+        ok = await channel.send(Message("d1", "+8613800000002", "Test [1] €5"))
+        bad = await channel.send(Message("d2", "+8613900000003", "暴雨预警" * 30))
+        await receipts.wait_for(2)
+    finally:
+        await channel.stop()
+    assert ok.accepted and bad.accepted
+    by_id = {remote_id: (delivered, detail) for _, remote_id, delivered, detail, _ in receipts.got}
+    assert by_id[ok.remote_id][0] is True
+    assert by_id[bad.remote_id][0] is False and "UNDELIV" in by_id[bad.remote_id][1]
+    gsm = smsc.submits()[0]
+    assert gsm["data_coding"] == 0 and gsm["esm_class"] == 0
+    assert bytes.fromhex(gsm["short_message"]) == b"Test \x1b<1\x1b> \x1be5"  # GSM 03.38 escapes
+
+
+async def test_throttling_is_backed_off_and_the_message_goes_once(smsc_factory) -> None:
+    smsc = smsc_factory(throttle_first=3, receipt_delay=0.1)
+    channel = _channel(smsc, throttle_backoff=0.1)
+    receipts = Receipts()
+    await channel.start(receipts)
+    waits: list[float] = []
+    try:
+        message = Message("d1", "+8613800000004", "请注意防范")
+        result = await channel.send(message)
+        while not result.accepted:  # what the outbox does with retry_after
+            assert not result.permanent and result.retry_after is not None, result
+            waits.append(result.retry_after)
+            # while held, the channel answers at once without bothering the SMSC
+            held = await channel.send(message)
+            assert not held.accepted and held.retry_after is not None
+            await asyncio.sleep(result.retry_after)
+            result = await channel.send(message)
+        await receipts.wait_for(1)
+    finally:
+        await channel.stop()
+    answers = [r["answer"] for r in smsc.submits()]
+    assert answers == ["ESME_RTHROTTLED"] * 3 + ["ESME_ROK"]
+    assert len(waits) == 3 and waits[0] < waits[1] < waits[2]  # exponential
+    assert receipts.got[0][1] == result.remote_id
+
+
+async def test_throttle_mid_message_resubmits_only_that_part(smsc_factory) -> None:
+    smsc = smsc_factory(throttle_after=1, throttle_first=2, receipt_delay=0.1)
+    channel = _channel(smsc, throttle_backoff=0.05)
+    receipts = Receipts()
+    await channel.start(receipts)
+    try:
+        result = await channel.send(Message("d1", "+8613800000005", LONG_ZH))
+        await receipts.wait_for(1)
+    finally:
+        await channel.stop()
+    assert result.accepted, result
+    records = smsc.submits()
+    assert [(r["udh"]["part"], r["answer"]) for r in records] == [
+        (1, "ESME_ROK"),
+        (2, "ESME_RTHROTTLED"),
+        (2, "ESME_RTHROTTLED"),
+        (2, "ESME_ROK"),
+        (3, "ESME_ROK"),
+    ]
+    _, text = _decode_parts([r for r in records if r["answer"] == "ESME_ROK"])
+    assert text == LONG_ZH
+    assert receipts.got[0][1:3] == (result.remote_id, True)
+
+
+async def test_window_keeps_several_submits_in_flight(smsc_factory) -> None:
+    smsc = smsc_factory(receipt_delay=0.2)
+    channel = _channel(smsc, window=8)
+    receipts = Receipts()
+    await channel.start(receipts)
+    try:
+        results = await asyncio.gather(
+            *(channel.send(Message(f"d{i}", f"+86138000{i:05d}", f"第{i}号预警：请注意防范。")) for i in range(40))
+        )
+        await receipts.wait_for(40)
+        assert 1 < channel.transceiver.max_in_flight <= 8
+    finally:
+        await channel.stop()
+    assert all(r.accepted for r in results)
+    assert sorted(r[1] for r in receipts.got) == sorted(r.remote_id for r in results)
+    assert len(smsc.submits()) == 40
+
+
+async def test_bad_recipients_are_permanent_and_never_raise(smsc_factory) -> None:
+    smsc = smsc_factory(invalid_prefix="000")
+    channel = _channel(smsc)
+    not_started = await channel.send(Message("d0", "+8613800000000", "x"))
+    assert (not_started.accepted, not_started.permanent) == (False, False)
+    await channel.start(Receipts())
+    try:
+        letters = await channel.send(Message("d1", "not-a-number", "x"))
+        refused = await channel.send(Message("d2", "0001234", "x"))
+        empty = await channel.send(Message("d3", "+8613800000000", ""))
+    finally:
+        await channel.stop()
+    assert (letters.accepted, letters.permanent) == (False, True)
+    assert (refused.accepted, refused.permanent) == (False, True) and "0x0000000B" in refused.detail
+    assert (empty.accepted, empty.permanent) == (False, True)
+    assert [r["answer"] for r in smsc.submits()] == ["ESME_RINVDSTADR"]
+
+
+async def test_session_reconnects_after_the_smsc_restarts(smsc_factory) -> None:
+    smsc = smsc_factory(receipt_delay=0.1)
+    channel = _channel(smsc, bind_wait=0.5, reconnect_max=0.5)
+    receipts = Receipts()
+    await channel.start(receipts)
+    try:
+        assert (await channel.send(Message("d1", "+8613800000006", "第一条"))).accepted
+        await receipts.wait_for(1)
+        smsc.kill()
+        down = await channel.send(Message("d2", "+8613800000007", "第二条"))
+        assert (down.accepted, down.permanent) == (False, False), down
+        smsc.start()
+        assert await channel.transceiver.wait_bound(10)
+        again = await channel.send(Message("d2", "+8613800000007", "第二条"))
+        assert again.accepted, again
+        await receipts.wait_for(2)
+        assert receipts.got[1][1:3] == (again.remote_id, True)
+        assert channel.transceiver.binds == 2
+    finally:
+        await channel.stop()
+    assert [r["destination"] for r in smsc.submits()] == ["8613800000006", "8613800000007"]
+
+
+async def test_enquire_link_detects_a_hung_smsc_and_rebinds(smsc_factory) -> None:
+    smsc = smsc_factory()
+    channel = _channel(smsc, enquire_link_interval=0.2, response_timeout=0.5, reconnect_max=0.5)
+    await channel.start(Receipts())
+    try:
+        assert await channel.transceiver.wait_bound(5)
+        await asyncio.sleep(0.6)  # a few enquire_links answered: still the first bind
+        assert channel.transceiver.binds == 1 and channel.transceiver.bound
+        assert smsc.process is not None
+        os.kill(smsc.process.pid, signal.SIGSTOP)  # TCP stays up, nothing answers
+        try:
+            async with asyncio.timeout(5):
+                while channel.transceiver.bound:
+                    await asyncio.sleep(0.05)
+        finally:
+            os.kill(smsc.process.pid, signal.SIGCONT)
+        async with asyncio.timeout(10):
+            while channel.transceiver.binds < 2:
+                await asyncio.sleep(0.05)
+        assert (await channel.send(Message("d1", "+8613800000008", "恢复"))).accepted
+    finally:
+        await channel.stop()
+
+
+async def test_start_stop_idempotent_and_no_task_left(smsc_factory) -> None:
+    smsc = smsc_factory()
+    channel = _channel(smsc, enquire_link_interval=0.1)
+    before = asyncio.all_tasks()
+    await channel.start(Receipts())
+    await channel.start(Receipts())
+    assert await channel.transceiver.wait_bound(5)
+    assert (await channel.send(Message("d1", "+8613800000009", "x"))).accepted
+    await channel.stop()
+    await channel.stop()
+    await asyncio.sleep(0)
+    left = [t for t in asyncio.all_tasks() - before if not t.done() and t is not asyncio.current_task()]
+    assert left == []
+    result: SendResult = await channel.send(Message("d2", "+8613800000009", "x"))
+    assert not result.accepted

@@ -1,0 +1,378 @@
+"""The durable outbox against a scripted channel: pace (rate and concurrency, measured), back-off on retry_after and
+on failures, permanent failures, receipts by remote id, expired leases, the completion entry on the timeline."""
+
+import asyncio
+import email
+import email.policy
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from broadcast.channel import Message, ReceiptHandler, SendResult
+from broadcast.models import Delivery, WarningContent
+from broadcast.outbox import Outbox, OutboxSettings
+from switchboard.core.context import Context
+from switchboard.core.db import utcnow
+from switchboard.incidents import service as incidents
+from switchboard.incidents import timeline
+from switchboard.incidents.models import IncidentCreate, TimelineEntry
+from switchboard.warnings import service as warnings
+
+ROOT = Path(__file__).resolve().parent.parent
+Script = Callable[[Message, int], SendResult]
+
+
+class ScriptedChannel:
+    """A Channel whose answers a test decides: script(message, attempt number for that recipient)."""
+
+    def __init__(self, script: Script | None = None, *, rate: float = 1000.0, concurrency: int = 8) -> None:
+        self.name = "fake"
+        self.rate_per_second = rate
+        self.concurrency = concurrency
+        self.script = script or (lambda message, attempt: SendResult(True, remote_id=f"m-{message.recipient}"))
+        self.sends: list[tuple[float, Message]] = []
+        self.in_flight = self.peak = 0
+        self.on_receipt: ReceiptHandler | None = None
+        self.latency = 0.02
+
+    async def start(self, on_receipt: ReceiptHandler) -> None:
+        self.on_receipt = on_receipt
+
+    async def stop(self) -> None:
+        pass
+
+    async def send(self, message: Message) -> SendResult:
+        self.sends.append((time.monotonic(), message))
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await asyncio.sleep(self.latency)
+            return self.script(message, sum(m.recipient == message.recipient for _, m in self.sends))
+        finally:
+            self.in_flight -= 1
+
+
+async def issue(ctx: Context, recipients: int) -> tuple[str, str]:
+    """An issued warning to `recipients` addresses on the scripted channel: (incident id, warning id)."""
+    incident = await incidents.create(
+        ctx, "duty_officer", IncidentCreate(title="暴雨", category="natural_disaster", level="III", area_code="140105")
+    )
+    public = [{"channel": "fake", "recipient": f"r{i:03d}"} for i in range(recipients)]
+    content = WarningContent.model_validate(
+        {
+            "event": "暴雨",
+            "headline": "暴雨橙色预警",
+            "description": "预计未来 3 小时内降雨量将达 50 毫米以上。",
+            "colour": "orange",
+            "areas": [{"code": "140105"}],
+            "audiences": {"public": public},
+            "expires": (utcnow() + timedelta(hours=6)).isoformat(),
+        }
+    )
+    warning = await warnings.create(ctx, "alert_officer", incident.id, content)
+    await warnings.submit(ctx, "alert_officer", warning.id)
+    await warnings.approve(ctx, "approver", warning.id)
+    await warnings.issue(ctx, "alert_officer", warning.id)
+    return incident.id, warning.id
+
+
+async def rows(ctx: Context, warning_id: str) -> list[Delivery]:
+    async with ctx.db.reader() as session:
+        query = select(Delivery).where(Delivery.warning_id == warning_id).order_by(Delivery.recipient)
+        return list((await session.scalars(query)).all())
+
+
+async def settled(ctx: Context, warning_id: str, timeout: float = 20) -> list[Delivery]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await rows(ctx, warning_id)
+        if all(r.state not in ("pending", "sending") for r in found):
+            return found
+        assert time.monotonic() < deadline, [(r.recipient, r.state, r.last_error) for r in found]
+        await asyncio.sleep(0.05)
+
+
+async def running(ctx: Context, channel: ScriptedChannel, **settings: Any) -> Outbox:
+    outbox = Outbox(ctx, [channel], OutboxSettings(poll_seconds=0.05, **settings))
+    await outbox.start()
+    return outbox
+
+
+async def test_rate_and_concurrency_are_respected(ctx: Context) -> None:
+    _, warning_id = await issue(ctx, 21)
+    channel = ScriptedChannel(rate=20, concurrency=2)
+    channel.latency = 0.15  # slower than 1/rate: concurrency is what holds it back at first
+    outbox = await running(ctx, channel)
+    try:
+        found = await settled(ctx, warning_id)
+    finally:
+        await outbox.stop()
+    assert [r.state for r in found] == ["sent"] * 21
+    starts = sorted(at for at, _ in channel.sends)
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert len(starts) == 21 and channel.peak <= 2
+    assert min(gaps) >= 1 / 20 - 0.005, gaps  # never two sends closer than 1/rate
+    # 2 in flight at 0.15 s each allow ~13/s: the whole run takes at least 20 sends / 13.3 per second.
+    assert starts[-1] - starts[0] >= 20 * 0.15 / 2 - 0.05
+
+
+async def test_pace_alone_limits_a_fast_peer(ctx: Context) -> None:
+    _, warning_id = await issue(ctx, 11)
+    channel = ScriptedChannel(rate=10, concurrency=8)
+    channel.latency = 0.001
+    outbox = await running(ctx, channel)
+    try:
+        await settled(ctx, warning_id)
+    finally:
+        await outbox.stop()
+    starts = sorted(at for at, _ in channel.sends)
+    assert 1.0 - 0.02 <= starts[-1] - starts[0] <= 1.5  # 11 sends at 10/s: 10 gaps of 0.1 s
+
+
+async def test_retry_after_pauses_and_does_not_spend_an_attempt(ctx: Context) -> None:
+    _, warning_id = await issue(ctx, 1)
+
+    def script(message: Message, attempt: int) -> SendResult:
+        if attempt == 1:
+            return SendResult(False, retry_after=0.6, detail="ESME_RTHROTTLED")
+        return SendResult(True, remote_id="m-1")
+
+    channel = ScriptedChannel(script)
+    outbox = await running(ctx, channel)
+    try:
+        [row] = await settled(ctx, warning_id)
+    finally:
+        await outbox.stop()
+    first, second = (at for at, _ in channel.sends)
+    assert second - first >= 0.6 - 0.01
+    assert row.state == "sent" and row.attempts == 1 and row.remote_id == "m-1"
+
+
+async def test_failures_back_off_then_fail_and_permanent_fails_at_once(ctx: Context) -> None:
+    _, warning_id = await issue(ctx, 2)
+
+    def script(message: Message, attempt: int) -> SendResult:
+        if message.recipient == "r000":
+            return SendResult(False, permanent=True, detail="550 no such user")
+        raise ConnectionResetError("peer went away")
+
+    channel = ScriptedChannel(script)
+    outbox = await running(ctx, channel, backoff_base=0.2, max_attempts=3)
+    try:
+        bad, flaky = await settled(ctx, warning_id)
+    finally:
+        await outbox.stop()
+    assert (bad.state, bad.attempts, bad.last_error) == ("failed", 1, "550 no such user")
+    assert flaky.state == "failed" and flaky.attempts == 3 and "ConnectionResetError" in flaky.last_error
+    tries = [at for at, m in channel.sends if m.recipient == "r001"]
+    gaps = [b - a for a, b in zip(tries, tries[1:], strict=False)]
+    assert gaps[0] >= 0.2 * 0.8 - 0.01 and gaps[1] >= 0.4 * 0.8 - 0.01  # exponential: 0.2 s, then 0.4 s
+
+
+async def test_receipts_update_rows_by_remote_id_even_when_early(ctx: Context) -> None:
+    _, warning_id = await issue(ctx, 3)
+    channel = ScriptedChannel()
+    early: list[str] = []
+
+    original = channel.send
+
+    async def send(message: Message) -> SendResult:
+        result = await original(message)
+        if message.recipient == "r002":  # the receipt overtakes the `sent` commit
+            assert channel.on_receipt
+            await channel.on_receipt("fake", result.remote_id or "", True, "DELIVRD")
+            early.append(message.recipient)
+        return result
+
+    channel.send = send  # type: ignore[method-assign]
+    outbox = await running(ctx, channel)
+    try:
+        await settled(ctx, warning_id)
+        assert channel.on_receipt
+        await channel.on_receipt("fake", "m-r000", True, "DELIVRD")
+        await channel.on_receipt("fake", "m-r001", False, "UNDELIV")
+        found = await rows(ctx, warning_id)
+    finally:
+        await outbox.stop()
+    assert [(r.state, r.remote_id) for r in found] == [
+        ("delivered", "m-r000"),
+        ("failed", "m-r001"),
+        ("delivered", "m-r002"),
+    ]
+    assert found[0].delivered_at and found[1].last_error == "UNDELIV" and early == ["r002"]
+
+
+async def test_expired_lease_is_resent_once_and_a_live_one_is_left_alone(ctx: Context) -> None:
+    _, warning_id = await issue(ctx, 2)
+    now = utcnow()
+    async with ctx.db.session() as session:  # a dead worker's claim (lease over) and a live one's (lease running)
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.warning_id == warning_id, Delivery.recipient == "r000")
+            .values(state="sending", worker="dead", attempts=1, lease_until=now - timedelta(seconds=1))
+        )
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.warning_id == warning_id, Delivery.recipient == "r001")
+            .values(state="sending", worker="alive", attempts=1, lease_until=now + timedelta(hours=1))
+        )
+    channel = ScriptedChannel()
+    outbox = await running(ctx, channel)
+    try:
+        await asyncio.sleep(0.5)
+        resent, live = await rows(ctx, warning_id)
+    finally:
+        await outbox.stop()
+    assert [m.recipient for _, m in channel.sends] == ["r000"]
+    assert (resent.state, resent.attempts, resent.worker) == ("sent", 2, outbox.worker_id)
+    assert (live.state, live.worker) == ("sending", "alive")
+
+
+async def test_the_finished_broadcast_lands_on_the_timeline_once(ctx: Context) -> None:
+    timeline.subscribe(ctx)
+    incident_id, warning_id = await issue(ctx, 3)
+    outbox = await running(ctx, ScriptedChannel())
+    try:
+        await settled(ctx, warning_id)
+        deadline = time.monotonic() + 5
+        while True:
+            async with ctx.db.reader() as session:
+                entries = (
+                    await session.scalars(
+                        select(TimelineEntry).where(
+                            TimelineEntry.incident_id == incident_id, TimelineEntry.type == "warning.sent"
+                        )
+                    )
+                ).all()
+            if entries or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await outbox.stop()
+    assert len(entries) == 1 and "成功 3 条" in entries[0].summary and entries[0].refs == [warning_id]
+
+
+# --- a worker process killed mid-broadcast ------------------------------------------------------------------------
+
+
+class Mailbox:
+    """The receiving SMTP server's handler. Like a mail store that dedupes, it keeps one copy per delivery id
+    (X-Switchboard-Delivery, the outbox's idempotency key) and counts every copy it was handed."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.kept: dict[str, str] = {}  # delivery id -> recipient
+        self.copies: dict[str, int] = {}  # delivery id -> times received
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        delivery = str(parsed["X-Switchboard-Delivery"])
+        assert str(parsed["Subject"]).startswith("【橙色预警】") and parsed.get_body(("html",)) is not None
+        with self.lock:
+            self.copies[delivery] = self.copies.get(delivery, 0) + 1
+            self.kept.setdefault(delivery, envelope.rcpt_tos[0])
+        return "250 OK"
+
+    def received(self) -> int:
+        with self.lock:
+            return len(self.kept)
+
+
+def smtp_channels(settings: Any) -> list[Any]:
+    """The worker process's channels: the real e-mail channel, pointed at the test's server."""
+    from broadcast.channels.email import EmailChannel
+
+    port = int(os.environ["OUTBOX_TEST_SMTP_PORT"])
+    return [EmailChannel("127.0.0.1", port, "yjglj@switchboard.local", rate_per_second=50, concurrency=4)]
+
+
+def _worker(ctx: Context, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")} | {
+        "SWITCHBOARD_DATABASE_URL": ctx.db.url,
+        "SWITCHBOARD_PATHS_VAR_DIR": str(ctx.settings.var_path),
+        "SWITCHBOARD_AUTH_TOKEN_SECRET": ctx.settings.auth.token_secret,
+        "SWITCHBOARD_ASTERISK_MODE": "off",
+        "OUTBOX_TEST_SMTP_PORT": str(port),
+    }
+    command = [sys.executable, "-m", "broadcast.worker", "--config", str(ctx.settings.var_path / "absent.toml")]
+    command += ["--channels", "tests.test_outbox:smtp_channels", "--lease", "2", "--poll", "0.05"]
+    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def test_sigkilled_worker_restarts_without_losing_or_repeating_a_mail(ctx: Context) -> None:
+    from aiosmtpd.controller import Controller
+
+    mailbox = Mailbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        incident = await incidents.create(
+            ctx,
+            "duty_officer",
+            IncidentCreate(title="暴雨", category="natural_disaster", level="III", area_code="140105"),
+        )
+        public = [{"channel": "email", "recipient": f"r{i:03d}@example.cn"} for i in range(100)]
+        content = WarningContent.model_validate(
+            {
+                "event": "暴雨",
+                "headline": "暴雨橙色预警",
+                "description": "预计未来 3 小时内降雨量将达 50 毫米以上。",
+                "colour": "orange",
+                "areas": [{"code": "140105"}],
+                "audiences": {"public": public},
+                "expires": (utcnow() + timedelta(hours=6)).isoformat(),
+            }
+        )
+        warning = await warnings.create(ctx, "alert_officer", incident.id, content)
+        await warnings.submit(ctx, "alert_officer", warning.id)
+        await warnings.approve(ctx, "approver", warning.id)
+        await warnings.issue(ctx, "alert_officer", warning.id)
+
+        first = _worker(ctx, port)
+        deadline = time.monotonic() + 60
+        while mailbox.received() < 30:
+            assert first.poll() is None, first.stderr.read().decode() if first.stderr else ""
+            assert time.monotonic() < deadline, "the worker sent nothing"
+            await asyncio.sleep(0.002)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        at_kill = mailbox.received()
+        states = [r.state for r in await rows(ctx, warning.id)]
+        assert at_kill < 100 and states.count("pending") > 0, (at_kill, states)
+        in_flight = {r.id for r in await rows(ctx, warning.id) if r.state == "sending"}
+
+        second = _worker(ctx, port)
+        try:
+            found = await settled(ctx, warning.id, timeout=60)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(10)
+    finally:
+        controller.stop()
+
+    assert [r.state for r in found] == ["sent"] * 100
+    by_recipient: dict[str, int] = {}
+    for recipient in mailbox.kept.values():
+        by_recipient[recipient] = by_recipient.get(recipient, 0) + 1
+    assert by_recipient == {f"r{i:03d}@example.cn": 1 for i in range(100)}  # each once, none missing
+    assert set(mailbox.kept) == {r.id for r in found}
+    # A second copy can only be of a mail in flight at the kill (accepted by the server, not yet marked sent),
+    # and carries the same delivery id, so the store above recognised it.
+    repeated = {d for d, n in mailbox.copies.items() if n > 1}
+    assert repeated <= in_flight and all(n <= 2 for n in mailbox.copies.values())
+    print(
+        f"killed after {at_kill} of 100; rows in flight at the kill: {len(in_flight)}; copies repeated: {len(repeated)}"
+    )

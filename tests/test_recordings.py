@@ -1,0 +1,127 @@
+"""The recording store: filed with a ledger entry, found, played with HTTP Range, exported, kept or purged,
+and every edit, deletion or stray file reported by verify."""
+
+import hashlib
+import io
+import json
+import math
+import struct
+import wave
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select, update
+
+from recording.models import Recording
+from recording.store import RecordingStore
+from switchboard.core.audit.models import AuditEntry
+from switchboard.core.context import Context
+from switchboard.core.db import utcnow
+
+PARTIES = [{"name": "王强", "number": "13912345678", "contact_id": "01CONTACT"}, {"name": "值班台1", "number": "8001"}]
+
+
+def tone_wav(path: Path, seconds: float = 2.0, freq: float = 700.0) -> Path:
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        frames = int(8000 * seconds)
+        wav.writeframes(
+            b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / 8000))) for i in range(frames))
+        )
+    return path
+
+
+async def _file(ctx: Context, tmp_path: Path, name: str, **kw: object) -> Recording:
+    now = utcnow()
+    store = RecordingStore(ctx)
+    options = {"started_at": now - timedelta(seconds=2), "ended_at": now, "parties": PARTIES} | kw
+    return await store.file(tone_wav(tmp_path / name), kind="call", **options)  # type: ignore[arg-type]
+
+
+async def test_filed_recording_is_ledgered_found_and_played(
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict, tmp_path: Path
+) -> None:
+    incident = await client.post(
+        "/api/v1/incidents",
+        json={"title": "阳泉市矿山事故", "category": "accident_disaster", "level": "III", "area_code": "140300"},
+        headers=tokens["duty_officer"],
+    )
+    incident_id = incident.json()["id"]
+    recording = await _file(app_ctx, tmp_path, "a.wav", incident_id=incident_id, source_id="call-1")
+    assert (recording.duration_seconds, recording.size, recording.format) == (2.0, 32044, "wav")
+    assert not (tmp_path / "a.wav").exists()  # moved into the store
+
+    async with app_ctx.db.reader() as session:
+        ledger = (await session.scalars(select(AuditEntry).where(AuditEntry.target_id == recording.id))).one()
+    assert ledger.detail["sha256"] == recording.sha256
+
+    headers = tokens["leader"]
+    for query in (f"incident_id={incident_id}", "party=13912345678", "party=王强"):
+        found = (await client.get(f"/api/v1/recordings?{query}", headers=headers)).json()
+        assert [r["id"] for r in found] == [recording.id], query
+    assert (await client.get("/api/v1/recordings?party=1391234", headers=headers)).json() == []
+
+    whole = await client.get(f"/api/v1/recordings/{recording.id}/audio", headers=headers)
+    assert whole.status_code == 200 and whole.headers["content-type"] == "audio/wav" and len(whole.content) == 32044
+    part = await client.get(f"/api/v1/recordings/{recording.id}/audio", headers=headers | {"Range": "bytes=44-1043"})
+    assert part.status_code == 206 and part.content == whole.content[44:1044]
+    assert part.headers["content-range"] == "bytes 44-1043/32044"
+    assert (
+        await client.get(f"/api/v1/recordings/{recording.id}/audio", headers=tokens["alert_officer"])
+    ).status_code == 403
+
+    timeline = (await client.get(f"/api/v1/incidents/{incident_id}/timeline", headers=headers)).json()["items"]
+    assert timeline[-1]["kind"] == "recording" and timeline[-1]["summary"] == "通话录音 2 秒（王强、值班台1）"
+
+    second = await _file(app_ctx, tmp_path, "b.wav", incident_id=incident_id)
+    archive = await client.get(f"/api/v1/recordings/export?incident_id={incident_id}", headers=headers)
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        assert {r["id"] for r in manifest["recordings"]} == {recording.id, second.id}
+        for entry in manifest["recordings"]:
+            assert hashlib.sha256(zf.read(entry["file"])).hexdigest() == entry["sha256"]
+
+
+async def test_verify_reports_edits_deletions_and_strays(ctx: Context, tmp_path: Path) -> None:
+    store = RecordingStore(ctx)
+    edited, deleted, rewritten, fine = [await _file(ctx, tmp_path, f"{n}.wav") for n in "abcd"]
+    assert await store.verify() == []
+
+    with store.path_of(edited).open("r+b") as f:  # one sample changed
+        f.seek(1000)
+        f.write(b"\x00\x01")
+    store.path_of(deleted).unlink()
+    async with ctx.db.session() as session:  # the row is made to match a substituted file
+        await session.execute(update(Recording).where(Recording.id == rewritten.id).values(sha256="0" * 64))
+    stray = store.root / "2026" / "stray.wav"
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    tone_wav(stray)
+
+    problems = {(f.recording_id, f.problem) for f in await store.verify()}
+    assert problems == {
+        (edited.id, "changed"),
+        (deleted.id, "missing"),
+        (rewritten.id, "ledger_mismatch"),
+        (None, "added"),
+    }
+    assert fine.id not in {i for i, _ in problems}
+
+
+async def test_retention_keeps_held_and_open_incident_recordings(ctx: Context, tmp_path: Path) -> None:
+    store = RecordingStore(ctx)
+    old = utcnow() - timedelta(days=40)
+    expired = await _file(ctx, tmp_path, "a.wav", started_at=old, ended_at=old)
+    held = await _file(ctx, tmp_path, "b.wav", started_at=old, ended_at=old)
+    open_incident = await _file(ctx, tmp_path, "c.wav", started_at=old, ended_at=old, incident_id="01OPEN")
+    recent = await _file(ctx, tmp_path, "d.wav")
+    async with ctx.db.session() as session:
+        await session.execute(update(Recording).where(Recording.id == held.id).values(held=True))
+
+    assert await store.purge(30, open_incidents={"01OPEN"}) == 1
+    assert not store.path_of(expired).exists()
+    assert {r.id for r in await store.search(limit=10)} == {recent.id, open_incident.id, held.id}
+    assert await store.verify() == []  # a purge is in the ledger, not a finding

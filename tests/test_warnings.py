@@ -1,0 +1,275 @@
+"""Public warnings over the API: compose, four-eyes approval, issue into the outbox, update and cancel with CAP
+references, the CAP document (schema-valid, parsed by capparselib), previews, delivery reports."""
+
+import csv
+import io
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from capparselib.parsers import CAPParser
+from sqlalchemy import select
+from sqlalchemy import update as sql_update
+
+from broadcast.models import Delivery
+from broadcast.schema import validate
+from switchboard.auth.models import User
+from switchboard.auth.service import issue_token
+from switchboard.core.audit.models import AuditEntry
+from switchboard.core.context import Context
+from switchboard.core.db import utcnow
+from switchboard.directory.models import ContactPoint, Group, GroupMember, Organisation, Person
+from tests.conftest import _HASH
+
+BASE = "/api/v1/warnings"
+SQUARE = "37.70,112.50 37.80,112.50 37.80,112.70 37.70,112.70 37.70,112.50"
+
+
+async def add_group(ctx: Context, members: int, *, kinds: tuple[str, ...] = ("mobile", "email")) -> str:
+    """A directory group whose members each have a mobile number and an e-mail address."""
+    async with ctx.db.session() as session:
+        org = Organisation(code=f"org-{members}", name="小店区应急管理局", level="county", area_code="140105")
+        group = Group(name=f"预警接收-{members}")
+        session.add_all([org, group])
+        await session.flush()
+        for i in range(members):
+            person = Person(org_id=org.id, name=f"接收人{i:03d}", roles=[])
+            session.add(person)
+            await session.flush()
+            for kind in kinds:
+                value = {"mobile": f"1390000{i:04d}", "email": f"r{i:03d}@example.cn", "telegram": str(10_000 + i)}[
+                    kind
+                ]
+                session.add(ContactPoint(person_id=person.id, kind=kind, value=value))
+            session.add(GroupMember(group_id=group.id, person_id=person.id))
+    return group.id
+
+
+def content(group_id: str, **changes: Any) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "event": "暴雨",
+        "headline": "太原市气象台发布暴雨橙色预警信号",
+        "description": "预计未来 3 小时内小店区降雨量将达 50 毫米以上，伴有雷电、短时大风。",
+        "instruction": "停止户外作业，转移低洼地带人员。",
+        "category": ["Met"],
+        "urgency": "Immediate",
+        "certainty": "Likely",
+        "colour": "orange",
+        "areas": [{"code": "140105"}, {"desc": "汾河东岸低洼地带", "polygon": [SQUARE], "circle": ["37.75,112.60 5"]}],
+        "audiences": {"groups": [group_id], "channels": ["sms", "email"]},
+        "expires": (now + timedelta(hours=12)).isoformat(),
+        "sender_name": "太原市应急管理局",
+    } | changes
+
+
+async def incident(client: httpx.AsyncClient, tokens: dict) -> str:
+    body = {"title": "小店区暴雨", "category": "natural_disaster", "level": "III", "area_code": "140105"}
+    response = await client.post("/api/v1/incidents", json=body, headers=tokens["duty_officer"])
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def draft(client: httpx.AsyncClient, tokens: dict, incident_id: str, group_id: str, **changes: Any) -> dict:
+    body = content(group_id, **changes) | {"incident_id": incident_id}
+    response = await client.post(BASE, json=body, headers=tokens["alert_officer"])
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def step(client: httpx.AsyncClient, headers: dict, warning_id: str, action: str, status: int = 200) -> dict:
+    response = await client.post(f"{BASE}/{warning_id}/{action}", headers=headers)
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+async def issued(client: httpx.AsyncClient, tokens: dict, warning_id: str) -> dict:
+    await step(client, tokens["alert_officer"], warning_id, "submit")
+    await step(client, tokens["approver"], warning_id, "approve")
+    return await step(client, tokens["alert_officer"], warning_id, "issue")
+
+
+async def test_workflow_writes_every_delivery_before_answering(
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict
+) -> None:
+    group = await add_group(app_ctx, 5)
+    incident_id = await incident(client, tokens)
+    warning = await draft(client, tokens, incident_id, group)
+    assert warning["state"] == "draft" and warning["identifier"] is None
+
+    # Issue before approval is refused; the approver role is required to approve.
+    await step(client, tokens["alert_officer"], warning["id"], "issue", 409)
+    await step(client, tokens["alert_officer"], warning["id"], "submit")
+    refused = await step(client, tokens["alert_officer"], warning["id"], "approve", 403)
+    assert "审核人" in refused["message"]
+    await step(client, tokens["approver"], warning["id"], "approve")
+    out = await step(client, tokens["alert_officer"], warning["id"], "issue")
+    assert out["state"] == "issued" and out["msg_type"] == "Alert" and out["deliveries"] == 10
+    assert out["identifier"].startswith("14000041600000_")
+
+    report = (await client.get(f"{BASE}/{warning['id']}/deliveries", headers=tokens["leader"])).json()
+    assert sum(report["counts"]["sms"].values()) == 5 and sum(report["counts"]["email"].values()) == 5
+    assert {item["recipient"] for item in report["items"] if item["channel"] == "email"} == {
+        f"r{i:03d}@example.cn" for i in range(5)
+    }
+
+    timeline = await client.get(f"/api/v1/incidents/{incident_id}/timeline?kind=warning", headers=tokens["leader"])
+    types = [entry["type"] for entry in timeline.json()["items"]]
+    assert types == ["warning.created", "warning.submitted", "warning.approved", "warning.issued"]
+    async with app_ctx.db.reader() as session:
+        audit_actions = set((await session.scalars(select(AuditEntry.action))).all())
+    assert {"warning.created", "warning.submitted", "warning.approved", "warning.issued"} <= audit_actions
+
+
+async def test_four_eyes_refuses_approving_ones_own_warning(
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict
+) -> None:
+    both = User(username="both", password_hash=_HASH, roles=["alert_officer", "approver"])
+    async with app_ctx.db.session() as session:
+        session.add(both)
+    headers = {"Authorization": f"Bearer {issue_token(app_ctx.settings, both)}"}
+    group = await add_group(app_ctx, 1)
+    incident_id = await incident(client, tokens)
+    body = content(group) | {"incident_id": incident_id}
+    warning = (await client.post(BASE, json=body, headers=headers)).json()
+    await step(client, headers, warning["id"], "submit")
+    refused = await step(client, headers, warning["id"], "approve", 403)
+    assert refused["error"] == "forbidden" and "双人审核" in refused["message"]
+    # A submitter other than the author may not approve either; a third person may.
+    approved = await step(client, tokens["approver"], warning["id"], "approve")
+    assert approved["approved_by"] == "approver" and approved["created_by"] == "both"
+    # Roles: a duty officer may neither compose nor approve.
+    assert (await client.post(BASE, json=body, headers=tokens["duty_officer"])).status_code == 403
+
+
+async def test_bad_input_names_the_field(app_ctx: Context, client: httpx.AsyncClient, tokens: dict) -> None:
+    group = await add_group(app_ctx, 1)
+    incident_id = await incident(client, tokens)
+    open_polygon = "37.70,112.50 37.80,112.50 37.80,112.70 37.70,112.70"
+    cases = [
+        ({"areas": [{"polygon": [open_polygon]}]}, "areas.0.polygon.0"),
+        ({"expires": (utcnow() - timedelta(hours=1)).isoformat()}, "expires"),
+        ({"areas": [{"code": "999999"}]}, "areas.0.code"),
+        ({"colour": "purple"}, "colour"),
+        ({"audiences": {"groups": ["nope"]}}, "audiences.groups.0"),
+        ({"languages": ["en-US"]}, "languages.0"),
+    ]
+    for changes, field in cases:
+        body = content(group, **changes) | {"incident_id": incident_id}
+        response = await client.post(BASE, json=body, headers=tokens["alert_officer"])
+        assert response.status_code == 422, (changes, response.text)
+        assert response.json()["field"] == field, (changes, response.json())
+    body = content(group) | {"incident_id": "01JDX3Q0000000000000000000"}
+    response = await client.post(BASE, json=body, headers=tokens["alert_officer"])
+    assert response.status_code == 422 and response.json()["field"] == "incident_id"
+
+
+async def test_cap_document_validates_and_parses(app_ctx: Context, client: httpx.AsyncClient, tokens: dict) -> None:
+    group = await add_group(app_ctx, 2)
+    incident_id = await incident(client, tokens)
+    warning = await draft(client, tokens, incident_id, group)
+    assert (await client.get(f"{BASE}/{warning['id']}/cap", headers=tokens["leader"])).status_code == 409
+    out = await issued(client, tokens, warning["id"])
+    response = await client.get(f"{BASE}/{warning['id']}/cap", headers=tokens["leader"])
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/cap+xml")
+    validate(response.content)
+    [alert] = CAPParser(response.content.decode()).as_dict()
+    assert str(alert["cap_id"]) == out["identifier"] and str(alert["cap_message_type"]) == "Alert"
+    [info] = alert["cap_info"]
+    assert str(info["cap_severity"]) == "Severe" and str(info["cap_event"]) == "暴雨"
+    assert incident_id in response.text
+
+
+async def test_update_and_cancel_reference_the_chain(app_ctx: Context, client: httpx.AsyncClient, tokens: dict) -> None:
+    group = await add_group(app_ctx, 3)
+    incident_id = await incident(client, tokens)
+    first = await issued(client, tokens, (await draft(client, tokens, incident_id, group))["id"])
+
+    changed = content(group, colour="red", headline="太原市气象台升级发布暴雨红色预警信号")
+    response = await client.post(f"{BASE}/{first['id']}/update", json=changed, headers=tokens["alert_officer"])
+    assert response.status_code == 201, response.text
+    update = response.json()
+    assert update["msg_type"] == "Update" and update["state"] == "draft" and update["replaces_id"] == first["id"]
+    second = await issued(client, tokens, update["id"])
+    assert second["identifier"] != first["identifier"]
+    assert len(second["references"]) == 1 and first["identifier"] in second["references"][0]
+    cap = (await client.get(f"{BASE}/{second['id']}/cap", headers=tokens["leader"])).content
+    validate(cap)
+    [parsed] = CAPParser(cap.decode()).as_dict()
+    assert str(parsed["cap_message_type"]) == "Update" and first["identifier"] in str(parsed["cap_references"])
+
+    # The update retired the first warning's unsent deliveries (no worker runs in this test).
+    report = (await client.get(f"{BASE}/{first['id']}/deliveries", headers=tokens["leader"])).json()
+    assert report["counts"] == {"sms": {"cancelled": 3}, "email": {"cancelled": 3}}
+    # Only the newest message of the chain can be updated or cancelled.
+    stale = await client.post(f"{BASE}/{first['id']}/cancel", headers=tokens["alert_officer"])
+    assert stale.status_code == 409
+
+    # Pretend some of the update reached people: the Cancel goes to exactly those; the rest never go.
+    async with app_ctx.db.session() as session:
+        await session.execute(
+            sql_update(Delivery)
+            .where(Delivery.warning_id == second["id"], Delivery.channel == "email")
+            .values(state="sent")
+        )
+    cancelled = (await client.post(f"{BASE}/{second['id']}/cancel", headers=tokens["approver"])).json()
+    notice = cancelled["notice"]
+    assert cancelled["warning"]["state"] == "cancelled" and cancelled["retired"] == 3 and cancelled["notices"] == 3
+    assert notice["msg_type"] == "Cancel" and notice["identifier"] not in (first["identifier"], second["identifier"])
+    assert [first["identifier"] in notice["references"][0], second["identifier"] in notice["references"][1]] == [
+        True,
+        True,
+    ]
+    cap = (await client.get(f"{BASE}/{notice['id']}/cap", headers=tokens["leader"])).content
+    validate(cap)
+    assert str(CAPParser(cap.decode()).as_dict()[0]["cap_message_type"]) == "Cancel"
+    notices = (await client.get(f"{BASE}/{notice['id']}/deliveries", headers=tokens["leader"])).json()
+    assert notices["counts"] == {"email": {"pending": 3}}
+    again = await client.post(f"{BASE}/{second['id']}/cancel", headers=tokens["approver"])
+    assert again.status_code == 409
+
+    timeline = await client.get(f"/api/v1/incidents/{incident_id}/timeline?kind=warning", headers=tokens["leader"])
+    assert [e["type"] for e in timeline.json()["items"]][-1] == "warning.cancelled"
+
+
+async def test_cancelling_a_draft_sends_nothing(app_ctx: Context, client: httpx.AsyncClient, tokens: dict) -> None:
+    group = await add_group(app_ctx, 1)
+    warning = await draft(client, tokens, await incident(client, tokens), group)
+    out = await step(client, tokens["alert_officer"], warning["id"], "cancel")
+    assert out["warning"]["state"] == "cancelled" and out["notice"] is None
+    await step(client, tokens["alert_officer"], warning["id"], "submit", 409)
+
+
+async def test_preview_shows_every_channel_and_sms_segments(
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict
+) -> None:
+    group = await add_group(app_ctx, 1)
+    warning = await draft(client, tokens, await incident(client, tokens), group)
+    response = await client.post(f"{BASE}/{warning['id']}/preview", headers=tokens["approver"])
+    assert response.status_code == 200, response.text
+    renderings = {r["channel"]: r for r in response.json()["renderings"]}
+    assert set(renderings) == {"sms", "email", "telegram", "tts"}
+    sms = renderings["sms"]
+    assert sms["encoding"] == "UCS-2" and sms["text"].startswith("【太原市应急管理局】")
+    assert sms["segments"] == (1 if sms["length"] <= 70 else -(-sms["length"] // 67)) and sms["segments"] >= 2
+    email = renderings["email"]
+    assert "橙色" in email["subject"] and "<h2" in email["html"] and email["attachments"] == ["draft.xml"]
+    assert "<b>" in renderings["telegram"]["text"] and "暴雨橙色预警" in renderings["tts"]["text"]
+    # HTML renderings escape what the office typed.
+    hostile = await draft(client, tokens, warning["incident_id"], group, headline="<script>x</script>")
+    response = await client.post(f"{BASE}/{hostile['id']}/preview", headers=tokens["approver"])
+    renderings = {r["channel"]: r for r in response.json()["renderings"]}
+    assert "<script>" not in renderings["email"]["html"] and "<script>" not in renderings["telegram"]["text"]
+
+
+async def test_delivery_report_exports_csv(app_ctx: Context, client: httpx.AsyncClient, tokens: dict) -> None:
+    group = await add_group(app_ctx, 4)
+    warning = await draft(client, tokens, await incident(client, tokens), group)
+    await issued(client, tokens, warning["id"])
+    page = await client.get(f"{BASE}/{warning['id']}/deliveries?limit=3", headers=tokens["leader"])
+    assert len(page.json()["items"]) == 3 and page.json()["next_cursor"]
+    response = await client.get(f"{BASE}/{warning['id']}/deliveries?format=csv", headers=tokens["leader"])
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0][0] == "渠道" and len(rows) == 9
+    assert {row[2] for row in rows[1:]} == {"pending"}
