@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from broadcast.channel import Message, ReceiptHandler, SendResult
+from broadcast.channels.email import message_id
 from broadcast.models import Delivery, WarningContent
 from broadcast.outbox import Outbox, OutboxSettings
 from switchboard.core.context import Context
@@ -266,8 +267,8 @@ async def test_the_finished_broadcast_lands_on_the_timeline_once(ctx: Context) -
 
 
 class Mailbox:
-    """The receiving SMTP server's handler. Like a mail store that dedupes, it keeps one copy per delivery id
-    (X-Switchboard-Delivery, the outbox's idempotency key) and counts every copy it was handed."""
+    """The receiving SMTP server's handler. Like a mail store that dedupes, it keeps one copy per Message-ID (made
+    from the outbox's idempotency key) and counts every copy it was handed."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -277,6 +278,7 @@ class Mailbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         delivery = str(parsed["X-Switchboard-Delivery"])
+        assert str(parsed["Message-ID"]) == message_id(delivery, "yjglj@switchboard.local")  # the dedupe key
         assert str(parsed["Subject"]).startswith("【橙色预警】") and parsed.get_body(("html",)) is not None
         with self.lock:
             self.copies[delivery] = self.copies.get(delivery, 0) + 1

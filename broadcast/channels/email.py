@@ -2,8 +2,9 @@
 
 The message is MIME built with `email.policy.default` (aiosmtplib writes it with CRLF line ends): the
 Chinese subject goes as an RFC 2047 encoded word, the text and HTML bodies as UTF-8 `multipart/alternative`,
-attachments (the CAP XML) base64 so they arrive byte-identical. The delivery id rides along as
-`X-Switchboard-Delivery` so a receiving system can dedupe.
+attachments (the CAP XML) base64 so they arrive byte-identical. The Message-ID is made from the delivery id, so
+a copy re-sent after a crash (SMTP cannot make a send idempotent) carries the same Message-ID and mail stores
+that dedupe on it keep one; the id also rides along as `X-Switchboard-Delivery`.
 
 Connections: a small pool, at most `concurrency` open SMTP sessions reused across sends. A warning goes to
 thousands of addresses at once; a fresh TCP + EHLO (+ STARTTLS + AUTH on a real relay) per mail costs several
@@ -15,10 +16,11 @@ Errors never leave `send()`: SMTP 4xx and link failures answer `accepted=False` 
 """
 
 import asyncio
+import hashlib
 import logging
 from email.message import EmailMessage
 from email.policy import default as DEFAULT_POLICY
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 
 import aiosmtplib
 
@@ -28,6 +30,12 @@ log = logging.getLogger(__name__)
 
 # Link-level failures: the mail did not go, and another try may succeed.
 _LINK_ERRORS = (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError)
+
+
+def message_id(delivery_id: str, sender: str) -> str:
+    """The same for every copy of one delivery; a hash keeps any id's characters out of the header."""
+    digest = hashlib.sha256(delivery_id.encode()).hexdigest()[:32]
+    return f"<{digest}@{sender.rpartition('@')[2] or 'switchboard.local'}>"
 
 
 class EmailChannel:
@@ -108,7 +116,7 @@ class EmailChannel:
         mime["To"] = message.recipient
         mime["Subject"] = message.subject
         mime["Date"] = formatdate(localtime=True)
-        mime["Message-ID"] = make_msgid(domain=self._sender.rpartition("@")[2] or None)
+        mime["Message-ID"] = message_id(message.delivery_id, self._sender)
         mime["X-Switchboard-Delivery"] = message.delivery_id
         mime.set_content(message.text, subtype="plain", charset="utf-8")
         if message.html is not None:
