@@ -56,6 +56,13 @@ class Smsc:
     def submits(self) -> list[dict]:
         return [json.loads(line) for line in self.record.read_text().splitlines()]
 
+    async def recorded(self, count: int, timeout: float = 5.0) -> list[dict]:
+        """The submits, once the SMSC process has written at least `count` of them (it answers first)."""
+        async with asyncio.timeout(timeout):
+            while len(records := self.submits()) < count:
+                await asyncio.sleep(0.02)
+        return records
+
 
 @pytest.fixture
 def smsc_factory(tmp_path: Path):
@@ -120,7 +127,7 @@ async def test_long_chinese_message_is_ucs2_parts_that_reassemble_and_receipt_ma
 
     expected_parts = segment(LONG_ZH).count
     assert expected_parts == 3 and len(LONG_ZH) > 70
-    records = smsc.submits()
+    records = await smsc.recorded(expected_parts)
     assert len(records) == expected_parts
     assert {(r["data_coding"], r["destination"], r["dest_addr_ton"], r["source"]) for r in records} == {
         (8, "8613800000001", 1, "12121")
@@ -239,7 +246,7 @@ async def test_bad_recipients_are_permanent_and_never_raise(smsc_factory) -> Non
     assert (letters.accepted, letters.permanent) == (False, True)
     assert (refused.accepted, refused.permanent) == (False, True) and "0x0000000B" in refused.detail
     assert (empty.accepted, empty.permanent) == (False, True)
-    assert [r["answer"] for r in smsc.submits()] == ["ESME_RINVDSTADR"]
+    assert [r["answer"] for r in await smsc.recorded(1)] == ["ESME_RINVDSTADR"]
 
 
 async def test_session_reconnects_after_the_smsc_restarts(smsc_factory) -> None:
