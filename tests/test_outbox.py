@@ -63,12 +63,12 @@ class ScriptedChannel:
             self.in_flight -= 1
 
 
-async def issue(ctx: Context, recipients: int) -> tuple[str, str]:
-    """An issued warning to `recipients` addresses on the scripted channel: (incident id, warning id)."""
+async def issue(ctx: Context, recipients: int, channel: str = "fake", domain: str = "") -> tuple[str, str]:
+    """An issued warning to `recipients` addresses on `channel`: (incident id, warning id)."""
     incident = await incidents.create(
         ctx, "duty_officer", IncidentCreate(title="暴雨", category="natural_disaster", level="III", area_code="140105")
     )
-    public = [{"channel": "fake", "recipient": f"r{i:03d}"} for i in range(recipients)]
+    public = [{"channel": channel, "recipient": f"r{i:03d}{domain}"} for i in range(recipients)]
     content = WarningContent.model_validate(
         {
             "event": "暴雨",
@@ -321,27 +321,7 @@ async def test_sigkilled_worker_restarts_without_losing_or_repeating_a_mail(ctx:
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        incident = await incidents.create(
-            ctx,
-            "duty_officer",
-            IncidentCreate(title="暴雨", category="natural_disaster", level="III", area_code="140105"),
-        )
-        public = [{"channel": "email", "recipient": f"r{i:03d}@example.cn"} for i in range(100)]
-        content = WarningContent.model_validate(
-            {
-                "event": "暴雨",
-                "headline": "暴雨橙色预警",
-                "description": "预计未来 3 小时内降雨量将达 50 毫米以上。",
-                "colour": "orange",
-                "areas": [{"code": "140105"}],
-                "audiences": {"public": public},
-                "expires": (utcnow() + timedelta(hours=6)).isoformat(),
-            }
-        )
-        warning = await warnings.create(ctx, "alert_officer", incident.id, content)
-        await warnings.submit(ctx, "alert_officer", warning.id)
-        await warnings.approve(ctx, "approver", warning.id)
-        await warnings.issue(ctx, "alert_officer", warning.id)
+        _, warning_id = await issue(ctx, 100, channel="email", domain="@example.cn")
 
         first = _worker(ctx, port)
         deadline = time.monotonic() + 60
@@ -352,13 +332,13 @@ async def test_sigkilled_worker_restarts_without_losing_or_repeating_a_mail(ctx:
         first.send_signal(signal.SIGKILL)
         first.wait()
         at_kill = mailbox.received()
-        states = [r.state for r in await rows(ctx, warning.id)]
+        states = [r.state for r in await rows(ctx, warning_id)]
         assert at_kill < 100 and states.count("pending") > 0, (at_kill, states)
-        in_flight = {r.id for r in await rows(ctx, warning.id) if r.state == "sending"}
+        in_flight = {r.id for r in await rows(ctx, warning_id) if r.state == "sending"}
 
         second = _worker(ctx, port)
         try:
-            found = await settled(ctx, warning.id, timeout=60)
+            found = await settled(ctx, warning_id, timeout=60)
         finally:
             second.send_signal(signal.SIGTERM)
             second.wait(10)
