@@ -57,6 +57,7 @@ class Routing:
     desks: frozenset[str]
     trunk: str
     default_desk: str | None = None
+    record: bool = True  # MixMonitor the conversation
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ class CallService:
             f"__SB_CALL_ID={call.id}",
             f"SB_TARGETS={'&'.join(t['dial'] for t in call.targets)}",
             f"SB_RING_TIMEOUT={ring_seconds}",
+            f"SB_RECORD={int(self.routing.record)}",
         ]
         await self._update(call.id, state=CallState.ringing_desk)
         try:

@@ -8,8 +8,10 @@ shift changes.
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import Any
 
+from recording.store import RecordingStore
 from sip import dialplan
 from sip.ami import AmiSession, LinkState
 from sip.calls import CallService, Routing
@@ -36,6 +38,14 @@ class Telephony:
         self.calls: CallService | None = None
         self._roster_watch: asyncio.Task[None] | None = None
         self._fallbacks: dict[str, str] = {}
+        self._filing: set[asyncio.Task[None]] = set()
+        self.recordings = RecordingStore(ctx)
+        a = ctx.settings.asterisk
+        self.monitor_dir = (
+            Path(a.monitor_dir)
+            if a.monitor_dir
+            else dialplan.Layout.for_settings(ctx.settings).base / "spool" / "monitor"
+        )
 
     async def start(self) -> None:
         settings = self.ctx.settings
@@ -51,12 +61,17 @@ class Telephony:
         self.ami = AmiSession(a.ami_host, a.ami_port, a.ami_username, dialplan.ami_secret(settings))
         desks = frozenset(e.number for e in self.definition.extensions)
         trunk = self.definition.trunks[0].name if self.definition.trunks else ""
-        routing = Routing(desks=desks, trunk=trunk, default_desk=self.definition.default_desk)
+        routing = Routing(desks=desks, trunk=trunk, default_desk=self.definition.default_desk, record=a.record_calls)
         self.calls = CallService(self.ctx, self.ami, routing, lookup=self._lookup)
+        if a.record_calls:
+            self.ctx.bus.subscribe(self._file_recording)
         self.ami.on_state(self._link_changed)
         self.ami.start()
 
     async def stop(self) -> None:
+        for task in list(self._filing):
+            with contextlib.suppress(Exception):
+                await task
         if self._roster_watch:
             self._roster_watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -113,6 +128,43 @@ class Telephony:
                     log.info("duty fallback numbers changed; dialplan reloaded")
             except Exception:
                 log.exception("duty roster check failed; trying again")
+
+    async def _file_recording(self, event: Event) -> None:
+        """When an answered call ends, take its MixMonitor file into the recording store (in the background:
+        Asterisk closes the file a moment after the hang-up)."""
+        if event.type != "call.ended" or event.data.get("state") != "ended":
+            return
+        task = asyncio.create_task(self._take_recording(event))
+        self._filing.add(task)
+        task.add_done_callback(self._filing.discard)
+
+    async def _take_recording(self, event: Event) -> None:
+        call_id = event.data["call_id"]
+        path = self.monitor_dir / f"{call_id}.wav"
+        size, deadline = -1, asyncio.get_running_loop().time() + 10
+        while asyncio.get_running_loop().time() < deadline:  # written to until Asterisk lets go of it
+            current = path.stat().st_size if path.exists() else -1
+            if current > 44 and current == size:
+                break
+            size = current
+            await asyncio.sleep(0.3)
+        else:
+            log.warning("no recording of call %s appeared in %s", call_id, self.monitor_dir)
+            return
+        assert self.calls is not None
+        call = await self.calls.get(call_id)
+        parties = [{"name": "调度台", "number": call.desk}] if call.desk else []
+        number = call.attempts[-1]["number"] if call.attempts else call.targets[0]["number"]
+        parties.append({"name": call.party_name, "number": number, "contact_id": call.contact_id})
+        await self.recordings.file(
+            path,
+            kind="call",
+            started_at=call.answered_at or call.created_at,
+            ended_at=call.ended_at or utcnow(),
+            incident_id=call.incident_id,
+            source_id=call.id,
+            parties=[{k: v for k, v in p.items() if v} for p in parties],
+        )
 
     async def _link_changed(self, state: LinkState) -> None:
         error = self.ami.last_error if self.ami else ""

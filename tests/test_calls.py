@@ -15,6 +15,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from sip import dialplan
 from sip.models import Call
 from sip.phone_client import PhoneProcess
 from sip.tones import tone_present
@@ -61,6 +62,9 @@ async def desk(asterisk: AsteriskHarness, request: pytest.FixtureRequest, tmp_pa
         SWITCHBOARD_ASTERISK_MODE="external",
         SWITCHBOARD_ASTERISK_AMI_PORT=str(asterisk.ami_port),
         SWITCHBOARD_ASTERISK_AMI_SECRET=asterisk.ami_secret,
+        SWITCHBOARD_ASTERISK_MONITOR_DIR=str(
+            dialplan.Layout.for_settings(asterisk.settings).base / "spool" / "monitor"
+        ),
     )
     ctx = Context.from_settings(settings)
     telephony = Telephony(ctx, definition=asterisk.engine.definition)
@@ -166,6 +170,14 @@ async def test_desk_rings_first_then_numbers_in_priority_order(
     assert entries[0]["refs"] == [call["id"]]
     final = (await desk.http.get(f"/api/v1/calls/{call['id']}", headers=desk.tokens["leader"])).json()
     assert final["state"] == "ended" and final["answered_at"] and final["ended_at"]
+    # The conversation was recorded (MixMonitor): both voices are in the stored file, filed under the incident.
+    saved = await desk.next_event("recording.saved")
+    assert saved["incident_id"] == incident_id
+    found = await desk.http.get(f"/api/v1/recordings?incident_id={incident_id}", headers=desk.tokens["leader"])
+    [recording] = found.json()
+    assert recording["source_id"] == call["id"] and recording["duration_seconds"] > 2
+    stored = desk.telephony.recordings.path_of(await desk.telephony.recordings.get(recording["id"]))
+    assert tone_present(stored, 700) and tone_present(stored, 1300) and not tone_present(stored, 1700)
     listed = await desk.http.get(f"/api/v1/calls?incident_id={incident_id}", headers=desk.tokens["leader"])
     assert [c["id"] for c in listed.json()] == [call["id"]]
     assert (await desk.http.get("/api/v1/calls?active=true", headers=desk.tokens["leader"])).json() == []

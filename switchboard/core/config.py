@@ -78,6 +78,10 @@ class AsteriskSettings(_Section):
     ami_username: str = Field("switchboard", description="AMI user")
     ami_secret: str = Field("", description="AMI secret; empty: generated once into <var_dir>/asterisk/ami_secret")
     sip_host: str = Field("0.0.0.0", description="Address the local Asterisk's SIP transports bind to")
+    record_calls: bool = Field(True, description="Record every dispatch call (MixMonitor) into the recording store")
+    monitor_dir: str = Field(
+        "", description="Where Asterisk's MixMonitor files appear on this host; empty: <var_dir>/asterisk/spool/monitor"
+    )
     sip_port: int = Field(5060, ge=1, le=65535, description="SIP (UDP and TCP) port of the local Asterisk")
     rtp_port_start: int = Field(20000, ge=1024, le=65535, description="First RTP port")
     rtp_port_end: int = Field(20999, ge=1024, le=65535, description="Last RTP port")
