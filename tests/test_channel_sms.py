@@ -262,7 +262,12 @@ async def test_session_reconnects_after_the_smsc_restarts(smsc_factory) -> None:
         assert (down.accepted, down.permanent) == (False, False), down
         smsc.start()
         assert await channel.transceiver.wait_bound(10)
-        again = await channel.send(Message("d2", "+8613800000007", "第二条"))
+        for _ in range(5):  # as the outbox would: a retryable failure right after the rebind is tried again
+            again = await channel.send(Message("d2", "+8613800000007", "第二条"))
+            if again.accepted:
+                break
+            assert not again.permanent, again
+            await asyncio.sleep(again.retry_after or 0.2)
         assert again.accepted, again
         await receipts.wait_for(2)
         assert receipts.got[1][1:3] == (again.remote_id, True)
