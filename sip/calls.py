@@ -269,8 +269,7 @@ class CallService:
         if kind == "SwitchboardAttempt" and 0 < attempt <= len(call.targets):
             number = call.targets[attempt - 1]["number"]
             attempts.append({"attempt": attempt, "number": number, "started_at": utcnow().isoformat(), "result": None})
-            await self._update(call_id, attempts=attempts, state=CallState.dialing)
-            await self._publish("call.dialing", await self.get(call_id), None, {"attempt": attempt})
+            await self._update(call_id, attempts=attempts, state=CallState.dialing, announce={"attempt": attempt})
         elif kind == "SwitchboardAttemptEnd" and attempts:
             attempts[-1] = attempts[-1] | {
                 "ended_at": utcnow().isoformat(),
@@ -340,7 +339,9 @@ class CallService:
 
     # Persistence ------------------------------------------------------------------------------------------------
 
-    async def _update(self, call_id: str, **values: Any) -> None:
+    async def _update(self, call_id: str, *, announce: dict[str, Any] | None = None, **values: Any) -> None:
+        """Write `values` to a live call; publish `call.<state>` when the state changed, or when `announce`
+        (extra event data) asks for it even though the state stayed (a second attempt is still `dialing`)."""
         async with self.ctx.db.session() as session:
             call = await session.get(Call, call_id)
             if call is None or call.state in (CallState.ended, CallState.failed):
@@ -348,8 +349,8 @@ class CallService:
             changed = values.get("state") not in (None, call.state)
             for key, value in values.items():
                 setattr(call, key, value)
-        if changed:
-            await self._publish(f"call.{call.state}", call, None)
+        if changed or announce is not None:
+            await self._publish(f"call.{call.state}", call, None, announce)
 
     async def _finish(self, call_id: str, state: CallState, cause: str, detail: str = "") -> None:
         async with self.ctx.db.session() as session:
