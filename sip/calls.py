@@ -136,11 +136,15 @@ class CallService:
         task.add_done_callback(self._originations.discard)
 
     async def get(self, call_id: str) -> Call:
-        async with self.ctx.db.reader() as session:
-            call = await session.get(Call, call_id)
+        call = await self._find(call_id)
         if call is None:
             raise NotFound(f"呼叫 {call_id} 不存在", field="call_id")
         return call
+
+    async def _find(self, call_id: str) -> Call | None:
+        """The call, or None: bridge convene legs run the same dialplan loop with their own ids."""
+        async with self.ctx.db.reader() as session:
+            return await session.get(Call, call_id)
 
     async def recent(self, *, incident_id: str | None, active: bool, limit: int) -> list[Call]:
         """Newest first."""
@@ -246,8 +250,8 @@ class CallService:
             await self._update(call_id, state=CallState.held if name == "Hold" else CallState.answered)
         elif name == "Hangup":
             self._by_channel.pop(message.get("Channel", ""), None)
-            call = await self.get(call_id)
-            if message.get("Channel") == call.desk_channel or call.desk_channel is None:
+            call = await self._find(call_id)
+            if call and (message.get("Channel") == call.desk_channel or call.desk_channel is None):
                 cause = message.get("Cause-txt", "") or message.get("Cause", "")
                 answered = call.answered_at is not None
                 await self._finish(call_id, CallState.ended if answered else CallState.failed, cause or "hangup")
@@ -264,7 +268,9 @@ class CallService:
     async def _user_event(self, call_id: str, message: Message) -> None:
         kind = message.get("UserEvent")
         attempt = int(message.get("Attempt") or 0)
-        call = await self.get(call_id)
+        call = await self._find(call_id)
+        if call is None:
+            return
         attempts = list(call.attempts)
         if kind == "SwitchboardAttempt" and 0 < attempt <= len(call.targets):
             number = call.targets[attempt - 1]["number"]

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sip import dialplan
+from sip import dialplan, prompts
 from sip.provision import AsteriskRuntime
 from switchboard.core.config import Settings
 
@@ -145,9 +145,14 @@ class Engine:
             return -1, f"命令超时：{command}"
         return proc.returncode or 0, out.decode(errors="replace")
 
+    async def prepare(self) -> list[str]:
+        """Synthesise the Mandarin prompts the configs play, then render; returns the configs that changed."""
+        await prompts.prepare(self.settings, self.definition)
+        return self.render()
+
     async def start(self, timeout: float = 30.0) -> EngineStatus:
         """Render configs, start Asterisk if it is not running, wait until it is fully booted."""
-        self.render()
+        await self.prepare()
         pid = self.pid()
         if pid is None:
             self.console_log.parent.mkdir(parents=True, exist_ok=True)
@@ -195,7 +200,7 @@ class Engine:
 
     async def reload(self) -> list[str]:
         """Re-render configs and reload them into the running engine without a restart."""
-        changed = self.render()
+        changed = await self.prepare()
         if self.pid() is None:
             raise EngineError("Asterisk 未运行，无法重新加载")
         code, out = await self.cli("core reload")  # every loaded module re-reads its config

@@ -1,6 +1,7 @@
 """Every table of the switchboard, imported in one place so Alembic sees the whole schema."""
 
 from broadcast.models import Delivery, PublicWarning
+from conference.bridges.models import BridgeSession, Participant
 from recording.models import Recording
 from sip.models import Call
 from switchboard.auth.models import User
@@ -13,6 +14,7 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "Base",
+    "BridgeSession",
     "Call",
     "ContactPoint",
     "Delivery",
@@ -21,6 +23,7 @@ __all__ = [
     "GroupMember",
     "Incident",
     "Organisation",
+    "Participant",
     "Person",
     "PublicWarning",
     "Recording",

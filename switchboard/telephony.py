@@ -8,9 +8,11 @@ shift changes.
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from conference.bridges.service import Bridge, BridgeService, Policy
 from recording.store import RecordingStore
 from sip import dialplan
 from sip.ami import AmiSession, LinkState
@@ -36,9 +38,11 @@ class Telephony:
         self.engine: Engine | None = None
         self.ami: AmiSession | None = None
         self.calls: CallService | None = None
+        self.bridges: BridgeService | None = None
         self._roster_watch: asyncio.Task[None] | None = None
         self._fallbacks: dict[str, str] = {}
         self._filing: set[asyncio.Task[None]] = set()
+        self._bridge_filing: dict[str, asyncio.Lock] = {}
         self.recordings = RecordingStore(ctx)
         a = ctx.settings.asterisk
         self.monitor_dir = (
@@ -63,12 +67,16 @@ class Telephony:
         trunk = self.definition.trunks[0].name if self.definition.trunks else ""
         routing = Routing(desks=desks, trunk=trunk, default_desk=self.definition.default_desk, record=a.record_calls)
         self.calls = CallService(self.ctx, self.ami, routing, lookup=self._lookup)
-        if a.record_calls:
-            self.ctx.bus.subscribe(self._file_recording)
+        self.bridges = BridgeService(
+            self.ctx, self.ami, self._bridges(), self.calls.dial_string, Policy(**settings.bridges.model_dump())
+        )
+        self.ctx.bus.subscribe(self._file_recording)
         self.ami.on_state(self._link_changed)
         self.ami.start()
 
     async def stop(self) -> None:
+        if self.bridges:
+            await self.bridges.stop()
         for task in list(self._filing):
             with contextlib.suppress(Exception):
                 await task
@@ -86,7 +94,7 @@ class Telephony:
         stay up. Returns the config files that changed."""
         if self.ami is None:
             raise Unavailable("电话功能未启用（[asterisk] mode = off）")
-        changed = self.engine.render() if self.engine else []
+        changed = await self.engine.prepare() if self.engine else []
         await self.ami.action({"Action": "Reload"}, timeout=30)
         return changed
 
@@ -129,26 +137,65 @@ class Telephony:
             except Exception:
                 log.exception("duty roster check failed; trying again")
 
+    def _bridges(self) -> list[Bridge]:
+        pins = dialplan.bridge_pins(self.ctx.settings, self.definition)
+        return [
+            Bridge(c.number, c.name, c.max_members, pins[c.number].participant, pins[c.number].moderator, c.record)
+            for c in self.definition.conferences
+        ]
+
     async def _file_recording(self, event: Event) -> None:
-        """When an answered call ends, take its MixMonitor file into the recording store (in the background:
-        Asterisk closes the file a moment after the hang-up)."""
-        if event.type != "call.ended" or event.data.get("state") != "ended":
+        """When an answered call ends, or a bridge stops recording or ends, take the files Asterisk wrote into the
+        recording store (in the background: Asterisk closes a file a moment after the hang-up)."""
+        if (
+            event.type == "call.ended"
+            and event.data.get("state") == "ended"
+            and self.ctx.settings.asterisk.record_calls
+        ):
+            work = self._take_recording(event)
+        elif event.type == "bridge.ended" or (event.type == "bridge.recording" and not event.data.get("recording")):
+            work = self._take_bridge_recordings(event)
+        else:
             return
-        task = asyncio.create_task(self._take_recording(event))
+        task = asyncio.create_task(work)
         self._filing.add(task)
         task.add_done_callback(self._filing.discard)
+
+    async def _closed(self, path: Path) -> bool:
+        """Whether `path` exists and Asterisk has stopped writing to it (its size held still), within 10 s."""
+        size, deadline = -1, asyncio.get_running_loop().time() + 10
+        while asyncio.get_running_loop().time() < deadline:
+            current = path.stat().st_size if path.exists() else -1
+            if current > 44 and current == size:
+                return True
+            size = current
+            await asyncio.sleep(0.3)
+        return False
+
+    async def _take_bridge_recordings(self, event: Event) -> None:
+        """Every finished bridge-<number>-<start>.wav of the bridge (ConfBridge names them; see confbridge.conf)."""
+        number = event.data["bridge"]
+        async with self._bridge_filing.setdefault(number, asyncio.Lock()):
+            for path in sorted(self.monitor_dir.glob(f"bridge-{number}-*.wav")):
+                if not await self._closed(path):
+                    continue
+                stamp = path.stem.rsplit("-", 1)[-1]
+                started = datetime.fromtimestamp(int(stamp), UTC) if stamp.isdigit() else utcnow()
+                ended = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                await self.recordings.file(
+                    path,
+                    kind="bridge",
+                    started_at=started,
+                    ended_at=max(ended, started),
+                    incident_id=event.incident_id,
+                    source_id=event.data.get("session_id"),
+                    parties=event.data.get("parties") or [{"name": f"会议 {number}"}],
+                )
 
     async def _take_recording(self, event: Event) -> None:
         call_id = event.data["call_id"]
         path = self.monitor_dir / f"{call_id}.wav"
-        size, deadline = -1, asyncio.get_running_loop().time() + 10
-        while asyncio.get_running_loop().time() < deadline:  # written to until Asterisk lets go of it
-            current = path.stat().st_size if path.exists() else -1
-            if current > 44 and current == size:
-                break
-            size = current
-            await asyncio.sleep(0.3)
-        else:
+        if not await self._closed(path):
             log.warning("no recording of call %s appeared in %s", call_id, self.monitor_dir)
             return
         assert self.calls is not None

@@ -19,6 +19,8 @@ from switchboard.core import config
 
 FALLBACK_MOBILE = "13800000000"
 """The on-duty officer's mobile the duty ring group falls back to (reached through the trunk)."""
+BRIDGE_PIN, MODERATOR_PIN = "1234", "9876"
+"""The PINs of every conference bridge of the test engine."""
 
 
 @dataclass
@@ -102,7 +104,10 @@ async def asterisk(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[As
     trunks = [t.model_copy(update={"host": "127.0.0.1", "port": trunk_port}) for t in definition.trunks]
     # Duty groups ring the desks for 4 s before the fallback mobile, so that path is testable quickly.
     groups = [g.model_copy(update={"timeout": 4}) for g in definition.ring_groups]
-    definition = definition.model_copy(update={"trunks": trunks, "ring_groups": groups})
+    conferences = [
+        c.model_copy(update={"pin": BRIDGE_PIN, "moderator_pin": MODERATOR_PIN}) for c in definition.conferences
+    ]
+    definition = definition.model_copy(update={"trunks": trunks, "ring_groups": groups, "conferences": conferences})
     engine = Engine(settings, runtime, definition, fallback={"duty": FALLBACK_MOBILE})
     started = time.monotonic()
     await engine.start(timeout=30)

@@ -16,6 +16,7 @@ from switchboard import console
 from switchboard.api import errors, live
 from switchboard.api.deps import Reader
 from switchboard.auth import views as auth_views
+from switchboard.bridges import views as bridge_views
 from switchboard.calls import views as call_views
 from switchboard.core.context import Context
 from switchboard.directory import service as directory_service
@@ -67,6 +68,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
     app.include_router(incident_views.router, responses=errors.RESPONSES)
     app.include_router(directory_views.router, responses=errors.RESPONSES)
     app.include_router(call_views.router, responses=errors.RESPONSES)
+    app.include_router(bridge_views.router, responses=errors.RESPONSES)
     app.include_router(warning_views.router, responses=errors.RESPONSES)
     app.include_router(recording_views.router, responses=errors.RESPONSES)
     app.include_router(feed_views.router)

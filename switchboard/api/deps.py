@@ -1,13 +1,14 @@
 """Request dependencies: the running context and the caller, authenticated and authorised by role."""
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from switchboard.auth.models import Principal, Role
 from switchboard.auth.service import principal_from_token
+from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
 from switchboard.core.errors import Forbidden, Unauthorized
 
@@ -51,3 +52,10 @@ EVERYONE = tuple(Role)
 Reader = Annotated[Principal, Depends(require(*EVERYONE))]
 DutyOfficer = Annotated[Principal, Depends(require(Role.duty_officer))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
+
+
+async def audited(ctx: Context, who: Principal, action: str, kind: str, ref: str, detail: dict[str, Any]) -> None:
+    """Audit an action the engine carries out on its own schedule (a call, a bridge control): the entry follows
+    the request rather than sharing a transaction with rows the engine's events write later."""
+    async with ctx.db.session() as session:
+        await audit.record(session, who.username, action, kind, ref, detail)

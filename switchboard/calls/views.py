@@ -1,23 +1,19 @@
 """Call routes. Placing a call answers at once (201) with the call in `ringing_desk`; its progress follows
 over WS /api/v1/events (call.dialing, call.answered, call.ended ...)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from sip.calls import CallService, Target, normalise_number
-from switchboard.api.deps import Ctx, require
+from switchboard.api.deps import Ctx, audited, require
 from switchboard.auth.models import Principal, Role
 from switchboard.calls.models import CallCreate, CallOut, TransferRequest
-from switchboard.core.audit import service as audit
-from switchboard.core.context import Context
 from switchboard.core.errors import InvalidInput, NotFound, Unavailable
 from switchboard.directory import service as directory
-from switchboard.directory.models import ContactKind
 from switchboard.incidents import service as incidents
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
-PHONE_KINDS = (ContactKind.office_phone, ContactKind.mobile, ContactKind.home_phone)
 Dispatcher = Annotated[Principal, Depends(require(Role.duty_officer, Role.leader))]
 
 
@@ -44,7 +40,7 @@ async def place_call(ctx: Ctx, calls: Calls, who: Dispatcher, body: CallCreate) 
             contact = await directory.get_contact(ctx, body.contact_id)
         except NotFound:
             raise InvalidInput(f"联系人 {body.contact_id} 不存在", field="contact_id") from None
-        targets = [Target(c.value.lstrip("+"), c.kind) for c in contact.contacts if c.kind in PHONE_KINDS]
+        targets = [Target(number, kind) for number, kind in directory.voice_numbers(contact)]
         name, org = contact.name, contact.org_name
     else:
         targets = [Target(normalise_number(body.number or ""))]
@@ -61,7 +57,7 @@ async def place_call(ctx: Ctx, calls: Calls, who: Dispatcher, body: CallCreate) 
         contact_id=body.contact_id,
         ring_seconds=body.ring_seconds,
     )
-    await _audit(ctx, who, "call.place", call.id, body.model_dump(mode="json"))
+    await audited(ctx, who, "call.place", "call", call.id, body.model_dump(mode="json"))
     return CallOut.model_validate(call)
 
 
@@ -85,19 +81,12 @@ async def get_call(calls: Calls, _: Dispatcher, call_id: str) -> CallOut:
 @router.delete("/{call_id}", response_model=CallOut)
 async def hang_up(ctx: Ctx, calls: Calls, who: Dispatcher, call_id: str) -> CallOut:
     call = await calls.hangup(who.username, call_id)
-    await _audit(ctx, who, "call.hangup", call_id, {})
+    await audited(ctx, who, "call.hangup", "call", call_id, {})
     return CallOut.model_validate(call)
 
 
 @router.post("/{call_id}/transfer", response_model=CallOut)
 async def transfer(ctx: Ctx, calls: Calls, who: Dispatcher, call_id: str, body: TransferRequest) -> CallOut:
     call = await calls.transfer(who.username, call_id, Target(normalise_number(body.number)))
-    await _audit(ctx, who, "call.transfer", call_id, {"to": body.number})
+    await audited(ctx, who, "call.transfer", "call", call_id, {"to": body.number})
     return CallOut.model_validate(call)
-
-
-async def _audit(ctx: Context, who: Principal, action: str, call_id: str, detail: dict[str, Any]) -> None:
-    """The engine acts on its own schedule, so the audit entry follows the request rather than sharing a
-    transaction with the call row."""
-    async with ctx.db.session() as session:
-        await audit.record(session, who.username, action, "call", call_id, detail)

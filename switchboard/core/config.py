@@ -89,6 +89,14 @@ class AsteriskSettings(_Section):
     udptl_port_end: int = Field(21999, ge=1024, le=65535, description="Last UDPTL port")
 
 
+class BridgeSettings(_Section):
+    """Convening a bridge: how long each number rings, how often the unanswered are dialled again."""
+
+    ring_seconds: int = Field(30, ge=5, le=300, description="How long each of an invitee's numbers rings")
+    rounds: int = Field(3, ge=1, le=10, description="Rounds over an invitee's numbers (the first try plus retries)")
+    retry_seconds: float = Field(60.0, ge=0, le=3600, description="Pause before an unanswered invitee's next round")
+
+
 class ChannelSettings(_Section):
     """Warning channels; a channel whose host (or token) is empty is off."""
 
@@ -116,6 +124,7 @@ class Settings(_Section):
     auth: AuthSettings = AuthSettings()
     incidents: IncidentSettings = IncidentSettings()
     asterisk: AsteriskSettings = AsteriskSettings()
+    bridges: BridgeSettings = BridgeSettings()
     channels: ChannelSettings = ChannelSettings()
 
     @property

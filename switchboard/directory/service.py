@@ -130,6 +130,12 @@ def contact_out(person: Person) -> ContactOut:
     )
 
 
+def voice_numbers(contact: ContactOut) -> list[tuple[str, str]]:
+    """(number, kind) of a contact's phones in the order to call them (the fallback order of dispatch and convene)."""
+    dialled = (ContactKind.office_phone, ContactKind.mobile, ContactKind.home_phone)  # a SIP URI is no number
+    return [(c.value.lstrip("+"), c.kind) for c in contact.contacts if c.kind in dialled]
+
+
 def _people() -> Select[tuple[Person]]:
     return (
         select(Person)

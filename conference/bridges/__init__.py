@@ -1,0 +1,1 @@
+"""Audio conference bridges on Asterisk ConfBridge: sessions, roll call, convene, moderator controls."""

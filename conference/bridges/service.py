@@ -1,0 +1,619 @@
+"""Bridges: convene a group onto a ConfBridge in one action, keep the roll call, and give the moderator control.
+
+Convening writes one roll-call row per invitee, then originates a Local channel per invitee: its far half runs
+the dispatch loop (`switchboard-dispatch`: the invitee's numbers in priority order), its near half enters the
+bridge once somebody answers. Unanswered invitees are dialled again after a delay, up to the configured number of
+rounds, and the roll call says why each never joined. Join, leave, talk and mute state comes from Asterisk's
+Confbridge* events; controls are Confbridge* AMI actions. Subsystem rule: this package imports only
+switchboard.core; the AMI session and the dial strings are handed in by the control plane.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import select
+
+from conference.bridges.live import Member, Room, channel_variables, member_of, yes
+from conference.bridges.models import OPEN, PRESENCE_NAMES, BridgeSession, Participant, Presence
+from switchboard.core.context import Context
+from switchboard.core.db import utcnow
+from switchboard.core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from switchboard.core.events import Event
+
+log = logging.getLogger(__name__)
+
+DISPATCH_CONTEXT = "switchboard-dispatch"  # the fallback loop (dialplans/templates/dispatch.conf.j2)
+BRIDGE_CONTEXT = "switchboard-bridge"  # straight into a bridge, no PIN (dialplans/templates/bridges.conf.j2)
+RESULTS = {"ANSWER": "answered", "NOANSWER": "no_answer", "BUSY": "busy", "CHANUNAVAIL": "unreachable"}
+RESULTS |= {"CONGESTION": "unreachable", "CANCEL": "cancelled"}
+REASON_NAMES = {
+    "no_answer": "无人接听",
+    "busy": "占线",
+    "unreachable": "无法接通",
+    "cancelled": "取消",
+    "engine_down": "交换机不可用",
+    "no_number": "没有可拨打的号码",
+}
+
+
+class Ami(Protocol):
+    state: str
+    last_error: str
+
+    async def action(self, fields: dict[str, Any], *, as_list: bool | None = None, timeout: float = 10.0) -> Any: ...
+
+    def on_event(self, handler: Callable[[Any], Any]) -> None: ...
+
+    def on_resync(self, handler: Callable[[list[Any]], Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """A conference bridge as the dialplan defines it."""
+
+    number: str
+    name: str
+    max_members: int
+    pin: str
+    moderator_pin: str
+    record: bool
+
+
+@dataclass(frozen=True)
+class Invitee:
+    name: str
+    numbers: list[str]  # in priority order
+    org: str = ""
+    contact_id: str | None = None
+
+
+@dataclass
+class Policy:
+    ring_seconds: int = 30  # per number
+    retry_seconds: float = 60.0  # between rounds
+    rounds: int = 3  # the first try plus retries
+
+
+class BridgeService:
+    def __init__(
+        self,
+        ctx: Context,
+        ami: Ami,
+        bridges: list[Bridge],
+        dial_string: Callable[[str], str],
+        policy: Policy | None = None,
+    ) -> None:
+        self.ctx, self.ami, self.dial_string = ctx, ami, dial_string
+        self.bridges = {b.number: b for b in bridges}
+        self.policy = policy or Policy()
+        self.rooms: dict[str, Room] = {}
+        self._kicked: set[str] = set()  # channels a moderator removed: their leave is recorded as kicked
+        self._dialers: dict[str, asyncio.Task[None]] = {}
+        # A resync and the Confbridge events take turns: an event that arrives while the rooms are being listed
+        # applies after the listing, never under it.
+        self._state_lock = asyncio.Lock()
+        ami.on_event(self._on_event)
+        ami.on_resync(self._resync)
+
+    async def stop(self) -> None:
+        for task in list(self._dialers.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # Reading ---------------------------------------------------------------------------------------------------
+
+    def bridge(self, number: str) -> Bridge:
+        try:
+            return self.bridges[number]
+        except KeyError:
+            raise NotFound(f"会议桥 {number} 不存在", field="bridge") from None
+
+    def room(self, number: str) -> Room:
+        return self.rooms.get(self.bridge(number).number) or Room(number)
+
+    async def current_session(self, number: str) -> BridgeSession | None:
+        async with self.ctx.db.reader() as session:
+            query = select(BridgeSession).where(BridgeSession.bridge == number, BridgeSession.ended_at.is_(None))
+            return (await session.scalars(query.order_by(BridgeSession.id.desc()).limit(1))).first()
+
+    async def roll_call(self, session_id: str) -> list[Participant]:
+        async with self.ctx.db.reader() as session:
+            query = select(Participant).where(Participant.session_id == session_id).order_by(Participant.id)
+            return list((await session.scalars(query)).all())
+
+    async def sessions(self, number: str, limit: int = 20) -> list[BridgeSession]:
+        async with self.ctx.db.reader() as session:
+            query = select(BridgeSession).where(BridgeSession.bridge == number).order_by(BridgeSession.id.desc())
+            return list((await session.scalars(query.limit(limit))).all())
+
+    async def get_session(self, session_id: str) -> BridgeSession:
+        async with self.ctx.db.reader() as session:
+            found = await session.get(BridgeSession, session_id)
+        if found is None:
+            raise NotFound(f"会议记录 {session_id} 不存在", field="session_id")
+        return found
+
+    # Convene ---------------------------------------------------------------------------------------------------
+
+    async def convene(
+        self,
+        actor: str,
+        number: str,
+        invitees: list[Invitee],
+        *,
+        incident_id: str | None,
+        rounds: int | None = None,
+        ring_seconds: int | None = None,
+    ) -> tuple[BridgeSession, list[Participant]]:
+        bridge = self.bridge(number)
+        if not invitees:
+            raise InvalidInput("没有要召集的人", field="contacts")
+        room = self.room(number)
+        if len(room.members) + len(invitees) > bridge.max_members:
+            raise InvalidInput(
+                f"会议桥 {number} 最多 {bridge.max_members} 方，已有 {len(room.members)} 方", field="contacts"
+            )
+        self._require_link()
+        rounds = rounds or self.policy.rounds
+        bridge_session = await self._open_session(number, actor, incident_id)
+        rows = [
+            Participant(
+                session_id=bridge_session.id,
+                how="convened",
+                name=i.name,
+                org=i.org,
+                contact_id=i.contact_id,
+                numbers=i.numbers,
+                tries=[],
+                max_rounds=rounds,
+                state=Presence.queued if i.numbers else Presence.failed,
+                reason="" if i.numbers else "no_number",
+            )
+            for i in invitees
+        ]
+        async with self.ctx.db.session() as session:
+            session.add_all(rows)
+        summary = f"召集 {len(rows)} 人参加{bridge.name or '会议'}（{number}）：" + "、".join(
+            r.name or r.numbers[0] for r in rows
+        )
+        await self._publish("bridge.convened", bridge_session, actor, {"summary": summary, "count": len(rows)})
+        for row in rows:
+            if row.state == Presence.queued:
+                self._start_dialing(row.id, ring_seconds or self.policy.ring_seconds)
+        return bridge_session, rows
+
+    def _start_dialing(self, participant_id: str, ring_seconds: int) -> None:
+        if participant_id in self._dialers:
+            return
+        task = asyncio.create_task(self._dial_rounds(participant_id, ring_seconds))
+        self._dialers[participant_id] = task
+        task.add_done_callback(lambda _: self._dialers.pop(participant_id, None))
+
+    async def _dial_rounds(self, participant_id: str, ring_seconds: int) -> None:
+        """Dial one invitee, round after round, until they join or the rounds are used up."""
+        try:
+            while True:
+                row = await self._participant(participant_id)
+                if row is None or row.state not in OPEN:
+                    return
+                round_ = row.rounds + 1
+                await self._set(participant_id, state=Presence.dialing, rounds=round_, next_try_at=None)
+                reason = await self._originate(row, round_, ring_seconds)
+                if reason is None:
+                    return  # answered: the ConfbridgeJoin event records the join
+                if round_ >= row.max_rounds:
+                    await self._give_up(participant_id, reason)
+                    return
+                retry_at = utcnow() + timedelta(seconds=self.policy.retry_seconds)
+                await self._set(participant_id, state=Presence.waiting, reason=reason, next_try_at=retry_at)
+                await asyncio.sleep(self.policy.retry_seconds)
+        except Exception:
+            log.exception("convening %s failed", participant_id)
+            await self._give_up(participant_id, "engine_down")
+
+    async def _originate(self, row: Participant, round_: int, ring_seconds: int) -> str | None:
+        """One round over every number of the invitee; None when somebody answered, else why not."""
+        bridge = self.bridges[await self._bridge_of(row.session_id)]
+        bridge_session = await self.get_session(row.session_id)
+        targets = "&".join(self.dial_string(n) for n in row.numbers)
+        try:
+            response = await self.ami.action(
+                {
+                    "Action": "Originate",
+                    "Channel": f"Local/s@{DISPATCH_CONTEXT}/n",
+                    "Context": BRIDGE_CONTEXT,
+                    "Exten": bridge.number,
+                    "Priority": "1",
+                    "Timeout": str((ring_seconds * len(row.numbers) + 10) * 1000),
+                    "CallerID": f'"{bridge.number}" <{bridge.number}>',
+                    "Variable": [
+                        f"__INCIDENT_ID={bridge_session.incident_id or ''}",
+                        f"__SB_CALL_ID={row.id}",
+                        f"__SB_BRIDGE={bridge.number}",
+                        f"__SB_TARGETS={targets}",
+                        f"__SB_RING_TIMEOUT={ring_seconds}",
+                        "SB_ROLE=participant",
+                        f"SB_ROUND={round_}",
+                    ],
+                    "Async": "true",
+                },
+                timeout=ring_seconds * len(row.numbers) + 30,
+            )
+        except Unavailable:
+            return "engine_down"
+        responses = response if isinstance(response, list) else [response]
+        final = next((m for m in responses if m.get("Event") == "OriginateResponse"), None)
+        if final is not None and final.get("Response") == "Success":
+            return None
+        row = await self._participant(row.id) or row
+        last = [t for t in row.tries if t.get("round") == round_]
+        return (last[-1].get("result") if last else None) or "no_answer"
+
+    async def _give_up(self, participant_id: str, reason: str) -> None:
+        row = await self._set(participant_id, state=Presence.unanswered, reason=reason, next_try_at=None)
+        if row is None:
+            return
+        bridge_session = await self.get_session(row.session_id)
+        tried = "、".join(row.numbers) or "无号码"
+        summary = f"{row.name or tried} 未入会：{REASON_NAMES.get(reason, reason)}（呼叫 {row.rounds} 轮：{tried}）"
+        await self._publish("bridge.unanswered", bridge_session, None, {"summary": summary} | _row(row))
+
+    # Moderator controls ----------------------------------------------------------------------------------------
+
+    def _member(self, number: str, participant_id: str) -> Member:
+        member = self.room(number).by_participant(participant_id)
+        if member is None:
+            raise NotFound(f"参会者 {participant_id} 不在会议 {number} 中", field="participant_id")
+        return member
+
+    def _require_link(self) -> None:
+        if self.ami.state != "up":
+            raise Unavailable(f"交换机连接中断：{self.ami.last_error or '正在重连'}")
+
+    async def mute(self, actor: str, number: str, participant_id: str | None, muted: bool) -> None:
+        """Mute or unmute one participant, or (participant_id None) every participant but the moderators."""
+        self.bridge(number)
+        self._require_link()
+        channel = self._member(number, participant_id).channel if participant_id else "participants"
+        action = "ConfbridgeMute" if muted else "ConfbridgeUnmute"
+        await self.ami.action({"Action": action, "Conference": number, "Channel": channel})
+        if participant_id is None:
+            for member in self.room(number).members.values():
+                member.muted = muted if member.role != "moderator" else member.muted
+            await self._publish_live(number, "bridge.muted" if muted else "bridge.unmuted", actor, {"all": True})
+
+    async def kick(self, actor: str, number: str, participant_id: str) -> None:
+        member = self._member(number, participant_id)
+        self._require_link()
+        self._kicked.add(member.channel)
+        await self.ami.action({"Action": "ConfbridgeKick", "Conference": number, "Channel": member.channel})
+
+    async def lock(self, actor: str, number: str, locked: bool) -> None:
+        self.bridge(number)
+        self._require_link()
+        if number not in self.rooms:
+            raise Conflict(f"会议 {number} 当前没有人，无法{'锁定' if locked else '解锁'}", field="bridge")
+        await self.ami.action({"Action": "ConfbridgeLock" if locked else "ConfbridgeUnlock", "Conference": number})
+        self.rooms[number].locked = locked
+        await self._publish_live(number, "bridge.locked" if locked else "bridge.unlocked", actor, {"locked": locked})
+
+    async def record(self, actor: str, number: str, on: bool) -> None:
+        self.bridge(number)
+        self._require_link()
+        if number not in self.rooms:
+            raise Conflict(f"会议 {number} 当前没有人，无法录音", field="bridge")
+        if self.rooms[number].recording == on:
+            raise Conflict("会议已在录音" if on else "会议没有在录音", field="recording")
+        action = "ConfbridgeStartRecord" if on else "ConfbridgeStopRecord"
+        await self.ami.action({"Action": action, "Conference": number})
+
+    async def pull(
+        self, actor: str, number: str, legs: list[tuple[str, str, str]], *, incident_id: str | None
+    ) -> list[Participant]:
+        """Take a live call's legs — (channel, name, number) each — out of their call and into the bridge."""
+        bridge = self.bridge(number)
+        self._require_link()
+        if not legs:
+            raise Conflict("该呼叫没有可转入的通话", field="call_id")
+        if len(self.room(number).members) + len(legs) > bridge.max_members:
+            raise Conflict(f"会议桥 {number} 已满（最多 {bridge.max_members} 方）", field="bridge")
+        bridge_session = await self._open_session(number, actor, incident_id)
+        rows = [
+            Participant(
+                session_id=bridge_session.id,
+                how="pulled",
+                name=name,
+                numbers=[leg_number] if leg_number else [],
+                tries=[],
+                state=Presence.dialing,
+                channel=channel,
+            )
+            for channel, name, leg_number in legs
+        ]
+        async with self.ctx.db.session() as session:
+            session.add_all(rows)
+        fields = {"Action": "Redirect", "Channel": legs[0][0], "Context": BRIDGE_CONTEXT, "Exten": number}
+        fields["Priority"] = "1"
+        if len(legs) > 1:
+            fields |= {"ExtraChannel": legs[1][0], "ExtraContext": BRIDGE_CONTEXT, "ExtraExten": number}
+            fields["ExtraPriority"] = "1"
+        await self.ami.action(fields)
+        names = "、".join(r.name or r.numbers[0] for r in rows if r.name or r.numbers)
+        summary = f"通话转入{bridge.name or '会议'}（{number}）：{names}"
+        await self._publish("bridge.pulled", bridge_session, actor, {"summary": summary})
+        return rows
+
+    # Asterisk events -------------------------------------------------------------------------------------------
+
+    async def _on_event(self, message: Mapping[str, Any]) -> None:
+        name = message.get("Event", "")
+        if name == "UserEvent":
+            await self._attempt(message)
+            return
+        number = message.get("Conference", "")
+        if not name.startswith("Confbridge") or number not in self.bridges:
+            return
+        async with self._state_lock:
+            await self._room_event(name, number, message)
+
+    async def _room_event(self, name: str, number: str, message: Mapping[str, Any]) -> None:
+        if name == "ConfbridgeStart":
+            self.rooms.setdefault(number, Room(number))
+        elif name == "ConfbridgeJoin":
+            await self._joined(number, message)
+        elif name == "ConfbridgeLeave":
+            await self._left(number, message.get("Channel", ""))
+        elif name == "ConfbridgeEnd":
+            self.rooms.pop(number, None)
+            await self._ended(number)
+        elif name in ("ConfbridgeTalking", "ConfbridgeMute", "ConfbridgeUnmute"):
+            member = self.room(number).members.get(message.get("Channel", ""))
+            if member is None:
+                return
+            if name == "ConfbridgeTalking":
+                member.talking = message.get("TalkingStatus") == "on"
+                await self._publish_live(number, "bridge.talking", None, member.out())
+            else:
+                member.muted = name == "ConfbridgeMute"
+                await self._publish_live(
+                    number, "bridge.muted" if member.muted else "bridge.unmuted", None, member.out()
+                )
+        elif name in ("ConfbridgeRecord", "ConfbridgeStopRecord"):
+            room = self.rooms.setdefault(number, Room(number))
+            room.recording = name == "ConfbridgeRecord"
+            await self._recording_changed(number, room.recording)
+
+    async def _attempt(self, message: Mapping[str, Any]) -> None:
+        """The dispatch loop's per-number events, for convened invitees (CallId is then a participant id)."""
+        kind = message.get("UserEvent")
+        if kind not in ("SwitchboardAttempt", "SwitchboardAttemptEnd"):
+            return
+        row = await self._participant(message.get("CallId", ""))
+        if row is None:
+            return
+        attempt = int(message.get("Attempt") or 0)
+        if not 0 < attempt <= len(row.numbers):
+            return
+        tries = list(row.tries)
+        if kind == "SwitchboardAttempt":
+            tries.append({"round": row.rounds, "attempt": attempt, "number": row.numbers[attempt - 1]})
+            tries[-1] |= {"at": utcnow().isoformat(), "result": None}
+        elif tries:
+            status = message.get("DialStatus", "")
+            tries[-1] = tries[-1] | {"result": RESULTS.get(status, status.lower())}
+        await self._set(row.id, tries=tries)
+
+    async def _joined(self, number: str, message: Mapping[str, Any]) -> None:
+        room = self.rooms.setdefault(number, Room(number))
+        channel = message.get("Channel", "")
+        variables = channel_variables(message)
+        member = member_of(message, None)
+        bridge_session = await self._open_session(number, "dial-in", None)
+        async with self.ctx.db.session() as session:
+            query = select(Participant).where(Participant.session_id == bridge_session.id)
+            rows = (await session.scalars(query.where(Participant.state.in_(OPEN)))).all()
+            row = next((r for r in rows if r.channel == channel), None)
+            row = row or next((r for r in rows if r.id == variables.get("SB_CALL_ID")), None)
+            if row is None:
+                row = Participant(
+                    session_id=bridge_session.id,
+                    how="dialled_in",
+                    name=member.name,
+                    numbers=[member.number] if member.number else [],
+                    tries=[],
+                )
+                session.add(row)
+            row.state, row.channel, row.role, row.reason = Presence.joined, channel, member.role, ""
+            if row.tries and row.tries[-1].get("result") is None:  # the dialplan reports it when the call ends
+                row.tries = [*row.tries[:-1], row.tries[-1] | {"result": "answered"}]
+            row.joined_at, row.next_try_at = utcnow(), None
+            row.name = row.name or member.name
+        member.participant_id = row.id
+        member.name, member.number = row.name or member.name, (row.numbers[0] if row.numbers else member.number)
+        room.members[channel] = member
+        who = member.name or member.number or "未知号码"
+        summary = f"{who} 加入{self.bridges[number].name or '会议'}（{number}，{len(room.members)} 方）"
+        await self._publish("bridge.joined", bridge_session, None, {"summary": summary} | _row(row) | member.out())
+
+    async def _left(self, number: str, channel: str) -> None:
+        room = self.rooms.get(number)
+        member = room.members.pop(channel, None) if room else None
+        kicked = channel in self._kicked
+        self._kicked.discard(channel)
+        if member is None or member.participant_id is None:
+            return
+        state = Presence.kicked if kicked else Presence.left
+        row = await self._set(member.participant_id, state=state, left_at=utcnow())
+        if row is None:
+            return
+        bridge_session = await self.get_session(row.session_id)
+        who = member.name or member.number or "未知号码"
+        verb = "被主持人移出" if kicked else "离开"
+        summary = f"{who} {verb}{self.bridges[number].name or '会议'}（{number}）"
+        await self._publish(f"bridge.{state}", bridge_session, None, {"summary": summary} | _row(row) | member.out())
+
+    async def _ended(self, number: str) -> None:
+        """The last participant left. The session ends unless invitees are still being dialled."""
+        bridge_session = await self.current_session(number)
+        if bridge_session is None:
+            return
+        rows = await self.roll_call(bridge_session.id)
+        if any(r.state in OPEN for r in rows):
+            return
+        async with self.ctx.db.session() as session:
+            found = await session.get(BridgeSession, bridge_session.id)
+            if found is None or found.ended_at is not None:
+                return
+            found.ended_at = utcnow()
+        joined = [r for r in rows if r.joined_at]
+        missing = [r for r in rows if r.state in (Presence.unanswered, Presence.failed)]
+        summary = f"{self.bridges[number].name or '会议'}（{number}）结束：{len(joined)} 方参加"
+        summary += f"，{len(missing)} 人未入会" if missing else ""
+        data = {"summary": summary, "parties": _parties(joined)}
+        await self._publish("bridge.ended", found, None, data)
+
+    async def _recording_changed(self, number: str, recording: bool) -> None:
+        bridge_session = await self.current_session(number)
+        data: dict[str, Any] = {"recording": recording}
+        if bridge_session is not None:
+            data["parties"] = _parties([r for r in await self.roll_call(bridge_session.id) if r.joined_at])
+        await self._publish_live(number, "bridge.recording", None, data, bridge_session)
+
+    async def _resync(self, _channels: list[Any]) -> None:
+        """After a (re)connect: rebuild the rooms from Asterisk, close what vanished, resume unfinished dialling."""
+        async with self._state_lock:
+            resume = await self._rebuild_rooms()
+        for participant_id in resume:
+            self._start_dialing(participant_id, self.policy.ring_seconds)
+
+    async def _rebuild_rooms(self) -> list[str]:
+        rooms: dict[str, Room] = {}
+        for message in await self._list({"Action": "ConfbridgeListRooms"}):
+            number = message.get("Conference", "")
+            if message.get("Event") != "ConfbridgeListRooms" or number not in self.bridges:
+                continue
+            room = rooms[number] = Room(number, locked=yes(message.get("Locked", "No")))
+            for item in await self._list({"Action": "ConfbridgeList", "Conference": number}):
+                if item.get("Event") == "ConfbridgeList":
+                    room.members[item.get("Channel", "")] = member_of(item, None)
+        async with self.ctx.db.session() as session:
+            open_sessions = (await session.scalars(select(BridgeSession).where(BridgeSession.ended_at.is_(None)))).all()
+            for bridge_session in open_sessions:
+                rows = (
+                    await session.scalars(select(Participant).where(Participant.session_id == bridge_session.id))
+                ).all()
+                room = rooms.get(bridge_session.bridge)
+                for row in rows:
+                    member = room.members.get(row.channel or "") if room else None
+                    if member is not None:
+                        member.participant_id, member.name = row.id, row.name or member.name
+                    elif row.state == Presence.joined:
+                        row.state, row.left_at = Presence.left, utcnow()
+                if room is None and not any(r.state in OPEN for r in rows):
+                    bridge_session.ended_at = utcnow()
+            still_open = [s.id for s in open_sessions if s.ended_at is None]
+            query = select(Participant.id).where(Participant.session_id.in_(still_open), Participant.state.in_(OPEN))
+            resume = list((await session.scalars(query)).all())
+        self.rooms = rooms
+        return resume
+
+    async def _list(self, fields: dict[str, Any]) -> list[Any]:
+        """A Confbridge list action's events; none when Asterisk says there is nothing to list (an error reply).
+        A lost link raises: the resync is then retried on the next connect rather than clearing the rooms."""
+        try:
+            listed = await self.ami.action(fields, timeout=15)
+        except Unavailable as exc:
+            if getattr(exc, "action", None) is None:  # not an error reply (those name their action): link trouble
+                raise
+            return []  # "No active conferences." / "No Conference by that name found."
+        return listed if isinstance(listed, list) else []
+
+    # Persistence -----------------------------------------------------------------------------------------------
+
+    async def _open_session(self, number: str, actor: str, incident_id: str | None) -> BridgeSession:
+        """The bridge's running session (taking the incident if it has none yet), or a new one."""
+        async with self.ctx.db.session() as session:
+            query = select(BridgeSession).where(BridgeSession.bridge == number, BridgeSession.ended_at.is_(None))
+            found = (await session.scalars(query.order_by(BridgeSession.id.desc()).limit(1))).first()
+            if found is None:
+                found = BridgeSession(bridge=number, incident_id=incident_id, created_by=actor)
+                session.add(found)
+                created = True
+            else:
+                created = False
+                if incident_id and not found.incident_id:
+                    found.incident_id = incident_id
+        if created:
+            summary = f"{self.bridges[number].name or '会议'}（{number}）开始"
+            await self._publish("bridge.started", found, actor, {"summary": summary})
+        return found
+
+    async def _bridge_of(self, session_id: str) -> str:
+        return (await self.get_session(session_id)).bridge
+
+    async def _participant(self, participant_id: str) -> Participant | None:
+        if not participant_id:
+            return None
+        async with self.ctx.db.reader() as session:
+            return await session.get(Participant, participant_id)
+
+    async def _set(self, participant_id: str, **values: Any) -> Participant | None:
+        async with self.ctx.db.session() as session:
+            row = await session.get(Participant, participant_id)
+            if row is None:
+                return None
+            for key, value in values.items():
+                setattr(row, key, value)
+        return row
+
+    async def _publish(
+        self, type_: str, bridge_session: BridgeSession, actor: str | None, data: dict[str, Any]
+    ) -> None:
+        base = {"bridge": bridge_session.bridge, "session_id": bridge_session.id}
+        event = Event(type_, incident_id=bridge_session.incident_id, actor=actor or "system", data=base | data)
+        await self.ctx.bus.publish(event)
+
+    async def _publish_live(
+        self,
+        number: str,
+        type_: str,
+        actor: str | None,
+        data: dict[str, Any],
+        bridge_session: BridgeSession | None = None,
+    ) -> None:
+        """A state change for live views (no summary: it stays off the timeline)."""
+        bridge_session = bridge_session or await self.current_session(number)
+        incident_id = bridge_session.incident_id if bridge_session else None
+        base = {"bridge": number, "session_id": bridge_session.id if bridge_session else None}
+        await self.ctx.bus.publish(Event(type_, incident_id=incident_id, actor=actor or "system", data=base | data))
+
+
+def _row(row: Participant) -> dict[str, Any]:
+    return {
+        "participant_id": row.id,
+        "name": row.name,
+        "state": row.state,
+        "state_name": PRESENCE_NAMES[Presence(row.state)],
+        "reason": row.reason,
+    }
+
+
+def _parties(rows: list[Participant]) -> list[dict[str, Any]]:
+    return [
+        {
+            k: v
+            for k, v in {
+                "name": r.name,
+                "number": r.numbers[0] if r.numbers else "",
+                "contact_id": r.contact_id,
+            }.items()
+            if v
+        }
+        for r in rows
+    ]

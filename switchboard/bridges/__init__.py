@@ -1,0 +1,1 @@
+"""Conference bridge routes: list, convene, roll call and moderator controls."""

@@ -1,0 +1,277 @@
+"""Conference bridges on the real Asterisk with real SIP phones (pjsua2 processes): dial-in by PIN with Mandarin
+prompts, a tone one phone sends heard by every other and not by itself, a muted phone unheard, kick, lock, three
+wrong PINs, the bridge recording filed with the tones in it and an edit to it detected; convening a group with
+fallback numbers, retries and a roll call; a live call pulled into the bridge."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from recording.store import RecordingStore
+from sip import dialplan
+from sip.phone_client import PhoneProcess
+from sip.tones import read_wav, tone_present
+from tests.asterisk_fixture import BRIDGE_PIN, MODERATOR_PIN, AsteriskHarness
+from tests.telephony_fixture import Desk, register, switchboard_on
+
+BRIDGE = "8600"
+SPEAKER, MUTED_TONE = 700, 1100
+DIRECTORY = (
+    "organisation,department,name,title,office_phone,mobile,home_phone,groups\n"
+    "140100,应急管理局,张伟,局长,8009,,8002,会商组\n"  # 8009 is never registered: unreachable, then 8002
+    "140200,应急管理局,王芳,值班员,8003,,,会商组\n"
+    "140300,应急管理局,刘洋,值班员,8004,,,会商组\n"
+    "140400,应急管理局,陈静,值班员,8005,,,会商组\n"  # rings and rings: never answers
+    "140500,应急管理局,赵磊,副局长,,13900000001,,会商组\n"  # a mobile, through the trunk
+)
+
+
+@pytest_asyncio.fixture
+async def desk(asterisk: AsteriskHarness, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
+    environ = {"SWITCHBOARD_BRIDGES_RETRY_SECONDS": "1", "SWITCHBOARD_BRIDGES_RING_SECONDS": "5"}
+    async with switchboard_on(asterisk, request, tmp_path, DIRECTORY, expect_contacts=5, **environ) as desk:
+        yield desk
+
+
+def bridge_uri(asterisk: AsteriskHarness) -> str:
+    return f"sip:{BRIDGE}@{asterisk.sip_host}:{asterisk.sip_port}"
+
+
+async def dial_in(phone: PhoneProcess, asterisk: AsteriskHarness, account: str, pin: str) -> str:
+    """Call the bridge and key in the PIN once the prompt has started; returns the call."""
+    call = (await phone.command("call", account=account, uri=bridge_uri(asterisk)))["call"]
+    await phone.wait_for("call_state", call=call, state="confirmed", timeout=10)
+    await asyncio.sleep(1.2)
+    await phone.command("dtmf", call=call, digits=pin + "#")
+    return call
+
+
+async def joined(desk: Desk, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+    return [await desk.next_event("bridge.joined", timeout=timeout) for _ in range(count)]
+
+
+async def bridge_state(desk: Desk) -> dict[str, Any]:
+    response = await desk.http.get(f"/api/v1/bridges/{BRIDGE}", headers=desk.tokens["duty_officer"])
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.timeout(240)
+async def test_dial_in_tones_mute_kick_lock_and_recording(
+    desk: Desk, asterisk: AsteriskHarness, tmp_path: Path
+) -> None:
+    incident = await desk.http.post(
+        "/api/v1/incidents",
+        json={"title": "汾河防汛会商", "category": "natural_disaster", "level": "III", "area_code": "140100"},
+        headers=desk.tokens["duty_officer"],
+    )
+    incident_id = incident.json()["id"]
+    async with PhoneProcess() as a, PhoneProcess() as b, PhoneProcess() as c:
+        phones = [(a, "8001"), (a, "8002"), (b, "8003"), (b, "8004"), (c, "8005")]
+        for phone, number in phones + [(c, "8006")]:
+            await register(phone, asterisk, number, "never")
+        # The moderator joins first; convening with no one to dial ties the bridge's session to the incident.
+        calls = [await dial_in(a, asterisk, "8001", MODERATOR_PIN)]
+        first = (await joined(desk, 1))[0]
+        assert first["role"] == "moderator"
+        convened = await desk.http.post(
+            f"/api/v1/bridges/{BRIDGE}/convene",
+            json={"numbers": ["8009"], "incident_id": incident_id, "rounds": 1, "ring_seconds": 5},
+            headers=desk.tokens["duty_officer"],
+        )
+        assert convened.status_code == 202, convened.text
+        for phone, number in phones[1:]:
+            calls.append(await dial_in(phone, asterisk, number, BRIDGE_PIN))
+        members = await joined(desk, 4)
+        assert all(m["role"] == "participant" and m["incident_id"] == incident_id for m in members), members
+        state = await bridge_state(desk)
+        assert state["active"] and len(state["members"]) == 5 and state["recording"]
+        ids = {m["number"]: m["participant_id"] for m in state["members"]}
+
+        # Phone 2 is muted by the moderator; phone 1 (the moderator) and phone 2 each send a tone.
+        muted = await desk.http.post(
+            f"/api/v1/bridges/{BRIDGE}/participants/{ids['8002']}/mute",
+            json={"muted": True},
+            headers=desk.tokens["duty_officer"],
+        )
+        assert muted.status_code == 204, muted.text
+        assert (await desk.next_event("bridge.muted"))["participant_id"] == ids["8002"]
+        await asyncio.sleep(3)  # the join prompts have played out
+        recordings = {n: str(tmp_path / f"{n}.wav") for _, n in phones}
+        for (phone, number), call in zip(phones, calls, strict=True):
+            await phone.command("record", call=call, path=recordings[number])
+        await a.command("play_tone", call=calls[0], freq=SPEAKER)
+        await a.command("play_tone", call=calls[1], freq=MUTED_TONE)
+        await asyncio.sleep(3)
+        for (phone, _), call in zip(phones, calls, strict=True):
+            await phone.command("record", call=call, stop=True)
+        await a.command("play_tone", call=calls[0], stop=True)
+        await a.command("play_tone", call=calls[1], stop=True)
+        for number in ("8003", "8004", "8005"):  # every other phone hears the speaker, nobody the muted one
+            assert tone_present(recordings[number], SPEAKER, min_share=0.5), number
+            assert not tone_present(recordings[number], MUTED_TONE, min_share=0.05), number
+        assert tone_present(recordings["8002"], SPEAKER, min_share=0.5)  # muted, not deaf
+        assert not tone_present(recordings["8001"], SPEAKER, min_share=0.05)  # no echo of itself
+        assert not tone_present(recordings["8001"], MUTED_TONE, min_share=0.05)
+
+        # All muted but the moderator; then unmuted again.
+        everyone = await desk.http.post(
+            f"/api/v1/bridges/{BRIDGE}/mute", json={"muted": True}, headers=desk.tokens["leader"]
+        )
+        assert everyone.status_code == 204
+        await asyncio.sleep(0.5)
+        assert {m["number"]: m["muted"] for m in (await bridge_state(desk))["members"]} == {
+            "8001": False, "8002": True, "8003": True, "8004": True, "8005": True,
+        }  # fmt: skip
+        await desk.http.post(f"/api/v1/bridges/{BRIDGE}/mute", json={"muted": False}, headers=desk.tokens["leader"])
+
+        # Kick phone 5: its call ends.
+        kicked = await desk.http.delete(
+            f"/api/v1/bridges/{BRIDGE}/participants/{ids['8005']}", headers=desk.tokens["duty_officer"]
+        )
+        assert kicked.status_code == 204, kicked.text
+        await c.wait_for("call_state", call=calls[4], state="disconnected", timeout=15)
+        assert (await desk.next_event("bridge.kicked"))["participant_id"] == ids["8005"]
+
+        # Locked: a newcomer with the right PIN is turned away; unlocked again.
+        assert (
+            await desk.http.post(f"/api/v1/bridges/{BRIDGE}/lock", json={"locked": True}, headers=desk.tokens["leader"])
+        ).status_code == 204
+        late = await dial_in(c, asterisk, "8006", BRIDGE_PIN)
+        await c.wait_for("call_state", call=late, state="disconnected", timeout=20)
+        assert len((await bridge_state(desk))["members"]) == 4
+        await desk.http.post(f"/api/v1/bridges/{BRIDGE}/lock", json={"locked": False}, headers=desk.tokens["leader"])
+
+        # Everybody leaves: the session ends and the bridge recording is filed under the incident.
+        for (phone, _), call in zip(phones[:4], calls[:4], strict=True):
+            await phone.command("hangup", call=call)
+        ended = await desk.next_event("bridge.ended", timeout=20)
+        assert ended["incident_id"] == incident_id
+        saved = await desk.next_event("recording.saved", timeout=20)
+    store = RecordingStore(desk.switchboard)
+    recording = await store.get(saved["recording_id"])
+    assert recording.kind == "bridge" and recording.incident_id == incident_id
+    path = store.path_of(recording)
+    assert tone_present(path, SPEAKER, min_share=0.2)
+    assert not tone_present(path, MUTED_TONE, min_share=0.02)
+
+    roll = (
+        await desk.http.get(
+            f"/api/v1/bridges/{BRIDGE}/roll-call?session_id={ended['session_id']}", headers=desk.tokens["leader"]
+        )
+    ).json()
+    states = {p["numbers"][0]: p["state"] for p in roll["participants"] if p["numbers"]}
+    assert states | {"8009": states.get("8009")} == {
+        "8001": "left", "8002": "left", "8003": "left", "8004": "left", "8005": "kicked", "8009": "unanswered",
+    }  # fmt: skip
+    timeline = (await desk.http.get(f"/api/v1/incidents/{incident_id}/timeline", headers=desk.tokens["leader"])).json()
+    kinds = {e["type"] for e in timeline["items"]}
+    assert {"bridge.convened", "bridge.joined", "bridge.kicked", "bridge.ended", "recording.saved"} <= kinds
+
+    with path.open("r+b") as handle:  # an edit to the stored file is found
+        handle.seek(recording.size // 2)
+        handle.write(b"\x00" * 64)
+    assert any(f.recording_id == recording.id and f.problem == "changed" for f in await store.verify())
+
+
+@pytest.mark.timeout(90)
+async def test_three_wrong_pins_hang_up_politely(desk: Desk, asterisk: AsteriskHarness) -> None:
+    wrong = read_wav(dialplan.Layout.for_settings(asterisk.settings).prompts / "bridge-pin-wrong.wav").seconds
+    tries: asyncio.Queue[int] = asyncio.Queue()
+
+    def on_event(message: Any) -> None:
+        if message.get("UserEvent") == "SwitchboardBridgePin":
+            tries.put_nowait(int(message.get("Tries", 0)))
+
+    assert desk.telephony.ami is not None
+    desk.telephony.ami.on_event(on_event)
+    async with PhoneProcess() as phone:
+        await register(phone, asterisk, "8007", "never")
+        call = await dial_in(phone, asterisk, "8007", "1111")
+        for attempt in (1, 2):
+            assert await asyncio.wait_for(tries.get(), 10) == attempt
+            await asyncio.sleep(wrong + 0.7)  # the "wrong PIN" prompt cannot be interrupted
+            await phone.command("dtmf", call=call, digits="1111#")
+        assert await asyncio.wait_for(tries.get(), 10) == 3
+        ended = await phone.wait_for("call_state", call=call, state="disconnected", timeout=15)
+        assert ended  # after the goodbye prompt, never in the bridge
+    assert BRIDGE not in desk.telephony.bridges.rooms  # type: ignore[union-attr]
+
+
+@pytest.mark.timeout(180)
+async def test_convene_group_with_fallback_retries_roll_call_and_pull(
+    desk: Desk, asterisk: AsteriskHarness, tmp_path: Path
+) -> None:
+    groups = (await desk.http.get("/api/v1/directory/groups", headers=desk.tokens["leader"])).json()
+    group_id = next(g["id"] for g in groups if g["name"] == "会商组")
+    async with PhoneProcess() as desks, PhoneProcess() as outside:
+        for number, mode in (("8002", "auto"), ("8003", "auto"), ("8004", "auto"), ("8005", "never")):
+            await register(desks, asterisk, number, mode)
+        await outside.command("account", name="pstn", port=asterisk.trunk_port)
+        await outside.command("answer", account="pstn", mode="auto", delay_ms=200)
+        await register(outside, asterisk, "8006", "auto")
+
+        convened = await desk.http.post(
+            f"/api/v1/bridges/{BRIDGE}/convene",
+            json={"group_id": group_id, "rounds": 2, "ring_seconds": 5},
+            headers=desk.tokens["duty_officer"],
+        )
+        assert convened.status_code == 202, convened.text
+        roll = convened.json()
+        assert sorted(p["name"] for p in roll["participants"]) == sorted(["张伟", "王芳", "刘洋", "陈静", "赵磊"])
+        assert {p["state"] for p in roll["participants"]} == {"queued"}
+        names = {m["name"] for m in await joined(desk, 4, timeout=40)}
+        assert names == {"张伟", "王芳", "刘洋", "赵磊"}
+        unanswered = await desk.next_event("bridge.unanswered", timeout=40)
+        assert unanswered["name"] == "陈静" and unanswered["reason"] == "no_answer", unanswered
+
+        roll = (await desk.http.get(f"/api/v1/bridges/{BRIDGE}/roll-call", headers=desk.tokens["leader"])).json()
+        by_name = {p["name"]: p for p in roll["participants"]}
+        assert [(t["number"], t["result"]) for t in by_name["张伟"]["tries"]][:2] == [
+            ("8009", "unreachable"), ("8002", "answered")
+        ]  # fmt: skip
+        assert by_name["陈静"]["state"] == "unanswered" and by_name["陈静"]["rounds"] == 2
+        assert [t["number"] for t in by_name["陈静"]["tries"]] == ["8005", "8005"]
+        assert by_name["王芳"]["joined_at"] and by_name["赵磊"]["state"] == "joined"
+
+        # Audio crosses convened legs: 王芳 (8003) speaks, 张伟 (8002) hears (checked once the phone let go of it).
+        legs = {e["account"]: e["call"] for e in desks.find("call_state", state="confirmed")}
+        await desks.command("record", call=legs["8002"], path=str(tmp_path / "zhang.wav"))
+        await desks.command("play_tone", call=legs["8003"], freq=SPEAKER)
+        await asyncio.sleep(2.5)
+        await desks.command("record", call=legs["8002"], stop=True)
+        await desks.command("play_tone", call=legs["8003"], stop=True)
+
+        # A live dispatch call (desk 8006 with an outside number) is pulled in: both legs join.
+        placed = await desk.http.post(
+            "/api/v1/calls", json={"number": "13700000002", "desk": "8006"}, headers=desk.tokens["duty_officer"]
+        )
+        call_id = placed.json()["id"]
+        while (await desk.next_event("call.answered", timeout=30))["call_id"] != call_id:
+            pass
+        pulled = await desk.http.post(
+            f"/api/v1/bridges/{BRIDGE}/pull", json={"call_id": call_id}, headers=desk.tokens["duty_officer"]
+        )
+        assert pulled.status_code == 202, pulled.text
+        assert len(await joined(desk, 2)) == 2
+        assert len((await bridge_state(desk))["members"]) == 6
+
+        refused = await desk.http.post(
+            f"/api/v1/bridges/{BRIDGE}/convene", json={"numbers": ["abc"]}, headers=desk.tokens["duty_officer"]
+        )
+        assert refused.status_code == 422 and refused.json()["field"] == "numbers.0"
+        forbidden = await desk.http.post(
+            f"/api/v1/bridges/{BRIDGE}/lock", json={"locked": True}, headers=desk.tokens["alert_officer"]
+        )
+        assert forbidden.status_code == 403
+        missing = await desk.http.get("/api/v1/bridges/8611", headers=desk.tokens["leader"])
+        assert missing.status_code == 404 and missing.json()["field"] == "bridge"
+        for event in desks.find("call_state", state="confirmed") + outside.find("call_state", state="confirmed"):
+            phone = desks if event in desks.events else outside
+            await phone.command("hangup", call=event["call"], check=False)
+        await desk.next_event("bridge.ended", timeout=20)
+    assert tone_present(tmp_path / "zhang.wav", SPEAKER, min_share=0.5)
