@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-import switchboard.core.db
 
+import switchboard.core.db
 
 revision: str = "0005"
 down_revision: str | None = "0004"
