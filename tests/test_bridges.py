@@ -146,18 +146,33 @@ async def test_dial_in_tones_mute_kick_lock_and_recording(
         assert len((await bridge_state(desk))["members"]) == 4
         await desk.http.post(f"/api/v1/bridges/{BRIDGE}/lock", json={"locked": False}, headers=desk.tokens["leader"])
 
-        # Everybody leaves: the session ends and the bridge recording is filed under the incident.
+        # The moderator stops the recording (that part is filed at once, under the incident) and starts it again.
+        stop = await desk.http.post(
+            f"/api/v1/bridges/{BRIDGE}/recording", json={"recording": False}, headers=desk.tokens["leader"]
+        )
+        assert stop.status_code == 204, stop.text
+        saved = await desk.next_event("recording.saved", timeout=20)
+        assert not (await bridge_state(desk))["recording"]
+        start = await desk.http.post(
+            f"/api/v1/bridges/{BRIDGE}/recording", json={"recording": True}, headers=desk.tokens["leader"]
+        )
+        assert start.status_code == 204, start.text
+        assert (await desk.next_event("bridge.recording"))["recording"]
+
+        # Everybody leaves: the session ends and the second part is filed too.
         for (phone, _), call in zip(phones[:4], calls[:4], strict=True):
             await phone.command("hangup", call=call)
         ended = await desk.next_event("bridge.ended", timeout=20)
         assert ended["incident_id"] == incident_id
-        saved = await desk.next_event("recording.saved", timeout=20)
+        second = await desk.next_event("recording.saved", timeout=20)
     store = RecordingStore(desk.switchboard)
     recording = await store.get(saved["recording_id"])
     assert recording.kind == "bridge" and recording.incident_id == incident_id
+    assert recording.source_id == ended["session_id"] and len(recording.parties) == 5
     path = store.path_of(recording)
     assert tone_present(path, SPEAKER, min_share=0.2)
     assert not tone_present(path, MUTED_TONE, min_share=0.02)
+    assert (await store.get(second["recording_id"])).incident_id == incident_id
 
     roll = (
         await desk.http.get(

@@ -176,3 +176,43 @@ def test_rendered_dialplan_passes_asterisklint(tmp_path: Path) -> None:
     # Every module the dialplan uses (per asterisklint) is in our explicit modules.conf list.
     used = set(re.findall(r"^load => (\S+)\.so", _asterisklint("modules-show", path).stdout, re.MULTILINE))
     assert used and used <= set(dialplan.MODULES), used - set(dialplan.MODULES)
+
+
+def test_bridges_render_pins_profiles_and_prompts(tmp_path: Path) -> None:
+    definition = dialplan.parse_definition(
+        {
+            "conferences": [
+                {"number": "8600", "name": "会商", "max_members": 12, "wait_for_moderator": True},
+                {"number": "8601", "pin": "2468", "moderator_pin": "1357", "record": False, "announce": False},
+            ]
+        }
+    )
+    files = render(tmp_path, definition)
+    pins = dialplan.bridge_pins(settings_for(tmp_path), definition)
+    assert pins["8601"] == dialplan.BridgePins("2468", "1357")
+    generated = tmp_path / "asterisk" / "bridge_pins.toml"
+    assert generated.stat().st_mode & 0o777 == 0o600  # only 8600's PINs were generated, privately
+    assert re.fullmatch(r"[0-9]{6}", pins["8600"].participant) and pins["8600"].participant != pins["8600"].moderator
+    assert dialplan.bridge_pins(settings_for(tmp_path), definition) == pins  # generated once
+
+    bridges = files["confbridge.conf"]
+    profile_8600 = bridges.split("[bridge_8600]")[1].split("[bridge_8601]")[0]
+    assert "max_members = 12" in profile_8600 and "record_conference = yes" in profile_8600
+    assert "wait_marked = yes" in profile_8600.split("[participant_8600]")[1].split("[moderator_8600]")[0]
+    assert "admin = yes" in profile_8600.split("[moderator_8600]")[1] and "marked = yes" in profile_8600
+    assert f"sound_join = {tmp_path}/asterisk/prompts/bridge-join" in profile_8600
+    assert "quiet = yes" in bridges.split("[participant_8601]")[1]
+    assert "record_conference = no" in bridges.split("[bridge_8601]")[1]
+
+    plan = files["extensions.conf"]
+    assert 'GotoIf($["${SB_PIN}" = "1357"]?moderator)' in plan and 'GotoIf($["${SB_PIN}" = "2468"]?participant)' in plan
+    assert f'GotoIf($["${{SB_PIN}}" = "{pins["8600"].moderator}"]?moderator)' in plan
+    assert "exten => 8600,1,Goto(bridge-pin,8600,1)" in plan
+    assert dialplan.prompt_counts(definition) == 12  # 8601 announces nothing
+
+
+def test_bridge_pins_must_differ_and_be_digits() -> None:
+    with pytest.raises(dialplan.DialplanError, match=r"conferences\.0"):
+        dialplan.parse_definition({"conferences": [{"number": "8600", "pin": "1234", "moderator_pin": "1234"}]})
+    with pytest.raises(dialplan.DialplanError, match=r"conferences\.0\.pin"):
+        dialplan.parse_definition({"conferences": [{"number": "8600", "pin": "12a4"}]})
