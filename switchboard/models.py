@@ -1,6 +1,7 @@
 """Every table of the switchboard, imported in one place so Alembic sees the whole schema."""
 
 from broadcast.models import Delivery, PublicWarning
+from conference.video.models import Consultation, Invite
 from recording.models import Recording
 from sip.models import Call
 from switchboard.auth.models import User
@@ -14,12 +15,14 @@ __all__ = [
     "AuditHead",
     "Base",
     "Call",
+    "Consultation",
     "ContactPoint",
     "Delivery",
     "DutyShift",
     "Group",
     "GroupMember",
     "Incident",
+    "Invite",
     "Organisation",
     "Person",
     "PublicWarning",

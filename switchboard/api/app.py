@@ -17,6 +17,8 @@ from switchboard.api import errors, live
 from switchboard.api.deps import Reader
 from switchboard.auth import views as auth_views
 from switchboard.calls import views as call_views
+from switchboard.consultations import page as consultation_page
+from switchboard.consultations import views as consultation_views
 from switchboard.core.context import Context
 from switchboard.directory import service as directory_service
 from switchboard.directory import views as directory_views
@@ -24,14 +26,16 @@ from switchboard.incidents import deadlines, timeline
 from switchboard.incidents import views as incident_views
 from switchboard.recordings import views as recording_views
 from switchboard.telephony import Telephony
+from switchboard.video import Video
 from switchboard.warnings import feed_views
 from switchboard.warnings import views as warning_views
 
 log = logging.getLogger(__name__)
 
 
-def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
+def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | None = None) -> FastAPI:
     telephony = telephony or Telephony(ctx)
+    video = video or Video(ctx)
     outbox = Outbox(ctx, configured_channels(ctx.settings))  # tests and plug-ins add channels: app.state.outbox.add
 
     @contextlib.asynccontextmanager
@@ -41,6 +45,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
         timeline.subscribe(ctx)
         watcher = asyncio.create_task(deadlines.watch(ctx))
         await telephony.start()
+        await video.start()
         await outbox.start()
         try:
             yield
@@ -49,6 +54,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await outbox.stop()
+            await video.stop()
             await telephony.stop()
             await ctx.db.close()
 
@@ -61,6 +67,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
     app.state.ctx = ctx
     app.state.telephony = telephony
     app.state.outbox = outbox
+    app.state.video = video
     app.state.recordings = RecordingStore(ctx)
     errors.install(app)
     app.include_router(auth_views.router, responses=errors.RESPONSES)
@@ -69,6 +76,8 @@ def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
     app.include_router(call_views.router, responses=errors.RESPONSES)
     app.include_router(warning_views.router, responses=errors.RESPONSES)
     app.include_router(recording_views.router, responses=errors.RESPONSES)
+    app.include_router(consultation_views.router, responses=errors.RESPONSES)
+    app.include_router(consultation_page.router)
     app.include_router(feed_views.router)
     app.include_router(live.router)
     app.include_router(console.router)
@@ -84,6 +93,8 @@ def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
             components["database"] = {"status": "down", "error": type(exc).__name__}
         if (asterisk := telephony.health()) is not None:
             components["asterisk"] = asterisk
+        if (janus := video.health()) is not None:
+            components["janus"] = janus
         healthy = all(c["status"] == "ok" for c in components.values())
         return JSONResponse(
             {"status": "ok" if healthy else "degraded", "components": components}, 200 if healthy else 503

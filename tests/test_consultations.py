@@ -1,0 +1,230 @@
+"""Video consultation against a real Janus (tests/janus_fixture.py) and real headless Chromium pages joining
+from inside the test network namespace with fake cameras and microphones."""
+
+import asyncio
+import itertools
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from switchboard.api.app import create_app
+from switchboard.core.context import Context
+from tests.conftest import add_users, fresh_database_url, headers_for, settings_for
+from tests.janus_fixture import (
+    CHROMIUM,
+    PAGE_PORT,
+    JanusHarness,
+    janus,  # noqa: F401
+    stop,
+)
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed (scripts/setup)")
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+]
+SITES = ["山西省应急管理厅", "太原市应急管理局", "大同市应急管理局"]
+_ports = itertools.count(PAGE_PORT)
+
+
+class Room:
+    """The app driving the session's Janus, served to browsers inside the namespace."""
+
+    def __init__(self, ctx: Context, http: httpx.AsyncClient, tokens: dict[str, dict[str, str]], base: str) -> None:
+        self.ctx, self.http, self.tokens, self.base = ctx, http, tokens, base
+
+    async def api(self, method: str, path: str, role: str = "duty_officer", **kwargs: Any) -> httpx.Response:
+        return await self.http.request(method, path, headers=self.tokens[role], **kwargs)
+
+
+@pytest_asyncio.fixture
+async def room(janus: JanusHarness, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Room]:  # noqa: F811
+    url = await fresh_database_url("sqlite", request, tmp_path)
+    ctx = Context.from_settings(settings_for(tmp_path, url, **janus.environ))
+    app = create_app(ctx)
+    socket_path = tmp_path / "app.sock"
+    port = next(_ports)
+    async with app.router.lifespan_context(app):
+        await app.state.video.session.wait_up(10)
+        server = uvicorn.Server(uvicorn.Config(app, uds=str(socket_path), lifespan="off", log_level="warning"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        forward = janus.popen(
+            [sys.executable, "-m", "tests.peers.forward", f"127.0.0.1:{port}", str(socket_path)],
+            stdout=subprocess.PIPE,
+        )
+        assert forward.stdout is not None
+        await asyncio.to_thread(forward.stdout.readline)
+        tokens = headers_for(ctx, await add_users(ctx))
+        try:
+            base = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=base) as http:
+                yield Room(ctx, http, tokens, base)
+        finally:
+            stop(forward)
+            server.should_exit = True
+            await task
+    await ctx.db.close()
+
+
+@pytest_asyncio.fixture
+async def browser(janus: JanusHarness) -> AsyncIterator[Browser]:  # noqa: F811
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=str(janus.chromium), args=FLAGS)
+        yield chromium
+        await chromium.close()
+
+
+async def _consultation(room: Room, pin: str = "2468", **extra: Any) -> tuple[str, str]:
+    incident = await room.api(
+        "POST", "/api/v1/incidents",
+        json={"title": "晋中市榆次区燃气泄漏", "category": "accident_disaster", "level": "III", "area_code": "140702"},
+    )  # fmt: skip
+    assert incident.status_code == 201, incident.text
+    body = {"title": "燃气泄漏处置会商", "incident_id": incident.json()["id"], "max_sites": 6, "pin": pin} | extra
+    created = await room.api("POST", "/api/v1/consultations", json=body)
+    assert created.status_code == 201, created.text
+    return created.json()["id"], incident.json()["id"]
+
+
+async def _join(browser: Browser, url: str, pin: str) -> Page:
+    page = await (await browser.new_context(locale="zh-CN")).new_page()
+    await page.goto(url)
+    await expect(page.locator("#join-button")).to_be_visible()
+    await page.fill("#pin", pin)
+    await page.click("#join-button")
+    await expect(page.locator("body")).to_have_attribute("data-state", "joined", timeout=15_000)
+    return page
+
+
+async def _frames(page: Page) -> dict[str, int]:
+    return await page.evaluate("window.consultStats()")
+
+
+async def _decoding(pages: list[Page], expected: dict[int, set[str]], timeout: float = 30) -> list[dict[str, int]]:
+    """Wait until every page decodes video of every site it should see, and the counts rise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        first = [await _frames(p) for p in pages]
+        if all(set(f) >= expected[i] and all(f[s] > 0 for s in expected[i]) for i, f in enumerate(first)):
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not every site decodes every other: {first}")
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(2)
+    later = [await _frames(p) for p in pages]
+    for i, (a, b) in enumerate(zip(first, later, strict=True)):
+        for site in expected[i]:
+            assert b[site] > a[site], f"page {i}: frames of {site} stopped at {b[site]}"
+    return later
+
+
+async def test_three_sites_see_each_other_record_and_one_is_removed(room: Room, browser: Browser) -> None:
+    cid, incident_id = await _consultation(room)
+    invitees = [{"site": s, "moderator": i == 0} for i, s in enumerate(SITES)]
+    invites = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": invitees})).json()
+    assert [i["site"] for i in invites] == SITES and invites[0]["url"].startswith(room.base + f"/consult/{cid}?token=")
+
+    pages = [await _join(browser, i["url"], "2468") for i in invites]
+    await expect(pages[1].locator(".tile .name")).to_contain_text(["太原市应急管理局（本地）"])
+    for page in pages:
+        await expect(page.locator(".tile")).to_have_count(3, timeout=15_000)
+    expected = {i: set(SITES) - {SITES[i]} for i in range(3)}
+    frames = await _decoding(pages, expected)
+    print("frames decoded per page:", frames)
+
+    health = (await room.http.get("/healthz")).json()["components"]["janus"]
+    assert health["status"] == "ok" and health["link"] == "up"
+
+    # The moderator records from its page; the recording is post-processed and filed under the incident.
+    await pages[0].click("#record")
+    await expect(pages[0].locator("#record")).to_have_text("停止录像")
+    await asyncio.sleep(4)
+    await pages[0].click("#record")
+    await expect(pages[0].locator("#record")).to_have_text("开始录像")
+    video = room.http._transport.app.state.video  # type: ignore[attr-defined]
+    await video.wait_filed()
+    found = (await room.api("GET", f"/api/v1/recordings?incident_id={incident_id}")).json()
+    assert {r["parties"][0]["name"] for r in found} == set(SITES), found
+    assert all(r["kind"] == "consultation" and r["format"] == "webm" for r in found)
+    played = await room.api("GET", f"/api/v1/recordings/{found[0]['id']}/audio")
+    assert played.status_code == 200 and played.headers["content-type"] == "video/webm"
+    path = video.recordings.root / (await video.recordings.get(found[0]["id"])).path
+    assert _video_frames(path) >= 50, "a 4 s recording at 25-30 fps holds at least 50 frames"
+
+    # The moderator removes 大同: its page is disconnected and told so; the others lose its tile.
+    await pages[0].locator(f'.tile[data-site="{SITES[2]}"] button.remove').click()
+    await expect(pages[2].locator("#notice")).to_have_text("您已被主持人移出本次会商", timeout=10_000)
+    await expect(pages[2].locator("body")).to_have_attribute("data-state", "removed")
+    for page in pages[:2]:
+        await expect(page.locator(".tile")).to_have_count(2, timeout=10_000)
+    # ...and its link no longer opens the room.
+    again = await (await browser.new_context()).new_page()
+    response = await again.goto(invites[2]["url"])
+    assert response is not None and response.status == 403
+    await expect(again.locator("#reason")).to_have_text("您已被移出本次会商，链接已失效")
+
+    await asyncio.sleep(1.5)  # the presence watch notices the departure
+    timeline = (await room.api("GET", f"/api/v1/incidents/{incident_id}/timeline")).json()
+    summaries = [e["summary"] for e in (timeline["items"] if isinstance(timeline, dict) else timeline)]
+    assert any("大同市应急管理局 加入视频会商" in s for s in summaries), summaries
+    assert any("大同市应急管理局 离开视频会商" in s for s in summaries), summaries
+    assert sum(s.startswith("会商录音") for s in summaries) == 3, summaries
+
+
+def _video_frames(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for packet in container.demux(video=0) if packet.size)
+
+
+async def test_wrong_expired_and_locked_links_are_refused(room: Room, browser: Browser) -> None:
+    cid, _ = await _consultation(room, pin="")
+    short = {"invitees": [{"site": "晋中市应急管理局"}], "hours": 0.0005}  # 1.8 s
+    expiring = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json=short)).json()[0]
+    late = await room.api("POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": [{"site": "长治市"}]})
+    page = await (await browser.new_context()).new_page()
+
+    response = await page.goto(f"{room.base}/consult/{cid}?token=not-a-token")
+    assert response is not None and response.status == 401
+    await expect(page.locator("#reason")).to_have_text("会商链接无效")
+    forged = expiring["token"][:-4] + ("AAAA" if not expiring["token"].endswith("AAAA") else "BBBB")
+    response = await page.goto(f"{room.base}/consult/{cid}?token={forged}")
+    assert response is not None and response.status == 401
+
+    await asyncio.sleep(2.5)
+    response = await page.goto(expiring["url"])
+    assert response is not None and response.status == 401
+    await expect(page.locator("#reason")).to_have_text("会商链接已过期，请向值班室索取新的链接")
+    ticket = await room.http.post(f"/consult/{cid}/session", headers={"Authorization": f"Bearer {expiring['token']}"})
+    assert ticket.status_code == 401
+
+    # Locked: a site not yet in the room cannot join, and Janus itself refuses its token.
+    locked = await room.api("POST", f"/api/v1/consultations/{cid}/lock", json={"on": True})
+    assert locked.status_code == 200 and locked.json()["locked"] is True
+    url = late.json()[0]["url"]
+    await page.goto(url)
+    await expect(page.locator("#notice")).to_have_text("会商已锁定，暂不能加入")
+    # A moderator route with a non-moderator's link is refused.
+    token = late.json()[0]["token"]
+    refused = await room.http.post(
+        f"/api/v1/consultations/{cid}/lock", json={"on": False}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert refused.status_code == 403
