@@ -109,7 +109,8 @@ async def _join(browser: Browser, url: str, pin: str) -> Page:
     page = await (await browser.new_context(locale="zh-CN")).new_page()
     await page.goto(url)
     await expect(page.locator("#join-button")).to_be_visible()
-    await page.fill("#pin", pin)
+    if pin:
+        await page.fill("#pin", pin)
     await page.click("#join-button")
     await expect(page.locator("body")).to_have_attribute("data-state", "joined", timeout=15_000)
     return page
@@ -228,3 +229,49 @@ async def test_wrong_expired_and_locked_links_are_refused(room: Room, browser: B
         f"/api/v1/consultations/{cid}/lock", json={"on": False}, headers={"Authorization": f"Bearer {token}"}
     )
     assert refused.status_code == 403
+
+
+async def test_rtsp_camera_feed_is_published_and_comes_back(
+    room: Room,
+    browser: Browser,
+    janus: JanusHarness,  # noqa: F811
+) -> None:
+    camera_argv = ["/usr/bin/python3", str(Path(__file__).parent / "peers" / "rtsp_camera.py"), "127.0.0.1", "8554"]
+    camera = janus.popen(camera_argv, stdout=subprocess.PIPE)
+    try:
+        assert camera.stdout is not None and (await asyncio.to_thread(camera.stdout.readline)).strip() == b"ready"
+        cid, _ = await _consultation(room, pin="")
+        invites = (
+            await room.api("POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": [{"site": SITES[0]}]})
+        ).json()
+        feed = await room.api(
+            "POST", f"/api/v1/consultations/{cid}/feeds", json={"url": "rtsp://127.0.0.1:8554/camera", "site": "榆次现场"}
+        )
+        assert feed.status_code == 201, feed.text
+        page = await _join(browser, invites[0]["url"], "")
+        await _decoding([page], {0: {"榆次现场"}}, timeout=40)
+
+        # The camera drops and returns: the feed comes back on its own.
+        stop(camera)
+        await asyncio.sleep(3)
+        camera = janus.popen(camera_argv, stdout=subprocess.PIPE)
+        assert camera.stdout is not None and (await asyncio.to_thread(camera.stdout.readline)).strip() == b"ready"
+        await _decoding([page], {0: {"榆次现场"}}, timeout=40)
+    finally:
+        stop(camera)
+
+
+async def test_janus_restart_recreates_rooms(room: Room, janus: JanusHarness) -> None:  # noqa: F811
+    cid, _ = await _consultation(room)
+    video = room.http._transport.app.state.video  # type: ignore[attr-defined]
+    number = (await room.api("GET", f"/api/v1/consultations/{cid}")).json()["room"]
+    connects = video.session.connects
+    started = time.monotonic()
+    await janus.engine.stop()
+    await janus.engine.start()
+    while video.session.connects == connects:
+        assert time.monotonic() - started < 20, "the session did not reconnect"
+        await asyncio.sleep(0.1)
+    print(f"reconnected {time.monotonic() - started:.2f} s after the restart began")
+    assert await video.rooms.exists(number)
+    assert (await room.http.get("/healthz")).json()["components"]["janus"]["status"] == "ok"

@@ -188,5 +188,7 @@ if __name__ == "__main__":
     parser.add_argument("--room", type=int, required=True)
     parser.add_argument("--id", type=int, required=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s feed %(levelname)s %(message)s")
+    for noisy in ("httpx", "aioice", "aiortc", "libav"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main(parser.parse_args()))
