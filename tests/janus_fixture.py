@@ -57,7 +57,8 @@ class JanusHarness:
         return subprocess.Popen(in_netns(self.netns, argv), start_new_session=True, **kwargs)  # type: ignore[call-overload]
 
 
-def _netns_holder() -> tuple[subprocess.Popen[bytes], str]:
+def make_netns() -> tuple[subprocess.Popen[bytes], str]:
+    """A network namespace with lo and a veth holding ADDRESS: the holder process (stop it to end it), its path."""
     prefix = [] if os.geteuid() == 0 else ["-r"]
     holder = subprocess.Popen(["unshare", *prefix, "-n", "--", "sleep", "infinity"], start_new_session=True)
     path = f"/proc/{holder.pid}/ns/net"
@@ -89,7 +90,7 @@ async def janus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Janus
         pytest.skip("janus (Debian) or namespaces not available: scripts/setup installs janus")
     var_dir = tmp_path_factory.mktemp("janus")
     started = time.monotonic()
-    holder, netns = await asyncio.to_thread(_netns_holder)
+    holder, netns = await asyncio.to_thread(make_netns)
     settings = config.load(
         path=var_dir / "absent.toml",
         environ={

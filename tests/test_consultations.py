@@ -244,9 +244,8 @@ async def test_rtsp_camera_feed_is_published_and_comes_back(
         invites = (
             await room.api("POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": [{"site": SITES[0]}]})
         ).json()
-        feed = await room.api(
-            "POST", f"/api/v1/consultations/{cid}/feeds", json={"url": "rtsp://127.0.0.1:8554/camera", "site": "榆次现场"}
-        )
+        camera_feed = {"url": "rtsp://127.0.0.1:8554/camera", "site": "榆次现场"}
+        feed = await room.api("POST", f"/api/v1/consultations/{cid}/feeds", json=camera_feed)
         assert feed.status_code == 201, feed.text
         page = await _join(browser, invites[0]["url"], "")
         await _decoding([page], {0: {"榆次现场"}}, timeout=40)
