@@ -3,9 +3,13 @@ from inside the test network namespace with fake cameras and microphones."""
 
 import asyncio
 import itertools
+import math
+import re
+import struct
 import subprocess
 import sys
 import time
+import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -56,7 +60,7 @@ class Room:
 
 @pytest_asyncio.fixture
 async def room(janus: JanusHarness, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Room]:  # noqa: F811
-    url = await fresh_database_url("sqlite", request, tmp_path)
+    url = await fresh_database_url(getattr(request, "param", "sqlite"), request, tmp_path)
     ctx = Context.from_settings(settings_for(tmp_path, url, **janus.environ))
     app = create_app(ctx)
     socket_path = tmp_path / "app.sock"
@@ -85,10 +89,25 @@ async def room(janus: JanusHarness, request: pytest.FixtureRequest, tmp_path: Pa
     await ctx.db.close()
 
 
+def _tone(path: Path, seconds: float = 4.0, rate: int = 48000) -> Path:
+    """A steady 440 Hz tone at -10 dBFS: the fake microphones "talk" all the time (Chromium's own fake audio is
+    a short beep a second, too little for Janus's talking detection)."""
+    amplitude = int(32767 * 10 ** (-10 / 20))
+    samples = (int(amplitude * math.sin(2 * math.pi * 440 * i / rate)) for i in range(int(seconds * rate)))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
+    return path
+
+
 @pytest_asyncio.fixture
 async def browser(janus: JanusHarness) -> AsyncIterator[Browser]:  # noqa: F811
+    tone = _tone(janus.var_dir / "tone.wav")
     async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(janus.chromium), args=FLAGS)
+        flags = [*FLAGS, f"--use-file-for-fake-audio-capture={tone}"]
+        chromium = await pw.chromium.launch(executable_path=str(janus.chromium), args=flags)
         yield chromium
         await chromium.close()
 
@@ -154,6 +173,14 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(room: Room, 
 
     health = (await room.http.get("/healthz")).json()["components"]["janus"]
     assert health["status"] == "ok" and health["link"] == "up"
+    # The fake microphones beep: Janus reports who talks and the page frames that site.
+    await expect(pages[0].locator("body")).to_have_attribute("data-speaker", re.compile("应急管理"), timeout=15_000)
+    listed = (await room.api("GET", f"/api/v1/consultations/{cid}/participants")).json()
+    assert sorted(p["site"] for p in listed) == sorted(SITES) and all(p["invite_id"] for p in listed)
+    muted = await room.api(
+        "POST", f"/api/v1/consultations/{cid}/participants/{invites[1]['invite_id']}/mute", json={"on": True}
+    )
+    assert muted.status_code == 204, muted.text
 
     # The moderator records from its page; the recording is post-processed and filed under the incident.
     await pages[0].click("#record")
@@ -194,6 +221,41 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(room: Room, 
 def _video_frames(path: Path) -> int:
     with av.open(str(path)) as container:
         return sum(1 for packet in container.demux(video=0) if packet.size)
+
+
+@pytest.mark.parametrize("room", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+async def test_api_roles_validation_and_close(room: Room) -> None:
+    body = {"title": "防汛会商", "max_sites": 4}
+    assert (await room.http.post("/api/v1/consultations", json=body)).status_code == 401
+    assert (await room.api("POST", "/api/v1/consultations", "alert_officer", json=body)).status_code == 403
+    bad = await room.api("POST", "/api/v1/consultations", json=body | {"pin": "12ab"})
+    assert bad.status_code == 422 and bad.json()["field"] == "pin"
+    bad = await room.api("POST", "/api/v1/consultations", json=body | {"max_sites": 40})
+    assert bad.status_code == 422 and bad.json()["field"] == "max_sites"
+    bad = await room.api("POST", "/api/v1/consultations", json=body | {"incident_id": "01NOSUCHINCIDENT"})
+    assert bad.status_code == 422 and bad.json()["field"] == "incident_id"
+    assert (await room.api("GET", "/api/v1/consultations/nope")).status_code == 404
+
+    cid, incident_id = await _consultation(room, pin="")
+    created = (await room.api("GET", f"/api/v1/consultations/{cid}", "leader")).json()
+    assert created["state"] == "open" and created["incident_id"] == incident_id
+    video = room.http._transport.app.state.video  # type: ignore[attr-defined]
+    assert await video.rooms.exists(created["room"])
+    invitees = {"invitees": [{"site": "吕梁市应急管理局", "person": "张三", "moderator": True}]}
+    [invite] = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json=invitees)).json()
+    ticket = await room.http.post(f"/consult/{cid}/session", headers={"Authorization": f"Bearer {invite['token']}"})
+    assert ticket.status_code == 200 and ticket.json()["site"] == "吕梁市应急管理局" and ticket.json()["moderator"]
+    assert "room_token" in ticket.json() and ticket.json()["pin_required"] is False
+    # A moderator's link may close the consultation; the room goes and the link with it.
+    closed = await room.http.delete(
+        f"/api/v1/consultations/{cid}", headers={"Authorization": f"Bearer {invite['token']}"}
+    )
+    assert closed.status_code == 200 and closed.json()["state"] == "closed"
+    assert not await video.rooms.exists(created["room"])
+    again = await room.http.post(f"/consult/{cid}/session", headers={"Authorization": f"Bearer {invite['token']}"})
+    assert again.status_code == 403 and again.json()["message"] == "本次会商已结束"
+    timeline = (await room.api("GET", f"/api/v1/incidents/{incident_id}/timeline")).json()["items"]
+    assert [e["summary"] for e in timeline][-1] == "视频会商《燃气泄漏处置会商》结束"
 
 
 async def test_wrong_expired_and_locked_links_are_refused(room: Room, browser: Browser) -> None:
@@ -267,6 +329,11 @@ async def test_janus_restart_recreates_rooms(room: Room, janus: JanusHarness) ->
     connects = video.session.connects
     started = time.monotonic()
     await janus.engine.stop()
+    while video.session.state == "up":
+        await asyncio.sleep(0.05)
+    refused = await room.api("POST", "/api/v1/consultations", json={"title": "引擎停止时", "max_sites": 2})
+    assert refused.status_code == 503 and "Janus" in refused.json()["message"]
+    assert (await room.http.get("/healthz")).json()["components"]["janus"]["status"] == "down"
     await janus.engine.start()
     while video.session.connects == connects:
         assert time.monotonic() - started < 20, "the session did not reconnect"

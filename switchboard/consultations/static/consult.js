@@ -163,6 +163,7 @@
     if (data.videoroom === "talking" || data.videoroom === "stopped-talking") {
       const entry = tiles.get(data.id);
       if (entry) entry.el.classList.toggle("speaking", data.videoroom === "talking");
+      if (entry && data.videoroom === "talking") document.body.dataset.speaker = entry.name;
       return;
     }
     for (const p of data.publishers || []) subscribe(p.id, p.display).catch((err) => notice(err.message));
