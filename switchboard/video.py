@@ -203,7 +203,7 @@ class Video:
     async def _file(self, consultation: Consultation, sites: dict[int, str], started_at: datetime) -> None:
         pp_rec = self.ctx.settings.janus.pp_rec
         ended_at = utcnow()
-        for stream in await asyncio.to_thread(room_recordings.video_streams, self.rec_dir(consultation)):
+        for stream in await asyncio.to_thread(room_recordings.streams, self.rec_dir(consultation)):
             try:
                 playable = await room_recordings.convert(pp_rec, stream)
             except room_recordings.ConversionFailed as exc:

@@ -1,5 +1,5 @@
-"""Room recordings: Janus writes one .mjr file per published stream; `janus-pp-rec` turns each video stream into
-a playable file (.webm for VP8, .mp4 for H.264) without transcoding."""
+"""Room recordings: Janus writes one .mjr file per published stream; `janus-pp-rec` turns each into a playable
+file without transcoding: video to .webm (VP8) or .mp4 (H.264), audio to .opus (Ogg)."""
 
 import asyncio
 import json
@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-# videoroom-<room>-user-<participant id>-<microseconds>-video-<mid>.mjr (Janus 1.1 multistream naming)
-_NAME = re.compile(r"^videoroom-(?P<room>\d+)-user-(?P<user>\d+)-(?P<ts>\d+)-video-(?P<mid>\w+)\.mjr$")
-CONTAINERS = {"vp8": "webm", "vp9": "webm", "h264": "mp4", "av1": "mp4"}
+# videoroom-<room>-user-<participant id>-<microseconds>-<audio|video>-<mid>.mjr (Janus 1.1 multistream naming)
+_NAME = re.compile(r"^videoroom-(?P<room>\d+)-user-(?P<user>\d+)-(?P<ts>\d+)-(?P<kind>audio|video)-(?P<mid>\w+)\.mjr$")
+CONTAINERS = {"vp8": "webm", "vp9": "webm", "h264": "mp4", "av1": "mp4", "opus": "opus", "g711": "wav"}
 
 
 class ConversionFailed(RuntimeError):
@@ -21,14 +21,16 @@ class Stream:
     path: Path
     participant_id: int
     started_us: int
+    kind: str  # audio, video
 
 
-def video_streams(rec_dir: Path) -> list[Stream]:
-    streams = []
-    for path in sorted(rec_dir.glob("*.mjr")):
+def streams(rec_dir: Path) -> list[Stream]:
+    """The room's closed-and-not-yet-filed recordings, oldest first (video before audio of the same site)."""
+    found = []
+    for path in rec_dir.glob("*.mjr"):
         if match := _NAME.match(path.name):
-            streams.append(Stream(path, int(match["user"]), int(match["ts"])))
-    return streams
+            found.append(Stream(path, int(match["user"]), int(match["ts"]), match["kind"]))
+    return sorted(found, key=lambda s: (s.started_us, s.participant_id, s.kind != "video"))
 
 
 async def _run(*argv: str) -> tuple[int, str]:
@@ -49,18 +51,12 @@ async def codec_of(pp_rec: str, mjr: Path) -> str:
 
 
 async def convert(pp_rec: str, stream: Stream) -> Path:
-    """The playable file beside the .mjr; raises ConversionFailed when it has no frames."""
+    """The playable file beside the .mjr; raises ConversionFailed when janus-pp-rec makes none."""
     codec = await codec_of(pp_rec, stream.path)
-    target = stream.path.with_suffix("." + CONTAINERS.get(codec, "webm"))
+    if codec not in CONTAINERS:
+        raise ConversionFailed(f"{stream.path.name}：不支持的编码 {codec!r}")
+    target = stream.path.with_suffix("." + CONTAINERS[codec])
     code, output = await _run(pp_rec, str(stream.path), str(target))
     if code or not target.is_file() or target.stat().st_size == 0:
         raise ConversionFailed(f"janus-pp-rec 处理 {stream.path.name} 失败：{output[-300:]}")
     return target
-
-
-async def count_frames(pp_rec: str, mjr: Path) -> int:
-    """Video frames in a recording as janus-pp-rec's parser counts them (--parse prints one line per packet,
-    the frames are the distinct RTP timestamps)."""
-    code, output = await _run(pp_rec, "--parse", str(mjr))
-    timestamps = set(re.findall(r"ts=(\d+)", output))
-    return len(timestamps)

@@ -46,6 +46,7 @@ class Rooms:
             "admin_key": self.admin_key,
             "room": spec.room,
             "description": spec.description[:100],
+            "is_private": True,  # not in the plugin's room list: browsers reach Janus's API too
             "secret": spec.secret,
             "publishers": spec.publishers,
             "videocodec": "vp8,h264",
