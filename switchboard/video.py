@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from conference.video import recordings as room_recordings
 from conference.video.engine import Engine, Layout, admin_key
-from conference.video.feeds import FeedProcess
+from conference.video.feeds import FeedProcess, arguments
 from conference.video.models import Consultation, Invite
 from conference.video.rooms import Participant, Rooms, RoomSpec
 from conference.video.session import JanusSession, LinkState
@@ -132,17 +132,35 @@ class Video:
                 )
             ).all()
         for consultation in open_ones:
-            tokens = [
+            present = self.present.get(consultation.id, {})
+            tokens = [  # a locked room keeps admitting whoever was in it (a Janus restart drops everyone)
                 i.room_token
                 for i in invites
-                if i.consultation_id == consultation.id and (i.expires_at > now and not consultation.locked)
+                if i.consultation_id == consultation.id
+                and i.expires_at > now
+                and (not consultation.locked or i.participant_id in present or i.kind == "feed")
             ]
+            for feed in invites:
+                if feed.consultation_id == consultation.id and feed.kind == "feed" and feed.feed_url:
+                    self.start_feed(consultation, feed)  # after a control-plane restart the cameras come back
             existed = await self.rooms.exists(consultation.room)
             await self.rooms.create(self.spec(consultation, tokens))
             if not existed:
                 log.info("room of consultation %s re-created", consultation.id)
                 if consultation.recording:
                     await self.rooms.record(consultation.room, consultation.secret, True)
+
+    def start_feed(self, consultation: Consultation, invite: Invite) -> None:
+        """Run the camera feed of `invite` (unless it runs already)."""
+        if invite.id in self.feeds:
+            return
+        argv = arguments(
+            self.feed_url, consultation.room, invite.participant_id, invite.site, invite.room_token,
+            consultation.pin, invite.feed_url,
+        )  # fmt: skip
+        feed = FeedProcess(argv, self.ctx.settings.janus.netns)
+        feed.start()
+        self.feeds[invite.id] = feed
 
     # Presence ---------------------------------------------------------------------------------------------------
 

@@ -7,10 +7,12 @@ plane keeps. When `[janus] netns` names a network namespace, Janus runs inside i
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,23 +151,60 @@ class Engine:
             argv += ["-i", j.address]
         return in_netns(j.netns, argv)
 
-    async def start(self, timeout: float = 10.0) -> None:
-        """Render, start, and return once the API socket answers."""
+    async def start(self, timeout: float = 10.0, attempts: int = 4) -> None:
+        """Render, start, and return once the API socket answers. Janus 1.1.2's pfunix transport sometimes ends
+        its thread at start-up (a race with its own initialisation: the log says "Unix Sockets thread ended",
+        "Janus API: disabled"; 1 start in 10 to 20 here), leaving a Janus nobody can drive: such a start is
+        stopped and made again."""
         await asyncio.to_thread(render, self.settings, self.layout)
-        with contextlib.suppress(FileNotFoundError):
-            self.layout.api_socket.unlink()
-        self.process = await asyncio.create_subprocess_exec(
-            *self.command(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, start_new_session=True
-        )
+        for attempt in range(1, attempts + 1):
+            for stale in (self.layout.api_socket, self.log_path):
+                with contextlib.suppress(FileNotFoundError):
+                    stale.unlink()
+            self.process = await asyncio.create_subprocess_exec(
+                *self.command(),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            # Ready takes ~0.1 s here; Janus's log is written lazily, so a lost API thread mostly shows as silence.
+            if await self._ready(timeout if attempt == attempts else min(timeout, 3.0)):
+                log.info("Janus started (pid %s)", self.process.pid)
+                return
+            log.warning("Janus started without its API socket (attempt %d); starting it again", attempt)
+            await self.stop()
+        raise JanusError(f"Janus 的 API 套接字没有就绪，日志：{self.log_path}")
+
+    async def _ready(self, timeout: float) -> bool:
+        assert self.process is not None
         deadline = asyncio.get_running_loop().time() + timeout
-        while not self.layout.api_socket.exists():
+        while asyncio.get_running_loop().time() < deadline:
             if self.process.returncode is not None:
                 raise JanusError(f"Janus 启动失败（退出码 {self.process.returncode}），日志：{self.log_path}")
-            if asyncio.get_running_loop().time() > deadline:
-                await self.stop()
-                raise JanusError(f"Janus 在 {timeout:.0f} 秒内没有就绪，日志：{self.log_path}")
+            if self.layout.api_socket.exists() and await self._answers():
+                return True
+            if await asyncio.to_thread(self._api_thread_ended):
+                return False
             await asyncio.sleep(0.02)
-        log.info("Janus started (pid %s)", self.process.pid)
+        return False
+
+    def _api_thread_ended(self) -> bool:
+        with contextlib.suppress(OSError):
+            return "Unix Sockets thread ended" in self.log_path.read_text(errors="replace")
+        return False
+
+    async def _answers(self, timeout: float = 2.0) -> bool:
+        """Whether the API socket answers an `info` request."""
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+            sock.setblocking(False)
+            try:
+                await asyncio.wait_for(loop.sock_connect(sock, str(self.layout.api_socket)), timeout)
+                await loop.sock_sendall(sock, json.dumps({"janus": "info", "transaction": "ready"}).encode())
+                reply = json.loads(await asyncio.wait_for(loop.sock_recv(sock, 1 << 16), timeout))
+            except (OSError, TimeoutError, ValueError):
+                return False
+        return reply.get("janus") == "server_info"
 
     @property
     def running(self) -> bool:

@@ -36,6 +36,7 @@ class Invite(Base):
     person: Mapped[str] = mapped_column(String(100), default="")
     moderator: Mapped[bool] = mapped_column(default=False)
     kind: Mapped[str] = mapped_column(String(8), default="person")  # person, feed (a camera)
+    feed_url: Mapped[str] = mapped_column(String(500), default="")  # a feed's RTSP URL
     participant_id: Mapped[int]  # the VideoRoom participant id this invite joins as
     room_token: Mapped[str] = mapped_column(String(64))  # in the room's ACL while the invite may join
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -7,7 +7,6 @@ from typing import Any
 import jwt
 from sqlalchemy import select
 
-from conference.video.feeds import FeedProcess, arguments
 from conference.video.models import Consultation, Invite
 from switchboard.auth.service import token_secret
 from switchboard.core.audit import service as audit
@@ -130,7 +129,7 @@ async def invite(
 
 def _new_invite(
     consultation: Consultation, actor: str, expires_at: datetime, site: str, person: str = "", moderator: bool = False,
-    kind: str = "person",
+    kind: str = "person", feed_url: str = "",
 ) -> Invite:  # fmt: skip
     return Invite(
         id=new_id(),
@@ -139,6 +138,7 @@ def _new_invite(
         person=person,
         moderator=moderator,
         kind=kind,
+        feed_url=feed_url,
         participant_id=secrets.randbelow(2**31 - 1_000_000) + 1_000_000,
         room_token=secrets.token_urlsafe(24),
         expires_at=expires_at,
@@ -256,15 +256,9 @@ async def record(ctx: Context, video: Video, actor: str, consultation_id: str, o
 async def add_feed(ctx: Context, video: Video, actor: str, consultation_id: str, url: str, site: str) -> Invite:
     """Publish an RTSP camera into the room as one more site (a feed process of its own, see conference.video)."""
     consultation = await _open(ctx, consultation_id)
-    [(invite_row, _)] = await invite(
-        ctx, video, actor, consultation.id, [{"site": site, "kind": "feed"}], hours=24 * 365
-    )
-    argv = arguments(
-        video.feed_url, consultation.room, invite_row.participant_id, site, invite_row.room_token, consultation.pin, url
-    )
-    feed = FeedProcess(argv, ctx.settings.janus.netns)
-    feed.start()
-    video.feeds[invite_row.id] = feed
+    feed = {"site": site, "kind": "feed", "feed_url": url}
+    [(invite_row, _)] = await invite(ctx, video, actor, consultation.id, [feed], hours=24 * 365)
+    video.start_feed(consultation, invite_row)
     await _audit(ctx, actor, "consultation.feed", consultation, {"site": site, "url": url.split("@")[-1]})
     return invite_row
 

@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("person", sa.String(length=100), nullable=False),
         sa.Column("moderator", sa.Boolean(), nullable=False),
         sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("feed_url", sa.String(length=500), nullable=False),
         sa.Column("participant_id", sa.Integer(), nullable=False),
         sa.Column("room_token", sa.String(length=64), nullable=False),
         sa.Column("expires_at", switchboard.core.db.UTCDateTime(timezone=True), nullable=False),
