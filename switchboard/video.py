@@ -166,13 +166,16 @@ class Video:
 
     async def _watch(self) -> None:
         """Who joined and who left each open room, from the room's participant list (it is also the truth after
-        a reconnect, whereas room events reach only the participants)."""
+        a reconnect, whereas room events reach only the participants); and our own Janus, restarted should it
+        exit."""
         while True:
             await asyncio.sleep(WATCH_SECONDS)
-            if self.session is None or self.session.state != LinkState.up:
-                continue
             try:
-                await self.poll()
+                if self.engine is not None and not self.engine.running:
+                    log.warning("our Janus exited; starting it again")
+                    await self.engine.start()  # the session reconnects and resyncs the rooms by itself
+                if self.session is not None and self.session.state == LinkState.up:
+                    await self.poll()
             except Exception:
                 log.exception("consultation watch failed; trying again")
 

@@ -4,6 +4,7 @@ from inside the test network namespace with fake cameras and microphones."""
 import asyncio
 import itertools
 import math
+import os
 import re
 import struct
 import subprocess
@@ -346,3 +347,45 @@ async def test_janus_restart_recreates_rooms(room: Room, janus: JanusHarness) ->
     print(f"reconnected {time.monotonic() - started:.2f} s after the restart began")
     assert await video.rooms.exists(number)
     assert (await room.http.get("/healthz")).json()["components"]["janus"]["status"] == "ok"
+
+
+async def test_local_janus_is_started_and_restarted_by_the_app(
+    janus: JanusHarness,  # noqa: F811
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    """mode = local (what `switchboard serve` runs): the app starts its own Janus, and starts it again when it
+    dies; the session reconnects and the consultation's room is back."""
+    url = await fresh_database_url("sqlite", request, tmp_path)
+    local = {
+        "SWITCHBOARD_JANUS_MODE": "local",
+        "SWITCHBOARD_JANUS_NETNS": janus.netns,
+        "SWITCHBOARD_JANUS_INTERFACE": "vj0",
+        "SWITCHBOARD_JANUS_HTTP_PORT": "8089",  # beside the session's Janus in the same namespace
+        "SWITCHBOARD_JANUS_RTP_PORT_START": "31000",
+        "SWITCHBOARD_JANUS_RTP_PORT_END": "31999",
+        "SWITCHBOARD_JANUS_KEEPALIVE_SECONDS": "5",
+    }
+    ctx = Context.from_settings(settings_for(tmp_path, url, **local))
+    app = create_app(ctx)
+    async with app.router.lifespan_context(app):
+        video = app.state.video
+        await video.session.wait_up(10)
+        assert video.engine is not None and video.engine.running
+        tokens = headers_for(ctx, await add_users(ctx))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as http:
+            created = await http.post(
+                "/api/v1/consultations", json={"title": "本地引擎", "max_sites": 3}, headers=tokens["leader"]
+            )
+            assert created.status_code == 201, created.text
+            health = (await http.get("/healthz")).json()["components"]["janus"]
+            assert health == {"status": "ok", "link": "up", "engine": "running"}
+            connects, started = video.session.connects, time.monotonic()
+            os.kill(video.engine.process.pid, 9)
+            while video.session.connects == connects:
+                assert time.monotonic() - started < 20, "Janus was not restarted"
+                await asyncio.sleep(0.1)
+            print(f"killed Janus back and reconnected in {time.monotonic() - started:.2f} s")
+            assert await video.rooms.exists(created.json()["room"])
+    assert video.engine.process is None  # stopped with the app
+    await ctx.db.close()
