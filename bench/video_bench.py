@@ -36,15 +36,17 @@ from switchboard.auth.models import Role
 from switchboard.auth.service import add_user, issue_token
 from switchboard.core import config
 from switchboard.core.context import Context
-from tests.janus_fixture import ADDRESS, HTTP_PORT, INTERFACE, JanusHarness, make_netns, stop
+from tests.janus_fixture import (
+    CHROMIUM_FLAGS,
+    JanusHarness,
+    chromium_wrapper,
+    engine_settings,
+    make_netns,
+    stop,
+)
 
 RELAY_PORT = 9000
 PAGE_PORT = 8080
-FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--no-first-run", "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]  # fmt: skip
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -128,24 +130,11 @@ async def run(sizes: list[int], window: float) -> None:
     work = Path(tempfile.mkdtemp(prefix="video-bench-"))
     holder, netns = make_netns()
     processes: list[subprocess.Popen[bytes]] = []
-    engine = Engine(
-        config.load(
-            path=work / "absent.toml",
-            environ={
-                "SWITCHBOARD_PATHS_VAR_DIR": str(work / "janus"),
-                "SWITCHBOARD_JANUS_NETNS": netns,
-                "SWITCHBOARD_JANUS_INTERFACE": INTERFACE,
-                "SWITCHBOARD_JANUS_ADDRESS": ADDRESS,
-                "SWITCHBOARD_JANUS_HTTP_PORT": str(HTTP_PORT),
-            },
-        )
-    )
+    engine = Engine(engine_settings(work / "janus", netns))
     try:
         await engine.start()
         assert engine.process is not None
-        wrapper = work / "chromium-in-netns"
-        wrapper.write_text(f'#!/bin/sh\nexec nsenter --net={netns} -- /usr/bin/chromium "$@"\n')
-        wrapper.chmod(0o755)
+        wrapper = chromium_wrapper(work, netns)
         harness = JanusHarness(netns, engine, work, wrapper, 0)
         env = harness.environ | {"SWITCHBOARD_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'bench.db'}"}
         settings = config.load(path=work / "absent.toml", environ=env | {
@@ -174,7 +163,7 @@ async def run(sizes: list[int], window: float) -> None:
                 httpx.AsyncClient(transport=transport, base_url=f"http://127.0.0.1:{PAGE_PORT}") as http,
                 async_playwright() as pw,
             ):
-                browser = await pw.chromium.launch(executable_path=str(wrapper), args=FLAGS)
+                browser = await pw.chromium.launch(executable_path=str(wrapper), args=CHROMIUM_FLAGS)
                 for n in sizes:
                     pages = await janus_round(http, headers, browser, n)
                     await until_decoding(pages, n)

@@ -25,6 +25,17 @@ ADDRESS = "10.99.0.1"
 HTTP_PORT = 8088
 PAGE_PORT = 8080  # where the forwarder inside listens for the browsers
 CHROMIUM = shutil.which("chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",  # else host candidates hide behind mDNS names
+]
 
 
 def _say(message: str) -> None:
@@ -74,6 +85,29 @@ def make_netns() -> tuple[subprocess.Popen[bytes], str]:
     return holder, path
 
 
+def engine_settings(var_dir: Path, netns: str) -> config.Settings:
+    """Settings of a Janus in the namespace `netns`, its files under `var_dir`."""
+    return config.load(
+        path=var_dir / "absent.toml",
+        environ={
+            "SWITCHBOARD_PATHS_VAR_DIR": str(var_dir),
+            "SWITCHBOARD_JANUS_NETNS": netns,
+            "SWITCHBOARD_JANUS_INTERFACE": INTERFACE,
+            "SWITCHBOARD_JANUS_ADDRESS": ADDRESS,
+            "SWITCHBOARD_JANUS_HTTP_HOST": "127.0.0.1",
+            "SWITCHBOARD_JANUS_HTTP_PORT": str(HTTP_PORT),
+        },
+    )
+
+
+def chromium_wrapper(var_dir: Path, netns: str) -> Path:
+    """An executable running Debian's chromium inside `netns` (Playwright's `executable_path`)."""
+    wrapper = var_dir / "chromium-in-netns"
+    wrapper.write_text(f'#!/bin/sh\nexec nsenter --net={netns} -- {CHROMIUM or "/usr/bin/chromium"} "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         os.killpg(process.pid, 15)
@@ -91,26 +125,13 @@ async def janus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Janus
     var_dir = tmp_path_factory.mktemp("janus")
     started = time.monotonic()
     holder, netns = await asyncio.to_thread(make_netns)
-    settings = config.load(
-        path=var_dir / "absent.toml",
-        environ={
-            "SWITCHBOARD_PATHS_VAR_DIR": str(var_dir),
-            "SWITCHBOARD_JANUS_NETNS": netns,
-            "SWITCHBOARD_JANUS_INTERFACE": INTERFACE,
-            "SWITCHBOARD_JANUS_ADDRESS": ADDRESS,
-            "SWITCHBOARD_JANUS_HTTP_HOST": "127.0.0.1",
-            "SWITCHBOARD_JANUS_HTTP_PORT": str(HTTP_PORT),
-        },
-    )
+    settings = engine_settings(var_dir, netns)
     engine = Engine(settings)
     try:
         await engine.start()
         boot = time.monotonic() - started
         _say(f"namespace and Janus ready in {boot:.2f} s")
-        wrapper = var_dir / "chromium-in-netns"
-        wrapper.write_text(f'#!/bin/sh\nexec nsenter --net={netns} -- {CHROMIUM} "$@"\n')
-        wrapper.chmod(0o755)
-        yield JanusHarness(netns, engine, var_dir, wrapper, boot)
+        yield JanusHarness(netns, engine, var_dir, chromium_wrapper(var_dir, netns), boot)
     finally:
         await engine.stop()
         stop(holder)

@@ -27,6 +27,7 @@ from switchboard.core.context import Context
 from tests.conftest import add_users, fresh_database_url, headers_for, settings_for
 from tests.janus_fixture import (
     CHROMIUM,
+    CHROMIUM_FLAGS,
     PAGE_PORT,
     JanusHarness,
     janus,  # noqa: F401
@@ -34,17 +35,6 @@ from tests.janus_fixture import (
 )
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed (scripts/setup)")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
 SITES = ["山西省应急管理厅", "太原市应急管理局", "大同市应急管理局"]
 _ports = itertools.count(PAGE_PORT)
 
@@ -107,7 +97,7 @@ def _tone(path: Path, seconds: float = 4.0, rate: int = 48000) -> Path:
 async def browser(janus: JanusHarness) -> AsyncIterator[Browser]:  # noqa: F811
     tone = _tone(janus.var_dir / "tone.wav")
     async with async_playwright() as pw:
-        flags = [*FLAGS, f"--use-file-for-fake-audio-capture={tone}"]
+        flags = [*CHROMIUM_FLAGS, f"--use-file-for-fake-audio-capture={tone}"]
         chromium = await pw.chromium.launch(executable_path=str(janus.chromium), args=flags)
         yield chromium
         await chromium.close()

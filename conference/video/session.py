@@ -95,7 +95,7 @@ class JanusSession:
         self.last_error = ""
         self.session_id: int | None = None
         self.handle_id: int | None = None
-        self.connects = 0  # how many times the link came up (a Janus restart shows as one more)
+        self.connects = 0  # how many times the link came up and was resynced (a Janus restart adds one)
         self._transport: Transport | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._resync: list[ResyncHandler] = []
@@ -182,7 +182,6 @@ class JanusSession:
                 self.session_id = created["data"]["id"]
                 attached = await self._call(self._frame("attach", plugin=VIDEOROOM))
                 self.handle_id = attached["data"]["id"]
-                self.connects += 1
                 await self._set_state(LinkState.up)
                 delay = self.backoff[0]
                 for handler in self._resync:
@@ -190,6 +189,7 @@ class JanusSession:
                         await handler()
                     except Exception:
                         log.exception("Janus resync handler failed")
+                self.connects += 1
                 while not reader.done():
                     done, _ = await asyncio.wait({reader}, timeout=self.keepalive)
                     if not done:
