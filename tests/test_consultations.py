@@ -148,7 +148,9 @@ async def _decoding(pages: list[Page], expected: dict[int, set[str]], timeout: f
     return later
 
 
-async def test_three_sites_see_each_other_record_and_one_is_removed(room: Room, browser: Browser) -> None:
+async def test_three_sites_see_each_other_record_and_one_is_removed(
+    room: Room, browser: Browser, tmp_path: Path
+) -> None:
     cid, incident_id = await _consultation(room)
     invitees = [{"site": s, "moderator": i == 0} for i, s in enumerate(SITES)]
     invites = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": invitees})).json()
@@ -161,6 +163,7 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(room: Room, 
     expected = {i: set(SITES) - {SITES[i]} for i in range(3)}
     frames = await _decoding(pages, expected)
     print("frames decoded per page:", frames)
+    await pages[0].screenshot(path=tmp_path / "consultation.png")
 
     health = (await room.http.get("/healthz")).json()["components"]["janus"]
     assert health["status"] == "ok" and health["link"] == "up"

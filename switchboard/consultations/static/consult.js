@@ -215,7 +215,8 @@
       if (joined.videoroom !== "joined") {
         janus.destroy();
         $("join-button").disabled = false;
-        notice(joined.error_code === 433 ? "会商密码错误" : `无法加入：${joined.error}`);
+        const reasons = { 432: "会商参会方已满", 433: "会商密码错误或无权加入", 436: "您已在会商中（另一个窗口）" };
+        notice(reasons[joined.error_code] || `无法加入：${joined.error}`);
         return;
       }
       pub.privateId = joined.private_id;
