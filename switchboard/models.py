@@ -2,6 +2,7 @@
 
 from broadcast.models import Delivery, PublicWarning
 from conference.bridges.models import BridgeSession, Participant
+from conference.video.models import Consultation, Invite
 from recording.models import Recording
 from sip.models import Call
 from switchboard.auth.models import User
@@ -16,12 +17,14 @@ __all__ = [
     "Base",
     "BridgeSession",
     "Call",
+    "Consultation",
     "ContactPoint",
     "Delivery",
     "DutyShift",
     "Group",
     "GroupMember",
     "Incident",
+    "Invite",
     "Organisation",
     "Participant",
     "Person",

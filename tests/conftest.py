@@ -36,6 +36,7 @@ def settings_for(var_dir: Path, url: str, **overrides: str) -> config.Settings:
             "SWITCHBOARD_DATABASE_URL": url,
             "SWITCHBOARD_AUTH_TOKEN_SECRET": "test-secret-not-for-production-0123456789",
             "SWITCHBOARD_ASTERISK_MODE": "off",  # telephony tests point the app at the `asterisk` fixture
+            "SWITCHBOARD_JANUS_MODE": "off",  # consultation tests point the app at the `janus` fixture
             "SWITCHBOARD_CHANNELS_WEATHER_PUSH": "false",  # warning tests add the channels they drive
         }
         | overrides,

@@ -18,6 +18,8 @@ from switchboard.api.deps import Reader
 from switchboard.auth import views as auth_views
 from switchboard.bridges import views as bridge_views
 from switchboard.calls import views as call_views
+from switchboard.consultations import page as consultation_page
+from switchboard.consultations import views as consultation_views
 from switchboard.core.context import Context
 from switchboard.directory import service as directory_service
 from switchboard.directory import views as directory_views
@@ -25,14 +27,16 @@ from switchboard.incidents import deadlines, timeline
 from switchboard.incidents import views as incident_views
 from switchboard.recordings import views as recording_views
 from switchboard.telephony import Telephony
+from switchboard.video import Video
 from switchboard.warnings import feed_views
 from switchboard.warnings import views as warning_views
 
 log = logging.getLogger(__name__)
 
 
-def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
+def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | None = None) -> FastAPI:
     telephony = telephony or Telephony(ctx)
+    video = video or Video(ctx)
     outbox = Outbox(ctx, configured_channels(ctx.settings))  # tests and plug-ins add channels: app.state.outbox.add
 
     @contextlib.asynccontextmanager
@@ -42,6 +46,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
         timeline.subscribe(ctx)
         watcher = asyncio.create_task(deadlines.watch(ctx))
         await telephony.start()
+        await video.start()
         await outbox.start()
         try:
             yield
@@ -50,6 +55,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await outbox.stop()
+            await video.stop()
             await telephony.stop()
             await ctx.db.close()
 
@@ -62,6 +68,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
     app.state.ctx = ctx
     app.state.telephony = telephony
     app.state.outbox = outbox
+    app.state.video = video
     app.state.recordings = RecordingStore(ctx)
     errors.install(app)
     app.include_router(auth_views.router, responses=errors.RESPONSES)
@@ -71,6 +78,8 @@ def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
     app.include_router(bridge_views.router, responses=errors.RESPONSES)
     app.include_router(warning_views.router, responses=errors.RESPONSES)
     app.include_router(recording_views.router, responses=errors.RESPONSES)
+    app.include_router(consultation_views.router, responses=errors.RESPONSES)
+    app.include_router(consultation_page.router)
     app.include_router(feed_views.router)
     app.include_router(live.router)
     app.include_router(console.router)
@@ -86,6 +95,8 @@ def create_app(ctx: Context, telephony: Telephony | None = None) -> FastAPI:
             components["database"] = {"status": "down", "error": type(exc).__name__}
         if (asterisk := telephony.health()) is not None:
             components["asterisk"] = asterisk
+        if (janus := video.health()) is not None:
+            components["janus"] = janus
         healthy = all(c["status"] == "ok" for c in components.values())
         return JSONResponse(
             {"status": "ok" if healthy else "degraded", "components": components}, 200 if healthy else 503

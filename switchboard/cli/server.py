@@ -1,6 +1,7 @@
 """`switchboard init` and `switchboard serve`."""
 
 import asyncio
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +40,10 @@ def serve(config_path: ConfigOption = None) -> None:
             except ProvisionError as exc:
                 err.print(f"[red]{exc}[/red]\n不需要电话功能时可设置 SWITCHBOARD_ASTERISK_MODE=off")
                 raise typer.Exit(1) from None
+        if settings.janus.mode == "local" and not shutil.which(settings.janus.binary):
+            err.print(f"[red]找不到视频会商引擎 Janus（{settings.janus.binary}）：请运行 scripts/setup[/red]")
+            err.print("不需要视频会商时可设置 SWITCHBOARD_JANUS_MODE=off")
+            raise typer.Exit(1)
         await ctx.db.migrate()
         password = await ensure_admin(ctx)
         if password:
@@ -47,6 +52,8 @@ def serve(config_path: ConfigOption = None) -> None:
             )
         app = create_app(ctx)
         console.print(f"控制台与 API：http://{settings.server.host}:{settings.server.port}/")
+        if settings.janus.mode == "local":
+            console.print("视频会商引擎 Janus 随服务启动（[janus] mode = local）")
         server = uvicorn.Server(
             uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level="info")
         )

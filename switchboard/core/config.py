@@ -97,6 +97,38 @@ class BridgeSettings(_Section):
     retry_seconds: float = Field(60.0, ge=0, le=3600, description="Pause before an unanswered invitee's next round")
 
 
+class JanusSettings(_Section):
+    mode: Literal["local", "external", "off"] = Field(
+        "local",
+        description="local: configure and start our own Janus (video consultation); external: drive the one whose "
+        "API socket is api_socket; off: no video consultation",
+    )
+    binary: str = Field("/usr/bin/janus", description="The Janus executable (Debian package janus)")
+    pp_rec: str = Field("/usr/bin/janus-pp-rec", description="Janus's recording post-processor (janus-tools)")
+    netns: str = Field(
+        "", description="Network namespace (e.g. /run/netns/video) Janus and camera feeds run in; empty: this host's"
+    )
+    interface: str = Field(
+        "", description="Network interface ICE candidates come from (nat.ice_enforce_list), e.g. eth0; empty: all"
+    )
+    address: str = Field("", description="Public IP Janus announces (-i); empty: the interface's own")
+    api_socket: str = Field(
+        "", description="Unix socket of the Janus API the control plane uses; empty: <var_dir>/janus/api.sock"
+    )
+    admin_key: str = Field(
+        "", description="VideoRoom admin key (rooms are created with it only); empty: generated into <var_dir>/janus"
+    )
+    http_host: str = Field("127.0.0.1", description="Address Janus's HTTP API for browsers listens on")
+    http_port: int = Field(8088, ge=1, le=65535, description="Port of Janus's HTTP API for browsers")
+    public_url: str = Field(
+        "", description="Janus API URL as the browsers reach it; empty: http://<http_host>:<http_port>/janus"
+    )
+    rtp_port_start: int = Field(30000, ge=1024, le=65535, description="First RTP port of Janus")
+    rtp_port_end: int = Field(30999, ge=1024, le=65535, description="Last RTP port of Janus")
+    keepalive_seconds: float = Field(20.0, gt=0, lt=60, description="Keepalive interval of the Janus session")
+    invite_hours: float = Field(24.0, gt=0, description="Lifetime of a consultation join link")
+
+
 class ChannelSettings(_Section):
     """Warning channels; a channel whose host (or token) is empty is off."""
 
@@ -126,6 +158,7 @@ class Settings(_Section):
     asterisk: AsteriskSettings = AsteriskSettings()
     bridges: BridgeSettings = BridgeSettings()
     channels: ChannelSettings = ChannelSettings()
+    janus: JanusSettings = JanusSettings()
 
     @property
     def var_path(self) -> Path:

@@ -15,6 +15,7 @@ from switchboard.core.fields import SearchText
 router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
 Listener = Annotated[Principal, Depends(require(Role.duty_officer, Role.leader))]
 MEDIA_TYPES = {"wav": "audio/wav", "gsm": "audio/x-gsm", "pdf": "application/pdf", "mp4": "video/mp4"}
+MEDIA_TYPES |= {"webm": "video/webm", "opus": "audio/ogg"}  # consultation recordings (VP8 video, Opus audio)
 
 
 def get_store(request: Request) -> RecordingStore:

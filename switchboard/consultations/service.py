@@ -1,0 +1,291 @@
+"""Consultation flows: each one user-visible action over the database, the room in Janus and the event bus."""
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+from sqlalchemy import select
+
+from conference.video.models import Consultation, Invite
+from switchboard.auth.service import token_secret
+from switchboard.core.audit import service as audit
+from switchboard.core.context import Context
+from switchboard.core.db import utcnow
+from switchboard.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from switchboard.core.events import Event
+from switchboard.core.ids import new_id
+from switchboard.incidents import service as incidents
+from switchboard.video import Video
+
+AUDIENCE = "consultation"
+_ALGORITHM = "HS256"
+
+
+# Join tokens ----------------------------------------------------------------------------------------------------
+
+
+def sign(ctx: Context, invite: Invite) -> str:
+    claims = {"aud": AUDIENCE, "sub": invite.id, "cid": invite.consultation_id, "exp": invite.expires_at}
+    return jwt.encode(claims, token_secret(ctx.settings), algorithm=_ALGORITHM)
+
+
+def claims_of(ctx: Context, token: str) -> dict[str, Any]:
+    try:
+        return jwt.decode(
+            token, token_secret(ctx.settings), algorithms=[_ALGORITHM], audience=AUDIENCE,
+            options={"require": ["exp", "sub", "aud"]},
+        )  # fmt: skip
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("会商链接已过期，请向值班室索取新的链接") from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("会商链接无效") from None
+
+
+async def invite_of(ctx: Context, consultation_id: str, token: str) -> tuple[Consultation, Invite]:
+    """The consultation and invite a join token admits to; refused when revoked, closed or for another room."""
+    claims = claims_of(ctx, token)
+    if claims.get("cid") != consultation_id:
+        raise Unauthorized("会商链接无效")
+    async with ctx.db.reader() as session:
+        invite = await session.get(Invite, claims["sub"])
+        consultation = await session.get(Consultation, consultation_id)
+    if invite is None or consultation is None or invite.consultation_id != consultation_id:
+        raise Unauthorized("会商链接无效")
+    if invite.revoked_at is not None:
+        raise Forbidden("您已被移出本次会商，链接已失效")
+    if consultation.state != "open":
+        raise Forbidden("本次会商已结束")
+    return consultation, invite
+
+
+# Flows ----------------------------------------------------------------------------------------------------------
+
+
+async def get(ctx: Context, consultation_id: str) -> Consultation:
+    async with ctx.db.reader() as session:
+        consultation = await session.get(Consultation, consultation_id)
+    if consultation is None:
+        raise NotFound(f"会商 {consultation_id} 不存在", field="consultation_id")
+    return consultation
+
+
+async def _open(ctx: Context, consultation_id: str) -> Consultation:
+    consultation = await get(ctx, consultation_id)
+    if consultation.state != "open":
+        raise Conflict("会商已结束", field="consultation_id")
+    return consultation
+
+
+async def invites(ctx: Context, consultation_id: str) -> list[Invite]:
+    async with ctx.db.reader() as session:
+        query = select(Invite).where(Invite.consultation_id == consultation_id).order_by(Invite.created_at)
+        return list((await session.scalars(query)).all())
+
+
+async def create(
+    ctx: Context, video: Video, actor: str, title: str, incident_id: str | None, max_sites: int, pin: str
+) -> Consultation:
+    if incident_id:
+        try:
+            await incidents.get(ctx, incident_id)
+        except NotFound:
+            raise InvalidInput(f"事件 {incident_id} 不存在", field="incident_id") from None
+    consultation = Consultation(
+        id=new_id(),
+        title=title,
+        incident_id=incident_id,
+        max_sites=max_sites,
+        pin=pin,
+        room=secrets.randbelow(2**31 - 1_000_000) + 1_000_000,
+        secret=secrets.token_hex(16),
+        created_by=actor,
+    )
+    await video.rooms.create(video.spec(consultation, []))
+    async with ctx.db.session() as session:
+        session.add(consultation)
+        await session.flush()
+        detail = {"title": title, "incident_id": incident_id, "max_sites": max_sites, "room": consultation.room}
+        await audit.record(session, actor, "consultation.create", "consultation", consultation.id, detail)
+    await _publish(ctx, consultation, "consultation.created", f"发起视频会商《{title}》", actor)
+    return consultation
+
+
+async def invite(
+    ctx: Context, video: Video, actor: str, consultation_id: str, invitees: list[dict[str, Any]], hours: float | None
+) -> list[tuple[Invite, str]]:
+    consultation = await _open(ctx, consultation_id)
+    expires_at = utcnow() + timedelta(hours=hours or ctx.settings.janus.invite_hours)
+    created = [_new_invite(consultation, actor, expires_at, **who) for who in invitees]
+    if not consultation.locked:
+        await video.rooms.allow(consultation.room, consultation.secret, [i.room_token for i in created])
+    async with ctx.db.session() as session:
+        session.add_all(created)
+        await session.flush()
+        detail = {"sites": [i.site for i in created], "expires_at": expires_at.isoformat()}
+        await audit.record(session, actor, "consultation.invite", "consultation", consultation.id, detail)
+    return [(i, sign(ctx, i)) for i in created]
+
+
+def _new_invite(
+    consultation: Consultation, actor: str, expires_at: datetime, site: str, person: str = "", moderator: bool = False,
+    kind: str = "person", feed_url: str = "",
+) -> Invite:  # fmt: skip
+    return Invite(
+        id=new_id(),
+        consultation_id=consultation.id,
+        site=site,
+        person=person,
+        moderator=moderator,
+        kind=kind,
+        feed_url=feed_url,
+        participant_id=secrets.randbelow(2**31 - 1_000_000) + 1_000_000,
+        room_token=secrets.token_urlsafe(24),
+        expires_at=expires_at,
+        created_by=actor,
+    )
+
+
+async def join_details(ctx: Context, video: Video, consultation_id: str, token: str) -> dict[str, Any]:
+    """What the join page needs to enter the room: refused for an expired, revoked or foreign token and while
+    the consultation is locked."""
+    consultation, invite = await invite_of(ctx, consultation_id, token)
+    present = video.present.get(consultation.id, {})
+    if consultation.locked and invite.participant_id not in present:
+        raise Forbidden("会商已锁定，暂不能加入")
+    sites = {str(i.participant_id): i.site for i in await invites(ctx, consultation.id)}
+    return {
+        "janus_url": video.public_url,
+        "room": consultation.room,
+        "title": consultation.title,
+        "participant_id": invite.participant_id,
+        "site": invite.site,
+        "person": invite.person,
+        "moderator": invite.moderator,
+        "room_token": invite.room_token,
+        "pin_required": bool(consultation.pin),
+        "sites": sites,
+    }
+
+
+async def participants(ctx: Context, video: Video, consultation_id: str) -> list[dict[str, Any]]:
+    consultation = await _open(ctx, consultation_id)
+    by_participant = {i.participant_id: i for i in await invites(ctx, consultation.id)}
+    return [
+        {
+            "participant_id": p.id,
+            "site": p.display,
+            "invite_id": by_participant[p.id].id if p.id in by_participant else None,
+            "talking": p.talking,
+            "publisher": p.publisher,
+        }
+        for p in await video.rooms.participants(consultation.room)
+    ]
+
+
+async def _invite_for(ctx: Context, consultation: Consultation, invite_id: str) -> Invite:
+    async with ctx.db.reader() as session:
+        invite = await session.get(Invite, invite_id)
+    if invite is None or invite.consultation_id != consultation.id:
+        raise NotFound(f"参会方 {invite_id} 不存在", field="invite_id")
+    return invite
+
+
+async def mute(ctx: Context, video: Video, actor: str, consultation_id: str, invite_id: str, muted: bool) -> None:
+    consultation = await _open(ctx, consultation_id)
+    invite = await _invite_for(ctx, consultation, invite_id)
+    await video.rooms.mute(consultation.room, consultation.secret, invite.participant_id, muted)
+    await _audit(ctx, actor, "consultation.mute", consultation, {"site": invite.site, "muted": muted})
+
+
+async def remove(ctx: Context, video: Video, actor: str, consultation_id: str, invite_id: str) -> None:
+    """Revoke the invite, take its token out of the room's ACL and kick the site: it cannot come back."""
+    consultation = await _open(ctx, consultation_id)
+    invite = await _invite_for(ctx, consultation, invite_id)
+    async with ctx.db.session() as session:
+        row = await session.get(Invite, invite.id)
+        assert row is not None
+        row.revoked_at = utcnow()
+        await audit.record(session, actor, "consultation.remove", "consultation", consultation.id, {"site": row.site})
+    await video.rooms.allow(consultation.room, consultation.secret, [invite.room_token], "remove")
+    if invite.participant_id in {p.id for p in await video.rooms.participants(consultation.room)}:
+        await video.rooms.kick(consultation.room, consultation.secret, invite.participant_id)
+    if feed := video.feeds.pop(invite.id, None):
+        await feed.stop()
+    await _publish(ctx, consultation, "consultation.removed", f"{invite.site} 被移出视频会商", actor)
+
+
+async def lock(ctx: Context, video: Video, actor: str, consultation_id: str, locked: bool) -> Consultation:
+    """Locked: no site that is not in the room now can join (their tokens leave the room's ACL)."""
+    consultation = await _open(ctx, consultation_id)
+    everyone = [i for i in await invites(ctx, consultation.id) if i.revoked_at is None]
+    present = {p.id for p in await video.rooms.participants(consultation.room)}
+    outside = [i.room_token for i in everyone if i.participant_id not in present]
+    if outside:
+        await video.rooms.allow(consultation.room, consultation.secret, outside, "remove" if locked else "add")
+    async with ctx.db.session() as session:
+        row = await session.get(Consultation, consultation.id)
+        assert row is not None
+        row.locked = locked
+        await audit.record(session, actor, "consultation.lock", "consultation", row.id, {"locked": locked})
+    consultation.locked = locked
+    await _publish(ctx, consultation, "consultation.locked", "会商已锁定" if locked else "会商已解除锁定", actor)
+    return consultation
+
+
+async def record(ctx: Context, video: Video, actor: str, consultation_id: str, on: bool) -> Consultation:
+    consultation = await _open(ctx, consultation_id)
+    if consultation.recording == on:
+        return consultation
+    await video.rooms.record(consultation.room, consultation.secret, on)
+    async with ctx.db.session() as session:
+        row = await session.get(Consultation, consultation.id)
+        assert row is not None
+        row.recording = on
+        await audit.record(session, actor, "consultation.record", "consultation", row.id, {"on": on})
+    consultation.recording = on
+    if on:
+        video.recording_started[consultation.id] = utcnow()
+    else:
+        sites = {i.participant_id: i.site for i in await invites(ctx, consultation.id)}
+        video.file_recordings(consultation, sites, video.recording_started.pop(consultation.id, utcnow()))
+    await _publish(ctx, consultation, "consultation.recording", "开始会商录像" if on else "停止会商录像", actor)
+    return consultation
+
+
+async def add_feed(ctx: Context, video: Video, actor: str, consultation_id: str, url: str, site: str) -> Invite:
+    """Publish an RTSP camera into the room as one more site (a feed process of its own, see conference.video)."""
+    consultation = await _open(ctx, consultation_id)
+    feed = {"site": site, "kind": "feed", "feed_url": url}
+    [(invite_row, _)] = await invite(ctx, video, actor, consultation.id, [feed], hours=24 * 365)
+    video.start_feed(consultation, invite_row)
+    await _audit(ctx, actor, "consultation.feed", consultation, {"site": site, "url": url.split("@")[-1]})
+    return invite_row
+
+
+async def close(ctx: Context, video: Video, actor: str, consultation_id: str) -> Consultation:
+    consultation = await _open(ctx, consultation_id)
+    if consultation.recording:
+        consultation = await record(ctx, video, actor, consultation_id, False)
+    for invite_row in await invites(ctx, consultation.id):
+        if feed := video.feeds.pop(invite_row.id, None):
+            await feed.stop()
+    await video.rooms.destroy(consultation.room, consultation.secret)
+    async with ctx.db.session() as session:
+        row = await session.get(Consultation, consultation.id)
+        assert row is not None
+        row.state, row.closed_at = "closed", utcnow()
+        await audit.record(session, actor, "consultation.close", "consultation", row.id, {})
+    video.present.pop(consultation.id, None)
+    await _publish(ctx, consultation, "consultation.closed", f"视频会商《{consultation.title}》结束", actor)
+    return await get(ctx, consultation_id)
+
+
+async def _audit(ctx: Context, actor: str, action: str, consultation: Consultation, detail: dict[str, Any]) -> None:
+    async with ctx.db.session() as session:
+        await audit.record(session, actor, action, "consultation", consultation.id, detail)
+
+
+async def _publish(ctx: Context, consultation: Consultation, kind: str, summary: str, actor: str) -> None:
+    data = {"summary": summary, "consultation_id": consultation.id, "refs": [consultation.id]}
+    await ctx.bus.publish(Event(kind, data=data, incident_id=consultation.incident_id, actor=actor))

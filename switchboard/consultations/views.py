@@ -1,0 +1,132 @@
+"""Consultation routes. Officers (duty officer, leader) run them with their access token; a moderator's join
+link also admits its holder to the moderation routes of that one consultation."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from switchboard.api.deps import Ctx, require
+from switchboard.auth.models import Principal, Role
+from switchboard.consultations import service
+from switchboard.consultations.models import (
+    ConsultationCreate,
+    ConsultationOut,
+    FeedCreate,
+    InviteCreate,
+    InviteOut,
+    ParticipantOut,
+    Switch,
+)
+from switchboard.core.errors import Forbidden, Unauthorized, Unavailable
+from switchboard.video import Video
+
+router = APIRouter(prefix="/api/v1/consultations", tags=["consultations"])
+Officer = Annotated[Principal, Depends(require(Role.duty_officer, Role.leader))]
+_bearer = HTTPBearer(auto_error=False)
+_officer = require(Role.duty_officer, Role.leader)
+
+
+def get_video(request: Request) -> Video:
+    video: Video = request.app.state.video
+    if not video.enabled:
+        raise Unavailable("视频会商未启用（[janus] mode = off）")
+    return video
+
+
+VideoDep = Annotated[Video, Depends(get_video)]
+
+
+async def moderator(
+    request: Request,
+    consultation_id: str,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """An officer, or the holder of a moderator's join link of this consultation: the actor's name."""
+    if credentials is not None and credentials.credentials.count(".") == 2:
+        token = credentials.credentials
+        try:
+            return _officer(request, credentials).username
+        except Unauthorized:
+            pass
+        _, invite = await service.invite_of(request.app.state.ctx, consultation_id, token)
+        if not invite.moderator:
+            raise Forbidden("只有主持人可以执行此操作")
+        return f"{invite.site}（主持人）"
+    return _officer(request, credentials).username
+
+
+Moderator = Annotated[str, Depends(moderator)]
+
+
+@router.post("", status_code=201, response_model=ConsultationOut)
+async def create(ctx: Ctx, video: VideoDep, who: Officer, body: ConsultationCreate) -> ConsultationOut:
+    consultation = await service.create(
+        ctx, video, who.username, body.title, body.incident_id, body.max_sites, body.pin
+    )
+    return ConsultationOut.model_validate(consultation)
+
+
+@router.get("/{consultation_id}", response_model=ConsultationOut)
+async def get(ctx: Ctx, _: Officer, consultation_id: str) -> ConsultationOut:
+    return ConsultationOut.model_validate(await service.get(ctx, consultation_id))
+
+
+@router.delete("/{consultation_id}", response_model=ConsultationOut)
+async def close(ctx: Ctx, video: VideoDep, who: Moderator, consultation_id: str) -> ConsultationOut:
+    return ConsultationOut.model_validate(await service.close(ctx, video, who, consultation_id))
+
+
+@router.post("/{consultation_id}/invites", status_code=201, response_model=list[InviteOut])
+async def invite(
+    request: Request, ctx: Ctx, video: VideoDep, who: Officer, consultation_id: str, body: InviteCreate
+) -> list[InviteOut]:
+    invitees = [i.model_dump() for i in body.invitees]
+    created = await service.invite(ctx, video, who.username, consultation_id, invitees, body.hours)
+    base = str(request.base_url).rstrip("/")
+    return [
+        InviteOut(
+            invite_id=i.id,
+            site=i.site,
+            person=i.person,
+            moderator=i.moderator,
+            participant_id=i.participant_id,
+            url=f"{base}/consult/{consultation_id}?token={token}",
+            token=token,
+            expires_at=i.expires_at,
+        )
+        for i, token in created
+    ]
+
+
+@router.get("/{consultation_id}/participants", response_model=list[ParticipantOut])
+async def participants(ctx: Ctx, video: VideoDep, _: Moderator, consultation_id: str) -> list[dict[str, Any]]:
+    return await service.participants(ctx, video, consultation_id)
+
+
+@router.post("/{consultation_id}/participants/{invite_id}/mute", status_code=204)
+async def mute(ctx: Ctx, video: VideoDep, who: Moderator, consultation_id: str, invite_id: str, body: Switch) -> None:
+    await service.mute(ctx, video, who, consultation_id, invite_id, body.on)
+
+
+@router.delete("/{consultation_id}/participants/{invite_id}", status_code=204)
+async def remove(ctx: Ctx, video: VideoDep, who: Moderator, consultation_id: str, invite_id: str) -> None:
+    await service.remove(ctx, video, who, consultation_id, invite_id)
+
+
+@router.post("/{consultation_id}/lock", response_model=ConsultationOut)
+async def lock(ctx: Ctx, video: VideoDep, who: Moderator, consultation_id: str, body: Switch) -> ConsultationOut:
+    return ConsultationOut.model_validate(await service.lock(ctx, video, who, consultation_id, body.on))
+
+
+@router.post("/{consultation_id}/recording", response_model=ConsultationOut)
+async def recording(ctx: Ctx, video: VideoDep, who: Moderator, consultation_id: str, body: Switch) -> ConsultationOut:
+    return ConsultationOut.model_validate(await service.record(ctx, video, who, consultation_id, body.on))
+
+
+@router.post("/{consultation_id}/feeds", status_code=201, response_model=ParticipantOut)
+async def add_feed(ctx: Ctx, video: VideoDep, who: Officer, consultation_id: str, body: FeedCreate) -> ParticipantOut:
+    invite = await service.add_feed(ctx, video, who.username, consultation_id, body.url, body.site)
+    return ParticipantOut(
+        participant_id=invite.participant_id, site=invite.site, invite_id=invite.id, talking=False, publisher=False
+    )

@@ -1,0 +1,137 @@
+"""One real Janus per test run, in a private network namespace (Janus never gathers loopback candidates): the
+namespace holds `lo` and a veth pair with 10.99.0.1/32; Janus announces that address; Chromium, camera feeds and
+the test camera run inside it too (through nsenter), and reach the control plane (serving outside, on a Unix
+socket) through a small forwarder listening inside. The control plane drives Janus over its Unix-socket API,
+which needs no network at all. Use it as the `janus` fixture."""
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from conference.video.engine import Engine, admin_key, in_netns
+from switchboard.core import config
+
+INTERFACE = "vj0"
+ADDRESS = "10.99.0.1"
+HTTP_PORT = 8088
+PAGE_PORT = 8080  # where the forwarder inside listens for the browsers
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",  # else host candidates hide behind mDNS names
+]
+
+
+def _say(message: str) -> None:
+    print(f"[janus] {message}", file=sys.__stderr__, flush=True)
+
+
+@dataclass
+class JanusHarness:
+    netns: str
+    engine: Engine
+    var_dir: Path
+    chromium: Path  # a wrapper running Debian's chromium inside the namespace
+    boot_seconds: float
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """Settings for an app that drives this Janus (mode external)."""
+        return {
+            "SWITCHBOARD_JANUS_MODE": "external",
+            "SWITCHBOARD_JANUS_API_SOCKET": str(self.engine.layout.api_socket),
+            "SWITCHBOARD_JANUS_NETNS": self.netns,
+            "SWITCHBOARD_JANUS_HTTP_HOST": "127.0.0.1",
+            "SWITCHBOARD_JANUS_HTTP_PORT": str(HTTP_PORT),
+            "SWITCHBOARD_JANUS_KEEPALIVE_SECONDS": "5",
+            "SWITCHBOARD_JANUS_ADMIN_KEY": admin_key(self.engine.settings),
+        }
+
+    def popen(self, argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+        """A process inside the namespace."""
+        return subprocess.Popen(in_netns(self.netns, argv), start_new_session=True, **kwargs)  # type: ignore[call-overload]
+
+
+def make_netns() -> tuple[subprocess.Popen[bytes], str]:
+    """A network namespace with lo and a veth holding ADDRESS: the holder process (stop it to end it), its path."""
+    prefix = [] if os.geteuid() == 0 else ["-r"]
+    holder = subprocess.Popen(["unshare", *prefix, "-n", "--", "sleep", "infinity"], start_new_session=True)
+    path = f"/proc/{holder.pid}/ns/net"
+    for _ in range(100):
+        if os.readlink(path) != os.readlink("/proc/self/ns/net"):
+            break
+        time.sleep(0.01)
+    script = (
+        f"ip link set lo up && ip link add {INTERFACE} type veth peer name {INTERFACE}p && "
+        f"ip addr add {ADDRESS}/32 dev {INTERFACE} && ip link set {INTERFACE} up && ip link set {INTERFACE}p up"
+    )
+    subprocess.run(in_netns(path, ["sh", "-c", script]), check=True)
+    return holder, path
+
+
+def engine_settings(var_dir: Path, netns: str) -> config.Settings:
+    """Settings of a Janus in the namespace `netns`, its files under `var_dir`."""
+    return config.load(
+        path=var_dir / "absent.toml",
+        environ={
+            "SWITCHBOARD_PATHS_VAR_DIR": str(var_dir),
+            "SWITCHBOARD_JANUS_NETNS": netns,
+            "SWITCHBOARD_JANUS_INTERFACE": INTERFACE,
+            "SWITCHBOARD_JANUS_ADDRESS": ADDRESS,
+            "SWITCHBOARD_JANUS_HTTP_HOST": "127.0.0.1",
+            "SWITCHBOARD_JANUS_HTTP_PORT": str(HTTP_PORT),
+        },
+    )
+
+
+def chromium_wrapper(var_dir: Path, netns: str) -> Path:
+    """An executable running Debian's chromium inside `netns` (Playwright's `executable_path`)."""
+    wrapper = var_dir / "chromium-in-netns"
+    wrapper.write_text(f'#!/bin/sh\nexec nsenter --net={netns} -- {CHROMIUM or "/usr/bin/chromium"} "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def janus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[JanusHarness]:
+    if shutil.which("janus") is None or os.geteuid() != 0 and shutil.which("newuidmap") is None:
+        pytest.skip("janus (Debian) or namespaces not available: scripts/setup installs janus")
+    var_dir = tmp_path_factory.mktemp("janus")
+    started = time.monotonic()
+    holder, netns = await asyncio.to_thread(make_netns)
+    settings = engine_settings(var_dir, netns)
+    engine = Engine(settings)
+    try:
+        await engine.start()
+        boot = time.monotonic() - started
+        _say(f"namespace and Janus ready in {boot:.2f} s")
+        yield JanusHarness(netns, engine, var_dir, chromium_wrapper(var_dir, netns), boot)
+    finally:
+        await engine.stop()
+        stop(holder)

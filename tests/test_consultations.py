@@ -1,0 +1,384 @@
+"""Video consultation against a real Janus (tests/janus_fixture.py) and real headless Chromium pages joining
+from inside the test network namespace with fake cameras and microphones."""
+
+import asyncio
+import itertools
+import math
+import os
+import re
+import struct
+import subprocess
+import sys
+import time
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from switchboard.api.app import create_app
+from switchboard.core.context import Context
+from tests.conftest import add_users, fresh_database_url, headers_for, settings_for
+from tests.janus_fixture import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    PAGE_PORT,
+    JanusHarness,
+    janus,  # noqa: F401
+    stop,
+)
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed (scripts/setup)")
+SITES = ["山西省应急管理厅", "太原市应急管理局", "大同市应急管理局"]
+_ports = itertools.count(PAGE_PORT)
+
+
+class Room:
+    """The app driving the session's Janus, served to browsers inside the namespace."""
+
+    def __init__(self, ctx: Context, http: httpx.AsyncClient, tokens: dict[str, dict[str, str]], base: str) -> None:
+        self.ctx, self.http, self.tokens, self.base = ctx, http, tokens, base
+
+    async def api(self, method: str, path: str, role: str = "duty_officer", **kwargs: Any) -> httpx.Response:
+        return await self.http.request(method, path, headers=self.tokens[role], **kwargs)
+
+
+@pytest_asyncio.fixture
+async def room(janus: JanusHarness, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Room]:  # noqa: F811
+    url = await fresh_database_url(getattr(request, "param", "sqlite"), request, tmp_path)
+    ctx = Context.from_settings(settings_for(tmp_path, url, **janus.environ))
+    app = create_app(ctx)
+    socket_path = tmp_path / "app.sock"
+    port = next(_ports)
+    async with app.router.lifespan_context(app):
+        await app.state.video.session.wait_up(10)
+        server = uvicorn.Server(uvicorn.Config(app, uds=str(socket_path), lifespan="off", log_level="warning"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        forward = janus.popen(
+            [sys.executable, "-m", "tests.peers.forward", f"127.0.0.1:{port}", str(socket_path)],
+            stdout=subprocess.PIPE,
+        )
+        assert forward.stdout is not None
+        await asyncio.to_thread(forward.stdout.readline)
+        tokens = headers_for(ctx, await add_users(ctx))
+        try:
+            base = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=base) as http:
+                yield Room(ctx, http, tokens, base)
+        finally:
+            stop(forward)
+            server.should_exit = True
+            await task
+    await ctx.db.close()
+
+
+def _tone(path: Path, seconds: float = 4.0, rate: int = 48000) -> Path:
+    """A steady 440 Hz tone at -10 dBFS: the fake microphones "talk" all the time (Chromium's own fake audio is
+    a short beep a second, too little for Janus's talking detection)."""
+    amplitude = int(32767 * 10 ** (-10 / 20))
+    samples = (int(amplitude * math.sin(2 * math.pi * 440 * i / rate)) for i in range(int(seconds * rate)))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
+    return path
+
+
+@pytest_asyncio.fixture
+async def browser(janus: JanusHarness) -> AsyncIterator[Browser]:  # noqa: F811
+    tone = _tone(janus.var_dir / "tone.wav")
+    async with async_playwright() as pw:
+        flags = [*CHROMIUM_FLAGS, f"--use-file-for-fake-audio-capture={tone}"]
+        chromium = await pw.chromium.launch(executable_path=str(janus.chromium), args=flags)
+        yield chromium
+        await chromium.close()
+
+
+async def _consultation(room: Room, pin: str = "2468", **extra: Any) -> tuple[str, str]:
+    incident = await room.api(
+        "POST", "/api/v1/incidents",
+        json={"title": "晋中市榆次区燃气泄漏", "category": "accident_disaster", "level": "III", "area_code": "140702"},
+    )  # fmt: skip
+    assert incident.status_code == 201, incident.text
+    body = {"title": "燃气泄漏处置会商", "incident_id": incident.json()["id"], "max_sites": 6, "pin": pin} | extra
+    created = await room.api("POST", "/api/v1/consultations", json=body)
+    assert created.status_code == 201, created.text
+    return created.json()["id"], incident.json()["id"]
+
+
+async def _join(browser: Browser, url: str, pin: str) -> Page:
+    page = await (await browser.new_context(locale="zh-CN")).new_page()
+    await page.goto(url)
+    await expect(page.locator("#join-button")).to_be_visible()
+    if pin:
+        await page.fill("#pin", pin)
+    await page.click("#join-button")
+    await expect(page.locator("body")).to_have_attribute("data-state", "joined", timeout=15_000)
+    return page
+
+
+async def _frames(page: Page) -> dict[str, int]:
+    return await page.evaluate("window.consultStats()")
+
+
+async def _decoding(pages: list[Page], expected: dict[int, set[str]], timeout: float = 30) -> list[dict[str, int]]:
+    """Wait until every page decodes video of every site it should see, and the counts rise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        first = [await _frames(p) for p in pages]
+        if all(set(f) >= expected[i] and all(f[s] > 0 for s in expected[i]) for i, f in enumerate(first)):
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not every site decodes every other: {first}")
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(2)
+    later = [await _frames(p) for p in pages]
+    for i, (a, b) in enumerate(zip(first, later, strict=True)):
+        for site in expected[i]:
+            assert b[site] > a[site], f"page {i}: frames of {site} stopped at {b[site]}"
+    return later
+
+
+async def test_three_sites_see_each_other_record_and_one_is_removed(
+    room: Room, browser: Browser, tmp_path: Path
+) -> None:
+    cid, incident_id = await _consultation(room)
+    invitees = [{"site": s, "moderator": i == 0} for i, s in enumerate(SITES)]
+    invites = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": invitees})).json()
+    assert [i["site"] for i in invites] == SITES and invites[0]["url"].startswith(room.base + f"/consult/{cid}?token=")
+
+    pages = [await _join(browser, i["url"], "2468") for i in invites]
+    await expect(pages[1].locator(".tile .name")).to_contain_text(["太原市应急管理局（本地）"])
+    for page in pages:
+        await expect(page.locator(".tile")).to_have_count(3, timeout=15_000)
+    expected = {i: set(SITES) - {SITES[i]} for i in range(3)}
+    frames = await _decoding(pages, expected)
+    print("frames decoded per page:", frames)
+    await pages[0].screenshot(path=tmp_path / "consultation.png")
+
+    health = (await room.http.get("/healthz")).json()["components"]["janus"]
+    assert health["status"] == "ok" and health["link"] == "up"
+    # The fake microphones beep: Janus reports who talks and the page frames that site.
+    await expect(pages[0].locator("body")).to_have_attribute("data-speaker", re.compile("应急管理"), timeout=15_000)
+    listed = (await room.api("GET", f"/api/v1/consultations/{cid}/participants")).json()
+    assert sorted(p["site"] for p in listed) == sorted(SITES) and all(p["invite_id"] for p in listed)
+    mute_path = f"/api/v1/consultations/{cid}/participants/{invites[1]['invite_id']}/mute"
+    muted = await room.api("POST", mute_path, json={"on": True})
+    assert muted.status_code == 204, muted.text
+    unmuted = await room.api("POST", mute_path, json={"on": False})  # (a muted site's audio would not be recorded)
+    assert unmuted.status_code == 204, unmuted.text
+
+    # The moderator records from its page; the recording is post-processed and filed under the incident.
+    await pages[0].click("#record")
+    await expect(pages[0].locator("#record")).to_have_text("停止录像")
+    await asyncio.sleep(4)
+    await pages[0].click("#record")
+    await expect(pages[0].locator("#record")).to_have_text("开始录像")
+    video = room.http._transport.app.state.video  # type: ignore[attr-defined]
+    await video.wait_filed()
+    found = (await room.api("GET", f"/api/v1/recordings?incident_id={incident_id}")).json()
+    assert sorted((r["parties"][0]["name"], r["format"]) for r in found) == sorted(
+        (site, kind) for site in SITES for kind in ("webm", "opus")
+    ), found
+    assert all(r["kind"] == "consultation" for r in found)
+    webm = next(r for r in found if r["format"] == "webm")
+    played = await room.api("GET", f"/api/v1/recordings/{webm['id']}/audio")
+    assert played.status_code == 200 and played.headers["content-type"] == "video/webm"
+    path = video.recordings.root / (await video.recordings.get(webm["id"])).path
+    assert _video_frames(path) >= 40, "a 4 s recording of a 20 fps camera holds at least 40 frames"
+    assert not await video.recordings.verify()
+
+    # The moderator removes 大同: its page is disconnected and told so; the others lose its tile.
+    await pages[0].locator(f'.tile[data-site="{SITES[2]}"] button.remove').click()
+    await expect(pages[2].locator("#notice")).to_have_text("您已被主持人移出本次会商", timeout=10_000)
+    await expect(pages[2].locator("body")).to_have_attribute("data-state", "removed")
+    for page in pages[:2]:
+        await expect(page.locator(".tile")).to_have_count(2, timeout=10_000)
+    # ...and its link no longer opens the room.
+    again = await (await browser.new_context()).new_page()
+    response = await again.goto(invites[2]["url"])
+    assert response is not None and response.status == 403
+    await expect(again.locator("#reason")).to_have_text("您已被移出本次会商，链接已失效")
+
+    await asyncio.sleep(1.5)  # the presence watch notices the departure
+    timeline = (await room.api("GET", f"/api/v1/incidents/{incident_id}/timeline")).json()
+    summaries = [e["summary"] for e in (timeline["items"] if isinstance(timeline, dict) else timeline)]
+    assert any("大同市应急管理局 加入视频会商" in s for s in summaries), summaries
+    assert any("大同市应急管理局 离开视频会商" in s for s in summaries), summaries
+    assert sum(s.startswith("会商录音") for s in summaries) == 6, summaries
+
+
+def _video_frames(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for packet in container.demux(video=0) if packet.size)
+
+
+@pytest.mark.parametrize("room", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+async def test_api_roles_validation_and_close(room: Room) -> None:
+    body = {"title": "防汛会商", "max_sites": 4}
+    assert (await room.http.post("/api/v1/consultations", json=body)).status_code == 401
+    assert (await room.api("POST", "/api/v1/consultations", "alert_officer", json=body)).status_code == 403
+    bad = await room.api("POST", "/api/v1/consultations", json=body | {"pin": "12ab"})
+    assert bad.status_code == 422 and bad.json()["field"] == "pin"
+    bad = await room.api("POST", "/api/v1/consultations", json=body | {"max_sites": 40})
+    assert bad.status_code == 422 and bad.json()["field"] == "max_sites"
+    bad = await room.api("POST", "/api/v1/consultations", json=body | {"incident_id": "01NOSUCHINCIDENT"})
+    assert bad.status_code == 422 and bad.json()["field"] == "incident_id"
+    assert (await room.api("GET", "/api/v1/consultations/nope")).status_code == 404
+
+    cid, incident_id = await _consultation(room, pin="")
+    created = (await room.api("GET", f"/api/v1/consultations/{cid}", "leader")).json()
+    assert created["state"] == "open" and created["incident_id"] == incident_id
+    video = room.http._transport.app.state.video  # type: ignore[attr-defined]
+    assert await video.rooms.exists(created["room"])
+    invitees = {"invitees": [{"site": "吕梁市应急管理局", "person": "张三", "moderator": True}]}
+    [invite] = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json=invitees)).json()
+    ticket = await room.http.post(f"/consult/{cid}/session", headers={"Authorization": f"Bearer {invite['token']}"})
+    assert ticket.status_code == 200 and ticket.json()["site"] == "吕梁市应急管理局" and ticket.json()["moderator"]
+    assert "room_token" in ticket.json() and ticket.json()["pin_required"] is False
+    # A moderator's link may close the consultation; the room goes and the link with it.
+    closed = await room.http.delete(
+        f"/api/v1/consultations/{cid}", headers={"Authorization": f"Bearer {invite['token']}"}
+    )
+    assert closed.status_code == 200 and closed.json()["state"] == "closed"
+    assert not await video.rooms.exists(created["room"])
+    again = await room.http.post(f"/consult/{cid}/session", headers={"Authorization": f"Bearer {invite['token']}"})
+    assert again.status_code == 403 and again.json()["message"] == "本次会商已结束"
+    timeline = (await room.api("GET", f"/api/v1/incidents/{incident_id}/timeline")).json()["items"]
+    assert [e["summary"] for e in timeline][-1] == "视频会商《燃气泄漏处置会商》结束"
+
+
+async def test_wrong_expired_and_locked_links_are_refused(room: Room, browser: Browser) -> None:
+    cid, _ = await _consultation(room, pin="")
+    short = {"invitees": [{"site": "晋中市应急管理局"}], "hours": 0.0005}  # 1.8 s
+    expiring = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json=short)).json()[0]
+    late = await room.api("POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": [{"site": "长治市"}]})
+    page = await (await browser.new_context()).new_page()
+
+    response = await page.goto(f"{room.base}/consult/{cid}?token=not-a-token")
+    assert response is not None and response.status == 401
+    await expect(page.locator("#reason")).to_have_text("会商链接无效")
+    forged = expiring["token"][:-4] + ("AAAA" if not expiring["token"].endswith("AAAA") else "BBBB")
+    response = await page.goto(f"{room.base}/consult/{cid}?token={forged}")
+    assert response is not None and response.status == 401
+
+    await asyncio.sleep(2.5)
+    response = await page.goto(expiring["url"])
+    assert response is not None and response.status == 401
+    await expect(page.locator("#reason")).to_have_text("会商链接已过期，请向值班室索取新的链接")
+    ticket = await room.http.post(f"/consult/{cid}/session", headers={"Authorization": f"Bearer {expiring['token']}"})
+    assert ticket.status_code == 401
+
+    # Locked: a site not yet in the room cannot join, and Janus itself refuses its token.
+    locked = await room.api("POST", f"/api/v1/consultations/{cid}/lock", json={"on": True})
+    assert locked.status_code == 200 and locked.json()["locked"] is True
+    url = late.json()[0]["url"]
+    await page.goto(url)
+    await expect(page.locator("#notice")).to_have_text("会商已锁定，暂不能加入")
+    # A moderator route with a non-moderator's link is refused.
+    token = late.json()[0]["token"]
+    refused = await room.http.post(
+        f"/api/v1/consultations/{cid}/lock", json={"on": False}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert refused.status_code == 403
+
+
+async def test_rtsp_camera_feed_is_published_and_comes_back(
+    room: Room,
+    browser: Browser,
+    janus: JanusHarness,  # noqa: F811
+) -> None:
+    camera_argv = ["/usr/bin/python3", str(Path(__file__).parent / "peers" / "rtsp_camera.py"), "127.0.0.1", "8554"]
+    camera = janus.popen(camera_argv, stdout=subprocess.PIPE)
+    try:
+        assert camera.stdout is not None and (await asyncio.to_thread(camera.stdout.readline)).strip() == b"ready"
+        cid, _ = await _consultation(room, pin="")
+        invites = (
+            await room.api("POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": [{"site": SITES[0]}]})
+        ).json()
+        camera_feed = {"url": "rtsp://127.0.0.1:8554/camera", "site": "榆次现场"}
+        feed = await room.api("POST", f"/api/v1/consultations/{cid}/feeds", json=camera_feed)
+        assert feed.status_code == 201, feed.text
+        page = await _join(browser, invites[0]["url"], "")
+        await _decoding([page], {0: {"榆次现场"}}, timeout=40)
+
+        # The camera drops and returns: the feed comes back on its own.
+        stop(camera)
+        await asyncio.sleep(3)
+        camera = janus.popen(camera_argv, stdout=subprocess.PIPE)
+        assert camera.stdout is not None and (await asyncio.to_thread(camera.stdout.readline)).strip() == b"ready"
+        await _decoding([page], {0: {"榆次现场"}}, timeout=40)
+    finally:
+        stop(camera)
+
+
+async def test_janus_restart_recreates_rooms(room: Room, janus: JanusHarness) -> None:  # noqa: F811
+    cid, _ = await _consultation(room)
+    video = room.http._transport.app.state.video  # type: ignore[attr-defined]
+    number = (await room.api("GET", f"/api/v1/consultations/{cid}")).json()["room"]
+    connects = video.session.connects
+    started = time.monotonic()
+    await janus.engine.stop()
+    while video.session.state == "up":
+        await asyncio.sleep(0.05)
+    refused = await room.api("POST", "/api/v1/consultations", json={"title": "引擎停止时", "max_sites": 2})
+    assert refused.status_code == 503 and "Janus" in refused.json()["message"]
+    assert (await room.http.get("/healthz")).json()["components"]["janus"]["status"] == "down"
+    await janus.engine.start()
+    while video.session.connects == connects:
+        assert time.monotonic() - started < 20, "the session did not reconnect"
+        await asyncio.sleep(0.1)
+    print(f"reconnected {time.monotonic() - started:.2f} s after the restart began")
+    assert await video.rooms.exists(number)
+    assert (await room.http.get("/healthz")).json()["components"]["janus"]["status"] == "ok"
+
+
+async def test_local_janus_is_started_and_restarted_by_the_app(
+    janus: JanusHarness,  # noqa: F811
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    """mode = local (what `switchboard serve` runs): the app starts its own Janus, and starts it again when it
+    dies; the session reconnects and the consultation's room is back."""
+    url = await fresh_database_url("sqlite", request, tmp_path)
+    local = {
+        "SWITCHBOARD_JANUS_MODE": "local",
+        "SWITCHBOARD_JANUS_NETNS": janus.netns,
+        "SWITCHBOARD_JANUS_INTERFACE": "vj0",
+        "SWITCHBOARD_JANUS_HTTP_PORT": "8089",  # beside the session's Janus in the same namespace
+        "SWITCHBOARD_JANUS_RTP_PORT_START": "31000",
+        "SWITCHBOARD_JANUS_RTP_PORT_END": "31999",
+        "SWITCHBOARD_JANUS_KEEPALIVE_SECONDS": "5",
+    }
+    ctx = Context.from_settings(settings_for(tmp_path, url, **local))
+    app = create_app(ctx)
+    async with app.router.lifespan_context(app):
+        video = app.state.video
+        await video.session.wait_up(10)
+        assert video.engine is not None and video.engine.running
+        tokens = headers_for(ctx, await add_users(ctx))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as http:
+            created = await http.post(
+                "/api/v1/consultations", json={"title": "本地引擎", "max_sites": 3}, headers=tokens["leader"]
+            )
+            assert created.status_code == 201, created.text
+            health = (await http.get("/healthz")).json()["components"]["janus"]
+            assert health == {"status": "ok", "link": "up", "engine": "running"}
+            connects, started = video.session.connects, time.monotonic()
+            os.kill(video.engine.process.pid, 9)
+            while video.session.connects == connects:
+                assert time.monotonic() - started < 20, "Janus was not restarted"
+                await asyncio.sleep(0.1)
+            print(f"killed Janus back and reconnected in {time.monotonic() - started:.2f} s")
+            assert await video.rooms.exists(created.json()["room"])
+    assert video.engine.process is None  # stopped with the app
+    await ctx.db.close()
