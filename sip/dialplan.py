@@ -138,6 +138,7 @@ class Conference(_Model):
 class FaxNumber(_Model):
     number: Number
     name: Name = ""
+    audio_only: bool = False  # never ask the caller for T.38 (G.711 only), for lines behind a bad T.38 gateway
 
 
 class Definition(_Model):
@@ -326,6 +327,7 @@ def _environment() -> jinja2.Environment:
 AMI_EVENTS = (
     "FullyBooted", "Shutdown", "Newchannel", "Hangup", "DialBegin", "DialEnd", "Hold", "Unhold",
     "OriginateResponse", "UserEvent",
+    "FAXStatus", "SendFAX", "ReceiveFAX",  # fax progress and results (sip/fax/service.py)
 )  # fmt: skip
 
 TEMPLATES = [

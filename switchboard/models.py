@@ -2,6 +2,7 @@
 
 from broadcast.models import Delivery, PublicWarning
 from recording.models import Recording
+from sip.fax.models import Fax
 from sip.models import Call
 from switchboard.auth.models import User
 from switchboard.core.audit.models import AuditEntry, AuditHead
@@ -17,6 +18,7 @@ __all__ = [
     "ContactPoint",
     "Delivery",
     "DutyShift",
+    "Fax",
     "Group",
     "GroupMember",
     "Incident",
