@@ -6,6 +6,7 @@ with a 422 and leave no job. All faxes go out together at the start of the modul
 each test waits for its own."""
 
 import asyncio
+import io
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -28,8 +29,14 @@ from switchboard.telephony import Telephony
 from tests.asterisk_fixture import AsteriskHarness
 from tests.conftest import add_users, fresh_database_url, headers_for, settings_for
 
-LINES = 10
+LINES = 12
 CONCURRENT = 8
+DIRECTORY = (
+    "organisation,department,name,title,mobile,fax,groups\n"
+    "140105,应急管理局,王强,局长,,8700,值班传真组\n"
+    "140105,应急管理局,李明,值班员,13800138000,,值班传真组\n"
+    "140106,应急管理局,赵刚,科长,,8701,值班传真组\n"
+)
 MAX_HEADER_ROWS = 64  # spandsp adds its header line (32 rows at 196 lpi) on top of each page
 NEVER_ANSWERS = "8008"  # the desk named 传真机, registered by a phone that lets it ring
 INCIDENT = {"title": "小店区化工厂泄漏", "category": "accident_disaster", "level": "II", "area_code": "140105"}
@@ -49,6 +56,7 @@ class FaxDesk:
     done: dict[str, asyncio.Event] = field(default_factory=dict)  # fax id -> settled
     received: list[dict[str, Any]] = field(default_factory=list)
     submitted_at: float = 0.0
+    skipped: list[dict[str, str]] = field(default_factory=list)
 
     async def settled(self, case: str, timeout: float) -> list[dict[str, Any]]:
         ids = self.batches[case]
@@ -85,6 +93,17 @@ def pdf_document(tmp_path: Path, pages: int) -> bytes:
         check=True,
     )  # fmt: skip
     return target.read_bytes()
+
+
+def scanned_page() -> bytes:
+    """A greyscale "scan" with text-like bars, as a PNG."""
+    image = Image.new("L", (1240, 1754), 250)
+    pixels = np.asarray(image).copy()
+    for row in range(200, 1600, 60):
+        pixels[row : row + 18, 150 : 150 + (row * 7) % 900 + 100] = 20
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def tiff_pages(path: Path) -> list[np.ndarray]:
@@ -158,6 +177,11 @@ async def fax_desk(
                 headers=tokens["duty_officer"],
             )
             desk = FaxDesk(ctx, http, tokens, telephony, incident.json()["id"], pdf_document(tmp_path, 2))
+            files = {"file": ("contacts.csv", DIRECTORY.encode(), "text/csv")}
+            imported = await http.post("/api/v1/directory/import", files=files, headers=tokens["duty_officer"])
+            assert imported.json()["created"] == 3, imported.text
+            [group] = (await http.get("/api/v1/directory/groups", headers=tokens["leader"])).json()
+            [wang] = (await http.get("/api/v1/directory/contacts?q=王强", headers=tokens["leader"])).json()
 
             async def collect(event: Event) -> None:
                 desk.events.append(event)
@@ -176,6 +200,13 @@ async def fax_desk(
                 sent = await _post(desk, desk.document, **form)
                 assert sent.status_code == 201, sent.text
                 desk.batches[case] = [f["id"] for f in sent.json()["faxes"]]
+            # A scanned page (PNG) to a group and a contact: each member's fax number once, 李明 has none.
+            form = {"group_ids": group["id"], "contact_ids": wang["id"], "numbers": "8700"}
+            files = {"file": ("扫描件.png", scanned_page(), "image/png")}
+            sent = await http.post("/api/v1/faxes", files=files, data=form, headers=tokens["duty_officer"])
+            assert sent.status_code == 201, sent.text
+            desk.batches["directory"] = [f["id"] for f in sent.json()["faxes"]]
+            desk.skipped = sent.json()["skipped"]
             yield desk
 
 
@@ -260,6 +291,15 @@ async def test_far_end_that_never_answers_fails_after_its_retries(fax_desk: FaxD
     assert [h["result"] for h in fax["history"]] == ["no_answer", "no_answer"]
     retried = [e for e in desk.events if e.type == "fax.retrying" and e.data["fax_id"] == fax["id"]]
     assert len(retried) == 1
+
+
+@pytest.mark.timeout(150)
+async def test_contacts_and_groups_get_one_fax_per_number(fax_desk: FaxDesk) -> None:
+    desk = fax_desk
+    faxes = await desk.settled("directory", timeout=140)
+    assert sorted((f["number"], f["party_name"]) for f in faxes) == [("8700", "王强"), ("8701", "赵刚")]
+    assert desk.skipped == [{"name": "李明", "reason": "没有登记传真号码"}]
+    assert [(f["state"], f["pages_total"], f["pages"]) for f in faxes] == [("sent", 1, 1)] * 2, faxes
 
 
 def assert_same_pages(sent: list[np.ndarray], received: list[np.ndarray]) -> None:
