@@ -71,7 +71,7 @@ def _say(message: str) -> None:
     print(f"[asterisk] {message}", file=sys.__stderr__, flush=True)
 
 
-def _fax_far_end(engine: Engine, sip_port: int, port: int) -> None:
+def fax_far_end(engine: Engine, sip_port: int, port: int) -> None:
     """The far end of the fax loop: a second transport on `port`, where INVITEs the `faxloop` trunk sends from the
     main transport arrive as endpoint faxloop-far (T.38 capable) into `from-trunk`."""
     engine.layout.etc.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,7 @@ async def asterisk(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[As
     groups = [g.model_copy(update={"timeout": 4}) for g in definition.ring_groups]
     definition = definition.model_copy(update={"trunks": trunks, "ring_groups": groups, "fax": fax})
     engine = Engine(settings, runtime, definition, fallback={"duty": FALLBACK_MOBILE})
-    _fax_far_end(engine, sip_port, fax_loop_port)
+    fax_far_end(engine, sip_port, fax_loop_port)
     started = time.monotonic()
     await engine.start(timeout=30)
     boot = time.monotonic() - started

@@ -244,6 +244,8 @@ async def test_t38_fax_arrives_with_the_same_pages(fax_desk: FaxDesk, tmp_path: 
     assert sent["state"] == "sent" and sent["result"] == "sent", sent
     assert (sent["mode"], sent["pages"], sent["pages_total"]) == ("T38", 3, 3)  # the cover page and two pages
     assert sent["rate"] and sent["rate"] >= 9600 and sent["ecm"] is True
+    progress = [e.data["status"] for e in desk.events if e.type == "fax.progress" and e.data["fax_id"] == sent["id"]]
+    assert progress, "no FAXStatus progress from Asterisk"
     [received] = [f for f in await desk.received_on("8700", 1 + CONCURRENT, 60) if f["pages"] == 3]
     assert received["state"] == "received" and received["mode"] == "T38"
     assert received["number"] == STATION and received["remote_station"] == STATION

@@ -24,7 +24,7 @@ import re
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,7 @@ class FaxService:
         self.active = 0  # faxes on a line right now
         self.peak = 0  # most at once since start (the benchmark and the tests read it)
         self._waiting: dict[str, asyncio.Future[Message]] = {}
+        self._fax_events: dict[str, Message] = {}  # fax id -> Asterisk's SendFAX event (pages, rate) of its attempt
         self._inflight: set[asyncio.Task[None]] = set()
         self._receiving: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -118,6 +119,7 @@ class FaxService:
     # Life cycle -------------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        config_path(self.documents)  # its paths reach the dialplan: refuse to start on one Asterisk cannot take
         self.documents.mkdir(parents=True, exist_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self._runner is None or self._runner.done():
@@ -161,7 +163,6 @@ class FaxService:
                 values = {"sender": self.settings.sender_name, "pages": len(pages)} | cover
                 values["sent_at"] = utcnow().astimezone(zone).strftime("%Y-%m-%d %H:%M")
                 pages = await document.prepend_cover(await document.cover_page(values), target, self.workdir)
-            config_path(target)  # the path reaches the dialplan: it must be a plain one
             faxes = [
                 Fax(
                     batch_id=batch_id,
@@ -316,9 +317,16 @@ class FaxService:
                 message = await asyncio.wait_for(report, self.settings.lease_seconds / 2)
             except TimeoutError:
                 return Outcome("timeout", error="no report from the dialplan")
-            return _outcome(message)
+            outcome = _outcome(message)
+            event = self._fax_events.get(row.id)
+            if event is not None and not outcome.pages:  # the channel variables said less than the fax event
+                outcome = replace(
+                    outcome, pages=_int(event.get("PagesTransferred")) or 0, rate=_int(event.get("TransferRate"))
+                )
+            return outcome
         finally:
             self._waiting.pop(row.id, None)
+            self._fax_events.pop(row.id, None)
 
     async def _finish(self, row: Any, outcome: Outcome, seconds: float) -> None:
         now = utcnow()
@@ -367,7 +375,17 @@ class FaxService:
     # Asterisk side ----------------------------------------------------------------------------------------------
 
     async def _on_event(self, message: Message) -> None:
-        if message.get("Event") != "UserEvent":
+        name = message.get("Event")
+        if name in ("SendFAX", "FAXStatus"):
+            fax_id = _channel_variable(message, "SB_FAX_ID")
+            if fax_id in self._waiting:
+                if name == "SendFAX":
+                    self._fax_events[fax_id] = message
+                else:  # progress for the console: "Page 1 sent"... (live only, not on the timeline)
+                    data = {"fax_id": fax_id, "status": str(message.get("Status", ""))[:100]}
+                    await self.ctx.bus.publish(Event("fax.progress", data=data, actor="system"))
+            return
+        if name != "UserEvent":
             return
         kind = message.get("UserEvent")
         if kind == "SwitchboardFaxSent":
@@ -460,6 +478,16 @@ class FaxService:
         async with self.ctx.db.reader() as session:
             rows = await session.scalars(select(Fax.id).where(Fax.state.in_(UNSETTLED)))
             return len(rows.all())
+
+
+def _channel_variable(message: Message, name: str) -> str:
+    """A `channelvars` value from an event (panoramisk gives one ChanVariable header as a string, several as a list)."""
+    values = message.get("ChanVariable") or []
+    for item in [values] if isinstance(values, str) else values:
+        key, _, value = str(item).partition("=")
+        if key == name:
+            return value
+    return ""
 
 
 def _int(value: Any) -> int | None:
