@@ -29,7 +29,7 @@ from switchboard.telephony import Telephony
 from tests.asterisk_fixture import AsteriskHarness
 from tests.conftest import add_users, fresh_database_url, headers_for, settings_for
 
-LINES = 12
+LINES = 13
 CONCURRENT = 8
 DIRECTORY = (
     "organisation,department,name,title,mobile,fax,groups\n"
@@ -39,6 +39,7 @@ DIRECTORY = (
 )
 MAX_HEADER_ROWS = 64  # spandsp adds its header line (32 rows at 196 lpi) on top of each page
 NEVER_ANSWERS = "8008"  # the desk named 传真机, registered by a phone that lets it ring
+BUSY = "8009"  # a desk whose phone answers every call with 486 Busy Here
 INCIDENT = {"title": "小店区化工厂泄漏", "category": "accident_disaster", "level": "II", "area_code": "140105"}
 STATION = "8700"  # our own fax number as station id: a fax back from it is matched to our faxes' incident
 
@@ -160,15 +161,16 @@ async def fax_desk(
     async with app.router.lifespan_context(app), PhoneProcess() as phone:
         assert telephony.ami is not None
         await telephony.ami.wait_up(15)
-        await phone.command(
-            "account",
-            name=NEVER_ANSWERS,
-            registrar=f"{asterisk.sip_host}:{asterisk.sip_port}",
-            user=NEVER_ANSWERS,
-            password=asterisk.extensions[NEVER_ANSWERS],
-        )
-        await phone.wait_for("registration", account=NEVER_ANSWERS, code=200, timeout=10)
-        await phone.command("answer", account=NEVER_ANSWERS, mode="never")
+        for desk_number, mode in ((NEVER_ANSWERS, "never"), (BUSY, "busy")):
+            await phone.command(
+                "account",
+                name=desk_number,
+                registrar=f"{asterisk.sip_host}:{asterisk.sip_port}",
+                user=desk_number,
+                password=asterisk.extensions[desk_number],
+            )
+            await phone.wait_for("registration", account=desk_number, code=200, timeout=10)
+            await phone.command("answer", account=desk_number, mode=mode)
         tokens = headers_for(ctx, await add_users(ctx))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as http:
             incident = await http.post(
@@ -190,7 +192,8 @@ async def fax_desk(
 
             ctx.bus.subscribe(collect)
             desk.submitted_at = time.monotonic()
-            cases = [("never", NEVER_ANSWERS, {}), ("t38", asterisk.fax_numbers["t38"], {"cover": "true"})]
+            cases = [("never", NEVER_ANSWERS, {}), ("busy", BUSY, {})]
+            cases.append(("t38", asterisk.fax_numbers["t38"], {"cover": "true"}))
             cases.append(("g711", asterisk.fax_numbers["g711"], {}))
             cases += [(f"many{i}", asterisk.fax_numbers["t38"], {}) for i in range(CONCURRENT)]
             for case, number, extra in cases:
@@ -302,6 +305,15 @@ async def test_contacts_and_groups_get_one_fax_per_number(fax_desk: FaxDesk) -> 
     assert sorted((f["number"], f["party_name"]) for f in faxes) == [("8700", "王强"), ("8701", "赵刚")]
     assert desk.skipped == [{"name": "李明", "reason": "没有登记传真号码"}]
     assert [(f["state"], f["pages_total"], f["pages"]) for f in faxes] == [("sent", 1, 1)] * 2, faxes
+
+
+@pytest.mark.timeout(60)
+async def test_busy_far_end_is_retried_then_fails(fax_desk: FaxDesk) -> None:
+    [fax] = await fax_desk.settled("busy", timeout=50)
+    assert (fax["state"], fax["result"], fax["attempts"]) == ("failed", "busy", 2), fax["history"]
+    assert "占线" in next(
+        e.data["summary"] for e in fax_desk.events if e.type == "fax.failed" and e.data["fax_id"] == fax["id"]
+    )
 
 
 def assert_same_pages(sent: list[np.ndarray], received: list[np.ndarray]) -> None:

@@ -49,14 +49,17 @@ log = logging.getLogger(__name__)
 
 SEND_CONTEXT = "switchboard-fax-send"
 INCIDENT_MEMORY = timedelta(days=7)  # a fax back from a number we faxed for an incident within this goes on it
-# OriginateResponse Reason -> result (Asterisk's AST_CONTROL_* numbers)
-ORIGINATE_RESULTS = {"1": "hangup", "3": "no_answer", "5": "busy", "8": "unreachable", "0": "unreachable"}
+# Why an originated call was not answered: OriginateResponse's Reason (AST_CONTROL_*: 3 ringing timed out, 5 busy)
+# and, since Asterisk often says only 0 there, the Q.850 cause of the channel's Hangup event.
+ORIGINATE_RESULTS = {"3": "no_answer", "5": "busy"}
+CAUSE_RESULTS = {"17": "busy", "18": "no_answer", "19": "no_answer", "21": "rejected"}
 RESULT_NAMES = {
     "sent": "发送成功",
     "busy": "占线",
     "no_answer": "无人接听",
     "unreachable": "无法接通",
     "hangup": "对方挂断",
+    "rejected": "对方拒接",
     "failed": "传输失败",
     "timeout": "超时",
     "engine_down": "电话引擎不可用",
@@ -110,6 +113,7 @@ class FaxService:
         self.peak = 0  # most at once since start (the benchmark and the tests read it)
         self._waiting: dict[str, asyncio.Future[Message]] = {}
         self._fax_events: dict[str, Message] = {}  # fax id -> Asterisk's SendFAX event (pages, rate) of its attempt
+        self._causes: dict[str, asyncio.Future[str]] = {}  # channel id of an attempt -> its Hangup cause
         self._inflight: set[asyncio.Task[None]] = set()
         self._receiving: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -280,6 +284,8 @@ class FaxService:
         loop = asyncio.get_running_loop()
         report: asyncio.Future[Message] = loop.create_future()
         self._waiting[row.id] = report
+        channel_id = f"{row.id}-{row.attempts}"
+        cause = self._causes[channel_id] = loop.create_future()
         ring = self.settings.ring_seconds
         variables = [
             f"__INCIDENT_ID={row.incident_id or ''}",
@@ -301,7 +307,7 @@ class FaxService:
                         "CallerID": f'"{self.header}" <{self.station.replace(" ", "") or "fax"}>',
                         "Variable": variables,
                         "Async": "true",
-                        "ChannelId": f"{row.id}-{row.attempts}",
+                        "ChannelId": channel_id,
                     },
                     timeout=ring + 20,
                 )
@@ -311,7 +317,11 @@ class FaxService:
             final = next((m for m in responses if m.get("Event") == "OriginateResponse"), None)
             if final is not None and final.get("Response") != "Success":
                 reason = str(final.get("Reason", ""))
-                return Outcome(ORIGINATE_RESULTS.get(reason, "unreachable"), error=f"originate reason {reason}")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(cause), 2.0)  # the Hangup may follow the response
+                code = cause.result() if cause.done() else ""
+                result = ORIGINATE_RESULTS.get(reason) or CAUSE_RESULTS.get(code, "unreachable")
+                return Outcome(result, error=f"originate reason {reason}, hangup cause {code or '?'}")
             try:
                 # Answered: SendFAX runs; its hangup handler reports. The lease bounds the wait.
                 message = await asyncio.wait_for(report, self.settings.lease_seconds / 2)
@@ -327,6 +337,7 @@ class FaxService:
         finally:
             self._waiting.pop(row.id, None)
             self._fax_events.pop(row.id, None)
+            self._causes.pop(channel_id, None)
 
     async def _finish(self, row: Any, outcome: Outcome, seconds: float) -> None:
         now = utcnow()
@@ -376,6 +387,11 @@ class FaxService:
 
     async def _on_event(self, message: Message) -> None:
         name = message.get("Event")
+        if name == "Hangup":
+            cause = self._causes.get(message.get("Uniqueid", ""))
+            if cause is not None and not cause.done():
+                cause.set_result(str(message.get("Cause", "")))
+            return
         if name in ("SendFAX", "FAXStatus"):
             fax_id = _channel_variable(message, "SB_FAX_ID")
             if fax_id in self._waiting:
