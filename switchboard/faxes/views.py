@@ -1,6 +1,7 @@
 """Fax routes. Sending answers 201 once every recipient's job is written (the document already converted); each
 fax's progress follows over WS /api/v1/events (fax.queued, fax.retrying, fax.sent, fax.failed, fax.received)."""
 
+import contextlib
 import re
 from typing import Annotated, Literal
 
@@ -40,7 +41,13 @@ def _items(text: str) -> list[str]:
 
 
 def _fax_numbers(contact: ContactOut) -> list[str]:
-    return [c.value.lstrip("+") for c in contact.contacts if c.kind == ContactKind.fax]
+    """The contact's fax numbers that can be dialled (a number reaches the dial string only in this form)."""
+    numbers = []
+    for point in contact.contacts:
+        if point.kind == ContactKind.fax:
+            with contextlib.suppress(InvalidInput):
+                numbers.append(normalise_number(point.value.lstrip("+")))
+    return numbers
 
 
 async def _recipients(
