@@ -1,9 +1,10 @@
 """The durable outbox: delivery rows, written with the issue, are claimed by workers and sent through the channels.
 
-Claiming. A worker takes due rows in one write transaction: `SELECT id ... LIMIT n FOR UPDATE SKIP LOCKED`, then
-`UPDATE deliveries SET state='sending', worker=me, lease_until=... WHERE id IN (those) RETURNING ...` (on SQLite
-the single writer, BEGIN IMMEDIATE, serialises claims; FOR UPDATE is not rendered there). A row is due when it is
-`pending` and its next_attempt_at has come, or when it is `sending` and its lease has run out.
+Claiming (switchboard.core.jobs, shared with the fax sender). A worker takes due rows in one write transaction:
+`SELECT id ... LIMIT n FOR UPDATE SKIP LOCKED`, then `UPDATE deliveries SET state='sending', worker=me,
+lease_until=... WHERE id IN (those) RETURNING ...` (on SQLite the single writer, BEGIN IMMEDIATE, serialises claims;
+FOR UPDATE is not rendered there). A row is due when it is `pending` and its next_attempt_at has come, or when it is
+`sending` and its lease has run out.
 
 Never twice. A row is `sending` (with the worker's id and a lease) before the channel is called and `sent` right
 after the peer accepts. The only moment a duplicate can arise is a crash between the peer's acceptance and that
@@ -28,7 +29,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
 import time
 from collections.abc import Iterable
@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 
+from switchboard.core import jobs
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 from switchboard.core.events import Event
@@ -174,39 +175,15 @@ class Outbox:
             await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
 
     async def _claim(self, channel: str, limit: int) -> list[_Claimed]:
-        now = utcnow()
-        due = or_(
-            and_(Delivery.state == DeliveryState.pending, Delivery.next_attempt_at <= now),
-            and_(Delivery.state == DeliveryState.sending, Delivery.lease_until < now),
+        rows = await jobs.claim(
+            self.ctx,
+            Delivery,
+            where=Delivery.channel == channel,
+            limit=limit,
+            worker=self.worker_id,
+            lease_seconds=self.settings.lease_seconds,
+            returning=(Delivery.warning_id, Delivery.recipient),
         )
-        candidates = (
-            select(Delivery.id)
-            .where(Delivery.channel == channel, due)
-            .order_by(Delivery.next_attempt_at, Delivery.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        lease = now + timedelta(seconds=self.settings.lease_seconds)
-        async with self.ctx.db.session() as session:
-            # Two statements in one transaction: PostgreSQL may re-run an `IN (SELECT ... LIMIT)` subquery per row
-            # and so claim more than `limit`; the ids locked first are exactly the ones updated.
-            ids = list((await session.scalars(candidates)).all())
-            if not ids:
-                return []
-            statement = (
-                update(Delivery)
-                .where(Delivery.id.in_(ids))
-                .values(
-                    state=DeliveryState.sending,
-                    worker=self.worker_id,
-                    lease_until=lease,
-                    attempts=Delivery.attempts + 1,
-                    updated_at=now,
-                )
-                .returning(Delivery.id, Delivery.warning_id, Delivery.recipient, Delivery.attempts)
-                .execution_options(synchronize_session=False)
-            )
-            rows = (await session.execute(statement)).all()
         return [_Claimed(r.id, r.warning_id, r.recipient, r.attempts, r.attempts > 1) for r in rows]
 
     async def _warning(self, warning_id: str) -> PublicWarning:
@@ -285,8 +262,7 @@ class Outbox:
                 await self.on_receipt(lane.channel.name, result.remote_id, early[0], early[1])
 
     def backoff(self, attempts: int) -> float:
-        delay = min(self.settings.backoff_base * 2 ** (attempts - 1), self.settings.backoff_max)
-        return delay * random.uniform(0.8, 1.0)
+        return jobs.backoff(attempts, self.settings.backoff_base, self.settings.backoff_max)
 
     # --- receipts and completion ---
 

@@ -59,6 +59,11 @@ class Routing:
     default_desk: str | None = None
     record: bool = True  # MixMonitor the conversation
 
+    def dial_string(self, number: str) -> str:
+        if number in self.desks:
+            return f"PJSIP/{number}"
+        return f"PJSIP/{number}@{self.trunk}"
+
 
 @dataclass(frozen=True)
 class Target:
@@ -85,9 +90,7 @@ class CallService:
         ami.on_resync(self._resync)
 
     def dial_string(self, number: str) -> str:
-        if number in self.routing.desks:
-            return f"PJSIP/{number}"
-        return f"PJSIP/{number}@{self.routing.trunk}"
+        return self.routing.dial_string(number)
 
     # Actions from the API ---------------------------------------------------------------------------------------
 

@@ -156,6 +156,7 @@ class Conference(_Model):
 class FaxNumber(_Model):
     number: Number
     name: Name = ""
+    audio_only: bool = False  # never ask the caller for T.38 (G.711 only), for lines behind a bad T.38 gateway
 
 
 class Definition(_Model):
@@ -388,6 +389,7 @@ AMI_EVENTS = (
     "OriginateResponse", "UserEvent",
     "ConfbridgeStart", "ConfbridgeEnd", "ConfbridgeJoin", "ConfbridgeLeave", "ConfbridgeTalking", "ConfbridgeMute",
     "ConfbridgeUnmute", "ConfbridgeRecord", "ConfbridgeStopRecord",
+    "FAXStatus", "SendFAX", "ReceiveFAX",  # fax progress and results (sip/fax/service.py)
 )  # fmt: skip
 
 TEMPLATES = [

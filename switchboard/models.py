@@ -4,6 +4,7 @@ from broadcast.models import Delivery, PublicWarning
 from conference.bridges.models import BridgeSession, Participant
 from conference.video.models import Consultation, Invite
 from recording.models import Recording
+from sip.fax.models import Fax
 from sip.models import Call
 from switchboard.auth.models import User
 from switchboard.core.audit.models import AuditEntry, AuditHead
@@ -21,6 +22,7 @@ __all__ = [
     "ContactPoint",
     "Delivery",
     "DutyShift",
+    "Fax",
     "Group",
     "GroupMember",
     "Incident",

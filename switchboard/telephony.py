@@ -8,6 +8,7 @@ shift changes.
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from sip import dialplan
 from sip.ami import AmiSession, LinkState
 from sip.calls import CallService, Routing
 from sip.engine import Engine
+from sip.fax.models import Fax
+from sip.fax.service import FaxService
 from sip.provision import find_runtime, provision
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
@@ -39,6 +42,7 @@ class Telephony:
         self.ami: AmiSession | None = None
         self.calls: CallService | None = None
         self.bridges: BridgeService | None = None
+        self.faxes: FaxService | None = None
         self._roster_watch: asyncio.Task[None] | None = None
         self._fallbacks: dict[str, str] = {}
         self._filing: set[asyncio.Task[None]] = set()
@@ -50,6 +54,8 @@ class Telephony:
             if a.monitor_dir
             else dialplan.Layout.for_settings(ctx.settings).base / "spool" / "monitor"
         )
+        spool = ctx.settings.fax.spool_dir
+        self.fax_dir = Path(spool) if spool else dialplan.Layout.for_settings(ctx.settings).base / "spool" / "fax"
 
     async def start(self) -> None:
         settings = self.ctx.settings
@@ -71,6 +77,11 @@ class Telephony:
             self.ctx, self.ami, self._bridges(), self.calls.dial_string, Policy(**settings.bridges.model_dump())
         )
         self.ctx.bus.subscribe(self._file_recording)
+        fax_routing = replace(routing, trunk=settings.fax.trunk or trunk)
+        self.faxes = FaxService(
+            self.ctx, self.ami, fax_routing, spool_dir=self.fax_dir, lookup=self._lookup, file_pdf=self._file_fax
+        )
+        self.faxes.start()
         self.ami.on_state(self._link_changed)
         self.ami.start()
 
@@ -80,6 +91,8 @@ class Telephony:
         for task in list(self._filing):
             with contextlib.suppress(Exception):
                 await task
+        if self.faxes:
+            await self.faxes.stop()
         if self._roster_watch:
             self._roster_watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -212,6 +225,20 @@ class Telephony:
             source_id=call.id,
             parties=[{k: v for k, v in p.items() if v} for p in parties],
         )
+
+    async def _file_fax(self, pdf: Path, fax: Fax, started: datetime, ended: datetime) -> str:
+        """A received fax's PDF into the recording store (same SHA-256 ledger as call recordings)."""
+        party = {"name": fax.party_name or fax.remote_station, "number": fax.number, "contact_id": fax.contact_id}
+        recording = await self.recordings.file(
+            pdf,
+            kind="fax",
+            started_at=started,
+            ended_at=ended,
+            incident_id=fax.incident_id,
+            source_id=fax.id,
+            parties=[{k: v for k, v in party.items() if v}],
+        )
+        return recording.id
 
     async def _link_changed(self, state: LinkState) -> None:
         error = self.ami.last_error if self.ami else ""

@@ -21,6 +21,11 @@ FALLBACK_MOBILE = "13800000000"
 """The on-duty officer's mobile the duty ring group falls back to (reached through the trunk)."""
 BRIDGE_PIN, MODERATOR_PIN = "1234", "9876"
 """The PINs of every conference bridge of the test engine."""
+FAX_TRUNK = "faxloop"
+"""A trunk to this same Asterisk's second SIP transport (the far end of the fax tests): numbers dialled through it
+land in `from-trunk`, so the dialplan's fax numbers answer them with ReceiveFAX."""
+FAX_NUMBERS = {"t38": "8700", "g711": "8701"}
+"""The far end's fax numbers: 8700 asks for T.38, 8701 (audio_only) never does, so the fax stays on G.711."""
 
 
 @dataclass
@@ -41,6 +46,8 @@ class AsteriskHarness:
     hotlines: list[str] = field(default_factory=list)
     fallback_mobile: str = FALLBACK_MOBILE
     boot_seconds: float = 0.0
+    fax_trunk: str = FAX_TRUNK
+    fax_numbers: dict[str, str] = field(default_factory=lambda: dict(FAX_NUMBERS))
 
 
 def _free_port(kind: int) -> int:
@@ -66,12 +73,42 @@ def _say(message: str) -> None:
     print(f"[asterisk] {message}", file=sys.__stderr__, flush=True)
 
 
+def fax_far_end(engine: Engine, sip_port: int, port: int) -> None:
+    """The far end of the fax loop: a second transport on `port`, where INVITEs the `faxloop` trunk sends from the
+    main transport arrive as endpoint faxloop-far (T.38 capable) into `from-trunk`."""
+    engine.layout.etc.mkdir(parents=True, exist_ok=True)
+    (engine.layout.etc / "pjsip_local.conf").write_text(
+        f"""[transport-faxloop]
+type = transport
+protocol = udp
+bind = 127.0.0.1:{port}
+
+[faxloop-far]
+type = endpoint
+context = from-trunk
+transport = transport-faxloop
+disallow = all
+allow = ulaw,alaw
+direct_media = no
+rtp_symmetric = yes
+t38_udptl = yes
+t38_udptl_ec = redundancy
+
+[faxloop-far]
+type = identify
+endpoint = faxloop-far
+match = 127.0.0.1:{sip_port}
+"""
+    )
+
+
 @pytest_asyncio.fixture(scope="session")
 async def asterisk(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsteriskHarness]:
     var_dir: Path = tmp_path_factory.mktemp("asterisk")
     sip_port = _free_sip_port()
     ami_port = _free_port(socket.SOCK_STREAM)
     trunk_port = _free_port(socket.SOCK_DGRAM)
+    fax_loop_port = _free_port(socket.SOCK_DGRAM)
     base = random.Random().randrange(30000, 39000, 1000)  # RTP and UDPTL apart from pjsua's default base 4000
     settings = config.load(
         path=var_dir / "absent.toml",
@@ -102,13 +139,18 @@ async def asterisk(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[As
 
     definition = dialplan.load_definition()
     trunks = [t.model_copy(update={"host": "127.0.0.1", "port": trunk_port}) for t in definition.trunks]
+    trunks.append(dialplan.Trunk(name=FAX_TRUNK, host="127.0.0.1", port=fax_loop_port))
+    fax = [*definition.fax, dialplan.FaxNumber(number=FAX_NUMBERS["g711"], name="G711", audio_only=True)]
     # Duty groups ring the desks for 4 s before the fallback mobile, so that path is testable quickly.
     groups = [g.model_copy(update={"timeout": 4}) for g in definition.ring_groups]
     conferences = [
         c.model_copy(update={"pin": BRIDGE_PIN, "moderator_pin": MODERATOR_PIN}) for c in definition.conferences
     ]
-    definition = definition.model_copy(update={"trunks": trunks, "ring_groups": groups, "conferences": conferences})
+    definition = definition.model_copy(
+        update={"trunks": trunks, "ring_groups": groups, "conferences": conferences, "fax": fax}
+    )
     engine = Engine(settings, runtime, definition, fallback={"duty": FALLBACK_MOBILE})
+    fax_far_end(engine, sip_port, fax_loop_port)
     started = time.monotonic()
     await engine.start(timeout=30)
     boot = time.monotonic() - started

@@ -129,6 +129,26 @@ class JanusSettings(_Section):
     invite_hours: float = Field(24.0, gt=0, description="Lifetime of a consultation join link")
 
 
+class FaxSettings(_Section):
+    lines: int = Field(4, ge=1, le=256, description="Most faxes sent at once (Asterisk lines used for sending)")
+    trunk: str = Field("", description="Trunk that carries faxes to outside numbers; empty: the dialplan's first trunk")
+    max_pages: int = Field(50, ge=1, le=1000, description="Longest document accepted, in pages")
+    max_upload_mb: int = Field(20, ge=1, le=500, description="Largest document accepted, in MiB")
+    max_attempts: int = Field(4, ge=1, le=20, description="Attempts per recipient (busy, no answer, failed pages)")
+    retry_seconds: float = Field(60.0, gt=0, description="Wait before the second attempt; doubles each attempt")
+    retry_max_seconds: float = Field(900.0, gt=0, description="Longest wait between attempts")
+    ring_seconds: int = Field(60, ge=2, le=300, description="How long the far end may ring before it is no answer")
+    lease_seconds: float = Field(
+        1800.0, gt=0, description="A claimed fax belongs to its sender this long; a crashed sender's faxes are retried"
+    )
+    station_id: str = Field("", description="Our fax station id (TSI) sent to the far end: digits, + and spaces")
+    header: str = Field("Switchboard", description="Header line Asterisk prints on top of every sent page (ASCII)")
+    sender_name: str = Field("应急值班室", description="Sender named on cover pages")
+    spool_dir: str = Field(
+        "", description="Where Asterisk writes received faxes, seen from this host; empty: <var_dir>/asterisk/spool/fax"
+    )
+
+
 class ChannelSettings(_Section):
     """Warning channels; a channel whose host (or token) is empty is off."""
 
@@ -159,6 +179,7 @@ class Settings(_Section):
     bridges: BridgeSettings = BridgeSettings()
     channels: ChannelSettings = ChannelSettings()
     janus: JanusSettings = JanusSettings()
+    fax: FaxSettings = FaxSettings()
 
     @property
     def var_path(self) -> Path:

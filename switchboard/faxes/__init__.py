@@ -1,0 +1,1 @@
+"""Fax routes: send a document to many recipients, the inbox and the outbox."""
