@@ -38,6 +38,13 @@ class Desk:
 
         return await asyncio.wait_for(wait(), timeout)
 
+    async def open_incident(self, title: str, category: str, level: str, area_code: str) -> str:
+        """A new incident (by the duty officer); returns its id."""
+        body = {"title": title, "category": category, "level": level, "area_code": area_code}
+        response = await self.http.post("/api/v1/incidents", json=body, headers=self.tokens["duty_officer"])
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
 
 @contextlib.asynccontextmanager
 async def switchboard_on(

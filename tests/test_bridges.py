@@ -64,12 +64,7 @@ async def bridge_state(desk: Desk) -> dict[str, Any]:
 async def test_dial_in_tones_mute_kick_lock_and_recording(
     desk: Desk, asterisk: AsteriskHarness, tmp_path: Path
 ) -> None:
-    incident = await desk.http.post(
-        "/api/v1/incidents",
-        json={"title": "汾河防汛会商", "category": "natural_disaster", "level": "III", "area_code": "140100"},
-        headers=desk.tokens["duty_officer"],
-    )
-    incident_id = incident.json()["id"]
+    incident_id = await desk.open_incident("汾河防汛会商", "natural_disaster", "III", "140100")
     async with PhoneProcess() as a, PhoneProcess() as b, PhoneProcess() as c:
         phones = [(a, "8001"), (a, "8002"), (b, "8003"), (b, "8004"), (c, "8005")]
         for phone, number in phones + [(c, "8006")]:

@@ -49,12 +49,7 @@ async def answered_call(desk: Desk, asterisk: AsteriskHarness, outside: PhonePro
 async def test_desk_rings_first_then_numbers_in_priority_order(
     desk: Desk, asterisk: AsteriskHarness, tmp_path: Path
 ) -> None:
-    incident = await desk.http.post(
-        "/api/v1/incidents",
-        json={"title": "小店区化工厂泄漏", "category": "accident_disaster", "level": "II", "area_code": "140105"},
-        headers=desk.tokens["duty_officer"],
-    )
-    incident_id = incident.json()["id"]
+    incident_id = await desk.open_incident("小店区化工厂泄漏", "accident_disaster", "II", "140105")
     contact = (await desk.http.get("/api/v1/directory/contacts?q=王强", headers=desk.tokens["leader"])).json()[0]
 
     async with PhoneProcess() as desks, PhoneProcess() as outside:

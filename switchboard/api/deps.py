@@ -10,7 +10,7 @@ from switchboard.auth.models import Principal, Role
 from switchboard.auth.service import principal_from_token
 from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
-from switchboard.core.errors import Forbidden, Unauthorized
+from switchboard.core.errors import Forbidden, Unauthorized, Unavailable
 
 _bearer = HTTPBearer(auto_error=False, description="POST /api/v1/auth/token for a token")
 
@@ -59,3 +59,15 @@ async def audited(ctx: Context, who: Principal, action: str, kind: str, ref: str
     the request rather than sharing a transaction with rows the engine's events write later."""
     async with ctx.db.session() as session:
         await audit.record(session, who.username, action, kind, ref, detail)
+
+
+def telephony_part(attribute: str, unavailable: str) -> Callable[[Request], Any]:
+    """A dependency handing a route the part of telephony it drives (calls, bridges, faxes); 503 while it is off."""
+
+    def get(request: Request) -> Any:
+        part = getattr(request.app.state.telephony, attribute)
+        if part is None:
+            raise Unavailable(f"电话功能未启用（[asterisk] mode = off）{unavailable}")
+        return part
+
+    return get

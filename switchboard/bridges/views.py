@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from conference.bridges.service import BridgeService, Invitee
 from sip.calls import normalise_number
-from switchboard.api.deps import Ctx, Reader, audited, require
+from switchboard.api.deps import Ctx, Reader, audited, require, telephony_part
 from switchboard.auth.models import Principal, Role
 from switchboard.bridges.models import (
     BridgeOut,
@@ -23,7 +23,7 @@ from switchboard.bridges.models import (
     SessionOut,
 )
 from switchboard.core.context import Context
-from switchboard.core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from switchboard.core.errors import Conflict, InvalidInput, NotFound
 from switchboard.directory import service as directory
 from switchboard.incidents import service as incidents
 
@@ -31,14 +31,7 @@ router = APIRouter(prefix="/api/v1/bridges", tags=["bridges"])
 Moderator = Annotated[Principal, Depends(require(Role.duty_officer, Role.leader))]
 
 
-def get_bridges(request: Request) -> BridgeService:
-    bridges = request.app.state.telephony.bridges
-    if bridges is None:
-        raise Unavailable("电话功能未启用（[asterisk] mode = off）")
-    return bridges
-
-
-Bridges = Annotated[BridgeService, Depends(get_bridges)]
+Bridges = Annotated[BridgeService, Depends(telephony_part("bridges", ""))]
 
 
 async def _bridge_out(bridges: BridgeService, number: str) -> BridgeOut:

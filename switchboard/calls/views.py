@@ -3,13 +3,13 @@ over WS /api/v1/events (call.dialing, call.answered, call.ended ...)."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from sip.calls import CallService, Target, normalise_number
-from switchboard.api.deps import Ctx, audited, require
+from switchboard.api.deps import Ctx, audited, require, telephony_part
 from switchboard.auth.models import Principal, Role
 from switchboard.calls.models import CallCreate, CallOut, TransferRequest
-from switchboard.core.errors import InvalidInput, NotFound, Unavailable
+from switchboard.core.errors import InvalidInput, NotFound
 from switchboard.directory import service as directory
 from switchboard.incidents import service as incidents
 
@@ -17,14 +17,7 @@ router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
 Dispatcher = Annotated[Principal, Depends(require(Role.duty_officer, Role.leader))]
 
 
-def get_calls(request: Request) -> CallService:
-    calls = request.app.state.telephony.calls
-    if calls is None:
-        raise Unavailable("电话功能未启用（[asterisk] mode = off）")
-    return calls
-
-
-Calls = Annotated[CallService, Depends(get_calls)]
+Calls = Annotated[CallService, Depends(telephony_part("calls", ""))]
 
 
 @router.post("", status_code=201, response_model=CallOut)

@@ -11,10 +11,10 @@ from fastapi.responses import FileResponse
 from recording.store import RecordingStore
 from sip.calls import normalise_number
 from sip.fax.service import FaxService, Recipient
-from switchboard.api.deps import Ctx, require
+from switchboard.api.deps import Ctx, require, telephony_part
 from switchboard.auth.models import Principal, Role
 from switchboard.core.audit import service as audit
-from switchboard.core.errors import InvalidInput, NotFound, Unavailable
+from switchboard.core.errors import InvalidInput, NotFound
 from switchboard.core.fields import ShortText
 from switchboard.directory import service as directory
 from switchboard.directory.models import ContactKind, ContactOut
@@ -26,14 +26,7 @@ Officer = Annotated[Principal, Depends(require(Role.duty_officer, Role.leader))]
 _SPLIT = re.compile(r"[\s,;，；、]+")
 
 
-def get_faxes(request: Request) -> FaxService:
-    faxes = request.app.state.telephony.faxes
-    if faxes is None:
-        raise Unavailable("电话功能未启用（[asterisk] mode = off），无法收发传真")
-    return faxes
-
-
-Faxes = Annotated[FaxService, Depends(get_faxes)]
+Faxes = Annotated[FaxService, Depends(telephony_part("faxes", "，无法收发传真"))]
 
 
 def _items(text: str) -> list[str]:
