@@ -196,8 +196,9 @@ Content-Length: 0
 """
 
 
-def uas_scenario(name: str, port_keyword: str, media: str = "", talk_ms: int = 0) -> str:
-    """Answer with PCMA; optionally start media; then either wait for the BYE or send one after talk_ms."""
+def uas_scenario(name: str, port_keyword: str, media: str = "", talk_ms: int = 0, spread_ms: int = 0) -> str:
+    """Answer with PCMA; optionally start media (after a random 0..spread_ms pause, so that many calls' media do not
+    run in step); then either wait for the BYE or send one after talk_ms."""
     capture = ""
     if talk_ms:  # a UAS-initiated BYE swaps From and To and goes to the INVITE's Contact
         capture = """ <action>
@@ -206,6 +207,8 @@ def uas_scenario(name: str, port_keyword: str, media: str = "", talk_ms: int = 0
       <ereg regexp="sip:[^&gt;]*" search_in="hdr" header="Contact:" check_it="true" assign_to="contact"/>
     </action>"""
     body = f'<recv request="INVITE" crlf="true">{capture}</recv>\n' + _OK.format(port=port_keyword)
+    if media and spread_ms:
+        body += f'  <pause distribution="uniform" min="0" max="{spread_ms}"/>\n'
     if media:
         body += f'  <nop><action><exec rtp_stream="{media},-1,8"/></action></nop>\n'
     if talk_ms:
@@ -226,6 +229,17 @@ Content-Length: 0
     else:
         body += '  <recv request="BYE"/>\n' + _ANSWER_BYE
     return f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="{name}">\n  {body}</scenario>\n'
+
+
+def write_tone(path: Path, on: float = 1.0, off: float = 0.0) -> Path:
+    """A-law 440 Hz for `on` seconds, then `off` seconds of silence (rtp_stream loops the file)."""
+    if not path.exists():
+        pcm = b"".join(
+            int(8000 * math.sin(2 * math.pi * 440 * i / 8000)).to_bytes(2, "little", signed=True)
+            for i in range(int(8000 * on))
+        )
+        path.write_bytes(audioop.lin2alaw(pcm + bytes(2 * int(8000 * off)), 2))
+    return path
 
 
 # ------------------------------------------------------------------------------------------------ processes
@@ -304,13 +318,7 @@ class Bench:
     async def start_agents(self, media: bool) -> None:
         """Desk UAS on the registered port, outside-world UAS on the trunk port."""
         await self.stop_agents()
-        tone = self.work / "tone.alaw"
-        if not tone.exists():  # 1 s of 440 Hz, A-law, looped by rtp_stream
-            pcm = b"".join(
-                int(8000 * math.sin(2 * math.pi * 440 * i / 8000)).to_bytes(2, "little", signed=True)
-                for i in range(8000)
-            )
-            tone.write_bytes(audioop.lin2alaw(pcm, 2))
+        tone = write_tone(self.work / "tone.alaw")  # 1 s of 440 Hz, looped by rtp_stream
         kind = "hold" if media else "setup"
         port_keyword = "[rtpstream_audio_port]" if media else "[media_port]"
         desk = uas_scenario(f"desk {kind}", port_keyword, str(tone) if media else "")
@@ -367,22 +375,28 @@ class Bench:
     # switchboard serve ------------------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def server(self) -> AsyncIterator["Server"]:
+    async def server(self, kind: type["Server"] | None = None, **environ: str) -> AsyncIterator[Any]:
+        """`switchboard serve` in external mode on this Asterisk (more settings in `environ`), logged in, WS
+        connected."""
         var = self.work / "switchboard"
         var.mkdir(exist_ok=True)
         port = free_port()
-        env = os.environ | {
-            "SWITCHBOARD_PATHS_VAR_DIR": str(var),
-            "SWITCHBOARD_DATABASE_URL": f"sqlite+aiosqlite:///{var}/bench.db",
-            "SWITCHBOARD_SERVER_HOST": HOST,
-            "SWITCHBOARD_SERVER_PORT": str(port),
-            "SWITCHBOARD_AUTH_ADMIN_PASSWORD": PASSWORD,
-            "SWITCHBOARD_CONFIG": str(var / "none.toml"),
-            "SWITCHBOARD_ASTERISK_MODE": "external",
-            "SWITCHBOARD_ASTERISK_AMI_HOST": HOST,
-            "SWITCHBOARD_ASTERISK_AMI_PORT": str(self.ami_port),
-            "SWITCHBOARD_ASTERISK_AMI_SECRET": self.ami_secret,
-        }
+        env = (
+            os.environ
+            | {
+                "SWITCHBOARD_PATHS_VAR_DIR": str(var),
+                "SWITCHBOARD_DATABASE_URL": f"sqlite+aiosqlite:///{var}/bench.db",
+                "SWITCHBOARD_SERVER_HOST": HOST,
+                "SWITCHBOARD_SERVER_PORT": str(port),
+                "SWITCHBOARD_AUTH_ADMIN_PASSWORD": PASSWORD,
+                "SWITCHBOARD_CONFIG": str(var / "none.toml"),
+                "SWITCHBOARD_ASTERISK_MODE": "external",
+                "SWITCHBOARD_ASTERISK_AMI_HOST": HOST,
+                "SWITCHBOARD_ASTERISK_AMI_PORT": str(self.ami_port),
+                "SWITCHBOARD_ASTERISK_AMI_SECRET": self.ami_secret,
+            }
+            | environ
+        )
         log = (self.work / "server.log").open("ab")
         child = self.procs.start("switchboard", [SWITCHBOARD, "serve"], env=env, stdout=log, stderr=log)
         try:
@@ -401,7 +415,7 @@ class Bench:
                 login = {"username": "admin", "password": PASSWORD}
                 token = (await http.post("/api/v1/auth/token", json=login)).json()["access_token"]
                 http.headers["Authorization"] = f"Bearer {token}"
-                async with Server.connect(http, child.pid, port, token) as server:
+                async with (kind or Server).connect(http, child.pid, port, token) as server:
                     yield server
         finally:
             self.procs.stop(child)
@@ -678,10 +692,10 @@ def workspace() -> Iterator[Path]:
         yield Path(work)
 
 
-async def run(args: argparse.Namespace, work: Path, procs: Processes) -> dict[str, Any]:
-    sip_port, ami_port, trunk_port = free_sip_port(), free_port(), free_port(socket.SOCK_DGRAM)
-    desk_port = free_port(socket.SOCK_DGRAM)
-    span = max(600, args.concurrent * 4 + 200)  # an RTP and an RTCP port per channel, two channels per call
+async def local_asterisk(work: Path, span: int) -> tuple[config.Settings, Any]:
+    """Settings of a throwaway Asterisk under `work` (free SIP and AMI ports, `span` RTP ports at a random base,
+    as tests/asterisk_fixture.py does) and the provisioned runtime."""
+    sip_port, ami_port = free_sip_port(), free_port()
     base = random.Random().randrange(30000, 40000 - span, 100)
     var = work / "var"
     settings = config.load(
@@ -697,7 +711,14 @@ async def run(args: argparse.Namespace, work: Path, procs: Processes) -> dict[st
             "SWITCHBOARD_ASTERISK_UDPTL_PORT_END": str(40199),
         },
     )
-    runtime = await provision(settings, lambda step, detail: None)
+    return settings, await provision(settings, lambda step, detail: None)
+
+
+async def run(args: argparse.Namespace, work: Path, procs: Processes) -> dict[str, Any]:
+    span = max(600, args.concurrent * 4 + 200)  # an RTP and an RTCP port per channel, two channels per call
+    settings, runtime = await local_asterisk(work, span)
+    sip_port, ami_port = settings.asterisk.sip_port, settings.asterisk.ami_port
+    trunk_port, desk_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
     definition = dialplan.load_definition()
     trunks = [t.model_copy(update={"host": HOST, "port": trunk_port}) for t in definition.trunks]
     definition = definition.model_copy(update={"trunks": trunks})

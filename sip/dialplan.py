@@ -208,12 +208,21 @@ def load_definition(path: str | Path | None = None) -> Definition:
         source = resources.files("dialplans").joinpath(DEFAULT_DEFINITION)
         name, text = f"dialplans/{DEFAULT_DEFINITION}", source.read_text("utf-8")
     else:
-        name, text = str(path), Path(path).read_text("utf-8")
+        name = str(path)
+        try:
+            text = Path(path).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DialplanError(f"{name}: 无法读取拨号方案：{exc}") from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise DialplanError(f"{name}: YAML 语法错误：{exc}") from None
     return parse_definition(data, name)
+
+
+def configured_definition(settings: Settings) -> Definition:
+    """The definition the settings name (`[asterisk] dialplan`), else the packaged default."""
+    return load_definition(settings.asterisk.dialplan or None)
 
 
 def parse_definition(data: Any, source: str = "dialplan") -> Definition:

@@ -63,7 +63,7 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.runtime = runtime
-        self.definition = definition or dialplan.load_definition()
+        self.definition = definition or dialplan.configured_definition(settings)
         self.fallback = fallback
         self.layout = dialplan.Layout.for_settings(settings)
         self._process: asyncio.subprocess.Process | None = None

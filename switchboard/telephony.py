@@ -37,7 +37,7 @@ ROSTER_CHECK_SECONDS = 60.0
 class Telephony:
     def __init__(self, ctx: Context, definition: dialplan.Definition | None = None) -> None:
         self.ctx = ctx
-        self.definition = definition or dialplan.load_definition()
+        self.definition = definition or dialplan.configured_definition(ctx.settings)
         self.engine: Engine | None = None
         self.ami: AmiSession | None = None
         self.calls: CallService | None = None

@@ -216,3 +216,16 @@ def test_bridge_pins_must_differ_and_be_digits() -> None:
         dialplan.parse_definition({"conferences": [{"number": "8600", "pin": "1234", "moderator_pin": "1234"}]})
     with pytest.raises(dialplan.DialplanError, match=r"conferences\.0\.pin"):
         dialplan.parse_definition({"conferences": [{"number": "8600", "pin": "12a4"}]})
+
+
+def test_settings_name_the_dialplan(tmp_path: Path) -> None:
+    own = tmp_path / "county.yaml"
+    own.write_text('extensions:\n  - {number: "6001", name: "县值班台"}\n', "utf-8")
+    environ = {"SWITCHBOARD_PATHS_VAR_DIR": str(tmp_path), "SWITCHBOARD_ASTERISK_DIALPLAN": str(own)}
+    settings = config.load(path=tmp_path / "absent.toml", environ=environ)
+    assert [e.name for e in dialplan.configured_definition(settings).extensions] == ["县值班台"]
+    missing = config.load(
+        path=tmp_path / "absent.toml", environ=environ | {"SWITCHBOARD_ASTERISK_DIALPLAN": "/nope.yaml"}
+    )
+    with pytest.raises(dialplan.DialplanError, match="/nope.yaml"):
+        dialplan.configured_definition(missing)

@@ -73,6 +73,7 @@ class AsteriskSettings(_Section):
         description="Where provisioning keeps the Debian root holding Asterisk; empty: ~/.cache/switchboard/asterisk",
     )
     mirror: str = Field("http://deb.debian.org/debian", description="Debian mirror for provisioning")
+    dialplan: str = Field("", description="Dialplan definition (YAML, see dialplans/); empty: dialplans/default.yaml")
     ami_host: str = Field("127.0.0.1", description="Asterisk Manager Interface address")
     ami_port: int = Field(5038, ge=1, le=65535, description="AMI port")
     ami_username: str = Field("switchboard", description="AMI user")
