@@ -97,6 +97,7 @@ class BridgeService:
         # A resync and the Confbridge events take turns: an event that arrives while the rooms are being listed
         # applies after the listing, never under it.
         self._state_lock = asyncio.Lock()
+        self._sessions: dict[str, BridgeSession] = {}  # bridge -> its running session
         ami.on_event(self._on_event)
         ami.on_resync(self._resync)
 
@@ -471,6 +472,7 @@ class BridgeService:
             if found is None or found.ended_at is not None:
                 return
             found.ended_at = utcnow()
+        self._sessions.pop(number, None)
         joined = [r for r in rows if r.joined_at]
         missing = [r for r in rows if r.state in (Presence.unanswered, Presence.failed)]
         summary = f"{self.bridges[number].name or '会议'}（{number}）结束：{len(joined)} 方参加"
@@ -493,6 +495,7 @@ class BridgeService:
             self._start_dialing(participant_id, self.policy.ring_seconds)
 
     async def _rebuild_rooms(self) -> list[str]:
+        self._sessions.clear()  # read afresh: the link was down, anything may have changed
         rooms: dict[str, Room] = {}
         for message in await self._list({"Action": "ConfbridgeListRooms"}):
             number = message.get("Conference", "")
@@ -517,6 +520,7 @@ class BridgeService:
                         row.state, row.left_at = Presence.left, utcnow()
                 if room is None and not any(r.state in OPEN for r in rows):
                     bridge_session.ended_at = utcnow()
+                    self._sessions.pop(bridge_session.bridge, None)
             still_open = [s.id for s in open_sessions if s.ended_at is None]
             query = select(Participant.id).where(Participant.session_id.in_(still_open), Participant.state.in_(OPEN))
             resume = list((await session.scalars(query)).all())
@@ -537,7 +541,11 @@ class BridgeService:
     # Persistence -----------------------------------------------------------------------------------------------
 
     async def _open_session(self, number: str, actor: str, incident_id: str | None) -> BridgeSession:
-        """The bridge's running session (taking the incident if it has none yet), or a new one."""
+        """The bridge's running session (taking the incident if it has none yet), or a new one. Remembered while
+        it runs: every join asks, and a write transaction per join was a fifth of a convene's cost."""
+        known = self._sessions.get(number)
+        if known is not None and (incident_id is None or known.incident_id):
+            return known
         async with self.ctx.db.session() as session:
             query = select(BridgeSession).where(BridgeSession.bridge == number, BridgeSession.ended_at.is_(None))
             found = (await session.scalars(query.order_by(BridgeSession.id.desc()).limit(1))).first()
@@ -549,6 +557,7 @@ class BridgeService:
                 created = False
                 if incident_id and not found.incident_id:
                     found.incident_id = incident_id
+        self._sessions[number] = found
         if created:
             summary = f"{self.bridges[number].name or '会议'}（{number}）开始"
             await self._publish("bridge.started", found, actor, {"summary": summary})
