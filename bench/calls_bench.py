@@ -394,6 +394,7 @@ class Bench:
                 "SWITCHBOARD_ASTERISK_AMI_HOST": HOST,
                 "SWITCHBOARD_ASTERISK_AMI_PORT": str(self.ami_port),
                 "SWITCHBOARD_ASTERISK_AMI_SECRET": self.ami_secret,
+                "SWITCHBOARD_JANUS_MODE": "off",  # no video here
             }
             | environ
         )

@@ -27,6 +27,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         "SWITCHBOARD_CONFIG": str(tmp_path / "switchboard.toml"),
         "SWITCHBOARD_PATHS_VAR_DIR": str(tmp_path / "var"),
         "SWITCHBOARD_ASTERISK_MODE": "off",
+        "SWITCHBOARD_JANUS_MODE": "off",  # `serve` starting its engines is tested in test_calls and test_consultations
     }
 
 
