@@ -157,6 +157,7 @@ class Engine:
         "Janus API: disabled"; 1 start in 10 to 20 here), leaving a Janus nobody can drive: such a start is
         stopped and made again."""
         await asyncio.to_thread(render, self.settings, self.layout)
+        self._check_http_port()
         for attempt in range(1, attempts + 1):
             for stale in (self.layout.api_socket, self.log_path):
                 with contextlib.suppress(FileNotFoundError):
@@ -174,6 +175,21 @@ class Engine:
             log.warning("Janus started without its API socket (attempt %d); starting it again", attempt)
             await self.stop()
         raise JanusError(f"Janus 的 API 套接字没有就绪，日志：{self.log_path}")
+
+    def _check_http_port(self) -> None:
+        """Janus 1.1.2 dies of a segmentation fault, saying nothing, when its HTTP port is taken: say it first."""
+        j = self.settings.janus
+        if j.netns:
+            return  # another network namespace: its ports are its own
+        with socket.socket(socket.AF_INET6 if ":" in j.http_host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((j.http_host, j.http_port))
+            except OSError as exc:
+                raise JanusError(
+                    f"Janus 的 HTTP 端口 {j.http_host}:{j.http_port} 无法使用（{exc.strerror}）："
+                    "请在配置 [janus] http_port 中换一个端口，或停止占用它的程序"
+                ) from None
 
     async def _ready(self, timeout: float) -> bool:
         assert self.process is not None

@@ -53,7 +53,7 @@ def serve(config_path: ConfigOption = None) -> None:
         app = create_app(ctx)
         console.print(f"控制台与 API：http://{settings.server.host}:{settings.server.port}/")
         if settings.janus.mode == "local":
-            console.print("视频会商引擎 Janus 随服务启动（[janus] mode = local）")
+            console.print("视频会商引擎 Janus 随服务启动（\\[janus] mode = local）")
         server = uvicorn.Server(
             uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level="info")
         )
