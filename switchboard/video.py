@@ -154,11 +154,11 @@ class Video:
         """Run the camera feed of `invite` (unless it runs already)."""
         if invite.id in self.feeds:
             return
-        argv = arguments(
+        argv, secrets_env = arguments(
             self.feed_url, consultation.room, invite.participant_id, invite.site, invite.room_token,
             consultation.pin, invite.feed_url,
         )  # fmt: skip
-        feed = FeedProcess(argv, self.ctx.settings.janus.netns)
+        feed = FeedProcess(argv, secrets_env, self.ctx.settings.janus.netns)
         feed.start()
         self.feeds[invite.id] = feed
 

@@ -26,8 +26,9 @@ RESTART_SECONDS = (0.5, 10.0)
 class FeedProcess:
     """The control plane's handle on one feed process: started, restarted when it exits, stopped."""
 
-    def __init__(self, argv: list[str], netns: str = "") -> None:
+    def __init__(self, argv: list[str], secrets_env: dict[str, str], netns: str = "") -> None:
         self.argv = in_netns(netns, [sys.executable, "-m", "conference.video.feeds", *argv])
+        self.secrets_env = secrets_env
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
         self._task: asyncio.Task[None] | None = None
@@ -38,7 +39,7 @@ class FeedProcess:
     async def _keep_running(self) -> None:
         delay = RESTART_SECONDS[0]
         while True:
-            env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+            env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)} | self.secrets_env
             self.process = await asyncio.create_subprocess_exec(
                 *self.argv, stdin=asyncio.subprocess.DEVNULL, env=env, start_new_session=True
             )
@@ -64,13 +65,17 @@ class FeedProcess:
                 await self.process.wait()
 
 
+# The join token, the room PIN and the camera URL (often with its password) go to the feed process in its
+# environment: a command line is shown to every user of the host by `ps`, an environment only to its owner.
+SECRETS = {"token": "SB_FEED_TOKEN", "pin": "SB_FEED_PIN", "rtsp": "SB_FEED_RTSP"}
+
+
 def arguments(
     janus_url: str, room: int, participant_id: int, display: str, token: str, pin: str, rtsp_url: str
-) -> list[str]:
-    return [
-        "--janus", janus_url, "--room", str(room), "--id", str(participant_id), "--display", display,
-        "--token", token, "--pin", pin, "--rtsp", rtsp_url,
-    ]  # fmt: skip
+) -> tuple[list[str], dict[str, str]]:
+    """The feed process's command-line arguments and its secrets (for its environment)."""
+    argv = ["--janus", janus_url, "--room", str(room), "--id", str(participant_id), "--display", display]
+    return argv, {SECRETS["token"]: token, SECRETS["pin"]: pin, SECRETS["rtsp"]: rtsp_url}
 
 
 # The feed process -------------------------------------------------------------------------------------------
@@ -183,12 +188,17 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Publish an RTSP camera into a Janus VideoRoom without decoding")
-    for name in ("janus", "display", "token", "pin", "rtsp"):
-        parser.add_argument(f"--{name}", required=name not in ("pin",), default="")
+    for name in ("janus", "display"):
+        parser.add_argument(f"--{name}", required=True)
+    for name, variable in SECRETS.items():
+        parser.add_argument(f"--{name}", default=os.environ.get(variable, ""), help=f"default: ${variable}")
     parser.add_argument("--room", type=int, required=True)
     parser.add_argument("--id", type=int, required=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s feed %(levelname)s %(message)s")
     for noisy in ("httpx", "aioice", "aiortc", "libav"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    parsed = parser.parse_args()
+    if not parsed.token or not parsed.rtsp:
+        parser.error(f"--token and --rtsp (or ${SECRETS['token']} and ${SECRETS['rtsp']}) are required")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(parser.parse_args()))
+        asyncio.run(main(parsed))
