@@ -46,7 +46,6 @@ import os
 import random
 import socket
 import statistics
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -65,6 +64,7 @@ from bench.calls_bench import (
     Server,
     call_id,
     cpu_seconds,
+    execute,
     free_port,
     local_asterisk,
     machine_busy,
@@ -73,7 +73,6 @@ from bench.calls_bench import (
     rtp_stats,
     say,
     uas_scenario,
-    workspace,
     write_tone,
 )
 from conference.bridges.service import BRIDGE_CONTEXT, DISPATCH_CONTEXT
@@ -496,21 +495,7 @@ def main() -> None:
     args = parser.parse_args()
     if max([*args.sizes, args.convene]) > 180:
         parser.error("at most 180 legs (a bridge takes at most 200 members)")
-    load_before = Path("/proc/loadavg").read_text().split()[:3]
-    procs = Processes()
-    with workspace() as work:
-        try:
-            results = asyncio.run(run(args, work, procs))
-        except BaseException:
-            say(f"failed; logs were in {work}")
-            for log in [work / "server.log", *work.glob("*.err")]:
-                if log.exists() and log.stat().st_size:
-                    print(f"--- {log.name}\n{log.read_text(errors='replace')[-1500:]}", file=sys.stderr)
-            raise
-        finally:
-            procs.stop_all()
-    load_after = Path("/proc/loadavg").read_text().split()[:3]
-    report(results, args, (" ".join(load_before), " ".join(load_after)))
+    execute(run, report, args)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -818,7 +818,16 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=60, help="seconds the concurrent calls are held")
     parser.add_argument("--talk", type=float, default=1.0, help="seconds the far end talks in the set-up runs")
     parser.add_argument("--ring", type=int, default=30, help="ring_seconds of each call")
-    args = parser.parse_args()
+    execute(run, report, parser.parse_args())
+
+
+def execute(
+    run: Callable[[argparse.Namespace, Path, "Processes"], Awaitable[Any]],
+    report: Callable[[Any, argparse.Namespace, tuple[str, str]], None],
+    args: argparse.Namespace,
+) -> None:
+    """Run a benchmark in a scratch directory, stop every process it started, print the report with the load
+    average before and after; on failure show the tails of the logs."""
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     procs = Processes()
     with workspace() as work:

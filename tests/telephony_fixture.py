@@ -14,6 +14,7 @@ import pytest
 from sip import dialplan
 from sip.phone_client import PhoneProcess
 from switchboard.api.app import create_app
+from switchboard.core.config import Settings
 from switchboard.core.context import Context
 from switchboard.core.events import Listener
 from switchboard.telephony import Telephony
@@ -46,6 +47,20 @@ class Desk:
         return response.json()["id"]
 
 
+def engine_settings(asterisk: AsteriskHarness, tmp_path: Path, url: str, **environ: str) -> Settings:
+    """Settings of a control plane driving the session's Asterisk as an external engine (and its spools)."""
+    spool = dialplan.Layout.for_settings(asterisk.settings).base / "spool"
+    return settings_for(
+        tmp_path,
+        url,
+        SWITCHBOARD_ASTERISK_MODE="external",
+        SWITCHBOARD_ASTERISK_AMI_PORT=str(asterisk.ami_port),
+        SWITCHBOARD_ASTERISK_AMI_SECRET=asterisk.ami_secret,
+        SWITCHBOARD_ASTERISK_MONITOR_DIR=str(spool / "monitor"),
+        **environ,
+    )
+
+
 @contextlib.asynccontextmanager
 async def switchboard_on(
     asterisk: AsteriskHarness,
@@ -56,18 +71,7 @@ async def switchboard_on(
     **environ: str,
 ) -> AsyncIterator[Desk]:
     url = await fresh_database_url("sqlite", request, tmp_path)
-    settings = settings_for(
-        tmp_path,
-        url,
-        SWITCHBOARD_ASTERISK_MODE="external",
-        SWITCHBOARD_ASTERISK_AMI_PORT=str(asterisk.ami_port),
-        SWITCHBOARD_ASTERISK_AMI_SECRET=asterisk.ami_secret,
-        SWITCHBOARD_ASTERISK_MONITOR_DIR=str(
-            dialplan.Layout.for_settings(asterisk.settings).base / "spool" / "monitor"
-        ),
-        **environ,
-    )
-    ctx = Context.from_settings(settings)
+    ctx = Context.from_settings(engine_settings(asterisk, tmp_path, url, **environ))
     telephony = Telephony(ctx, definition=asterisk.engine.definition)
     app = create_app(ctx, telephony=telephony)
     async with app.router.lifespan_context(app):

@@ -27,7 +27,8 @@ from switchboard.core.context import Context
 from switchboard.core.events import Event
 from switchboard.telephony import Telephony
 from tests.asterisk_fixture import AsteriskHarness
-from tests.conftest import add_users, fresh_database_url, headers_for, settings_for
+from tests.conftest import add_users, fresh_database_url, headers_for
+from tests.telephony_fixture import engine_settings, register
 
 LINES = 13
 CONCURRENT = 8
@@ -138,13 +139,10 @@ async def fax_desk(
     tmp_path = tmp_path_factory.mktemp("fax")
     url = await fresh_database_url("sqlite", request, tmp_path)
     spool = dialplan.Layout.for_settings(asterisk.settings).base / "spool"
-    settings = settings_for(
+    settings = engine_settings(
+        asterisk,
         tmp_path,
         url,
-        SWITCHBOARD_ASTERISK_MODE="external",
-        SWITCHBOARD_ASTERISK_AMI_PORT=str(asterisk.ami_port),
-        SWITCHBOARD_ASTERISK_AMI_SECRET=asterisk.ami_secret,
-        SWITCHBOARD_ASTERISK_MONITOR_DIR=str(spool / "monitor"),
         SWITCHBOARD_FAX_SPOOL_DIR=str(spool / "fax"),
         SWITCHBOARD_FAX_TRUNK=asterisk.fax_trunk,
         SWITCHBOARD_FAX_LINES=str(LINES),
@@ -162,15 +160,7 @@ async def fax_desk(
         assert telephony.ami is not None
         await telephony.ami.wait_up(15)
         for desk_number, mode in ((NEVER_ANSWERS, "never"), (BUSY, "busy")):
-            await phone.command(
-                "account",
-                name=desk_number,
-                registrar=f"{asterisk.sip_host}:{asterisk.sip_port}",
-                user=desk_number,
-                password=asterisk.extensions[desk_number],
-            )
-            await phone.wait_for("registration", account=desk_number, code=200, timeout=10)
-            await phone.command("answer", account=desk_number, mode=mode)
+            await register(phone, asterisk, desk_number, mode)
         tokens = headers_for(ctx, await add_users(ctx))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as http:
             incident = await http.post(
