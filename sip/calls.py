@@ -22,6 +22,7 @@ from sip.ami import AmiActionFailed, AmiLinkDown, AmiSession
 from sip.models import ACTIVE, Call, CallState
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
+from switchboard.core.dialing import RESULT_NAMES, dial_result
 from switchboard.core.errors import Conflict, InvalidInput, NotFound
 from switchboard.core.events import Event
 
@@ -32,22 +33,6 @@ REQUEUE_SECONDS = 120  # a call queued while the link was down is still placed i
 TRANSFER_CONTEXT = "switchboard-transfer"
 _NUMBER = re.compile(r"^\+?\d{2,20}$")
 _NOISE = re.compile(r"[\s\-()（）]")
-# DIALSTATUS of one attempt -> the result recorded for it.
-RESULTS = {
-    "ANSWER": "answered",
-    "NOANSWER": "no_answer",
-    "BUSY": "busy",
-    "CHANUNAVAIL": "unreachable",
-    "CONGESTION": "unreachable",
-    "CANCEL": "cancelled",
-}
-RESULT_NAMES = {
-    "answered": "接通",
-    "no_answer": "无人接听",
-    "busy": "占线",
-    "unreachable": "无法接通",
-    "cancelled": "取消",
-}
 
 
 @dataclass(frozen=True)
@@ -282,7 +267,7 @@ class CallService:
         elif kind == "SwitchboardAttemptEnd" and attempts:
             attempts[-1] = attempts[-1] | {
                 "ended_at": utcnow().isoformat(),
-                "result": RESULTS.get(message.get("DialStatus", ""), message.get("DialStatus", "").lower()),
+                "result": dial_result(message.get("DialStatus", "")),
             }
             await self._update(call_id, attempts=attempts)
         elif kind == "SwitchboardExhausted":

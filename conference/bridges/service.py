@@ -22,6 +22,7 @@ from conference.bridges.live import Member, Room, channel_variables, member_of, 
 from conference.bridges.models import OPEN, PRESENCE_NAMES, BridgeSession, Participant, Presence
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
+from switchboard.core.dialing import RESULT_NAMES, dial_result
 from switchboard.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from switchboard.core.events import Event
 
@@ -29,16 +30,7 @@ log = logging.getLogger(__name__)
 
 DISPATCH_CONTEXT = "switchboard-dispatch"  # the fallback loop (dialplans/templates/dispatch.conf.j2)
 BRIDGE_CONTEXT = "switchboard-bridge"  # straight into a bridge, no PIN (dialplans/templates/bridges.conf.j2)
-RESULTS = {"ANSWER": "answered", "NOANSWER": "no_answer", "BUSY": "busy", "CHANUNAVAIL": "unreachable"}
-RESULTS |= {"CONGESTION": "unreachable", "CANCEL": "cancelled"}
-REASON_NAMES = {
-    "no_answer": "无人接听",
-    "busy": "占线",
-    "unreachable": "无法接通",
-    "cancelled": "取消",
-    "engine_down": "交换机不可用",
-    "no_number": "没有可拨打的号码",
-}
+REASON_NAMES = RESULT_NAMES | {"no_number": "没有可拨打的号码"}
 
 
 class Ami(Protocol):
@@ -200,11 +192,10 @@ class BridgeService:
         """Dial one invitee, round after round, until they join or the rounds are used up."""
         try:
             while True:
-                row = await self._participant(participant_id)
-                if row is None or row.state not in OPEN:
+                row = await self._next_round(participant_id)
+                if row is None:
                     return
-                round_ = row.rounds + 1
-                await self._set(participant_id, state=Presence.dialing, rounds=round_, next_try_at=None)
+                round_ = row.rounds
                 reason = await self._originate(row, round_, ring_seconds)
                 if reason is None:
                     return  # answered: the ConfbridgeJoin event records the join
@@ -220,8 +211,8 @@ class BridgeService:
 
     async def _originate(self, row: Participant, round_: int, ring_seconds: int) -> str | None:
         """One round over every number of the invitee; None when somebody answered, else why not."""
-        bridge = self.bridges[await self._bridge_of(row.session_id)]
         bridge_session = await self.get_session(row.session_id)
+        bridge = self.bridges[bridge_session.bridge]
         targets = "&".join(self.dial_string(n) for n in row.numbers)
         try:
             response = await self.ami.action(
@@ -240,7 +231,6 @@ class BridgeService:
                         f"__SB_TARGETS={targets}",
                         f"__SB_RING_TIMEOUT={ring_seconds}",
                         "SB_ROLE=participant",
-                        f"SB_ROUND={round_}",
                     ],
                     "Async": "true",
                 },
@@ -286,7 +276,8 @@ class BridgeService:
         await self.ami.action({"Action": action, "Conference": number, "Channel": channel})
         if participant_id is None:
             for member in self.room(number).members.values():
-                member.muted = muted if member.role != "moderator" else member.muted
+                if member.role != "moderator":
+                    member.muted = muted
             await self._publish_live(number, "bridge.muted" if muted else "bridge.unmuted", actor, {"all": True})
 
     async def kick(self, actor: str, number: str, participant_id: str) -> None:
@@ -407,7 +398,7 @@ class BridgeService:
             tries[-1] |= {"at": utcnow().isoformat(), "result": None}
         elif tries:
             status = message.get("DialStatus", "")
-            tries[-1] = tries[-1] | {"result": RESULTS.get(status, status.lower())}
+            tries[-1] = tries[-1] | {"result": dial_result(status)}
         await self._set(row.id, tries=tries)
 
     async def _joined(self, number: str, message: Mapping[str, Any]) -> None:
@@ -563,8 +554,15 @@ class BridgeService:
             await self._publish("bridge.started", found, actor, {"summary": summary})
         return found
 
-    async def _bridge_of(self, session_id: str) -> str:
-        return (await self.get_session(session_id)).bridge
+    async def _next_round(self, participant_id: str) -> Participant | None:
+        """Mark an invitee as dialled for its next round, checking in the same transaction that it is still open
+        (joined, kicked or given up meanwhile: None)."""
+        async with self.ctx.db.session() as session:
+            row = await session.get(Participant, participant_id)
+            if row is None or row.state not in OPEN:
+                return None
+            row.state, row.rounds, row.next_try_at = Presence.dialing, row.rounds + 1, None
+        return row
 
     async def _participant(self, participant_id: str) -> Participant | None:
         if not participant_id:

@@ -38,7 +38,7 @@ from sip.calls import Routing
 from sip.dialplan import callerid_name, config_path
 from sip.fax import document
 from sip.fax.models import UNSETTLED, Fax, FaxState
-from switchboard.core import jobs
+from switchboard.core import dialing, jobs
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 from switchboard.core.errors import NotFound
@@ -53,16 +53,12 @@ INCIDENT_MEMORY = timedelta(days=7)  # a fax back from a number we faxed for an 
 # and, since Asterisk often says only 0 there, the Q.850 cause of the channel's Hangup event.
 ORIGINATE_RESULTS = {"3": "no_answer", "5": "busy"}
 CAUSE_RESULTS = {"17": "busy", "18": "no_answer", "19": "no_answer", "21": "rejected"}
-RESULT_NAMES = {
+RESULT_NAMES = dialing.RESULT_NAMES | {
     "sent": "发送成功",
-    "busy": "占线",
-    "no_answer": "无人接听",
-    "unreachable": "无法接通",
     "hangup": "对方挂断",
     "rejected": "对方拒接",
     "failed": "传输失败",
     "timeout": "超时",
-    "engine_down": "电话引擎不可用",
 }
 _STATION = re.compile(r"[0-9+ ]{0,20}")
 
