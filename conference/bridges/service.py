@@ -146,11 +146,12 @@ class BridgeService:
     ) -> tuple[BridgeSession, list[Participant]]:
         bridge = self.bridge(number)
         if not invitees:
-            raise InvalidInput("没有要召集的人", field="contacts")
+            # The request names at least one group, contact or number: nobody is left only when a group is empty.
+            raise InvalidInput("没有要召集的人：所选群组没有成员", field="group_id")
         room = self.room(number)
         if len(room.members) + len(invitees) > bridge.max_members:
             raise InvalidInput(
-                f"会议桥 {number} 最多 {bridge.max_members} 方，已有 {len(room.members)} 方", field="contacts"
+                f"会议桥 {number} 最多 {bridge.max_members} 方，已有 {len(room.members)} 方", field="bridge"
             )
         self._require_link()
         rounds = rounds or self.policy.rounds
