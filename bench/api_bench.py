@@ -29,7 +29,7 @@ from sqlalchemy import insert
 from switchboard.core.db import Database, utcnow
 from switchboard.core.divisions import all_divisions
 from switchboard.incidents.models import TimelineEntry
-from tests import throwaway_pg
+from tests.support import throwaway_pg
 
 ROOT = Path(__file__).resolve().parent.parent
 SWITCHBOARD = str(ROOT / ".venv" / "bin" / "switchboard")

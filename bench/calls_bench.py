@@ -5,7 +5,7 @@
 About 3 minutes with the defaults. Bigger (not tried here): --calls 1000 --rate 5,20,50,100 --concurrent 300 --hold 300.
 
 One local Asterisk (sip.engine.Engine, the default dialplan with the trunk pointed at a free port, as
-tests/asterisk_fixture.py does) and two SIPp user agents stand in for the phones:
+tests/support/asterisk_fixture.py does) and two SIPp user agents stand in for the phones:
 
 - the desk: SIPp REGISTERs as desk 8001 (digest auth, a one-call UAC scenario), then a SIPp UAS on the same
   port answers every INVITE Asterisk sends to 8001. One registered contact can take any number of calls, so one
@@ -695,7 +695,7 @@ def workspace() -> Iterator[Path]:
 
 async def local_asterisk(work: Path, span: int) -> tuple[config.Settings, Any]:
     """Settings of a throwaway Asterisk under `work` (free SIP and AMI ports, `span` RTP ports at a random base,
-    as tests/asterisk_fixture.py does) and the provisioned runtime."""
+    as tests/support/asterisk_fixture.py does) and the provisioned runtime."""
     sip_port, ami_port = free_sip_port(), free_port()
     base = random.Random().randrange(30000, 40000 - span, 100)
     var = work / "var"

@@ -35,7 +35,7 @@ from sip.provision import provision
 from switchboard.core import config
 from switchboard.core.context import Context
 from switchboard.telephony import Telephony
-from tests.asterisk_fixture import FAX_NUMBERS, FAX_TRUNK, fax_far_end
+from tests.support.asterisk_fixture import FAX_NUMBERS, FAX_TRUNK, fax_far_end
 
 
 def say(message: str) -> None:

@@ -8,7 +8,7 @@ a room and receive every other site:
   page (/consult/{id}), Janus's VideoRoom forwards the streams (no transcoding).
 - aiortc relay (bench/aiortc_relay.py): each page publishes to a small aiortc SFU and receives the others through
   aiortc's MediaRelay (which decodes and re-encodes per receiver).
-Both run in the same private network namespace as the tests (tests/janus_fixture.py), one after the other in the
+Both run in the same private network namespace as the tests (tests/support/janus_fixture.py), one after the other in the
 same run. Measured over --window seconds once every page decodes every other site: the server's CPU
 (/proc/<pid>/stat utime+stime, % of one core) per site, the received frame rate (framesDecoded per second,
 averaged over every received stream), and the browser host's load (all chromium processes' CPU, load average):
@@ -36,7 +36,7 @@ from switchboard.auth.models import Role
 from switchboard.auth.service import add_user, issue_token
 from switchboard.core import config
 from switchboard.core.context import Context
-from tests.janus_fixture import (
+from tests.support.janus_fixture import (
     CHROMIUM_FLAGS,
     JanusHarness,
     chromium_wrapper,
@@ -153,7 +153,7 @@ async def run(sizes: list[int], window: float) -> None:
             while not server.started:
                 await asyncio.sleep(0.01)
             python = sys.executable
-            forward = harness.popen([python, "-m", "tests.peers.forward", f"127.0.0.1:{PAGE_PORT}", str(sock)],
+            forward = harness.popen([python, "-m", "tests.support.peers.forward", f"127.0.0.1:{PAGE_PORT}", str(sock)],
                                     stdout=subprocess.PIPE)  # fmt: skip
             processes.append(forward)
             await asyncio.to_thread(forward.stdout.readline)  # type: ignore[union-attr]

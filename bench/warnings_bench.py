@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.warnings_bench [--sms 10000] [--email 2000] [--pg] [--receipt-delay 1.0]
 
-Peers, on 127.0.0.1 free ports, each its own process: the test SMSC (tests/peers/smsc.py, smpp34's server,
+Peers, on 127.0.0.1 free ports, each its own process: the test SMSC (tests/support/peers/smsc.py, smpp34's server,
 delivery receipts `--receipt-delay` seconds after each accepted part) and an aiosmtpd server (this module with
 `--serve-smtp`, accepting every mail). One directory group holds `--sms` members with a mobile number and `--email`
 members with an e-mail address (the first min(sms, email) people have both), bulk-inserted into a fresh SQLite
@@ -372,7 +372,7 @@ class Peers:
         try:
             self.record.touch()
             self.smsc = self._start(
-                "tests.peers.smsc",
+                "tests.support.peers.smsc",
                 [
                     "--port",
                     str(self.smsc_port),

@@ -1,1 +1,1 @@
-"""Telephony on Asterisk: AMI session, calls, fax, pjsua2 phones."""
+"""The Asterisk layer: AMI session, engine and provisioning, dialplan rendering, dial vocabulary, calls, fax."""

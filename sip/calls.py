@@ -19,10 +19,10 @@ from panoramisk.message import Message
 from sqlalchemy import select
 
 from sip.ami import AmiActionFailed, AmiLinkDown, AmiSession
+from sip.dialing import RESULT_NAMES, dial_result
 from sip.models import ACTIVE, Call, CallState
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
-from switchboard.core.dialing import RESULT_NAMES, dial_result
 from switchboard.core.errors import Conflict, InvalidInput, NotFound
 from switchboard.core.events import Event
 

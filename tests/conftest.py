@@ -20,8 +20,8 @@ from switchboard.auth.service import issue_token
 from switchboard.core import config
 from switchboard.core.context import Context
 from switchboard.core.db import Database
-from tests import throwaway_pg
-from tests.asterisk_fixture import asterisk  # noqa: F401  (one real Asterisk per test run)
+from tests.support import throwaway_pg
+from tests.support.asterisk_fixture import asterisk  # noqa: F401  (one real Asterisk per test run)
 
 PASSWORD = "correct horse battery"
 _HASH = PasswordHasher().hash(PASSWORD)

@@ -1,5 +1,5 @@
 """The local Asterisk against reality: provisioned root, boot, CLI, AMI login, SIP, reload, and a hostile
-caller name on a live call. One engine per test run (tests/asterisk_fixture.py)."""
+caller name on a live call. One engine per test run (tests/support/asterisk_fixture.py)."""
 
 import asyncio
 import base64
@@ -12,7 +12,7 @@ from sip import dialplan
 from sip.engine import Engine
 from sip.provision import find_runtime
 from switchboard.core import config
-from tests.asterisk_fixture import AsteriskHarness
+from tests.support.asterisk_fixture import AsteriskHarness
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -181,7 +181,7 @@ async def test_hostile_caller_name_is_carried_not_executed(asterisk: AsteriskHar
 
 async def test_stop_stops_it_and_a_stale_pid_file_is_handled(asterisk: AsteriskHarness, tmp_path) -> None:
     """A second, throwaway engine (the shared one keeps running for the other tests)."""
-    from tests.asterisk_fixture import _free_port, _free_sip_port
+    from tests.support.asterisk_fixture import _free_port, _free_sip_port
 
     settings = asterisk.settings.model_copy(
         update={

@@ -13,10 +13,10 @@ import pytest_asyncio
 
 from recording.store import RecordingStore
 from sip import dialplan
-from sip.phone_client import PhoneProcess
-from sip.tones import read_wav, tone_present
-from tests.asterisk_fixture import BRIDGE_PIN, MODERATOR_PIN, AsteriskHarness
-from tests.telephony_fixture import Desk, register, switchboard_on
+from tests.support.asterisk_fixture import BRIDGE_PIN, MODERATOR_PIN, AsteriskHarness
+from tests.support.phone_client import PhoneProcess
+from tests.support.telephony_fixture import Desk, register, switchboard_on
+from tests.support.tones import read_wav, tone_present
 
 BRIDGE = "8600"
 SPEAKER, MUTED_TONE = 700, 1100

@@ -13,10 +13,10 @@ import pytest
 import pytest_asyncio
 
 from sip.models import Call
-from sip.phone_client import PhoneProcess
-from sip.tones import tone_present
-from tests.asterisk_fixture import AsteriskHarness
-from tests.telephony_fixture import Desk, register, switchboard_on
+from tests.support.asterisk_fixture import AsteriskHarness
+from tests.support.phone_client import PhoneProcess
+from tests.support.telephony_fixture import Desk, register, switchboard_on
+from tests.support.tones import tone_present
 
 OUTSIDE_CALLER = "13800138000"  # in the directory: the inbound test expects the console to name him
 DIRECTORY = (

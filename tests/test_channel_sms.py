@@ -1,4 +1,4 @@
-"""SMS channel against a real SMSC process (tests/peers/smsc.py, on smpp34's SMPP server).
+"""SMS channel against a real SMSC process (tests/support/peers/smsc.py, on smpp34's SMPP server).
 
 The test reads the SMSC's own record of every submit_sm and decodes the UDH and UCS-2 bytes itself: a wrong
 part count, an inconsistent concatenation header or one changed character fails here.
@@ -41,7 +41,15 @@ class Smsc:
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
-        args = [sys.executable, "-m", "tests.peers.smsc", "--port", str(self.port), "--record", str(self.record)]
+        args = [
+            sys.executable,
+            "-m",
+            "tests.support.peers.smsc",
+            "--port",
+            str(self.port),
+            "--record",
+            str(self.record),
+        ]
         for key, value in self.options.items():
             args += [f"--{key.replace('_', '-')}", str(value)]
         self.process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)

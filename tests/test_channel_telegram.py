@@ -1,4 +1,4 @@
-"""Telegram channel against a stand-in Bot API server (tests/peers/telegram_api.py), served by uvicorn on
+"""Telegram channel against a stand-in Bot API server (tests/support/peers/telegram_api.py), served by uvicorn on
 127.0.0.1 in the test's loop. It is a stand-in because no real Bot API server runs offline; it speaks the
 documented HTTP interface (form and multipart requests, `ok`/`result`, `error_code` and
 `parameters.retry_after`) so python-telegram-bot is exercised over real HTTP, and the test reads what arrived.
@@ -10,7 +10,7 @@ import pytest
 
 from broadcast.channel import Attachment, Message
 from broadcast.channels.telegram import TelegramChannel
-from tests.peers.telegram_api import TelegramApiStandIn
+from tests.support.peers.telegram_api import TelegramApiStandIn
 
 TOKEN = "123456:TEST-token"
 HTML = "<b>【橙色预警】暴雨</b>\n太原市气象台发布暴雨橙色预警信号，<i>请注意防范</i>。"

@@ -1,4 +1,4 @@
-"""Video consultation against a real Janus (tests/janus_fixture.py) and real headless Chromium pages joining
+"""Video consultation against a real Janus (tests/support/janus_fixture.py) and real headless Chromium pages joining
 from inside the test network namespace with fake cameras and microphones."""
 
 import asyncio
@@ -25,7 +25,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from switchboard.api.app import create_app
 from switchboard.core.context import Context
 from tests.conftest import add_users, fresh_database_url, headers_for, settings_for
-from tests.janus_fixture import (
+from tests.support.janus_fixture import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     PAGE_PORT,
@@ -63,7 +63,7 @@ async def room(janus: JanusHarness, request: pytest.FixtureRequest, tmp_path: Pa
         while not server.started:
             await asyncio.sleep(0.01)
         forward = janus.popen(
-            [sys.executable, "-m", "tests.peers.forward", f"127.0.0.1:{port}", str(socket_path)],
+            [sys.executable, "-m", "tests.support.peers.forward", f"127.0.0.1:{port}", str(socket_path)],
             stdout=subprocess.PIPE,
         )
         assert forward.stdout is not None
@@ -297,7 +297,12 @@ async def test_rtsp_camera_feed_is_published_and_comes_back(
     browser: Browser,
     janus: JanusHarness,  # noqa: F811
 ) -> None:
-    camera_argv = ["/usr/bin/python3", str(Path(__file__).parent / "peers" / "rtsp_camera.py"), "127.0.0.1", "8554"]
+    camera_argv = [
+        "/usr/bin/python3",
+        str(Path(__file__).parent / "support" / "peers" / "rtsp_camera.py"),
+        "127.0.0.1",
+        "8554",
+    ]
     camera = janus.popen(camera_argv, stdout=subprocess.PIPE)
     try:
         assert camera.stdout is not None and (await asyncio.to_thread(camera.stdout.readline)).strip() == b"ready"

@@ -1,5 +1,6 @@
 """Fax over real calls: Switchboard sends through the session's Asterisk to a fax number the same Asterisk serves
-with ReceiveFAX (a trunk to its second SIP transport: tests/asterisk_fixture.py), once where T.38 is negotiated and
+with ReceiveFAX (a trunk to its second SIP transport: tests/support/asterisk_fixture.py), once where T.38 is
+negotiated and
 once where the far end forces G.711 audio; the received pages match the sent ones below the header line; 8 faxes
 run at once on a line limit; a far end that never answers fails after its retries; bad documents are refused
 with a 422 and leave no job. All faxes go out together at the start of the module (each takes ~35-40 s), and
@@ -21,14 +22,14 @@ import pytest_asyncio
 from PIL import Image, ImageSequence
 
 from sip import dialplan
-from sip.phone_client import PhoneProcess
 from switchboard.api.app import create_app
 from switchboard.core.context import Context
 from switchboard.core.events import Event
 from switchboard.telephony import Telephony
-from tests.asterisk_fixture import AsteriskHarness
 from tests.conftest import add_users, fresh_database_url, headers_for
-from tests.telephony_fixture import engine_settings, register
+from tests.support.asterisk_fixture import AsteriskHarness
+from tests.support.phone_client import PhoneProcess
+from tests.support.telephony_fixture import engine_settings, register
 
 LINES = 13
 CONCURRENT = 8

@@ -1,4 +1,4 @@
-"""The pjsua2 phone agent (sip/phone.py) against real peers without Asterisk: another phone process, and SIPp.
+"""The pjsua2 phone agent (tests/support/phone.py) against real peers without Asterisk: another phone process, and SIPp.
 
 Each phone is a process of its own (pjsua2 holds at most 4 calls per process), driven over JSON lines.
 """
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from sip import tones
-from sip.phone_client import PhoneError, PhoneProcess
+from tests.support.phone_client import PhoneError, PhoneProcess
 
 pytestmark = pytest.mark.timeout(30)
 

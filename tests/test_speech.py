@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sip.tones import loud_seconds
 from switchboard.core.errors import InvalidInput
 from switchboard.core.speech import synthesize
+from tests.support.tones import loud_seconds
 
 BULLETIN = "山西省气象台发布暴雨橙色预警：预计未来六小时太原市将出现五十毫米以上降水，请注意防范。"
 

@@ -18,9 +18,9 @@ from broadcast.channels.weather import WeatherPushChannel
 from broadcast.models import PublicWarning
 from broadcast.outbox import Outbox, OutboxSettings
 from broadcast.schema import validate
-from sip.tones import loud_seconds
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
+from tests.support.tones import loud_seconds
 from tests.test_warnings import add_group, draft, incident, issued, step
 
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from conference.bridges.live import Member, Room, channel_variables, member_of, yes
 from conference.bridges.models import OPEN, PRESENCE_NAMES, BridgeSession, Participant, Presence
+from sip.dialing import RESULT_NAMES, dial_result
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
-from switchboard.core.dialing import RESULT_NAMES, dial_result
 from switchboard.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from switchboard.core.events import Event
 

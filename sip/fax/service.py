@@ -33,12 +33,13 @@ from zoneinfo import ZoneInfo
 from panoramisk.message import Message
 from sqlalchemy import select
 
+from sip import dialing
 from sip.ami import AmiActionFailed, AmiLinkDown, AmiSession
 from sip.calls import Routing
 from sip.dialplan import callerid_name, config_path
 from sip.fax import document
 from sip.fax.models import UNSETTLED, Fax, FaxState
-from switchboard.core import dialing, jobs
+from switchboard.core import jobs
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 from switchboard.core.errors import NotFound

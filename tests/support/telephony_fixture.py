@@ -1,4 +1,4 @@
-"""Switchboard driving the session's real Asterisk (tests/asterisk_fixture.py) as an external engine, on a fresh
+"""Switchboard driving the session's real Asterisk (tests/support/asterisk_fixture.py) as an external engine, on a fresh
 SQLite database with a directory imported: what the call and bridge tests stand on."""
 
 import asyncio
@@ -12,14 +12,14 @@ import httpx
 import pytest
 
 from sip import dialplan
-from sip.phone_client import PhoneProcess
 from switchboard.api.app import create_app
 from switchboard.core.config import Settings
 from switchboard.core.context import Context
 from switchboard.core.events import Listener
 from switchboard.telephony import Telephony
-from tests.asterisk_fixture import AsteriskHarness
 from tests.conftest import add_users, fresh_database_url, headers_for, settings_for
+from tests.support.asterisk_fixture import AsteriskHarness
+from tests.support.phone_client import PhoneProcess
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """A test SMSC on smpp34's SMPP 3.4 server (a third-party implementation, Rust core), run as its own process.
 
-    python -m tests.peers.smsc --port P --record submits.jsonl [--receipt-delay 0.2] [--throttle-first N]
+    python -m tests.support.peers.smsc --port P --record submits.jsonl [--receipt-delay 0.2] [--throttle-first N]
 
 It accepts binds, answers every submit_sm, and records each one as a JSON line (source, destination,
 data_coding, esm_class, UDH ref/part/total, short_message hex, what it answered). Accepted messages get a

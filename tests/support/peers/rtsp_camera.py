@@ -1,7 +1,7 @@
 """A test RTSP camera: GStreamer's RTSP server (Debian gir1.2-gst-rtsp-server-1.0, python3-gi) serving a moving
 640x480 test pattern as H.264 (constrained baseline, what browsers decode) at rtsp://HOST:PORT/camera.
 
-Run with Debian's python3 (it has gi): `python3 tests/peers/rtsp_camera.py HOST PORT`. Printing "ready" means
+Run with Debian's python3 (it has gi): `python3 tests/support/peers/rtsp_camera.py HOST PORT`. Printing "ready" means
 it listens; SIGTERM stops it (the camera "drops")."""
 
 import signal

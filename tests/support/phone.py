@@ -1,6 +1,7 @@
 """A programmable SIP phone: pjsua2 in a process of its own, driven by JSON lines on stdin and stdout.
 
-Run as ``python -m sip.phone [--rtp-port N] [--log-level N]``. Each line on stdin is one command, an object with
+Run as ``python -m tests.support.phone [--rtp-port N] [--log-level N]``. Each line on stdin is one command, an
+object with
 ``id`` (echoed in the reply) and ``cmd``; each line on stdout is a reply (``{"id": .., "ok": true, ...}`` or
 ``{"id": .., "ok": false, "error": "...", "field": "..."}``) or an event (``{"event": "...", ...}``).
 
@@ -640,7 +641,7 @@ class Phone:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sip.phone", description=__doc__.split("\n", 1)[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.support.phone", description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rtp-port", type=int, default=40000, help="RTP port base (keep away from 4000-4999)")
     parser.add_argument("--log-level", type=int, default=1, help="pjsua log level on stderr, 0-6")
     parser.add_argument("--codecs", default=",".join(DEFAULT_CODECS), help="codecs offered, in order")

@@ -1,4 +1,4 @@
-"""Drive ``python -m sip.phone`` processes from asyncio: one ``PhoneProcess`` per phone process.
+"""Drive ``python -m tests.support.phone`` processes from asyncio: one ``PhoneProcess`` per phone process.
 
     async with PhoneProcess() as phone:
         await phone.command("account", name="a", registrar="127.0.0.1:5060", user="8001", password="secret")
@@ -74,7 +74,15 @@ class PhoneProcess:
         await self.close()
 
     async def start(self) -> None:
-        args = [sys.executable, "-m", "sip.phone", "--rtp-port", str(self.rtp_port), "--log-level", str(self.log_level)]
+        args = [
+            sys.executable,
+            "-m",
+            "tests.support.phone",
+            "--rtp-port",
+            str(self.rtp_port),
+            "--log-level",
+            str(self.log_level),
+        ]
         if self.codecs:
             args += ["--codecs", self.codecs]
         if self.log_path is not None:

@@ -1,5 +1,5 @@
 """A TCP listener that forwards every connection to a Unix socket: how a browser inside the test network
-namespace reaches the control plane serving outside it (`python -m tests.peers.forward HOST:PORT SOCKET`)."""
+namespace reaches the control plane serving outside it (`python -m tests.support.peers.forward HOST:PORT SOCKET`)."""
 
 import asyncio
 import contextlib
