@@ -144,7 +144,7 @@ async def run(sizes: list[int], window: float) -> None:
         app = create_app(ctx)
         results: dict[tuple[str, int], dict[str, float]] = {}
         async with app.router.lifespan_context(app):
-            await app.state.video.session.wait_up(10)
+            await app.state.services.video.session.wait_up(10)
             user = await add_user(ctx, "bench", "bench", "bench-password", [Role.duty_officer])
             headers = {"Authorization": f"Bearer {issue_token(settings, user)}"}
             sock = work / "app.sock"

@@ -9,7 +9,7 @@ members with an e-mail address (the first min(sms, email) people have both), bul
 database (WAL, synchronous=NORMAL) and, with --pg, a throwaway PostgreSQL cluster with fsync on.
 
 Each measured run is a child process of its own (so its ru_maxrss is its own):
-- outbox: `switchboard.warnings.service.issue` of a warning created, submitted and approved by two other actors
+- outbox: `switchboard.warnings.flows.issue` of a warning created, submitted and approved by two other actors
   (timed: resolving the audience and writing the delivery rows), then the in-process `Outbox` with `SmsChannel`
   and `EmailChannel` drives it until every row is sent and every SMS receipt is in (polled every 0.25 s).
 - bare: the same rendered SMS text and the same e-mail (same MIME, built by `EmailChannel.compose`) to the same
@@ -121,7 +121,7 @@ async def prepare(url: str, var_dir: Path, n_sms: int, n_email: int) -> tuple[st
     from switchboard.directory.models import ContactPoint, Group, GroupMember, Organisation, Person
     from switchboard.incidents import service as incidents
     from switchboard.incidents.models import IncidentCreate
-    from switchboard.warnings import service as warnings
+    from switchboard.warnings import flows as warnings
 
     ctx = Context.from_settings(settings(var_dir, url))
     try:
@@ -211,7 +211,7 @@ async def run_outbox(args: argparse.Namespace) -> dict[str, Any]:
     from broadcast.models import Delivery, DeliveryState
     from broadcast.outbox import Outbox, OutboxSettings
     from switchboard.core.context import Context
-    from switchboard.warnings import service as warnings
+    from switchboard.warnings import flows as warnings
 
     ctx = Context.from_settings(settings(Path(args.var_dir), args.db))
     sms, email = channels(args)
@@ -253,7 +253,7 @@ async def run_outbox(args: argparse.Namespace) -> dict[str, Any]:
         result |= done
         result["counts"] = counts
         result["cpu_s"] = time.process_time() - cpu0
-        result["smpp_binds"] = sms.transceiver.binds
+        result["smpp_binds"] = sms.transceiver.connects
         if args.tracemalloc:
             result["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
@@ -343,7 +343,7 @@ async def run_bare(args: argparse.Namespace) -> dict[str, Any]:
             receipts(),
         )
         result |= marks | {"cpu_s": time.process_time() - cpu0, "refused": len(refused), **got}
-        result["smpp_binds"] = sms.transceiver.binds
+        result["smpp_binds"] = sms.transceiver.connects
         if args.tracemalloc:
             result["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()

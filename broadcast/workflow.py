@@ -15,9 +15,9 @@ from sqlalchemy import insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard.core.db import utcnow
+from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.divisions import check_area_code
-from switchboard.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from switchboard.core.errors import Conflict, Forbidden, InvalidInput
 from switchboard.core.ids import new_id
 
 from .alert import Alert, Reference
@@ -135,11 +135,7 @@ def _content_field(field: str | None) -> str | None:
 
 
 async def load(session: AsyncSession, warning_id: str, *, lock: bool = False) -> PublicWarning:
-    query = select(PublicWarning).where(PublicWarning.id == warning_id)
-    warning = await session.scalar(query.with_for_update() if lock else query)
-    if warning is None:
-        raise NotFound(f"预警 {warning_id} 不存在", field="warning_id")
-    return warning
+    return await get_or_404(session, PublicWarning, warning_id, what="预警", field="warning_id", lock=lock)
 
 
 def _expect(warning: PublicWarning, *states: WarningState) -> None:

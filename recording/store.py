@@ -23,7 +23,7 @@ from recording.models import Recording
 from switchboard.core.audit import service as audit
 from switchboard.core.audit.models import AuditEntry
 from switchboard.core.context import Context
-from switchboard.core.db import utcnow
+from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.errors import InvalidInput, NotFound
 from switchboard.core.events import Event
 from switchboard.core.ids import new_id
@@ -52,6 +52,20 @@ def sha256_of(path: Path) -> str:
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+async def settled(path: Path, timeout: float = 10.0) -> bool:
+    """Whether `path` exists and its writer (Asterisk, after a hang-up) has finished it: past the WAV header and
+    its size held still between two looks, within `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    size, deadline = -1, loop.time() + timeout
+    while loop.time() < deadline:
+        current = path.stat().st_size if path.exists() else -1
+        if current > 44 and current == size:
+            return True
+        size = current
+        await asyncio.sleep(0.3)
+    return False
 
 
 def _wav_seconds(path: Path) -> float | None:
@@ -131,10 +145,7 @@ class RecordingStore:
 
     async def get(self, recording_id: str) -> Recording:
         async with self.ctx.db.reader() as session:
-            recording = await session.get(Recording, recording_id)
-        if recording is None or recording.deleted_at is not None:
-            raise NotFound(f"录音 {recording_id} 不存在", field="recording_id")
-        return recording
+            return await get_or_404(session, Recording, recording_id, what="录音", field="recording_id")
 
     async def search(
         self,

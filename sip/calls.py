@@ -10,7 +10,6 @@ import asyncio
 import base64
 import contextlib
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,20 +18,26 @@ from panoramisk.message import Message
 from sqlalchemy import select
 
 from sip.ami import AmiActionFailed, AmiLinkDown, AmiSession
-from sip.dialing import RESULT_NAMES, dial_result
+from sip.dialing import (
+    CALL_ID,
+    DISPATCH_CONTEXT,
+    INCIDENT_ID,
+    RESULT_NAMES,
+    RING_TIMEOUT,
+    TARGETS,
+    TRANSFER_CONTEXT,
+    dial_result,
+    inherited,
+)
 from sip.models import ACTIVE, Call, CallState
 from switchboard.core.context import Context
-from switchboard.core.db import utcnow
-from switchboard.core.errors import Conflict, InvalidInput, NotFound
+from switchboard.core.db import get_or_404, utcnow
+from switchboard.core.errors import Conflict, InvalidInput
 from switchboard.core.events import Event
 
 log = logging.getLogger(__name__)
 
-DISPATCH_CONTEXT = "switchboard-dispatch"
 REQUEUE_SECONDS = 120  # a call queued while the link was down is still placed if the link returns this soon
-TRANSFER_CONTEXT = "switchboard-transfer"
-_NUMBER = re.compile(r"^\+?\d{2,20}$")
-_NOISE = re.compile(r"[\s\-()（）]")
 
 
 @dataclass(frozen=True)
@@ -57,13 +62,6 @@ class Target:
 
 
 InboundLookup = Callable[[str], Awaitable[dict[str, str] | None]]
-
-
-def normalise_number(raw: str, field: str = "number") -> str:
-    number = _NOISE.sub("", raw)
-    if not _NUMBER.match(number):
-        raise InvalidInput(f"号码格式不正确：{raw!r}（只允许数字，可带 + 前缀）", field=field)
-    return number
 
 
 class CallService:
@@ -124,10 +122,8 @@ class CallService:
         task.add_done_callback(self._originations.discard)
 
     async def get(self, call_id: str) -> Call:
-        call = await self._find(call_id)
-        if call is None:
-            raise NotFound(f"呼叫 {call_id} 不存在", field="call_id")
-        return call
+        async with self.ctx.db.reader() as session:
+            return await get_or_404(session, Call, call_id, what="呼叫", field="call_id")
 
     async def _find(self, call_id: str) -> Call | None:
         """The call, or None: bridge convene legs run the same dialplan loop with their own ids."""
@@ -185,10 +181,10 @@ class CallService:
         places it, unless it has waited longer than REQUEUE_SECONDS (then it fails, saying why)."""
         ring_seconds = call.ring_seconds
         variables = [
-            f"__INCIDENT_ID={call.incident_id or ''}",
-            f"__SB_CALL_ID={call.id}",
-            f"SB_TARGETS={'&'.join(t['dial'] for t in call.targets)}",
-            f"SB_RING_TIMEOUT={ring_seconds}",
+            inherited(INCIDENT_ID, call.incident_id or ""),
+            inherited(CALL_ID, call.id),
+            f"{TARGETS}={'&'.join(t['dial'] for t in call.targets)}",
+            f"{RING_TIMEOUT}={ring_seconds}",
             f"SB_RECORD={int(self.routing.record)}",
         ]
         await self._update(call.id, state=CallState.ringing_desk)
@@ -311,7 +307,7 @@ class CallService:
             if channel in self._by_channel:
                 continue
             try:
-                value = await self.ami.action({"Action": "Getvar", "Channel": channel, "Variable": "SB_CALL_ID"})
+                value = await self.ami.action({"Action": "Getvar", "Channel": channel, "Variable": CALL_ID})
             except Exception:  # noqa: BLE001 - the channel may have gone meanwhile
                 continue
             if value.get("Value"):

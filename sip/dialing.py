@@ -1,5 +1,38 @@
-"""How a dial attempt ended, in one vocabulary for everything that dials (dispatch calls, convened bridge legs,
-faxes): Asterisk's DIALSTATUS mapped to a result, and each result's Chinese name for summaries and the console."""
+"""What the control plane and the dialplan share, in one place for everything that dials (dispatch calls,
+convened bridge legs, faxes): the contexts it originates into, the channel variables it sets and reads back, and
+how a dial attempt ended (Asterisk's DIALSTATUS mapped to a result, each result with its Chinese name)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+# Contexts of dialplans/templates/*.conf.j2 the control plane originates into.
+DISPATCH_CONTEXT = "switchboard-dispatch"  # the fallback loop over a party's numbers (dispatch.conf.j2)
+TRANSFER_CONTEXT = "switchboard-transfer"
+BRIDGE_CONTEXT = "switchboard-bridge"  # straight into a bridge, no PIN (bridges.conf.j2)
+
+# Channel variables. INCIDENT_ID and SB_CALL_ID are inherited by dialled legs (set as __NAME) and listed in
+# manager.conf's channelvars, so that events about any leg carry them.
+INCIDENT_ID = "INCIDENT_ID"
+CALL_ID = "SB_CALL_ID"
+TARGETS = "SB_TARGETS"  # the dial strings to try in order, joined by &
+RING_TIMEOUT = "SB_RING_TIMEOUT"
+
+
+def inherited(name: str, value: object) -> str:
+    """An Originate `Variable` that every channel dialled from this one inherits."""
+    return f"__{name}={value}"
+
+
+def channel_variables(message: Mapping[str, Any]) -> dict[str, str]:
+    """The `ChanVariable: NAME=value` headers manager.conf's channelvars adds to an event (panoramisk gives one
+    header as a string, several as a list)."""
+    raw = message.get("ChanVariable") or []
+    result = {}
+    for item in [raw] if isinstance(raw, str) else raw:
+        name, _, value = str(item).partition("=")
+        result[name.strip()] = value.strip()
+    return result
+
 
 # Dial()'s DIALSTATUS -> the result recorded for the attempt.
 DIAL_RESULTS = {

@@ -58,6 +58,11 @@ class Call(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    @property
+    def number_used(self) -> str:
+        """The party's number this call reached (or is trying): the last attempt's, else the first target's."""
+        return self.attempts[-1]["number"] if self.attempts else self.targets[0]["number"]
+
     def snapshot(self) -> dict[str, Any]:
         """What an event about this call carries."""
         return {

@@ -1,26 +1,17 @@
-"""The control plane's hold on video consultation: the local Janus (when it is ours), the API session, the rooms
-of open consultations (re-created after Janus restarts), who is in them, camera feeds, and recordings filed
-into the recording store."""
+"""Wiring of video consultation: the local Janus (when it is ours, restarted should it exit), the API session to
+it, and the consultations' live rooms (switchboard.consultations.live) on top."""
 
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from conference.video import recordings as room_recordings
 from conference.video.engine import Engine, Layout, admin_key
-from conference.video.feeds import FeedProcess, arguments
-from conference.video.models import Consultation, Invite
-from conference.video.rooms import Participant, Rooms, RoomSpec
+from conference.video.rooms import Rooms
 from conference.video.session import JanusSession, LinkState
 from recording.store import RecordingStore
+from switchboard.consultations.live import LiveRooms
 from switchboard.core.context import Context
-from switchboard.core.db import utcnow
-from switchboard.core.errors import Unavailable
 from switchboard.core.events import Event
 
 log = logging.getLogger(__name__)
@@ -29,40 +20,16 @@ WATCH_SECONDS = 1.0
 
 
 class Video:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, recordings: RecordingStore | None = None) -> None:
         self.ctx = ctx
-        self.layout = Layout.for_settings(ctx.settings)
         self.engine: Engine | None = None
         self.session: JanusSession | None = None
-        self._rooms: Rooms | None = None
-        self.present: dict[str, dict[int, Participant]] = {}  # consultation id -> who is in its room
-        self.feeds: dict[str, FeedProcess] = {}  # invite id -> its camera feed publisher
-        self.recording_started: dict[str, datetime] = {}  # consultation id -> when its recording began
-        self.recordings = RecordingStore(ctx)
+        self.live = LiveRooms(ctx, Layout.for_settings(ctx.settings), recordings or RecordingStore(ctx))
         self._watcher: asyncio.Task[None] | None = None
-        self._filing: set[asyncio.Task[None]] = set()
 
     @property
     def enabled(self) -> bool:
         return self.ctx.settings.janus.mode != "off"
-
-    @property
-    def rooms(self) -> Rooms:
-        if self._rooms is None:
-            raise Unavailable("视频会商未启用（[janus] mode = off）")
-        return self._rooms
-
-    @property
-    def public_url(self) -> str:
-        j = self.ctx.settings.janus
-        return j.public_url or f"http://{j.http_host}:{j.http_port}/janus"
-
-    @property
-    def feed_url(self) -> str:
-        """Janus API URL as camera-feed processes reach it (they run beside Janus, in its network namespace)."""
-        j = self.ctx.settings.janus
-        host = "127.0.0.1" if j.http_host in ("0.0.0.0", "") else j.http_host
-        return f"http://{host}:{j.http_port}/janus"
 
     async def start(self) -> None:
         j = self.ctx.settings.janus
@@ -71,24 +38,19 @@ class Video:
         if j.mode == "local":
             self.engine = Engine(self.ctx.settings)
             await self.engine.start()
-        self.session = JanusSession(self.layout.api_socket, keepalive=j.keepalive_seconds)
-        self._rooms = Rooms(self.session, admin_key(self.ctx.settings))
-        self.session.on_resync(self.resync)
+        self.session = JanusSession(self.live.layout.api_socket, keepalive=j.keepalive_seconds)
+        self.live.rooms = Rooms(self.session, admin_key(self.ctx.settings))
+        self.session.on_resync(self.live.resync)
         self.session.on_state(self._link_changed)
         self.session.start()
         self._watcher = asyncio.create_task(self._watch(), name="consultation-watch")
 
     async def stop(self) -> None:
-        for feed in list(self.feeds.values()):
-            await feed.stop()
-        self.feeds.clear()
         if self._watcher:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
-        for task in list(self._filing):
-            with contextlib.suppress(Exception):
-                await task
+        await self.live.stop()
         if self.session:
             await self.session.stop()
         if self.engine:
@@ -105,69 +67,8 @@ class Video:
             state["error"] = self.session.last_error
         return state
 
-    def rec_dir(self, consultation: Consultation) -> Path:
-        return self.layout.recordings_dir / consultation.id
-
-    def spec(self, consultation: Consultation, tokens: list[str]) -> RoomSpec:
-        return RoomSpec(
-            room=consultation.room,
-            description=consultation.title,
-            secret=consultation.secret,
-            pin=consultation.pin,
-            publishers=consultation.max_sites,
-            rec_dir=self.rec_dir(consultation),
-            allowed=tokens,
-        )
-
-    async def resync(self) -> None:
-        """After every (re)connect: the room of every open consultation exists, with its ACL and recording."""
-        now = utcnow()
-        async with self.ctx.db.reader() as session:
-            open_ones = (await session.scalars(select(Consultation).where(Consultation.state == "open"))).all()
-            invites = (
-                await session.scalars(
-                    select(Invite).where(
-                        Invite.consultation_id.in_([c.id for c in open_ones]), Invite.revoked_at.is_(None)
-                    )
-                )
-            ).all()
-        for consultation in open_ones:
-            present = self.present.get(consultation.id, {})
-            tokens = [  # a locked room keeps admitting whoever was in it (a Janus restart drops everyone)
-                i.room_token
-                for i in invites
-                if i.consultation_id == consultation.id
-                and i.expires_at > now
-                and (not consultation.locked or i.participant_id in present or i.kind == "feed")
-            ]
-            for feed in invites:
-                if feed.consultation_id == consultation.id and feed.kind == "feed" and feed.feed_url:
-                    self.start_feed(consultation, feed)  # after a control-plane restart the cameras come back
-            existed = await self.rooms.exists(consultation.room)
-            await self.rooms.create(self.spec(consultation, tokens))
-            if not existed:
-                log.info("room of consultation %s re-created", consultation.id)
-                if consultation.recording:
-                    await self.rooms.record(consultation.room, consultation.secret, True)
-
-    def start_feed(self, consultation: Consultation, invite: Invite) -> None:
-        """Run the camera feed of `invite` (unless it runs already)."""
-        if invite.id in self.feeds:
-            return
-        argv, secrets_env = arguments(
-            self.feed_url, consultation.room, invite.participant_id, invite.site, invite.room_token,
-            consultation.pin, invite.feed_url,
-        )  # fmt: skip
-        feed = FeedProcess(argv, secrets_env, self.ctx.settings.janus.netns)
-        feed.start()
-        self.feeds[invite.id] = feed
-
-    # Presence ---------------------------------------------------------------------------------------------------
-
     async def _watch(self) -> None:
-        """Who joined and who left each open room, from the room's participant list (it is also the truth after
-        a reconnect, whereas room events reach only the participants); and our own Janus, restarted should it
-        exit."""
+        """Our own Janus, restarted should it exit; and who is in each room, polled while the link is up."""
         while True:
             await asyncio.sleep(WATCH_SECONDS)
             try:
@@ -175,73 +76,9 @@ class Video:
                     log.warning("our Janus exited; starting it again")
                     await self.engine.start()  # the session reconnects and resyncs the rooms by itself
                 if self.session is not None and self.session.state == LinkState.up:
-                    await self.poll()
+                    await self.live.poll()
             except Exception:
                 log.exception("consultation watch failed; trying again")
-
-    async def poll(self) -> None:
-        async with self.ctx.db.reader() as session:
-            open_ones = (await session.scalars(select(Consultation).where(Consultation.state == "open"))).all()
-        for consultation in open_ones:
-            try:
-                now = {p.id: p for p in await self.rooms.participants(consultation.room)}
-            except Unavailable:
-                continue
-            before = self.present.get(consultation.id, {})
-            self.present[consultation.id] = now
-            for pid in now.keys() - before.keys():
-                await self._presence(consultation, now[pid], joined=True)
-            for pid in before.keys() - now.keys():
-                await self._presence(consultation, before[pid], joined=False)
-
-    async def _presence(self, consultation: Consultation, who: Participant, *, joined: bool) -> None:
-        verb = "加入" if joined else "离开"
-        event = Event(
-            "consultation.joined" if joined else "consultation.left",
-            incident_id=consultation.incident_id,
-            data={
-                "summary": f"{who.display or who.id} {verb}视频会商《{consultation.title}》",
-                "consultation_id": consultation.id,
-                "participant_id": who.id,
-                "site": who.display,
-            },
-        )
-        await self.ctx.bus.publish(event)
-
-    # Recording ------------------------------------------------------------------------------------------------
-
-    def file_recordings(self, consultation: Consultation, sites: dict[int, str], started_at: datetime) -> None:
-        """Post-process and file the room's recordings in the background (janus-pp-rec runs as a subprocess)."""
-        task = asyncio.create_task(self._file(consultation, sites, started_at))
-        self._filing.add(task)
-        task.add_done_callback(self._filing.discard)
-
-    async def wait_filed(self) -> None:
-        for task in list(self._filing):
-            with contextlib.suppress(Exception):
-                await task
-
-    async def _file(self, consultation: Consultation, sites: dict[int, str], started_at: datetime) -> None:
-        pp_rec = self.ctx.settings.janus.pp_rec
-        ended_at = utcnow()
-        for stream in await asyncio.to_thread(room_recordings.streams, self.rec_dir(consultation)):
-            try:
-                playable = await room_recordings.convert(pp_rec, stream)
-            except room_recordings.ConversionFailed as exc:
-                log.warning("%s", exc)
-                continue
-            site = sites.get(stream.participant_id, str(stream.participant_id))
-            await self.recordings.file(
-                playable,
-                kind="consultation",
-                started_at=started_at,
-                ended_at=ended_at,
-                incident_id=consultation.incident_id,
-                source_id=consultation.id,
-                parties=[{"name": site}],
-            )
-            done = stream.path.with_suffix(".mjr.done")
-            await asyncio.to_thread(stream.path.rename, done)
 
     async def _link_changed(self, state: LinkState) -> None:
         error = self.session.last_error if self.session else ""

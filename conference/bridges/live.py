@@ -35,16 +35,6 @@ def yes(value: object) -> bool:
     return str(value).strip().lower() in ("yes", "true", "1", "on")
 
 
-def channel_variables(message: Mapping[str, Any]) -> dict[str, str]:
-    """The `ChanVariable: NAME=value` headers manager.conf's channelvars adds (one or several)."""
-    raw = message.get("ChanVariable") or []
-    result = {}
-    for item in raw if isinstance(raw, list) else [raw]:
-        name, _, value = str(item).partition("=")
-        result[name.strip()] = value.strip()
-    return result
-
-
 def member_of(message: Mapping[str, Any], participant_id: str | None) -> Member:
     """A member from a ConfbridgeJoin or ConfbridgeList message."""
     number = message.get("CallerIDNum", "") or ""

@@ -14,34 +14,33 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 
-from conference.bridges.live import Member, Room, channel_variables, member_of, yes
+from conference.bridges.live import Member, Room, member_of, yes
 from conference.bridges.models import OPEN, PRESENCE_NAMES, BridgeSession, Participant, Presence
-from sip.dialing import RESULT_NAMES, dial_result
+from sip.ami import AmiSession
+from sip.dialing import (
+    BRIDGE_CONTEXT,
+    CALL_ID,
+    DISPATCH_CONTEXT,
+    INCIDENT_ID,
+    RESULT_NAMES,
+    RING_TIMEOUT,
+    TARGETS,
+    channel_variables,
+    dial_result,
+    inherited,
+)
 from switchboard.core.context import Context
-from switchboard.core.db import utcnow
+from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from switchboard.core.events import Event
 
 log = logging.getLogger(__name__)
 
-DISPATCH_CONTEXT = "switchboard-dispatch"  # the fallback loop (dialplans/templates/dispatch.conf.j2)
-BRIDGE_CONTEXT = "switchboard-bridge"  # straight into a bridge, no PIN (dialplans/templates/bridges.conf.j2)
 REASON_NAMES = RESULT_NAMES | {"no_number": "没有可拨打的号码"}
-
-
-class Ami(Protocol):
-    state: str
-    last_error: str
-
-    async def action(self, fields: dict[str, Any], *, as_list: bool | None = None, timeout: float = 10.0) -> Any: ...
-
-    def on_event(self, handler: Callable[[Any], Any]) -> None: ...
-
-    def on_resync(self, handler: Callable[[list[Any]], Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ class BridgeService:
     def __init__(
         self,
         ctx: Context,
-        ami: Ami,
+        ami: AmiSession,
         bridges: list[Bridge],
         dial_string: Callable[[str], str],
         policy: Policy | None = None,
@@ -127,10 +126,7 @@ class BridgeService:
 
     async def get_session(self, session_id: str) -> BridgeSession:
         async with self.ctx.db.reader() as session:
-            found = await session.get(BridgeSession, session_id)
-        if found is None:
-            raise NotFound(f"会议记录 {session_id} 不存在", field="session_id")
-        return found
+            return await get_or_404(session, BridgeSession, session_id, what="会议记录", field="session_id")
 
     # Convene ---------------------------------------------------------------------------------------------------
 
@@ -226,11 +222,11 @@ class BridgeService:
                     "Timeout": str((ring_seconds * len(row.numbers) + 10) * 1000),
                     "CallerID": f'"{bridge.number}" <{bridge.number}>',
                     "Variable": [
-                        f"__INCIDENT_ID={bridge_session.incident_id or ''}",
-                        f"__SB_CALL_ID={row.id}",
-                        f"__SB_BRIDGE={bridge.number}",
-                        f"__SB_TARGETS={targets}",
-                        f"__SB_RING_TIMEOUT={ring_seconds}",
+                        inherited(INCIDENT_ID, bridge_session.incident_id or ""),
+                        inherited(CALL_ID, row.id),
+                        inherited("SB_BRIDGE", bridge.number),
+                        inherited(TARGETS, targets),
+                        inherited(RING_TIMEOUT, ring_seconds),
                         "SB_ROLE=participant",
                     ],
                     "Async": "true",
@@ -412,7 +408,7 @@ class BridgeService:
             query = select(Participant).where(Participant.session_id == bridge_session.id)
             rows = (await session.scalars(query.where(Participant.state.in_(OPEN)))).all()
             row = next((r for r in rows if r.channel == channel), None)
-            row = row or next((r for r in rows if r.id == variables.get("SB_CALL_ID")), None)
+            row = row or next((r for r in rows if r.id == variables.get(CALL_ID)), None)
             if row is None:
                 row = Participant(
                     session_id=bridge_session.id,

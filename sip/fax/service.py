@@ -35,14 +35,14 @@ from sqlalchemy import select
 
 from sip import dialing
 from sip.ami import AmiActionFailed, AmiLinkDown, AmiSession
-from sip.calls import Routing
+from sip.calls import InboundLookup, Routing
+from sip.dialing import INCIDENT_ID, channel_variables, inherited
 from sip.dialplan import callerid_name, config_path
 from sip.fax import document
 from sip.fax.models import UNSETTLED, Fax, FaxState
 from switchboard.core import jobs
 from switchboard.core.context import Context
-from switchboard.core.db import utcnow
-from switchboard.core.errors import NotFound
+from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.events import Event
 from switchboard.core.ids import new_id
 
@@ -63,7 +63,6 @@ RESULT_NAMES = dialing.RESULT_NAMES | {
 }
 _STATION = re.compile(r"[0-9+ ]{0,20}")
 
-InboundLookup = Callable[[str], Awaitable[dict[str, str] | None]]
 FilePdf = Callable[[Path, Fax, datetime, datetime], Awaitable[str]]
 """(pdf, the inbox row, started, ended) -> the stored document's id; the file is taken (moved)."""
 
@@ -193,10 +192,7 @@ class FaxService:
 
     async def get(self, fax_id: str) -> Fax:
         async with self.ctx.db.reader() as session:
-            fax = await session.get(Fax, fax_id)
-        if fax is None:
-            raise NotFound(f"传真 {fax_id} 不存在", field="fax_id")
-        return fax
+            return await get_or_404(session, Fax, fax_id, what="传真", field="fax_id")
 
     async def search(
         self,
@@ -285,7 +281,7 @@ class FaxService:
         cause = self._causes[channel_id] = loop.create_future()
         ring = self.settings.ring_seconds
         variables = [
-            f"__INCIDENT_ID={row.incident_id or ''}",
+            inherited(INCIDENT_ID, row.incident_id or ""),
             f"SB_FAX_ID={row.id}",
             f"SB_FAX_FILE={config_path(self.documents / row.document)}",
             f"SB_FAX_HEADER={self.header}",
@@ -390,7 +386,7 @@ class FaxService:
                 cause.set_result(str(message.get("Cause", "")))
             return
         if name in ("SendFAX", "FAXStatus"):
-            fax_id = _channel_variable(message, "SB_FAX_ID")
+            fax_id = channel_variables(message).get("SB_FAX_ID", "")
             if fax_id in self._waiting:
                 if name == "SendFAX":
                     self._fax_events[fax_id] = message
@@ -491,16 +487,6 @@ class FaxService:
         async with self.ctx.db.reader() as session:
             rows = await session.scalars(select(Fax.id).where(Fax.state.in_(UNSETTLED)))
             return len(rows.all())
-
-
-def _channel_variable(message: Message, name: str) -> str:
-    """A `channelvars` value from an event (panoramisk gives one ChanVariable header as a string, several as a list)."""
-    values = message.get("ChanVariable") or []
-    for item in [values] if isinstance(values, str) else values:
-        key, _, value = str(item).partition("=")
-        if key == name:
-            return value
-    return ""
 
 
 def _int(value: Any) -> int | None:

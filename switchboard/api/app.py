@@ -14,7 +14,7 @@ from broadcast.outbox import Outbox
 from recording.store import RecordingStore
 from switchboard import console
 from switchboard.api import errors, live
-from switchboard.api.deps import Reader
+from switchboard.api.deps import Reader, Services
 from switchboard.auth import views as auth_views
 from switchboard.bridges import views as bridge_views
 from switchboard.calls import views as call_views
@@ -36,9 +36,11 @@ log = logging.getLogger(__name__)
 
 
 def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | None = None) -> FastAPI:
-    telephony = telephony or Telephony(ctx)
-    video = video or Video(ctx)
-    outbox = Outbox(ctx, configured_channels(ctx.settings))  # tests and plug-ins add channels: app.state.outbox.add
+    recordings = RecordingStore(ctx)
+    telephony = telephony or Telephony(ctx, recordings=recordings)
+    video = video or Video(ctx, recordings)
+    outbox = Outbox(ctx, configured_channels(ctx.settings))  # tests and plug-ins add channels: outbox.add
+    composed = Services(ctx, telephony, video, outbox, recordings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,11 +68,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
         description="应急指挥调度交换平台 API: incident record, contact directory, dispatch, warnings.",
         lifespan=lifespan,
     )
-    app.state.ctx = ctx
-    app.state.telephony = telephony
-    app.state.outbox = outbox
-    app.state.video = video
-    app.state.recordings = RecordingStore(ctx)
+    app.state.services = composed
     errors.install(app)
     app.include_router(auth_views.router, responses=errors.RESPONSES)
     app.include_router(incident_views.router, responses=errors.RESPONSES)

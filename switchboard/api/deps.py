@@ -1,25 +1,95 @@
-"""Request dependencies: the running context and the caller, authenticated and authorised by role."""
+"""Request dependencies: the caller, authenticated and authorised by role, and each service a route drives, typed.
+
+`create_app` composes the services once into `Services`; routes name what they use (`Calls`, `Bridges`, `Faxes`,
+`VideoRooms`, `Outboxes`, `Recordings`) and get it typed, or a 503 in Chinese while that part is switched off.
+"""
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
+from broadcast.outbox import Outbox
+from conference.bridges.service import BridgeService
+from recording.store import RecordingStore
+from sip.calls import CallService
+from sip.fax.service import FaxService
 from switchboard.auth.models import Principal, Role
 from switchboard.auth.service import principal_from_token
-from switchboard.core.audit import service as audit
+from switchboard.consultations.live import LiveRooms
 from switchboard.core.context import Context
 from switchboard.core.errors import Forbidden, Unauthorized, Unavailable
+from switchboard.telephony import Telephony
+from switchboard.video import Video
 
 _bearer = HTTPBearer(auto_error=False, description="POST /api/v1/auth/token for a token")
+Part = TypeVar("Part")
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything the routes drive, composed once per application."""
+
+    ctx: Context
+    telephony: Telephony
+    video: Video
+    outbox: Outbox
+    recordings: RecordingStore
+
+
+def services(connection: HTTPConnection) -> Services:
+    found: Services = connection.app.state.services
+    return found
 
 
 def get_ctx(request: Request) -> Context:
-    return request.app.state.ctx
+    return services(request).ctx
+
+
+def _switched_on(part: Part | None, off: str) -> Part:
+    if part is None:
+        raise Unavailable(off)
+    return part
+
+
+_TELEPHONY_OFF = "电话功能未启用（[asterisk] mode = off）"
+
+
+def get_calls(request: Request) -> CallService:
+    return _switched_on(services(request).telephony.calls, _TELEPHONY_OFF)
+
+
+def get_bridges(request: Request) -> BridgeService:
+    return _switched_on(services(request).telephony.bridges, _TELEPHONY_OFF)
+
+
+def get_faxes(request: Request) -> FaxService:
+    return _switched_on(services(request).telephony.faxes, _TELEPHONY_OFF + "，无法收发传真")
+
+
+def get_live_rooms(request: Request) -> LiveRooms:
+    video = services(request).video
+    return _switched_on(video.live if video.enabled else None, "视频会商未启用（[janus] mode = off）")
+
+
+def get_outbox(request: Request) -> Outbox:
+    return services(request).outbox
+
+
+def get_recordings(request: Request) -> RecordingStore:
+    return services(request).recordings
 
 
 Ctx = Annotated[Context, Depends(get_ctx)]
+Calls = Annotated[CallService, Depends(get_calls)]
+Bridges = Annotated[BridgeService, Depends(get_bridges)]
+Faxes = Annotated[FaxService, Depends(get_faxes)]
+VideoRooms = Annotated[LiveRooms, Depends(get_live_rooms)]
+Outboxes = Annotated[Outbox, Depends(get_outbox)]
+Recordings = Annotated[RecordingStore, Depends(get_recordings)]
 
 ROLE_NAMES = {
     Role.duty_officer: "值班员",
@@ -51,23 +121,5 @@ def require(*roles: Role) -> Callable[..., Principal]:
 EVERYONE = tuple(Role)
 Reader = Annotated[Principal, Depends(require(*EVERYONE))]
 DutyOfficer = Annotated[Principal, Depends(require(Role.duty_officer))]
+Officer = Annotated[Principal, Depends(require(Role.duty_officer, Role.leader))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
-
-
-async def audited(ctx: Context, who: Principal, action: str, kind: str, ref: str, detail: dict[str, Any]) -> None:
-    """Audit an action the engine carries out on its own schedule (a call, a bridge control): the entry follows
-    the request rather than sharing a transaction with rows the engine's events write later."""
-    async with ctx.db.session() as session:
-        await audit.record(session, who.username, action, kind, ref, detail)
-
-
-def telephony_part(attribute: str, unavailable: str) -> Callable[[Request], Any]:
-    """A dependency handing a route the part of telephony it drives (calls, bridges, faxes); 503 while it is off."""
-
-    def get(request: Request) -> Any:
-        part = getattr(request.app.state.telephony, attribute)
-        if part is None:
-            raise Unavailable(f"电话功能未启用（[asterisk] mode = off）{unavailable}")
-        return part
-
-    return get

@@ -8,6 +8,7 @@ import contextlib
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from switchboard.api.deps import services
 from switchboard.auth.service import principal_from_token
 from switchboard.core.errors import Unauthorized
 
@@ -19,7 +20,7 @@ TRY_AGAIN_LATER = 1013
 
 @router.websocket("/api/v1/events")
 async def events(websocket: WebSocket, token: str = "") -> None:
-    ctx = websocket.app.state.ctx
+    ctx = services(websocket).ctx
     await websocket.accept()  # then close with a reason: a browser cannot read a refused handshake's status
     try:
         principal = principal_from_token(ctx.settings, token)

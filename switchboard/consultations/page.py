@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from switchboard.consultations import service
-from switchboard.consultations.views import VideoDep
+from switchboard.api.deps import VideoRooms, get_ctx
+from switchboard.consultations import flows
 from switchboard.core.errors import SwitchboardError, Unauthorized
 
 router = APIRouter(prefix="/consult", include_in_schema=False)
@@ -36,7 +36,7 @@ async def page(request: Request, consultation_id: str, token: Annotated[str, Que
     try:
         if not token:
             raise Unauthorized("链接缺少会商令牌")
-        await service.invite_of(request.app.state.ctx, consultation_id, token)
+        await flows.invite_of(get_ctx(request), consultation_id, token)
     except SwitchboardError as exc:
         return HTMLResponse(_REFUSED.format(reason=html.escape(exc.message)), status_code=exc.status)
     return HTMLResponse(
@@ -48,11 +48,11 @@ async def page(request: Request, consultation_id: str, token: Annotated[str, Que
 @router.post("/{consultation_id}/session")
 async def session(
     request: Request,
-    video: VideoDep,
+    live: VideoRooms,
     consultation_id: str,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> dict[str, Any]:
     """The page's ticket into the room: Janus URL, room, participant id, ACL token, site names."""
     if credentials is None:
         raise Unauthorized("链接缺少会商令牌")
-    return await service.join_details(request.app.state.ctx, video, consultation_id, credentials.credentials)
+    return await flows.join_details(get_ctx(request), live, consultation_id, credentials.credentials)

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from switchboard.api.deps import Ctx, require
-from switchboard.auth.models import Principal, Role
-from switchboard.consultations import service
+from switchboard.api.deps import Ctx, Officer, VideoRooms, get_ctx, require
+from switchboard.auth.models import Role
+from switchboard.consultations import flows
 from switchboard.consultations.models import (
     ConsultationCreate,
     ConsultationOut,
@@ -18,23 +18,11 @@ from switchboard.consultations.models import (
     ParticipantOut,
     Switch,
 )
-from switchboard.core.errors import Forbidden, Unauthorized, Unavailable
-from switchboard.video import Video
+from switchboard.core.errors import Forbidden, Unauthorized
 
 router = APIRouter(prefix="/api/v1/consultations", tags=["consultations"])
-Officer = Annotated[Principal, Depends(require(Role.duty_officer, Role.leader))]
 _bearer = HTTPBearer(auto_error=False)
 _officer = require(Role.duty_officer, Role.leader)
-
-
-def get_video(request: Request) -> Video:
-    video: Video = request.app.state.video
-    if not video.enabled:
-        raise Unavailable("视频会商未启用（[janus] mode = off）")
-    return video
-
-
-VideoDep = Annotated[Video, Depends(get_video)]
 
 
 async def moderator(
@@ -49,7 +37,7 @@ async def moderator(
             return _officer(request, credentials).username
         except Unauthorized:
             pass
-        _, invite = await service.invite_of(request.app.state.ctx, consultation_id, token)
+        _, invite = await flows.invite_of(get_ctx(request), consultation_id, token)
         if not invite.moderator:
             raise Forbidden("只有主持人可以执行此操作")
         return f"{invite.site}（主持人）"
@@ -60,29 +48,27 @@ Moderator = Annotated[str, Depends(moderator)]
 
 
 @router.post("", status_code=201, response_model=ConsultationOut)
-async def create(ctx: Ctx, video: VideoDep, who: Officer, body: ConsultationCreate) -> ConsultationOut:
-    consultation = await service.create(
-        ctx, video, who.username, body.title, body.incident_id, body.max_sites, body.pin
-    )
+async def create(ctx: Ctx, live: VideoRooms, who: Officer, body: ConsultationCreate) -> ConsultationOut:
+    consultation = await flows.create(ctx, live, who.username, body.title, body.incident_id, body.max_sites, body.pin)
     return ConsultationOut.model_validate(consultation)
 
 
 @router.get("/{consultation_id}", response_model=ConsultationOut)
 async def get(ctx: Ctx, _: Officer, consultation_id: str) -> ConsultationOut:
-    return ConsultationOut.model_validate(await service.get(ctx, consultation_id))
+    return ConsultationOut.model_validate(await flows.get(ctx, consultation_id))
 
 
 @router.delete("/{consultation_id}", response_model=ConsultationOut)
-async def close(ctx: Ctx, video: VideoDep, who: Moderator, consultation_id: str) -> ConsultationOut:
-    return ConsultationOut.model_validate(await service.close(ctx, video, who, consultation_id))
+async def close(ctx: Ctx, live: VideoRooms, who: Moderator, consultation_id: str) -> ConsultationOut:
+    return ConsultationOut.model_validate(await flows.close(ctx, live, who, consultation_id))
 
 
 @router.post("/{consultation_id}/invites", status_code=201, response_model=list[InviteOut])
 async def invite(
-    request: Request, ctx: Ctx, video: VideoDep, who: Officer, consultation_id: str, body: InviteCreate
+    request: Request, ctx: Ctx, live: VideoRooms, who: Officer, consultation_id: str, body: InviteCreate
 ) -> list[InviteOut]:
     invitees = [i.model_dump() for i in body.invitees]
-    created = await service.invite(ctx, video, who.username, consultation_id, invitees, body.hours)
+    created = await flows.invite(ctx, live, who.username, consultation_id, invitees, body.hours)
     base = str(request.base_url).rstrip("/")
     return [
         InviteOut(
@@ -100,33 +86,33 @@ async def invite(
 
 
 @router.get("/{consultation_id}/participants", response_model=list[ParticipantOut])
-async def participants(ctx: Ctx, video: VideoDep, _: Moderator, consultation_id: str) -> list[dict[str, Any]]:
-    return await service.participants(ctx, video, consultation_id)
+async def participants(ctx: Ctx, live: VideoRooms, _: Moderator, consultation_id: str) -> list[dict[str, Any]]:
+    return await flows.participants(ctx, live, consultation_id)
 
 
 @router.post("/{consultation_id}/participants/{invite_id}/mute", status_code=204)
-async def mute(ctx: Ctx, video: VideoDep, who: Moderator, consultation_id: str, invite_id: str, body: Switch) -> None:
-    await service.mute(ctx, video, who, consultation_id, invite_id, body.on)
+async def mute(ctx: Ctx, live: VideoRooms, who: Moderator, consultation_id: str, invite_id: str, body: Switch) -> None:
+    await flows.mute(ctx, live, who, consultation_id, invite_id, body.on)
 
 
 @router.delete("/{consultation_id}/participants/{invite_id}", status_code=204)
-async def remove(ctx: Ctx, video: VideoDep, who: Moderator, consultation_id: str, invite_id: str) -> None:
-    await service.remove(ctx, video, who, consultation_id, invite_id)
+async def remove(ctx: Ctx, live: VideoRooms, who: Moderator, consultation_id: str, invite_id: str) -> None:
+    await flows.remove(ctx, live, who, consultation_id, invite_id)
 
 
 @router.post("/{consultation_id}/lock", response_model=ConsultationOut)
-async def lock(ctx: Ctx, video: VideoDep, who: Moderator, consultation_id: str, body: Switch) -> ConsultationOut:
-    return ConsultationOut.model_validate(await service.lock(ctx, video, who, consultation_id, body.on))
+async def lock(ctx: Ctx, live: VideoRooms, who: Moderator, consultation_id: str, body: Switch) -> ConsultationOut:
+    return ConsultationOut.model_validate(await flows.lock(ctx, live, who, consultation_id, body.on))
 
 
 @router.post("/{consultation_id}/recording", response_model=ConsultationOut)
-async def recording(ctx: Ctx, video: VideoDep, who: Moderator, consultation_id: str, body: Switch) -> ConsultationOut:
-    return ConsultationOut.model_validate(await service.record(ctx, video, who, consultation_id, body.on))
+async def recording(ctx: Ctx, live: VideoRooms, who: Moderator, consultation_id: str, body: Switch) -> ConsultationOut:
+    return ConsultationOut.model_validate(await flows.record(ctx, live, who, consultation_id, body.on))
 
 
 @router.post("/{consultation_id}/feeds", status_code=201, response_model=ParticipantOut)
-async def add_feed(ctx: Ctx, video: VideoDep, who: Officer, consultation_id: str, body: FeedCreate) -> ParticipantOut:
-    invite = await service.add_feed(ctx, video, who.username, consultation_id, body.url, body.site)
+async def add_feed(ctx: Ctx, live: VideoRooms, who: Officer, consultation_id: str, body: FeedCreate) -> ParticipantOut:
+    invite = await flows.add_feed(ctx, live, who.username, consultation_id, body.url, body.site)
     return ParticipantOut(
         participant_id=invite.participant_id, site=invite.site, invite_id=invite.id, talking=False, publisher=False
     )

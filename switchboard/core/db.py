@@ -11,13 +11,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+from switchboard.core.errors import NotFound
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -57,6 +59,20 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+Row = TypeVar("Row")
+
+
+async def get_or_404(
+    session: AsyncSession, model: type[Row], key: str, *, what: str, field: str, lock: bool = False
+) -> Row:
+    """The row of `model` with primary key `key`, or a 404 saying in Chinese which `what` is missing. A row
+    deleted softly (its `deleted_at` set, as recordings are) is missing too."""
+    found = await session.get(model, key, with_for_update=lock or None)
+    if found is None or getattr(found, "deleted_at", None) is not None:
+        raise NotFound(f"{what} {key} 不存在", field=field)
+    return found
 
 
 class Database:

@@ -22,6 +22,7 @@ from openpyxl import load_workbook
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from switchboard.core import numbers
 from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
@@ -73,9 +74,6 @@ _CALL_ORDER_NAMES = (
 
 _SPLIT_VALUES = re.compile(r"[;；]")
 _SPLIT_NAMES = re.compile(r"[;；、，,]")
-_PHONE_NOISE = re.compile(r"[\s\-－()（）]")
-_PHONE = re.compile(r"^\+?\d{3,20}$")
-_CN_MOBILE = re.compile(r"^(\+86)?1\d{10}$")
 _EMAIL = re.compile(r"^[^@\s;,<>\"]+@[^@\s;,<>\"]+\.[^@\s;,<>\"]+$")
 _TELEGRAM = re.compile(r"^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$")
 _SIP = re.compile(r"^sips?:[A-Za-z0-9._~+\-]+@[A-Za-z0-9.\-]+(:\d{1,5})?$", re.IGNORECASE)
@@ -339,11 +337,10 @@ def _contact_value(kind: ContactKind, value: str) -> str:
     if _CONTROL.search(value) or len(value) > 200:
         raise RowError(kind.value, f"{label}格式错误")
     if kind in _PHONE_KINDS:
-        number = _PHONE_NOISE.sub("", value)
-        if not _PHONE.match(number):
+        if not numbers.is_number(value):
             raise RowError(kind.value, f"{label}号码“{shown}”格式错误：应为 3 到 20 位数字，可带 + 前缀")
-        domestic = number.startswith("+86") or not number.startswith("+")
-        if kind == ContactKind.mobile and domestic and not _CN_MOBILE.match(number):
+        number = numbers.cleaned(value)
+        if kind == ContactKind.mobile and not numbers.is_domestic_mobile_ok(number):
             raise RowError(
                 kind.value, f"手机号码“{shown}”格式错误：应为以 1 开头的 11 位数字（境外号码请加 + 和国家代码）"
             )

@@ -6,7 +6,6 @@ Writes open one transaction, audit inside it, and publish their event only after
 import asyncio
 import csv
 import io
-import re
 from datetime import datetime
 from functools import cache
 
@@ -16,8 +15,10 @@ from sqlalchemy import Select, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 
+from switchboard.core import numbers
 from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
+from switchboard.core.db import get_or_404
 from switchboard.core.divisions import all_divisions, full_name
 from switchboard.core.errors import InvalidInput, NotFound
 from switchboard.core.events import Event
@@ -52,7 +53,6 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _LEVEL_RANK = {"province": 0, "city": 1, "county": 2}
 _KIND_RANK = {kind: rank for rank, kind in enumerate(ContactKind)}
 _LOCK_KEY = 0x5357_4449_5200  # "SWDIR": PostgreSQL advisory lock of directory writers
-_PHONE_LIKE = re.compile(r"^[\d\s()+\-]+$")
 
 
 async def lock_directory(session: AsyncSession) -> None:
@@ -130,10 +130,13 @@ def contact_out(person: Person) -> ContactOut:
     )
 
 
-def voice_numbers(contact: ContactOut) -> list[tuple[str, str]]:
-    """(number, kind) of a contact's phones in the order to call them (the fallback order of dispatch and convene)."""
-    dialled = (ContactKind.office_phone, ContactKind.mobile, ContactKind.home_phone)  # a SIP URI is no number
-    return [(c.value.lstrip("+"), c.kind) for c in contact.contacts if c.kind in dialled]
+PHONES = (ContactKind.office_phone, ContactKind.mobile, ContactKind.home_phone)  # a SIP URI is no number
+
+
+def dial_numbers(contact: ContactOut, kinds: tuple[ContactKind, ...] = PHONES) -> list[tuple[str, ContactKind]]:
+    """(number, kind) of a contact's numbers of `kinds` as they reach a dial string, in the order to call them: the
+    one way from the directory to a number, for dispatch and convene (their fallback order), fax and the duty desk."""
+    return [(numbers.dialled(c.value), c.kind) for c in contact.contacts if c.kind in kinds]
 
 
 def _people() -> Select[tuple[Person]]:
@@ -152,8 +155,7 @@ async def search_contacts(ctx: Context, q: str, limit: int) -> list[ContactOut]:
     q = q.strip()
     if q:
         values = [ContactPoint.value.icontains(q, autoescape=True)]
-        digits = re.sub(r"[^\d+]", "", q)
-        if _PHONE_LIKE.match(q) and digits != q and len(digits) >= 3:
+        if numbers.is_number(q) and (digits := numbers.cleaned(q)) != q:
             values.append(ContactPoint.value.contains(digits, autoescape=True))
         areas = [code for code, name in _area_full_names().items() if q in name]
         query = query.where(
@@ -179,12 +181,23 @@ async def find_by_number(ctx: Context, number: str) -> ContactOut | None:
     return contact_out(person) if person else None
 
 
+async def caller(ctx: Context, number: str) -> dict[str, str] | None:
+    """Who is calling from `number`, as inbound call and fax events name them."""
+    contact = await find_by_number(ctx, number)
+    return {"name": contact.name, "org": contact.org_name, "contact_id": contact.id} if contact else None
+
+
 async def get_contact(ctx: Context, person_id: str) -> ContactOut:
     async with ctx.db.reader() as session:
-        person = await session.get(Person, person_id)
-        if person is None:
-            raise NotFound(f"联系人 {person_id} 不存在", field="contact_id")
-        return contact_out(person)
+        return contact_out(await get_or_404(session, Person, person_id, what="联系人", field="contact_id"))
+
+
+async def contact_for(ctx: Context, person_id: str, *, field: str) -> ContactOut:
+    """A contact a request body names: a 422 on `field` when there is none (the request is wrong, not the URL)."""
+    try:
+        return await get_contact(ctx, person_id)
+    except NotFound:
+        raise InvalidInput(f"联系人 {person_id} 不存在", field=field) from None
 
 
 async def export(ctx: Context, fmt: str) -> bytes:
@@ -269,10 +282,12 @@ async def list_groups(ctx: Context) -> list[tuple[Group, int]]:
         return list((await session.execute(query)).all())
 
 
-async def group_members(ctx: Context, group_id: str) -> list[ContactOut]:
+async def group_members(ctx: Context, group_id: str, *, field: str | None = None) -> list[ContactOut]:
+    """The members of a group; a missing group is a 404, or a 422 on `field` when a request body named it."""
     async with ctx.db.reader() as session:
         if await session.get(Group, group_id) is None:
-            raise NotFound(f"分组 {group_id} 不存在", field="group_id")
+            error = InvalidInput if field else NotFound
+            raise error(f"分组 {group_id} 不存在", field=field or "group_id")
         query = _people().join(GroupMember, GroupMember.person_id == Person.id).where(GroupMember.group_id == group_id)
         return [contact_out(p) for p in await session.scalars(query)]
 

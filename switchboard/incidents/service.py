@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
-from switchboard.core.db import utcnow
+from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.divisions import check_area_code, full_name
 from switchboard.core.errors import Conflict, InvalidInput, NotFound
 from switchboard.core.events import Event
@@ -61,12 +61,20 @@ async def get(ctx: Context, incident_id: str) -> Incident:
         return await _load(session, incident_id)
 
 
+async def filed_under(ctx: Context, incident_id: str | None) -> Incident | None:
+    """The incident an action (call, bridge, fax, consultation, warning) is filed under: none, or one that exists,
+    else a 422 on `incident_id` (the request is wrong, not the URL)."""
+    if not incident_id:
+        return None
+    async with ctx.db.reader() as session:
+        found = await session.get(Incident, incident_id)
+    if found is None:
+        raise InvalidInput(f"事件 {incident_id} 不存在", field="incident_id")
+    return found
+
+
 async def _load(session: Any, incident_id: str, *, lock: bool = False) -> Incident:
-    query = select(Incident).where(Incident.id == incident_id)
-    incident = await session.scalar(query.with_for_update() if lock else query)
-    if incident is None:
-        raise NotFound(f"事件 {incident_id} 不存在", field="incident_id")
-    return incident
+    return await get_or_404(session, Incident, incident_id, what="事件", field="incident_id", lock=lock)
 
 
 async def search(

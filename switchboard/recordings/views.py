@@ -3,26 +3,16 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from recording.store import RecordingStore
-from switchboard.api.deps import require
-from switchboard.auth.models import Principal, Role
+from switchboard.api.deps import Officer, Recordings
 from switchboard.core.fields import SearchText
 
 router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
-Listener = Annotated[Principal, Depends(require(Role.duty_officer, Role.leader))]
 MEDIA_TYPES = {"wav": "audio/wav", "gsm": "audio/x-gsm", "pdf": "application/pdf", "mp4": "video/mp4"}
 MEDIA_TYPES |= {"webm": "video/webm", "opus": "audio/ogg"}  # consultation recordings (VP8 video, Opus audio)
-
-
-def get_store(request: Request) -> RecordingStore:
-    return request.app.state.recordings
-
-
-Store = Annotated[RecordingStore, Depends(get_store)]
 
 
 class RecordingOut(BaseModel):
@@ -44,8 +34,8 @@ class RecordingOut(BaseModel):
 
 @router.get("", response_model=list[RecordingOut])
 async def search(
-    store: Store,
-    _: Listener,
+    store: Recordings,
+    _: Officer,
     incident_id: Annotated[str | None, Query(max_length=26)] = None,
     party: Annotated[SearchText | None, Query(description="a party's name, number or contact id")] = None,  # type: ignore[valid-type]
     since: AwareDatetime | None = None,
@@ -58,7 +48,7 @@ async def search(
 
 @router.get("/export", response_class=Response, responses={200: {"content": {"application/zip": {}}}})
 async def export(
-    store: Store, _: Listener, incident_id: Annotated[str, Query(min_length=1, max_length=26)]
+    store: Recordings, _: Officer, incident_id: Annotated[str, Query(min_length=1, max_length=26)]
 ) -> Response:
     archive = await store.export(incident_id)
     headers = {"Content-Disposition": f'attachment; filename="recordings-{incident_id}.zip"'}
@@ -66,12 +56,12 @@ async def export(
 
 
 @router.get("/{recording_id}", response_model=RecordingOut)
-async def get(store: Store, _: Listener, recording_id: str) -> RecordingOut:
+async def get(store: Recordings, _: Officer, recording_id: str) -> RecordingOut:
     return RecordingOut.model_validate(await store.get(recording_id))
 
 
 @router.get("/{recording_id}/audio", response_class=FileResponse, responses={206: {"description": "a byte range"}})
-async def audio(store: Store, _: Listener, recording_id: str) -> FileResponse:
+async def audio(store: Recordings, _: Officer, recording_id: str) -> FileResponse:
     recording = await store.get(recording_id)
     media_type = MEDIA_TYPES.get(recording.format, "application/octet-stream")
     return FileResponse(store.path_of(recording), media_type=media_type, filename=f"{recording.id}.{recording.format}")

@@ -14,6 +14,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.core.audit.models import AuditEntry, AuditHead
+from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 
 GENESIS = "0" * 64
@@ -56,6 +57,15 @@ async def record(
     await conn.execute(insert(AuditEntry.__table__), values)
     await conn.execute(update(head).where(head.c.id == 1).values(seq=entry.seq, hash=entry.hash))
     return entry
+
+
+async def record_alone(
+    ctx: Context, actor: str, action: str, target_type: str, target_id: str, detail: dict[str, Any]
+) -> None:
+    """Audit an action the engine carries out on its own schedule (a call, a bridge control): the entry follows
+    the request rather than sharing a transaction with rows the engine's events write later."""
+    async with ctx.db.session() as session:
+        await record(session, actor, action, target_type, target_id, detail)
 
 
 @dataclass

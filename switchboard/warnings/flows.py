@@ -1,7 +1,9 @@
-"""Warning operations in the control plane. Each opens one transaction, runs the broadcast workflow step in it,
-audits it and writes its timeline entry there too, and publishes its event only after the commit. At issue the
-recipients are resolved from the directory and the delivery rows are written in that same transaction: once the
-API has answered, the outbox has every send on record."""
+"""Warning flows: the alert office's actions across the broadcast workflow, the directory and the incident record.
+
+Each opens one transaction, runs the broadcast workflow step in it, audits it and writes its timeline entry there
+too, and publishes its event only after the commit. At issue the recipients are resolved from the directory and the
+delivery rows are written in that same transaction: once the API has answered, the outbox has every send on record
+(and, woken by the warning.issued event, is sending)."""
 
 import csv
 import io
@@ -18,8 +20,8 @@ from switchboard.core.context import Context
 from switchboard.core.errors import InvalidInput
 from switchboard.core.events import Event
 from switchboard.directory.models import ContactKind, ContactPoint, Group, GroupMember
+from switchboard.incidents import service as incidents
 from switchboard.incidents import timeline
-from switchboard.incidents.models import Incident
 
 # Which contact kinds each channel delivers to.
 CHANNEL_KINDS = {"sms": ContactKind.mobile, "email": ContactKind.email, "telegram": ContactKind.telegram}
@@ -61,9 +63,9 @@ async def _step(
 
 
 async def create(ctx: Context, actor: str, incident_id: str, content: WarningContent) -> PublicWarning:
+    await incidents.filed_under(ctx, incident_id)
+
     async def work(session: AsyncSession) -> PublicWarning:
-        if await session.get(Incident, incident_id) is None:
-            raise InvalidInput(f"事件 {incident_id} 不存在", field="incident_id")
         await _check_groups(session, content)
         return await workflow.create(session, actor, incident_id, content)
 

@@ -1,4 +1,5 @@
-"""Consultation flows: each one user-visible action over the database, the room in Janus and the event bus."""
+"""Consultation flows: each one user-visible action over the database, the room in Janus (through the live rooms)
+and the event bus; join tokens, signed per invite."""
 
 import secrets
 from datetime import datetime, timedelta
@@ -9,14 +10,14 @@ from sqlalchemy import select
 
 from conference.video.models import Consultation, Invite
 from switchboard.auth.service import token_secret
+from switchboard.consultations.live import LiveRooms
 from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
-from switchboard.core.db import utcnow
-from switchboard.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from switchboard.core.db import get_or_404, utcnow
+from switchboard.core.errors import Conflict, Forbidden, NotFound, Unauthorized
 from switchboard.core.events import Event
 from switchboard.core.ids import new_id
 from switchboard.incidents import service as incidents
-from switchboard.video import Video
 
 AUDIENCE = "consultation"
 _ALGORITHM = "HS256"
@@ -64,10 +65,7 @@ async def invite_of(ctx: Context, consultation_id: str, token: str) -> tuple[Con
 
 async def get(ctx: Context, consultation_id: str) -> Consultation:
     async with ctx.db.reader() as session:
-        consultation = await session.get(Consultation, consultation_id)
-    if consultation is None:
-        raise NotFound(f"会商 {consultation_id} 不存在", field="consultation_id")
-    return consultation
+        return await get_or_404(session, Consultation, consultation_id, what="会商", field="consultation_id")
 
 
 async def _open(ctx: Context, consultation_id: str) -> Consultation:
@@ -84,13 +82,9 @@ async def invites(ctx: Context, consultation_id: str) -> list[Invite]:
 
 
 async def create(
-    ctx: Context, video: Video, actor: str, title: str, incident_id: str | None, max_sites: int, pin: str
+    ctx: Context, live: LiveRooms, actor: str, title: str, incident_id: str | None, max_sites: int, pin: str
 ) -> Consultation:
-    if incident_id:
-        try:
-            await incidents.get(ctx, incident_id)
-        except NotFound:
-            raise InvalidInput(f"事件 {incident_id} 不存在", field="incident_id") from None
+    await incidents.filed_under(ctx, incident_id)
     consultation = Consultation(
         id=new_id(),
         title=title,
@@ -101,7 +95,7 @@ async def create(
         secret=secrets.token_hex(16),
         created_by=actor,
     )
-    await video.rooms.create(video.spec(consultation, []))
+    await live.rooms.create(live.spec(consultation, []))
     async with ctx.db.session() as session:
         session.add(consultation)
         await session.flush()
@@ -112,13 +106,13 @@ async def create(
 
 
 async def invite(
-    ctx: Context, video: Video, actor: str, consultation_id: str, invitees: list[dict[str, Any]], hours: float | None
+    ctx: Context, live: LiveRooms, actor: str, consultation_id: str, invitees: list[dict[str, Any]], hours: float | None
 ) -> list[tuple[Invite, str]]:
     consultation = await _open(ctx, consultation_id)
     expires_at = utcnow() + timedelta(hours=hours or ctx.settings.janus.invite_hours)
     created = [_new_invite(consultation, actor, expires_at, **who) for who in invitees]
     if not consultation.locked:
-        await video.rooms.allow(consultation.room, consultation.secret, [i.room_token for i in created])
+        await live.rooms.allow(consultation.room, consultation.secret, [i.room_token for i in created])
     async with ctx.db.session() as session:
         session.add_all(created)
         await session.flush()
@@ -146,16 +140,16 @@ def _new_invite(
     )
 
 
-async def join_details(ctx: Context, video: Video, consultation_id: str, token: str) -> dict[str, Any]:
+async def join_details(ctx: Context, live: LiveRooms, consultation_id: str, token: str) -> dict[str, Any]:
     """What the join page needs to enter the room: refused for an expired, revoked or foreign token and while
     the consultation is locked."""
     consultation, invite = await invite_of(ctx, consultation_id, token)
-    present = video.present.get(consultation.id, {})
+    present = live.present.get(consultation.id, {})
     if consultation.locked and invite.participant_id not in present:
         raise Forbidden("会商已锁定，暂不能加入")
     sites = {str(i.participant_id): i.site for i in await invites(ctx, consultation.id)}
     return {
-        "janus_url": video.public_url,
+        "janus_url": live.public_url,
         "room": consultation.room,
         "title": consultation.title,
         "participant_id": invite.participant_id,
@@ -168,7 +162,7 @@ async def join_details(ctx: Context, video: Video, consultation_id: str, token: 
     }
 
 
-async def participants(ctx: Context, video: Video, consultation_id: str) -> list[dict[str, Any]]:
+async def participants(ctx: Context, live: LiveRooms, consultation_id: str) -> list[dict[str, Any]]:
     consultation = await _open(ctx, consultation_id)
     by_participant = {i.participant_id: i for i in await invites(ctx, consultation.id)}
     return [
@@ -179,7 +173,7 @@ async def participants(ctx: Context, video: Video, consultation_id: str) -> list
             "talking": p.talking,
             "publisher": p.publisher,
         }
-        for p in await video.rooms.participants(consultation.room)
+        for p in await live.rooms.participants(consultation.room)
     ]
 
 
@@ -191,14 +185,16 @@ async def _invite_for(ctx: Context, consultation: Consultation, invite_id: str) 
     return invite
 
 
-async def mute(ctx: Context, video: Video, actor: str, consultation_id: str, invite_id: str, muted: bool) -> None:
+async def mute(ctx: Context, live: LiveRooms, actor: str, consultation_id: str, invite_id: str, muted: bool) -> None:
     consultation = await _open(ctx, consultation_id)
     invite = await _invite_for(ctx, consultation, invite_id)
-    await video.rooms.mute(consultation.room, consultation.secret, invite.participant_id, muted)
-    await _audit(ctx, actor, "consultation.mute", consultation, {"site": invite.site, "muted": muted})
+    await live.rooms.mute(consultation.room, consultation.secret, invite.participant_id, muted)
+    await audit.record_alone(
+        ctx, actor, "consultation.mute", "consultation", consultation.id, {"site": invite.site, "muted": muted}
+    )
 
 
-async def remove(ctx: Context, video: Video, actor: str, consultation_id: str, invite_id: str) -> None:
+async def remove(ctx: Context, live: LiveRooms, actor: str, consultation_id: str, invite_id: str) -> None:
     """Revoke the invite, take its token out of the room's ACL and kick the site: it cannot come back."""
     consultation = await _open(ctx, consultation_id)
     invite = await _invite_for(ctx, consultation, invite_id)
@@ -207,22 +203,21 @@ async def remove(ctx: Context, video: Video, actor: str, consultation_id: str, i
         assert row is not None
         row.revoked_at = utcnow()
         await audit.record(session, actor, "consultation.remove", "consultation", consultation.id, {"site": row.site})
-    await video.rooms.allow(consultation.room, consultation.secret, [invite.room_token], "remove")
-    if invite.participant_id in {p.id for p in await video.rooms.participants(consultation.room)}:
-        await video.rooms.kick(consultation.room, consultation.secret, invite.participant_id)
-    if feed := video.feeds.pop(invite.id, None):
-        await feed.stop()
+    await live.rooms.allow(consultation.room, consultation.secret, [invite.room_token], "remove")
+    if invite.participant_id in {p.id for p in await live.rooms.participants(consultation.room)}:
+        await live.rooms.kick(consultation.room, consultation.secret, invite.participant_id)
+    await live.stop_feed(invite.id)
     await _publish(ctx, consultation, "consultation.removed", f"{invite.site} 被移出视频会商", actor)
 
 
-async def lock(ctx: Context, video: Video, actor: str, consultation_id: str, locked: bool) -> Consultation:
+async def lock(ctx: Context, live: LiveRooms, actor: str, consultation_id: str, locked: bool) -> Consultation:
     """Locked: no site that is not in the room now can join (their tokens leave the room's ACL)."""
     consultation = await _open(ctx, consultation_id)
     everyone = [i for i in await invites(ctx, consultation.id) if i.revoked_at is None]
-    present = {p.id for p in await video.rooms.participants(consultation.room)}
+    present = {p.id for p in await live.rooms.participants(consultation.room)}
     outside = [i.room_token for i in everyone if i.participant_id not in present]
     if outside:
-        await video.rooms.allow(consultation.room, consultation.secret, outside, "remove" if locked else "add")
+        await live.rooms.allow(consultation.room, consultation.secret, outside, "remove" if locked else "add")
     async with ctx.db.session() as session:
         row = await session.get(Consultation, consultation.id)
         assert row is not None
@@ -233,11 +228,11 @@ async def lock(ctx: Context, video: Video, actor: str, consultation_id: str, loc
     return consultation
 
 
-async def record(ctx: Context, video: Video, actor: str, consultation_id: str, on: bool) -> Consultation:
+async def record(ctx: Context, live: LiveRooms, actor: str, consultation_id: str, on: bool) -> Consultation:
     consultation = await _open(ctx, consultation_id)
     if consultation.recording == on:
         return consultation
-    await video.rooms.record(consultation.room, consultation.secret, on)
+    await live.rooms.record(consultation.room, consultation.secret, on)
     async with ctx.db.session() as session:
         row = await session.get(Consultation, consultation.id)
         assert row is not None
@@ -245,45 +240,41 @@ async def record(ctx: Context, video: Video, actor: str, consultation_id: str, o
         await audit.record(session, actor, "consultation.record", "consultation", row.id, {"on": on})
     consultation.recording = on
     if on:
-        video.recording_started[consultation.id] = utcnow()
+        live.recording_started[consultation.id] = utcnow()
     else:
         sites = {i.participant_id: i.site for i in await invites(ctx, consultation.id)}
-        video.file_recordings(consultation, sites, video.recording_started.pop(consultation.id, utcnow()))
+        live.file_recordings(consultation, sites, live.recording_started.pop(consultation.id, utcnow()))
     await _publish(ctx, consultation, "consultation.recording", "开始会商录像" if on else "停止会商录像", actor)
     return consultation
 
 
-async def add_feed(ctx: Context, video: Video, actor: str, consultation_id: str, url: str, site: str) -> Invite:
+async def add_feed(ctx: Context, live: LiveRooms, actor: str, consultation_id: str, url: str, site: str) -> Invite:
     """Publish an RTSP camera into the room as one more site (a feed process of its own, see conference.video)."""
     consultation = await _open(ctx, consultation_id)
     feed = {"site": site, "kind": "feed", "feed_url": url}
-    [(invite_row, _)] = await invite(ctx, video, actor, consultation.id, [feed], hours=24 * 365)
-    video.start_feed(consultation, invite_row)
-    await _audit(ctx, actor, "consultation.feed", consultation, {"site": site, "url": url.split("@")[-1]})
+    [(invite_row, _)] = await invite(ctx, live, actor, consultation.id, [feed], hours=24 * 365)
+    live.start_feed(consultation, invite_row)
+    await audit.record_alone(
+        ctx, actor, "consultation.feed", "consultation", consultation.id, {"site": site, "url": url.split("@")[-1]}
+    )
     return invite_row
 
 
-async def close(ctx: Context, video: Video, actor: str, consultation_id: str) -> Consultation:
+async def close(ctx: Context, live: LiveRooms, actor: str, consultation_id: str) -> Consultation:
     consultation = await _open(ctx, consultation_id)
     if consultation.recording:
-        consultation = await record(ctx, video, actor, consultation_id, False)
+        consultation = await record(ctx, live, actor, consultation_id, False)
     for invite_row in await invites(ctx, consultation.id):
-        if feed := video.feeds.pop(invite_row.id, None):
-            await feed.stop()
-    await video.rooms.destroy(consultation.room, consultation.secret)
+        await live.stop_feed(invite_row.id)
+    await live.rooms.destroy(consultation.room, consultation.secret)
     async with ctx.db.session() as session:
         row = await session.get(Consultation, consultation.id)
         assert row is not None
         row.state, row.closed_at = "closed", utcnow()
         await audit.record(session, actor, "consultation.close", "consultation", row.id, {})
-    video.present.pop(consultation.id, None)
+    live.present.pop(consultation.id, None)
     await _publish(ctx, consultation, "consultation.closed", f"视频会商《{consultation.title}》结束", actor)
     return await get(ctx, consultation_id)
-
-
-async def _audit(ctx: Context, actor: str, action: str, consultation: Consultation, detail: dict[str, Any]) -> None:
-    async with ctx.db.session() as session:
-        await audit.record(session, actor, action, "consultation", consultation.id, detail)
 
 
 async def _publish(ctx: Context, consultation: Consultation, kind: str, summary: str, actor: str) -> None:

@@ -1,0 +1,47 @@
+"""Call flows: each one user-visible action of a duty officer, across the directory, the incident record and
+Asterisk. Routes and the console call these; the outcome of a call reaches its incident through events."""
+
+from sip.calls import CallService, Target
+from sip.models import Call
+from switchboard.calls.models import CallCreate
+from switchboard.core import numbers
+from switchboard.core.audit import service as audit
+from switchboard.core.context import Context
+from switchboard.directory import service as directory
+from switchboard.incidents import service as incidents
+
+
+async def place(ctx: Context, calls: CallService, actor: str, request: CallCreate) -> Call:
+    """Ring the desk, then the party: a contact through their numbers in priority order, or one number."""
+    await incidents.filed_under(ctx, request.incident_id)
+    if request.contact_id:
+        contact = await directory.contact_for(ctx, request.contact_id, field="contact_id")
+        targets = [Target(number, kind) for number, kind in directory.dial_numbers(contact)]
+    else:
+        targets = [Target(numbers.normalise(request.number or ""))]
+        contact = await directory.find_by_number(ctx, targets[0].number)
+    call = await calls.place(
+        actor,
+        targets,
+        desk=request.desk,
+        incident_id=request.incident_id,
+        party_name=contact.name if contact else "",
+        party_org=contact.org_name if contact else "",
+        contact_id=request.contact_id,
+        ring_seconds=request.ring_seconds,
+    )
+    await audit.record_alone(ctx, actor, "call.place", "call", call.id, request.model_dump(mode="json"))
+    return call
+
+
+async def hang_up(ctx: Context, calls: CallService, actor: str, call_id: str) -> Call:
+    call = await calls.hangup(actor, call_id)
+    await audit.record_alone(ctx, actor, "call.hangup", "call", call_id, {})
+    return call
+
+
+async def transfer(ctx: Context, calls: CallService, actor: str, call_id: str, number: str) -> Call:
+    """Blind transfer of the far party to `number`; the desk is released."""
+    call = await calls.transfer(actor, call_id, Target(numbers.normalise(number)))
+    await audit.record_alone(ctx, actor, "call.transfer", "call", call_id, {"to": number})
+    return call
