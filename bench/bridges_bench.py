@@ -75,8 +75,8 @@ from bench.calls_bench import (
     uas_scenario,
     write_tone,
 )
-from conference.bridges.service import BRIDGE_CONTEXT, DISPATCH_CONTEXT
 from sip import dialplan
+from sip.dialing import BRIDGE_CONTEXT, DISPATCH_CONTEXT
 from sip.engine import Engine
 
 TALK_ON, TALK_OFF = 1.0, 9.0  # seconds of tone, then of silence, in each leg's loop

@@ -57,7 +57,7 @@ import websockets
 
 from sip import dialplan
 from sip.ami import AmiSession
-from sip.calls import DISPATCH_CONTEXT
+from sip.dialing import DISPATCH_CONTEXT
 from sip.engine import Engine
 from sip.provision import provision
 from switchboard.core import config
