@@ -15,6 +15,7 @@ from recording.store import RecordingStore
 from switchboard import console
 from switchboard.api import errors, live
 from switchboard.api.deps import Reader, Services
+from switchboard.api.limits import RequestLimits
 from switchboard.auth import views as auth_views
 from switchboard.bridges import views as bridge_views
 from switchboard.calls import views as call_views
@@ -70,6 +71,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
     )
     app.state.services = composed
     errors.install(app)
+    app.add_middleware(RequestLimits, ctx=ctx)
     app.include_router(auth_views.router, responses=errors.RESPONSES)
     app.include_router(incident_views.router, responses=errors.RESPONSES)
     app.include_router(directory_views.router, responses=errors.RESPONSES)
@@ -97,6 +99,8 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
             components["asterisk"] = asterisk
         if (janus := video.health()) is not None:
             components["janus"] = janus
+        for name, channel in outbox.health().items():  # every configured warning channel, its link if it keeps one
+            components[f"channel:{name}"] = channel
         healthy = all(c["status"] == "ok" for c in components.values())
         return JSONResponse(
             {"status": "ok" if healthy else "degraded", "components": components}, 200 if healthy else 503

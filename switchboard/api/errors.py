@@ -33,7 +33,14 @@ _ZH = {
     "json_invalid": "JSON 格式错误",
     "value_error": "取值无效",
 }
-_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+}
 _STATUS_MESSAGES = {404: "路径不存在", 405: "该路径不支持此请求方法"}
 
 

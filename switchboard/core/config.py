@@ -29,6 +29,9 @@ class _Section(BaseModel):
 class ServerSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the console and API listen on")
     port: int = Field(8080, ge=1, le=65535, description="Port of the console and API")
+    max_body_kb: int = Field(
+        1024, ge=16, le=65536, description="Largest request body, in KiB, except uploads (limited by their section)"
+    )
 
 
 class PathSettings(_Section):
