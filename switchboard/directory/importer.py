@@ -22,7 +22,7 @@ from openpyxl import load_workbook
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard.core import numbers
+from switchboard.core import numbers, spreadsheet
 from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
@@ -78,7 +78,6 @@ _EMAIL = re.compile(r"^[^@\s;,<>\"]+@[^@\s;,<>\"]+\.[^@\s;,<>\"]+$")
 _TELEGRAM = re.compile(r"^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$")
 _SIP = re.compile(r"^sips?:[A-Za-z0-9._~+\-]+@[A-Za-z0-9.\-]+(:\d{1,5})?$", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_FORMULA_START = ("=", "+", "-", "@")
 _NON_VOICE = tuple(kind for kind in ContactKind if kind not in VOICE_KINDS)
 _KIND_COLUMNS = tuple((kind, kind.value) for kind in ContactKind)
 _PHONE_KINDS = (ContactKind.office_phone, ContactKind.mobile, ContactKind.home_phone, ContactKind.fax)
@@ -225,7 +224,7 @@ def _xlsx_records(data: bytes) -> Iterator[tuple[int, tuple[Any, ...]]]:
 
 def _cell_text(value: Any) -> str:
     if isinstance(value, str):
-        return value.strip()
+        return spreadsheet.restored(value.strip())
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -310,7 +309,7 @@ def _check_text(column: str, value: str, max_length: int) -> None:
         raise RowError(column, "不能包含控制字符或换行")
     if len(value) > max_length:
         raise RowError(column, f"超过 {max_length} 个字符")
-    if value.startswith(_FORMULA_START):
+    if spreadsheet.is_formula(value):
         raise RowError(column, "不能以 = + - @ 开头（防止表格公式注入）")
 
 
@@ -336,6 +335,8 @@ def _contact_value(kind: ContactKind, value: str) -> str:
     shown = value[:50]
     if _CONTROL.search(value) or len(value) > 200:
         raise RowError(kind.value, f"{label}格式错误")
+    if value.startswith("=") or (kind == ContactKind.email and spreadsheet.is_formula(value)):
+        raise RowError(kind.value, f"{label}“{shown}”不能以 = + - @ 开头（防止表格公式注入）")
     if kind in _PHONE_KINDS:
         if not numbers.is_number(value):
             raise RowError(kind.value, f"{label}号码“{shown}”格式错误：应为 3 到 20 位数字，可带 + 前缀")

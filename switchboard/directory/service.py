@@ -23,6 +23,7 @@ from switchboard.core.divisions import all_divisions, full_name
 from switchboard.core.errors import InvalidInput, NotFound
 from switchboard.core.events import Event
 from switchboard.core.ids import new_id
+from switchboard.core.spreadsheet import neutralised
 from switchboard.directory.models import (
     VOICE_KINDS,
     ContactKind,
@@ -249,7 +250,7 @@ def _to_csv(rows: list[list[str]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
-    writer.writerows(rows)
+    writer.writerows([neutralised(value) for value in row] for row in rows)
     return buffer.getvalue().encode("utf-8-sig")
 
 

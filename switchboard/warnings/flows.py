@@ -19,6 +19,7 @@ from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
 from switchboard.core.errors import InvalidInput
 from switchboard.core.events import Event
+from switchboard.core.spreadsheet import neutralised
 from switchboard.directory.models import ContactKind, ContactPoint, Group, GroupMember
 from switchboard.incidents import service as incidents
 from switchboard.incidents import timeline
@@ -190,19 +191,13 @@ def deliveries_csv(rows: list[Delivery]) -> bytes:
         writer.writerow(
             [
                 row.channel,
-                _cell(row.recipient),
+                neutralised(row.recipient),
                 row.state,
                 row.attempts,
-                _cell(row.remote_id or ""),
-                _cell(row.last_error),
+                neutralised(row.remote_id or ""),
+                neutralised(row.last_error),
                 row.sent_at.isoformat() if row.sent_at else "",
                 row.delivered_at.isoformat() if row.delivered_at else "",
             ]
         )
     return out.getvalue().encode("utf-8-sig")  # BOM: spreadsheet programs then read UTF-8
-
-
-def _cell(value: str) -> str:
-    """No formula injection when the export is opened in a spreadsheet."""
-    formula = value[:1] in ("=", "@") or (value[:1] in ("+", "-") and not value[1:].replace(" ", "").isdigit())
-    return "'" + value if formula else value
