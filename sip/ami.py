@@ -1,19 +1,17 @@
-"""The AMI session: connection policy around panoramisk's framing.
+"""The AMI session: panoramisk's framing inside the shared reconnecting link.
 
-panoramisk parses and frames AMI messages (`AMIProtocol`, `Action`, `Message`); this module decides when to
-connect, proves the link alive with pings, reconnects with backoff without ever blocking the loop, and after
-every login hands the live channel list (`CoreShowChannels`) to whoever must resynchronise. Actions sent while
-the link is down fail at once with `AmiLinkDown` rather than being replayed later behind the caller's back: an
-Originate replayed after a reconnect would ring someone twice.
+panoramisk parses and frames AMI messages (`AMIProtocol`, `Action`, `Message`); `switchboard.core.link` holds
+the policy (reconnect with back-off, pings, state). This module supplies the AMI steps: connect and log in, ping,
+and after every login hand the live channel list (`CoreShowChannels`) to whoever must resynchronise. Events are
+handled one at a time in Asterisk's order. Actions sent while the link is down fail at once with `AmiLinkDown`
+rather than being replayed later behind the caller's back: an Originate replayed after a reconnect would ring
+someone twice.
 """
 
 import asyncio
-import contextlib
 import logging
-import random
 from collections import deque
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
 from typing import Any
 
 from panoramisk.actions import Action
@@ -21,17 +19,12 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 from switchboard.core.errors import InvalidInput, Unavailable
+from switchboard.core.link import LinkState, ReconnectingLink
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[Message], Awaitable[None] | None]
 ResyncHandler = Callable[[list[Message]], Awaitable[None]]
-
-
-class LinkState(StrEnum):
-    down = "down"
-    connecting = "connecting"
-    up = "up"
 
 
 class AmiLinkDown(Unavailable):
@@ -67,7 +60,9 @@ class _Connection:
         self.lost.set()
 
 
-class AmiSession:
+class AmiSession(ReconnectingLink):
+    link_down = AmiLinkDown
+
     def __init__(
         self,
         host: str,
@@ -77,22 +72,16 @@ class AmiSession:
         *,
         ping_interval: float = 5.0,
         ping_timeout: float = 5.0,
-        backoff: tuple[float, float] = (0.5, 10.0),
+        backoff: tuple[float, float] = (0.5, 5.0),
     ) -> None:
+        super().__init__(f"AMI {host}:{port}", backoff=backoff, keepalive=ping_interval)
         self.host, self.port, self.username, self._secret = host, port, username, secret
-        self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
-        self.backoff = backoff
-        self.state = LinkState.down
-        self.last_error = ""
-        self.connected_since: float | None = None
+        self.ping_timeout = ping_timeout
         self._connection: _Connection | None = None
         self._handlers: list[EventHandler] = []
-        self._resync: list[ResyncHandler] = []
-        self._state_listeners: list[Callable[[LinkState], Awaitable[None] | None]] = []
-        self._runner: asyncio.Task[None] | None = None
+        self._resync_handlers: list[ResyncHandler] = []
         self._consumer: asyncio.Task[None] | None = None
         self._events: asyncio.Queue[Message] = asyncio.Queue()
-        self._up = asyncio.Event()
 
     # Subscriptions --------------------------------------------------------------------------------------------
 
@@ -100,33 +89,21 @@ class AmiSession:
         self._handlers.append(handler)
 
     def on_resync(self, handler: ResyncHandler) -> None:
-        self._resync.append(handler)
+        self._resync_handlers.append(handler)
 
-    def on_state(self, listener: Callable[[LinkState], Awaitable[None] | None]) -> None:
-        self._state_listeners.append(listener)
-
-    # Lifecycle ------------------------------------------------------------------------------------------------
+    # Lifecycle: the link, and the consumer that hands its events on ------------------------------------------
 
     def start(self) -> None:
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._run(), name="ami-session")
+        super().start()
+        if self._consumer is None or self._consumer.done():
             self._consumer = asyncio.create_task(self._consume(), name="ami-events")
 
     async def stop(self) -> None:
-        for task in (self._runner, self._consumer):
-            if task:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._runner = self._consumer = None
-        self._close()
-        await self._set_state(LinkState.down)
-
-    async def wait_up(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self._up.wait(), timeout)
-        except TimeoutError:
-            raise AmiLinkDown(self.last_error or "等待连接超时") from None
+        await super().stop()
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.cancel()
+            await asyncio.wait([consumer])
 
     # Actions --------------------------------------------------------------------------------------------------
 
@@ -155,32 +132,12 @@ class AmiSession:
         future.cancel()
         raise AmiLinkDown("连接中断" if connection.lost.is_set() else f"{fields.get('Action')} 无应答")
 
-    # Internals ------------------------------------------------------------------------------------------------
+    # The AMI steps of the link --------------------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        delay = self.backoff[0]
-        while True:
-            await self._set_state(LinkState.connecting)
-            try:
-                await self._connect_and_login()
-                delay = self.backoff[0]
-                await self._set_state(LinkState.up)
-                await self._resynchronise()
-                await self._ping_until_lost()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - every failure means: reconnect
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("AMI %s:%s: %s", self.host, self.port, self.last_error)
-            self._close()
-            await self._set_state(LinkState.down)
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, self.backoff[1])
-
-    async def _connect_and_login(self) -> None:
+    async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         connection = _Connection(self)
-        transport, protocol = await asyncio.wait_for(
+        _, protocol = await asyncio.wait_for(
             loop.create_connection(AMIProtocol, self.host, self.port), self.ping_timeout
         )
         protocol.factory = connection
@@ -192,27 +149,23 @@ class AmiSession:
         response = await asyncio.wait_for(protocol.send(login), self.ping_timeout)
         if response.get("Response") != "Success":
             raise ConnectionRefusedError(f"AMI 登录失败：{response.get('Message', '')}")
-        self.connected_since = loop.time()
 
-    async def _resynchronise(self) -> None:
-        if not self._resync:
+    async def _resync(self) -> None:
+        if not self._resync_handlers:
             return
         channels = await self.action({"Action": "CoreShowChannels"}, as_list=True, timeout=30)
         events = [m for m in channels if m.get("Event") == "CoreShowChannel"]
-        for handler in self._resync:
+        for handler in self._resync_handlers:
             await handler(events)
 
-    async def _ping_until_lost(self) -> None:
-        connection = self._connection
-        assert connection is not None
-        while not connection.lost.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(connection.lost.wait(), self.ping_interval)
-                break
-            await self.action({"Action": "Ping"}, timeout=self.ping_timeout)
-        raise ConnectionError("AMI 连接已断开")
+    async def _until_lost(self) -> None:
+        assert self._connection is not None
+        await self._connection.lost.wait()
 
-    def _close(self) -> None:
+    async def _ping(self) -> None:
+        await self.action({"Action": "Ping"}, timeout=self.ping_timeout)
+
+    def _disconnect(self, reason: str) -> None:
         connection, self._connection = self._connection, None
         if connection and connection.protocol:
             connection.protocol.close()
@@ -234,17 +187,3 @@ class AmiSession:
                         await result
                 except Exception:
                     log.exception("AMI event handler failed on %s", message.get("Event"))
-
-    async def _set_state(self, state: LinkState) -> None:
-        if state is self.state:
-            return
-        self.state = state
-        if state is LinkState.up:
-            self._up.set()
-        else:
-            self._up.clear()
-            self.connected_since = None
-        for listener in self._state_listeners:
-            result = listener(state)
-            if asyncio.iscoroutine(result):
-                await result

@@ -279,7 +279,7 @@ async def test_session_reconnects_after_the_smsc_restarts(smsc_factory) -> None:
         assert again.accepted, again
         await receipts.wait_for(2)
         assert receipts.got[1][1:3] == (again.remote_id, True)
-        assert channel.transceiver.binds == 2
+        assert channel.transceiver.connects == 2
     finally:
         await channel.stop()
     assert [r["destination"] for r in smsc.submits()] == ["8613800000006", "8613800000007"]
@@ -292,7 +292,7 @@ async def test_enquire_link_detects_a_hung_smsc_and_rebinds(smsc_factory) -> Non
     try:
         assert await channel.transceiver.wait_bound(5)
         await asyncio.sleep(0.6)  # a few enquire_links answered: still the first bind
-        assert channel.transceiver.binds == 1 and channel.transceiver.bound
+        assert channel.transceiver.connects == 1 and channel.transceiver.bound
         assert smsc.process is not None
         os.kill(smsc.process.pid, signal.SIGSTOP)  # TCP stays up, nothing answers
         try:
@@ -302,7 +302,7 @@ async def test_enquire_link_detects_a_hung_smsc_and_rebinds(smsc_factory) -> Non
         finally:
             os.kill(smsc.process.pid, signal.SIGCONT)
         async with asyncio.timeout(10):
-            while channel.transceiver.binds < 2:
+            while channel.transceiver.connects < 2:
                 await asyncio.sleep(0.05)
         assert (await channel.send(Message("d1", "+8613800000008", "恢复"))).accepted
     finally:

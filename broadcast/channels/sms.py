@@ -74,7 +74,7 @@ class SmsChannel:
         part_deadline: float = 60.0,  # how long the rest of a started concatenated message may take
         throttle_backoff: float = 1.0,
         throttle_backoff_max: float = 30.0,
-        reconnect_max: float = 30.0,
+        reconnect_max: float = 5.0,  # the back-off cap between bind attempts
         name: str = "sms",
     ) -> None:
         self.name = name
@@ -103,7 +103,7 @@ class SmsChannel:
             window=window,
             enquire_link_interval=enquire_link_interval,
             response_timeout=response_timeout,
-            reconnect_max=reconnect_max,
+            backoff=(0.2, reconnect_max),
             on_deliver_sm=self._deliver_sm,
         )
 

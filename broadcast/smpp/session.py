@@ -4,9 +4,10 @@
 matched to its request by sequence_number), and the answers the ESME owes the SMSC (deliver_sm_resp,
 enquire_link_resp, unbind_resp, generic_nack). It knows nothing of reconnecting.
 
-`Transceiver` is the policy around links (as Twisted keeps it in a service around the protocol): connect,
-bind_transceiver, enquire_link every `enquire_link_interval` (an unanswered one drops the link), reconnect with
-capped exponential backoff, and `submit_sm` that waits a little for a bound link rather than failing at once.
+`Transceiver` is the policy around links, on the shared reconnecting link (`switchboard.core.link`, as Twisted
+keeps it in a service around the protocol): connect and bind_transceiver, enquire_link every
+`enquire_link_interval` (an unanswered one drops the link), reconnect with capped exponential back-off, unbind
+on stop, and `submit_sm` that waits a little for a bound link rather than failing at once.
 """
 
 import asyncio
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broadcast.smpp import pdu
+from switchboard.core.link import LinkState, ReconnectingLink
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +45,8 @@ class Link:
         window: int,
         on_deliver_sm: Callable[[Any], None],
         response_timeout: float,
-        on_closed: Callable[[], None] = lambda: None,
     ) -> None:
         self._reader, self._writer = reader, writer
-        self._on_closed = on_closed
         self._window = asyncio.Semaphore(window)
         self._on_deliver_sm = on_deliver_sm
         self._response_timeout = response_timeout
@@ -54,6 +54,7 @@ class Link:
         self._pending: dict[int, tuple[asyncio.Future[Response], Callable[[Response], None] | None]] = {}
         self.in_flight = 0
         self.max_in_flight = 0
+        self.closed_reason = "link closed"
         self._reading = asyncio.get_running_loop().create_task(self._read_loop(), name="smpp-link")
 
     @property
@@ -103,10 +104,10 @@ class Link:
                 else:
                     self._serve(command_id, sequence, data)
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            log.info("SMPP link closed: %s", exc or type(exc).__name__)
+            self.closed_reason = str(exc) or type(exc).__name__
+            log.info("SMPP link closed: %s", self.closed_reason)
         finally:
             self._writer.close()
-            self._on_closed()  # before any waiter runs: nobody submits on a dead link
             for future, _ in self._pending.values():
                 if not future.done():
                     future.set_exception(LinkDown("link closed before the answer"))
@@ -154,7 +155,9 @@ def _decode(data: bytes) -> Any:
         return None
 
 
-class Transceiver:
+class Transceiver(ReconnectingLink):
+    link_down = LinkDown
+
     def __init__(
         self,
         host: str,
@@ -167,55 +170,34 @@ class Transceiver:
         enquire_link_interval: float = 30.0,
         response_timeout: float = 10.0,
         connect_timeout: float = 5.0,
-        reconnect_initial: float = 0.2,
-        reconnect_max: float = 30.0,
+        backoff: tuple[float, float] = (0.2, 5.0),
         on_deliver_sm: Callable[[Any], None] = lambda body: None,
     ) -> None:
+        super().__init__(f"SMPP {host}:{port}", backoff=backoff, keepalive=enquire_link_interval)
         self._address = (host, port)
         self._credentials = (system_id, password, system_type)
         self._window = window
-        self._enquire_link_interval = enquire_link_interval
         self._response_timeout = response_timeout
         self._connect_timeout = connect_timeout
-        self._reconnect = (reconnect_initial, reconnect_max)
         self._on_deliver_sm = on_deliver_sm
         self._link: Link | None = None
-        self._bound = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.binds = 0  # successful binds so far: a reconnect shows as 2
 
     @property
     def bound(self) -> bool:
-        return self._bound.is_set() and self._link is not None and self._link.alive
+        """Up, and the link has not died since (the link's read loop ends before the policy notices)."""
+        return self.state is LinkState.up and self._link is not None and self._link.alive
 
     @property
     def max_in_flight(self) -> int:
         return self._link.max_in_flight if self._link else 0
 
-    def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="smpp-transceiver")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        link = self._link
-        if link is not None and link.alive:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(link.request("unbind"), 1.0)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if link is not None:
-            link.close()
-
     async def wait_bound(self, timeout: float) -> bool:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 while not self.bound:
-                    await self._bound.wait()
+                    await self._up.wait()
                     if not self.bound:
-                        await asyncio.sleep(0.01)  # the link died before _run noticed: let it clear
+                        await asyncio.sleep(0.01)  # the link died before the policy noticed: let it clear
         return self.bound
 
     async def submit_sm(
@@ -225,66 +207,49 @@ class Transceiver:
             raise LinkDown("not bound to the SMSC")
         return await self._link.request("submit_sm", on_response=on_response, **fields)
 
-    async def _run(self) -> None:
-        delay = self._reconnect[0]
-        while True:
-            try:
-                link = await self._bind()
-            except Exception as exc:  # refused, timed out, bind rejected: all go round again
-                log.warning("SMPP bind to %s:%d failed: %s; retry in %.1fs", *self._address, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._reconnect[1])
-                continue
-            delay = self._reconnect[0]
-            self._link = link
-            self.binds += 1
-            self._bound.set()
-            log.info("SMPP bound to %s:%d", *self._address)
-            keepalive = asyncio.get_running_loop().create_task(self._enquire_link(link), name="smpp-enquire-link")
-            try:
-                await link.closed()
-            finally:
-                self._bound.clear()
-                keepalive.cancel()
-                link.close()
-            log.warning("SMPP link to %s:%d lost; reconnecting", *self._address)
+    # The SMPP steps of the link -------------------------------------------------------------------------------
 
-    async def _bind(self) -> Link:
+    async def _connect(self) -> None:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(*self._address), self._connect_timeout)
-        link = Link(
+        self._link = link = Link(
             reader,
             writer,
             window=self._window,
             on_deliver_sm=self._on_deliver_sm,
             response_timeout=self._response_timeout,
-            on_closed=self._bound.clear,
         )
         system_id, password, system_type = self._credentials
-        try:
-            answer = await link.request(
-                "bind_transceiver",
-                system_id=system_id,
-                password=password,
-                system_type=system_type,
-                interface_version=0x34,
-                addr_ton=0,
-                addr_npi=0,
-                address_range="",
-            )
-        except BaseException:
-            link.close()
-            raise
+        answer = await link.request(
+            "bind_transceiver",
+            system_id=system_id,
+            password=password,
+            system_type=system_type,
+            interface_version=0x34,
+            addr_ton=0,
+            addr_npi=0,
+            address_range="",
+        )
         if answer.status != pdu.ESME_ROK:
-            link.close()
             raise ConnectionError(f"bind_transceiver refused: status 0x{answer.status:08X}")
-        return link
 
-    async def _enquire_link(self, link: Link) -> None:
-        while link.alive:
-            await asyncio.sleep(self._enquire_link_interval)
-            try:
-                await link.request("enquire_link")
-            except Exception as exc:  # unanswered: the link is dead even if TCP has not noticed
-                log.warning("SMPP enquire_link failed (%s); dropping the link", exc)
-                link.close()
-                return
+    async def _until_lost(self) -> None:
+        link = self._link
+        assert link is not None
+        await link.closed()
+        raise ConnectionError(link.closed_reason)
+
+    async def _ping(self) -> None:
+        assert self._link is not None
+        try:
+            await self._link.request("enquire_link")
+        except TimeoutError:  # the link is dead even if TCP has not noticed
+            raise ConnectionError("enquire_link unanswered") from None
+
+    async def _farewell(self) -> None:
+        if self._link is not None:
+            await self._link.request("unbind")
+
+    def _disconnect(self, reason: str) -> None:
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()  # its read loop fails what still waits for an answer

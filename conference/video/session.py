@@ -1,37 +1,29 @@
-"""The Janus API session: connection policy around the Unix-socket framing.
+"""The Janus API session: the Unix-socket framing inside the shared reconnecting link.
 
-`Transport` frames: one JSON message per SOCK_SEQPACKET packet on Janus's pfunix transport. `JanusSession`
-decides the policy: it connects, creates a Janus session and attaches one VideoRoom handle, keeps them alive
-(keepalive well inside Janus's 60 s session timeout), notices a lost link or a restarted Janus, reconnects with
-backoff without blocking the loop, and after every (re)connect calls the resync handlers so rooms are re-created.
-Requests sent while the link is down fail at once with `JanusLinkDown`: nothing is replayed behind the caller's
-back.
+`Transport` frames: one JSON message per SOCK_SEQPACKET packet on Janus's pfunix transport.
+`switchboard.core.link` holds the policy (reconnect with back-off, keepalives, state). `JanusSession` supplies
+the Janus steps: connect, create a Janus session and attach one VideoRoom handle, send keepalives (well inside
+Janus's 60 s session timeout, and a refused one means Janus restarted under us), and after every (re)connect
+call the resync handlers so rooms are re-created. Requests sent while the link is down fail at once with
+`JanusLinkDown`: nothing is replayed behind the caller's back.
 """
 
 import asyncio
-import contextlib
 import json
 import logging
-import random
 import secrets
 import socket
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from switchboard.core.errors import Unavailable
+from switchboard.core.link import LinkState, ReconnectingLink
 
 log = logging.getLogger(__name__)
 
 VIDEOROOM = "janus.plugin.videoroom"
 MAX_MESSAGE = 1 << 20
-
-
-class LinkState(StrEnum):
-    down = "down"
-    connecting = "connecting"
-    up = "up"
 
 
 class JanusLinkDown(Unavailable):
@@ -80,56 +72,29 @@ class Transport:
 ResyncHandler = Callable[[], Awaitable[None]]
 
 
-class JanusSession:
+class JanusSession(ReconnectingLink):
+    link_down = JanusLinkDown
+
     def __init__(
         self,
         api_socket: Path,
         *,
         keepalive: float = 20.0,
         request_timeout: float = 10.0,
-        backoff: tuple[float, float] = (0.2, 10.0),
+        backoff: tuple[float, float] = (0.2, 5.0),
     ) -> None:
+        super().__init__(f"Janus {api_socket}", backoff=backoff, keepalive=keepalive)
         self.api_socket = api_socket
-        self.keepalive, self.request_timeout, self.backoff = keepalive, request_timeout, backoff
-        self.state = LinkState.down
-        self.last_error = ""
+        self.request_timeout = request_timeout
         self.session_id: int | None = None
         self.handle_id: int | None = None
-        self.connects = 0  # how many times the link came up and was resynced (a Janus restart adds one)
         self._transport: Transport | None = None
+        self._reader: asyncio.Task[None] | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._resync: list[ResyncHandler] = []
-        self._state_listeners: list[Callable[[LinkState], Awaitable[None]]] = []
-        self._runner: asyncio.Task[None] | None = None
-        self._up = asyncio.Event()
+        self._resync_handlers: list[ResyncHandler] = []
 
     def on_resync(self, handler: ResyncHandler) -> None:
-        self._resync.append(handler)
-
-    def on_state(self, listener: Callable[[LinkState], Awaitable[None]]) -> None:
-        self._state_listeners.append(listener)
-
-    def start(self) -> None:
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._run(), name="janus-session")
-
-    async def stop(self) -> None:
-        if self._runner:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-            self._runner = None
-        with contextlib.suppress(Exception):
-            if self.state == LinkState.up and self._transport:
-                await asyncio.wait_for(self._transport.send(self._frame("destroy")), 1)
-        self._close("stopped")
-        await self._set_state(LinkState.down)
-
-    async def wait_up(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self._up.wait(), timeout)
-        except TimeoutError:
-            raise JanusLinkDown(self.last_error or "等待连接超时") from None
+        self._resync_handlers.append(handler)
 
     # Requests -------------------------------------------------------------------------------------------------
 
@@ -168,47 +133,37 @@ class JanusSession:
         finally:
             self._pending.pop(frame["transaction"], None)
 
-    # Connection policy ----------------------------------------------------------------------------------------
+    # The Janus steps of the link ------------------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        delay = self.backoff[0]
-        while True:
-            await self._set_state(LinkState.connecting)
-            reader: asyncio.Task[None] | None = None
+    async def _connect(self) -> None:
+        self._transport = await Transport.connect(self.api_socket)
+        self._reader = asyncio.create_task(self._read(self._transport), name="janus-reader")
+        created = await self._call(self._frame("create"))
+        self.session_id = created["data"]["id"]
+        attached = await self._call(self._frame("attach", plugin=VIDEOROOM))
+        self.handle_id = attached["data"]["id"]
+
+    async def _resync(self) -> None:
+        for handler in self._resync_handlers:
             try:
-                self._transport = await Transport.connect(self.api_socket)
-                reader = asyncio.create_task(self._read(self._transport), name="janus-reader")
-                created = await self._call(self._frame("create"))
-                self.session_id = created["data"]["id"]
-                attached = await self._call(self._frame("attach", plugin=VIDEOROOM))
-                self.handle_id = attached["data"]["id"]
-                await self._set_state(LinkState.up)
-                delay = self.backoff[0]
-                for handler in self._resync:
-                    try:
-                        await handler()
-                    except Exception:
-                        log.exception("Janus resync handler failed")
-                self.connects += 1
-                while not reader.done():
-                    done, _ = await asyncio.wait({reader}, timeout=self.keepalive)
-                    if not done:
-                        reply = await self._call(self._frame("keepalive"))
-                        if reply.get("janus") != "ack":  # e.g. "No such session": Janus restarted under us
-                            raise ConnectionError(f"keepalive refused: {reply.get('error', reply)}")
-                reader.result()
-            except asyncio.CancelledError:
-                raise
-            except (OSError, ConnectionError, JanusLinkDown, KeyError, ValueError) as exc:
-                self.last_error = str(exc) or type(exc).__name__
-                log.warning("Janus link lost: %s; reconnecting in %.1f s", self.last_error, delay)
-            finally:
-                if reader:
-                    reader.cancel()
-                self._close(self.last_error)
-            await self._set_state(LinkState.down)
-            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
-            delay = min(delay * 2, self.backoff[1])
+                await handler()
+            except Exception:
+                log.exception("Janus resync handler failed")
+
+    async def _until_lost(self) -> None:
+        reader = self._reader
+        assert reader is not None
+        await asyncio.wait([reader])  # not `await reader`: cancelling this wait must leave the reader running
+        reader.result()
+
+    async def _ping(self) -> None:
+        reply = await self._call(self._frame("keepalive"))
+        if reply.get("janus") != "ack":  # e.g. "No such session": Janus restarted under us
+            raise ConnectionError(f"keepalive refused: {reply.get('error', reply)}")
+
+    async def _farewell(self) -> None:
+        if self._transport is not None:
+            await self._transport.send(self._frame("destroy"))
 
     async def _read(self, transport: Transport) -> None:
         while True:
@@ -221,9 +176,11 @@ class JanusSession:
             if message.get("janus") in ("timeout", "detached") and message.get("session_id") == self.session_id:
                 raise ConnectionError(f"Janus session {message['janus']}")
 
-    def _close(self, reason: str) -> None:
-        self._up.clear()
-        if self._transport:
+    def _disconnect(self, reason: str) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            self._reader = None
+        if self._transport is not None:
             self._transport.close()
             self._transport = None
         self.session_id = self.handle_id = None
@@ -231,16 +188,3 @@ class JanusSession:
             if not future.done():
                 future.set_exception(JanusLinkDown(reason))
         self._pending.clear()
-
-    async def _set_state(self, state: LinkState) -> None:
-        if state == self.state:
-            return
-        self.state = state
-        if state == LinkState.up:
-            self._up.set()
-            self.last_error = ""
-        for listener in self._state_listeners:
-            try:
-                await listener(state)
-            except Exception:
-                log.exception("Janus state listener failed")
