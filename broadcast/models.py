@@ -18,7 +18,7 @@ from switchboard.core.fields import Instant, LongText, Name, ShortText, text
 from switchboard.core.ids import new_id
 
 from .info import Category, Certainty, Colour, ResponseType, Urgency
-from .values import CapModel, Language, Token, Uri
+from .values import CapModel, Language, Token, WebLink
 
 
 class WarningState(StrEnum):
@@ -161,4 +161,4 @@ class WarningContent(CapModel):
     languages: list[Language] = ["zh-CN"]
     sender_name: ShortText = ""
     contact: ShortText | None = None
-    web: Uri | None = None
+    web: WebLink | None = None

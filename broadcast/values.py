@@ -22,6 +22,10 @@ Language = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z]{1,8}(-[a-zA-Z0-9
 Uri = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^[a-zA-Z][a-zA-Z0-9+.-]*:\S+$")
 ]
+# A link people are sent to (a warning's `web`): http or https only, never javascript:, data: or file:.
+WebLink = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^[hH][tT][tT][pP][sS]?://[^\s/?#]+\S*$")
+]
 
 
 class CapModel(BaseModel):

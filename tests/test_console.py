@@ -29,7 +29,13 @@ async def test_duty_officer_registers_an_incident(
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = await browser.new_page(locale="zh-CN")
-        await page.goto(f"http://{live_server}/")
+        problems: list[str] = []  # console errors (a CSP violation is one), uncaught errors, requests elsewhere
+        page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("request", lambda r: problems.append(f"request: {r.url}") if live_server not in r.url else None)
+        page.on("response", lambda r: problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None)
+        opened = await page.goto(f"http://{live_server}/")
+        assert opened is not None and "script-src 'self'" in opened.headers["content-security-policy"]
         await expect(page.locator("#health")).to_contain_text("database: 正常")
 
         await page.fill("#username", "duty_officer")
@@ -62,3 +68,4 @@ async def test_duty_officer_registers_an_incident(
         await expect(page.locator("#error")).to_contain_text("area_code")
         await page.screenshot(path=tmp_path / "console.png", full_page=True)
         await browser.close()
+    assert [p for p in problems if "401" not in p and "422" not in p] == []  # the wrong password and bad area

@@ -64,12 +64,10 @@ async def close(ctx: Ctx, live: VideoRooms, who: Moderator, consultation_id: str
 
 
 @router.post("/{consultation_id}/invites", status_code=201, response_model=list[InviteOut])
-async def invite(
-    request: Request, ctx: Ctx, live: VideoRooms, who: Officer, consultation_id: str, body: InviteCreate
-) -> list[InviteOut]:
+async def invite(ctx: Ctx, live: VideoRooms, who: Officer, consultation_id: str, body: InviteCreate) -> list[InviteOut]:
     invitees = [i.model_dump() for i in body.invitees]
     created = await flows.invite(ctx, live, who.username, consultation_id, invitees, body.hours)
-    base = str(request.base_url).rstrip("/")
+    base = ctx.settings.server.link_base
     return [
         InviteOut(
             invite_id=i.id,

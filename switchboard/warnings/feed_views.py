@@ -23,7 +23,7 @@ CAP_XML = "application/cap+xml"
 @router.get("/cap.atom", response_class=Response, responses={200: {"content": {"application/atom+xml": {}}}, 304: {}})
 async def cap_feed(ctx: Ctx, request: Request) -> Response:
     now = utcnow()
-    body = feed.atom(await feed.in_force(ctx, now), str(request.base_url).rstrip("/"), now)
+    body = feed.atom(await feed.in_force(ctx, now), ctx.settings.server.link_base, now)
     tag = feed.etag(body)
     headers = {"ETag": tag, "Cache-Control": "no-cache"}
     if tag in request.headers.get("if-none-match", ""):
