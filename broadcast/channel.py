@@ -2,11 +2,12 @@
 
 Routing, rate limits, retries and idempotency live in the outbox, outside the channels (as Jasmin keeps its
 connectors apart from routing): a channel only turns one rendered message for one recipient into one send,
-and reports what the peer said.
+reports what the peer said, and says how its peer is (`health`).
 """
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -52,3 +53,37 @@ class Channel(Protocol):
     async def stop(self) -> None: ...
 
     async def send(self, message: Message) -> SendResult: ...
+
+    def health(self) -> dict[str, str]:
+        """For /healthz, without I/O: {"status": "ok" | "down", "link": state (channels that hold one),
+        "error": why not ok, "checked_at": last contact (channels that hold no link)}."""
+        ...
+
+
+class LastContact:
+    """The health of a peer a channel holds no link to (SMTP, the Bot API, the weather service): what the last
+    contact with it said. Health is not probed: /healthz is polled often, and opening an SMTP session (TCP,
+    EHLO, STARTTLS, AUTH) per poll would load the relay, trip its connection limits and make the poll as slow
+    as the relay's timeout. Sends report here, so a relay found dead stays "down" until a send reaches it."""
+
+    def __init__(self) -> None:
+        self.error = ""
+        self.at: datetime | None = None
+
+    def reached(self) -> None:
+        """The peer answered, whatever it said about the one message."""
+        self.error, self.at = "", datetime.now(UTC)
+
+    def failed(self, error: str) -> None:
+        """The peer could not be reached, or refused us as a whole (bad credentials, a revoked token)."""
+        self.error, self.at = error, datetime.now(UTC)
+
+    def health(self, started: bool) -> dict[str, str]:
+        if not started:
+            return {"status": "down", "error": "channel not started"}
+        report = {"status": "down" if self.error else "ok"}
+        if self.at is not None:
+            report["checked_at"] = self.at.isoformat(timespec="seconds")
+        if self.error:
+            report["error"] = self.error
+        return report

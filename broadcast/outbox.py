@@ -140,6 +140,10 @@ class Outbox:
                 await lane.channel.stop()
         await self._check_completion()
 
+    def health(self) -> dict[str, dict[str, str]]:
+        """Each channel's `health()` by channel name (/healthz shows each as component `channel:<name>`)."""
+        return {name: lane.channel.health() for name, lane in self.lanes.items()}
+
     def wake(self) -> None:
         """New rows were written: look now rather than at the next poll."""
         self._wake.set()

@@ -179,3 +179,26 @@ async def test_start_and_stop_are_idempotent(smtp_server) -> None:
 
 async def _no_receipts(channel: str, remote_id: str, delivered: bool, detail: str) -> None:
     raise AssertionError("SMTP has no receipts")
+
+
+async def test_health_is_what_the_last_contact_with_the_relay_said() -> None:
+    port = _free_port()
+    channel = EmailChannel("127.0.0.1", port, "alerts@switchboard.test", timeout=5)
+    assert channel.health() == {"status": "down", "error": "channel not started"}
+    await channel.start(_no_receipts)
+    try:
+        assert channel.health() == {"status": "ok"}  # configured; nothing tried yet, so nothing says otherwise
+        assert not (await channel.send(_message("a@example.test"))).accepted
+        down = channel.health()
+        assert down["status"] == "down" and "SMTP connect failed" in down["error"] and down["checked_at"], down
+
+        controller = Controller(Recorder(), hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            assert not (await channel.send(_message("nobody@example.test"))).accepted  # refused, but answered
+            assert channel.health().keys() == {"status", "checked_at"} and channel.health()["status"] == "ok"
+        finally:
+            controller.stop()
+    finally:
+        await channel.stop()
+    assert channel.health()["status"] == "down"

@@ -324,3 +324,31 @@ async def test_start_stop_idempotent_and_no_task_left(smsc_factory) -> None:
     assert left == []
     result: SendResult = await channel.send(Message("d2", "+8613800000009", "x"))
     assert not result.accepted
+
+
+async def test_health_follows_the_smpp_link_down_and_back(smsc_factory) -> None:
+    smsc = smsc_factory()
+    channel = _channel(smsc, reconnect_max=0.5)
+    changed = asyncio.Event()
+    channel.transceiver.on_state(lambda state: changed.set())
+
+    async def health_becomes(status: str) -> dict[str, str]:
+        async with asyncio.timeout(10):
+            while (health := channel.health())["status"] != status:
+                changed.clear()
+                await changed.wait()
+        return health
+
+    assert channel.health() == {"status": "down", "link": "down"}  # not started
+    await channel.start(Receipts())
+    try:
+        assert await health_becomes("ok") == {"status": "ok", "link": "up"}
+        smsc.kill()
+        down = await health_becomes("down")
+        assert down["link"] in ("down", "connecting") and down["error"], down
+        smsc.start()
+        assert await health_becomes("ok") == {"status": "ok", "link": "up"}
+        assert channel.transceiver.connects == 2
+    finally:
+        await channel.stop()
+    assert channel.health() == {"status": "down", "link": "down"}

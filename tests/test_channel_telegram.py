@@ -115,3 +115,28 @@ async def test_concurrent_sends(api: TelegramApiStandIn) -> None:
         await channel.stop()
     assert all(r.accepted for r in results)
     assert len({r.remote_id for r in results}) == 30
+
+
+async def test_health_follows_the_api_and_never_shows_the_token(api: TelegramApiStandIn) -> None:
+    await api.stop()
+    channel = _channel(api)
+    assert channel.health() == {"status": "down", "error": "channel not started"}
+    await channel.start(_no_receipts)  # getMe fails
+    try:
+        down = channel.health()
+        assert down["status"] == "down" and down["error"].startswith("getMe: NetworkError"), down
+        await api.start()
+        assert (await channel.send(Message("d1", "1", "x"))).accepted
+        assert channel.health()["status"] == "ok"
+    finally:
+        await channel.stop()
+
+    refused = TelegramChannel("999:wrong-token", base_url=api.base_url)
+    await refused.start(_no_receipts)
+    try:
+        health = refused.health()
+        assert health["status"] == "down" and "InvalidToken" in health["error"] and "wrong-token" not in str(health)
+        result = await refused.send(Message("d2", "1", "x"))
+        assert result.permanent and "wrong-token" not in result.detail
+    finally:
+        await refused.stop()

@@ -13,6 +13,10 @@ since dropped is detected on use and replaced once, within the same send.
 
 Errors never leave `send()`: SMTP 4xx and link failures answer `accepted=False` (retryable), 5xx answers
 `permanent=True` (bad mailbox, rejected content).
+
+Health: SMTP holds no lasting link, so `health()` tells what the last contact with the relay said
+(`broadcast.channel.LastContact`): "down" after a connect, greeting, EHLO or AUTH failure or a dropped session,
+"ok" again once the relay answers a send, whatever it answers about the one recipient.
 """
 
 import asyncio
@@ -24,7 +28,7 @@ from email.utils import formatdate
 
 import aiosmtplib
 
-from broadcast.channel import Message, ReceiptHandler, SendResult
+from broadcast.channel import LastContact, Message, ReceiptHandler, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,7 @@ class EmailChannel:
         self._idle: list[aiosmtplib.SMTP] = []  # open sessions waiting for the next send
         self._slots = asyncio.Semaphore(concurrency)
         self._started = False
+        self.contact = LastContact()
 
     async def start(self, on_receipt: ReceiptHandler) -> None:
         self._started = True  # SMTP has no delivery receipts; sessions open lazily on the first send
@@ -72,6 +77,9 @@ class EmailChannel:
         idle, self._idle = self._idle, []
         for client in idle:
             await _close(client)
+
+    def health(self) -> dict[str, str]:
+        return self.contact.health(self._started)
 
     async def send(self, message: Message) -> SendResult:
         if not self._started:
@@ -85,27 +93,33 @@ class EmailChannel:
                 try:
                     client = await self._checkout()
                 except aiosmtplib.SMTPResponseException as exc:  # greeting, EHLO or AUTH refused
+                    self.contact.failed(f"SMTP {exc.code} {exc.message}")
                     return _result_of(exc)
                 except _LINK_ERRORS as exc:
-                    return SendResult(accepted=False, detail=f"SMTP connect failed: {exc}")
+                    self.contact.failed(detail := f"SMTP connect failed: {exc}")
+                    return SendResult(accepted=False, detail=detail)
                 try:
                     await client.send_message(mime, sender=self._sender, recipients=[message.recipient])
                 except aiosmtplib.SMTPRecipientsRefused as exc:
+                    self.contact.reached()
                     self._checkin(client)
                     return _result_of(exc.recipients[0])
                 except aiosmtplib.SMTPResponseException as exc:
+                    self.contact.reached()
                     await _reset(client)
                     self._checkin(client)
                     return _result_of(exc)
                 except _LINK_ERRORS as exc:
                     await _close(client)  # a pooled session the server dropped: one fresh try
                     if attempt == 2:
-                        return SendResult(accepted=False, detail=f"SMTP link failed: {exc}")
+                        self.contact.failed(detail := f"SMTP link failed: {exc}")
+                        return SendResult(accepted=False, detail=detail)
                     continue
                 except Exception as exc:  # never raise out of send()
                     log.exception("unexpected SMTP failure to %s", message.recipient)
                     await _close(client)
                     return SendResult(accepted=False, detail=f"unexpected: {exc!r}")
+                self.contact.reached()
                 self._checkin(client)
                 return SendResult(accepted=True, remote_id=mime["Message-ID"])
         raise AssertionError("unreachable")

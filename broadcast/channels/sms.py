@@ -121,6 +121,10 @@ class SmsChannel:
                 await task
         self._on_receipt = None
 
+    def health(self) -> dict[str, str]:
+        """The SMPP link's: ok while bound."""
+        return self.transceiver.health()
+
     async def send(self, message: Message) -> SendResult:
         try:
             return await self._send(message)

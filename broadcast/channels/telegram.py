@@ -7,6 +7,10 @@ Rate limits: the outbox paces the channel at `rate_per_second` (the Bot API allo
 per bot, one a second per chat). A 429 answers `retry_after` as the API says, and holds the whole channel for
 that long: every send meanwhile answers `retry_after` at once without calling the API, since the flood limit
 is per bot, not per chat. A bad or blocked chat (400, 403) is permanent; network failures are retryable.
+
+Health: the Bot API holds no lasting link, so `health()` tells what the last call said
+(`broadcast.channel.LastContact`): "down" while the API is unreachable or refuses the token, "ok" once it
+answers (getMe at start, then every send).
 """
 
 import datetime as dt
@@ -18,7 +22,7 @@ from telegram import Bot, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 
-from broadcast.channel import Message, ReceiptHandler, SendResult
+from broadcast.channel import LastContact, Message, ReceiptHandler, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,7 @@ class TelegramChannel:
         self._ready = False  # getMe answered
         self._hold_until = 0.0
         self.username: str | None = None  # from getMe, once the token has been checked
+        self.contact = LastContact()
 
     async def start(self, on_receipt: ReceiptHandler) -> None:
         if self._bot is not None:
@@ -50,7 +55,8 @@ class TelegramChannel:
         try:
             await self._ready_bot(self._bot)
         except TelegramError as exc:  # an unreachable API must not stop the outbox: sends will answer retry
-            log.warning("Telegram getMe failed: %s", exc)
+            log.warning("Telegram getMe failed: %s", _reason(exc))
+            self.contact.failed(f"getMe: {_reason(exc)}")
 
     async def stop(self) -> None:
         bot, self._bot, self._ready = self._bot, None, False
@@ -59,6 +65,9 @@ class TelegramChannel:
                 await bot.shutdown()
             except Exception:
                 log.exception("Telegram bot shutdown failed")
+
+    def health(self) -> dict[str, str]:
+        return self.contact.health(self._bot is not None)
 
     async def send(self, message: Message) -> SendResult:
         bot = self._bot
@@ -83,20 +92,35 @@ class TelegramChannel:
                 warnings.simplefilter("ignore")
                 seconds = _seconds(exc.retry_after)
             self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+            self.contact.reached()
             return SendResult(accepted=False, retry_after=seconds, detail=f"429: {exc.message}")
-        except (BadRequest, Forbidden, ChatMigrated, InvalidToken) as exc:
-            return SendResult(accepted=False, permanent=True, detail=f"{type(exc).__name__}: {exc.message}")
+        except InvalidToken as exc:  # every send will fail alike: the channel is down, not the one chat
+            self.contact.failed(_reason(exc))
+            return SendResult(accepted=False, permanent=True, detail=_reason(exc))
+        except (BadRequest, Forbidden, ChatMigrated) as exc:
+            self.contact.reached()
+            return SendResult(accepted=False, permanent=True, detail=_reason(exc))
         except NetworkError as exc:  # includes TimedOut; BadRequest is caught above
-            return SendResult(accepted=False, detail=f"{type(exc).__name__}: {exc.message}")
+            self.contact.failed(_reason(exc))
+            return SendResult(accepted=False, detail=_reason(exc))
         except Exception as exc:  # never raise out of send()
             log.exception("Telegram send to %s failed unexpectedly", chat_id)
             return SendResult(accepted=False, detail=f"unexpected: {exc!r}")
+        self.contact.reached()
         return SendResult(accepted=True, remote_id=f"{sent.chat.id}:{sent.message_id}")
 
     async def _ready_bot(self, bot: Bot) -> None:
         await bot.initialize()  # getMe: checks the token
         self.username = bot.username
         self._ready = True
+        self.contact.reached()
+
+
+def _reason(exc: TelegramError) -> str:
+    """What the error says, fit for the delivery row and /healthz: PTB puts the token itself into InvalidToken."""
+    if isinstance(exc, InvalidToken):
+        return "InvalidToken: the Bot API rejected the token"
+    return f"{type(exc).__name__}: {exc.message}"
 
 
 def _seconds(value: int | float | dt.timedelta) -> float:

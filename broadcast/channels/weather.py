@@ -1,12 +1,13 @@
 """Weather-service push: the CAP document POSTed to each configured endpoint (the recipient is its URL).
 
 Retries belong to the outbox; this channel only says which failures a retry can cure: a 5xx or a network
-error can, a 429 says when, any other 4xx cannot.
+error can, a 429 says when, any other 4xx cannot. `health()` tells what the last push said
+(`broadcast.channel.LastContact`): "down" after a network error or a 5xx, naming the endpoint's host.
 """
 
 import httpx
 
-from broadcast.channel import Message, ReceiptHandler, SendResult
+from broadcast.channel import LastContact, Message, ReceiptHandler, SendResult
 
 CAP_XML = "application/cap+xml"
 
@@ -17,6 +18,7 @@ class WeatherPushChannel:
     def __init__(self, *, rate_per_second: float = 5.0, concurrency: int = 4, timeout: float = 10.0) -> None:
         self.rate_per_second, self.concurrency, self.timeout = rate_per_second, concurrency, timeout
         self._client: httpx.AsyncClient | None = None
+        self.contact = LastContact()
 
     async def start(self, on_receipt: ReceiptHandler) -> None:
         """A push has no receipts; `on_receipt` is not needed."""
@@ -28,6 +30,9 @@ class WeatherPushChannel:
             await self._client.aclose()
             self._client = None
 
+    def health(self) -> dict[str, str]:
+        return self.contact.health(self._client is not None)
+
     async def send(self, message: Message) -> SendResult:
         document = next((a for a in message.attachments if a.content_type == CAP_XML), None)
         if document is None:
@@ -37,10 +42,16 @@ class WeatherPushChannel:
         if self._client is None:
             return SendResult(False, detail="通道未启动")
         headers = {"Content-Type": CAP_XML, "X-Switchboard-Delivery": message.delivery_id}
+        host = httpx.URL(message.recipient).host  # what health names: the whole URL may carry a key
         try:
             response = await self._client.post(message.recipient, content=document.content, headers=headers)
         except httpx.HTTPError as exc:
+            self.contact.failed(f"{host}: {type(exc).__name__}")
             return SendResult(False, detail=f"{type(exc).__name__}: {exc}")
+        if response.status_code >= 500:
+            self.contact.failed(f"{host}: HTTP {response.status_code}")
+        else:
+            self.contact.reached()
         if response.is_success:
             return SendResult(True)
         if response.status_code == 429:
