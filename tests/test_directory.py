@@ -2,14 +2,18 @@
 trip, call priorities, groups, duty roster, and the routes' authentication and input checks."""
 
 import io
+import time
+import zipfile
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import delete, func, select
 
 from switchboard.core.audit.models import AuditEntry
 from switchboard.core.context import Context
+from switchboard.core.errors import InvalidInput
 from switchboard.directory import importer, service
 from switchboard.directory.models import ContactOut, ContactPoint, GroupMember, Person
 
@@ -187,6 +191,51 @@ async def test_formulas_are_refused_on_import_and_written_as_text_on_export(ctx:
     result = await run_import(ctx, (await service.export(ctx, "csv")), "export.csv")
     assert result.rejected == []
     assert await service.search_contacts(ctx, "", 100) == before
+
+
+def _xlsx_with(member: str, content: bytes) -> bytes:
+    """A real workbook (header row only) whose `member` is replaced by `content`, deflated as Excel would."""
+    workbook = Workbook()
+    workbook.active.append(HEADER.split(","))
+    original = io.BytesIO()
+    workbook.save(original)
+    rebuilt = io.BytesIO()
+    with zipfile.ZipFile(original) as source, zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            target.writestr(item.filename, content if item.filename == member else source.read(item.filename))
+    return rebuilt.getvalue()
+
+
+async def test_spreadsheet_bombs_are_refused_before_they_are_unpacked(ctx: Context) -> None:
+    """The review's files: 3 million blank rows in a 92 KB XLSX took 16 s of CPU (blank rows skipped the row cap);
+    a 412 KB XLSX with one huge shared string took 3.4 GB; a 56 KB file gave a 52 MB error response."""
+    sheet = '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{}</sheetData></worksheet>'
+    bomb = _xlsx_with("xl/worksheets/sheet1.xml", sheet.format("<row/>" * 3_000_000).encode())
+    assert len(bomb) < 200 * 1024
+    started = time.monotonic()
+    with pytest.raises(InvalidInput, match="压缩比异常") as refused:
+        await run_import(ctx, bomb, "contacts.xlsx")
+    assert refused.value.field == "file" and time.monotonic() - started < 5
+    # Numbered blank rows compress less (about 8:1) and pass the ratio: the row limit stops them early.
+    numbered = "".join(f'<row r="{n}"/>' for n in range(1, 3_000_000))
+    long_sheet = _xlsx_with("xl/worksheets/sheet1.xml", sheet.format(numbered).encode())
+    started = time.monotonic()
+    with pytest.raises(InvalidInput, match="超过 100000 行"):
+        await run_import(ctx, long_sheet, "contacts.xlsx")
+    assert time.monotonic() - started < 10
+
+    cell = '<row r="1"><c r="A1" t="inlineStr"><is><t>{}</t></is></c></row>'.format("甲" * 10_000_000)
+    with pytest.raises(InvalidInput, match="压缩比异常"):
+        await run_import(ctx, _xlsx_with("xl/worksheets/sheet1.xml", sheet.format(cell).encode()), "contacts.xlsx")
+
+    # Blank rows count towards the row limit in CSV too.
+    with pytest.raises(InvalidInput, match="超过 100000 行"):
+        await run_import(ctx, (HEADER + "\n" + ",\n" * 100_001).encode())
+
+    # A huge unknown column name is quoted cut short, not echoed whole.
+    with pytest.raises(InvalidInput) as refused:
+        await run_import(ctx, ("x" * 60_000 + "\n").encode())
+    assert len(refused.value.message) < 300
 
 
 async def test_priorities_follow_call_order(ctx: Context) -> None:

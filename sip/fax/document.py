@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 WIDTH, HEIGHT = 1728, 2292  # pixels: the fax line's 1728 dots, A4 (297 mm) at 196 lines per inch
 RESOLUTION = "204x196"
 CONVERT_TIMEOUT = 120.0
+MAX_PIXELS = 40_000_000  # per image page: an A4 scan at 600 dpi is 35 million; the fax page itself 4 million
 MAGIC = {
     b"%PDF-": "pdf",
     b"\xff\xd8\xff": "jpeg",
@@ -106,12 +107,22 @@ def tiff_pages(path: Path) -> list[Page]:
     return pages
 
 
-def _image_to_pdf(data: bytes) -> bytes:
-    """Every frame of an image as a page of a PDF (ghostscript then fits it to the fax page)."""
+def _image_to_pdf(data: bytes, max_pages: int) -> bytes:
+    """Every frame of an image as a page of a PDF (ghostscript then fits it to the fax page). The frame count and
+    each frame's size are read from the headers and checked before any pixel is decoded: a small file can declare
+    thirty 9000x9000 pages."""
     try:
         with Image.open(io.BytesIO(data)) as image:
+            count = getattr(image, "n_frames", 1)
+            if count > max_pages:
+                raise DocumentError(f"文档超过 {max_pages} 页，请拆分后分别发送")
+            for index in range(count):
+                image.seek(index)
+                if image.width * image.height > MAX_PIXELS:
+                    size, most = f"{image.width}×{image.height}", MAX_PIXELS // 1_000_000
+                    raise DocumentError(f"第 {index + 1} 页图片过大（{size} 像素，最多 {most} 百万像素）")
             frames = []
-            for index in range(getattr(image, "n_frames", 1)):
+            for index in range(count):
                 image.seek(index)
                 frames.append(image.convert("L"))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
@@ -145,7 +156,7 @@ async def to_tiff(data: bytes, target: Path, *, max_pages: int, workdir: Path) -
     if kind is None:
         raise DocumentError(f"不支持的文件类型：只接受 {TYPE_NAMES}")
     if kind != "pdf":
-        data = await asyncio.to_thread(_image_to_pdf, data)
+        data = await asyncio.to_thread(_image_to_pdf, data, max_pages)
     workdir.mkdir(parents=True, exist_ok=True)
     source = workdir / f"{target.stem}.document.pdf"
     try:

@@ -38,8 +38,25 @@ class Forbidden(SwitchboardError):
     code = "forbidden"
 
 
+class TooManyRequests(SwitchboardError):
+    """Refused for now; `retry_after` seconds later it may work (sent as Retry-After)."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unavailable(SwitchboardError):
     """An engine or link the request needs is down."""
 
     status = 503
     code = "unavailable"
+
+
+def quoted(value: str, limit: int = 50) -> str:
+    """A user's value as an error message quotes it, cut to `limit` characters: a 50 MB spreadsheet header or number
+    field must not come back whole in the answer."""
+    return value if len(value) <= limit else value[:limit] + "…"

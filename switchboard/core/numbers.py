@@ -8,7 +8,7 @@ punctuation typed with a Chinese input method are folded to ASCII first (NFKC), 
 import re
 import unicodedata
 
-from switchboard.core.errors import InvalidInput
+from switchboard.core.errors import InvalidInput, quoted
 
 _NOISE = re.compile(r"[\s\-()]")  # spacing and punctuation people put in numbers (after NFKC: full-width folded)
 _NUMBER = re.compile(r"\+?[0-9]{3,20}", re.ASCII)
@@ -28,8 +28,7 @@ def normalise(raw: str, field: str = "number") -> str:
     """The number in `raw` (3 to 20 ASCII digits, optional leading +), or a 422 naming `field`."""
     number = cleaned(raw)
     if not _NUMBER.fullmatch(number):
-        shown = raw if len(raw) <= 40 else raw[:40] + "…"
-        raise InvalidInput(f"号码“{shown}”格式不正确：应为 3 到 20 位数字，可带 + 前缀", field=field)
+        raise InvalidInput(f"号码“{quoted(raw)}”格式不正确：应为 3 到 20 位数字，可带 + 前缀", field=field)
     return number
 
 

@@ -10,13 +10,14 @@ import csv
 import hashlib
 import io
 import re
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from itertools import islice
 from pathlib import PureWindowsPath
-from typing import Any
+from typing import IO, Any
 
 from openpyxl import load_workbook
 from sqlalchemy import delete, insert, select, update
@@ -27,7 +28,7 @@ from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 from switchboard.core.divisions import all_divisions, full_name
-from switchboard.core.errors import InvalidInput
+from switchboard.core.errors import InvalidInput, quoted
 from switchboard.core.events import Event
 from switchboard.core.ids import new_id
 from switchboard.directory import service
@@ -47,6 +48,12 @@ from switchboard.directory.models import (
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
+# An XLSX is a ZIP archive. Sheet XML compresses 5 to 20 times; a bomb (millions of blank rows, one huge shared
+# string) thousands of times. Both limits are read from the archive's directory before anything is unpacked, and
+# Python's zipfile never inflates a member past its declared size.
+MAX_UNPACKED = 256 * 1024 * 1024
+MAX_RATIO = 100
+_ROW_TAG = re.compile(rb"<row[\s/>]")
 CHUNK = 1000
 
 Progress = Callable[[int, int], None]
@@ -161,6 +168,8 @@ def read(data: bytes, filename: str) -> Batch:
     batch = Batch()
     seen: dict[tuple[str, str, str], int] = {}
     for number, values in records:
+        if number > MAX_ROWS + 1:  # every row counts, blank ones too: a sheet of empty rows is no cheaper to read
+            raise InvalidInput(f"文件超过 {MAX_ROWS} 行，请分批导入", field="file")
         cells = [_cell_text(v) for v in values]
         if not any(cells):
             continue
@@ -168,8 +177,6 @@ def read(data: bytes, filename: str) -> Batch:
             columns = _header(cells)
             continue
         batch.total += 1
-        if batch.total > MAX_ROWS:
-            raise InvalidInput(f"文件超过 {MAX_ROWS} 行，请分批导入", field="file")
         row = {name: cell for name, cell in zip(columns, cells, strict=False) if name}
         try:
             entry = _validate(row)
@@ -205,7 +212,38 @@ def _csv_records(data: bytes) -> Iterator[tuple[int, list[str]]]:
         raise InvalidInput(f"CSV 格式错误：{exc}", field="file") from None
 
 
+def _check_archive(data: bytes) -> None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except zipfile.BadZipFile:
+        raise InvalidInput("不是有效的 XLSX 文件", field="file") from None
+    if sum(m.file_size for m in members) > MAX_UNPACKED:
+        raise InvalidInput(f"XLSX 解压后超过 {MAX_UNPACKED // 1024 // 1024} MB，请分批导入", field="file")
+    if any(m.file_size > 1024 * 1024 and m.file_size > MAX_RATIO * max(m.compress_size, 1) for m in members):
+        raise InvalidInput("XLSX 文件的压缩比异常（疑似压缩炸弹），已拒绝", field="file")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for member in members:
+            if member.filename.startswith("xl/worksheets/") and _rows_over(archive.open(member), MAX_ROWS + 1):
+                raise InvalidInput(f"文件超过 {MAX_ROWS} 行，请分批导入", field="file")
+
+
+def _rows_over(sheet: IO[bytes], limit: int) -> bool:
+    """Whether the sheet XML has more than `limit` rows, counted as it inflates and stopped as soon as it does:
+    openpyxl parses a whole sheet that lacks a <dimension> before yielding its first row."""
+    count, tail = 0, b""
+    with sheet:
+        while chunk := sheet.read(1024 * 1024):
+            window = tail + chunk
+            count += len(_ROW_TAG.findall(window)) - len(_ROW_TAG.findall(tail))
+            if count > limit:
+                return True
+            tail = window[-8:]
+    return False
+
+
 def _xlsx_records(data: bytes) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    _check_archive(data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # noqa: BLE001 - openpyxl raises many types for a damaged or foreign file
@@ -242,9 +280,9 @@ def _header(cells: list[str]) -> list[str | None]:
             continue
         column = HEADER_ALIASES.get(cell.lower())
         if column is None:
-            raise InvalidInput(f"未知的列“{cell}”；可用的列：{'、'.join(service.COLUMNS)}", field="file")
+            raise InvalidInput(f"未知的列“{quoted(cell)}”；可用的列：{'、'.join(service.COLUMNS)}", field="file")
         if column in columns:
-            raise InvalidInput(f"列“{cell}”重复", field="file")
+            raise InvalidInput(f"列“{quoted(cell)}”重复", field="file")
         columns.append(column)
     missing = [c for c in ("organisation", "name") if c not in columns]
     if missing:
@@ -294,8 +332,8 @@ def _organisation(value: str) -> str:
         return codes[0]
     if codes:
         choices = "、".join(f"{full_name(c)} {c}" for c in codes)
-        raise RowError("organisation", f"单位名称“{value}”不唯一（{choices}），请填写行政区划代码")
-    raise RowError("organisation", f"未知的单位“{value[:50]}”：应为山西省的行政区划代码或名称")
+        raise RowError("organisation", f"单位名称“{quoted(value)}”不唯一（{choices}），请填写行政区划代码")
+    raise RowError("organisation", f"未知的单位“{quoted(value)}”：应为山西省的行政区划代码或名称")
 
 
 def _text(row: dict[str, str], column: str, max_length: int) -> str:
@@ -332,7 +370,7 @@ def _contact_values(kind: ContactKind, cell: str) -> list[str]:
 
 def _contact_value(kind: ContactKind, value: str) -> str:
     label = CONTACT_KIND_NAMES[kind]
-    shown = value[:50]
+    shown = quoted(value)
     if _CONTROL.search(value) or len(value) > 200:
         raise RowError(kind.value, f"{label}格式错误")
     if value.startswith("=") or (kind == ContactKind.email and spreadsheet.is_formula(value)):
