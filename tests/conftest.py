@@ -22,6 +22,7 @@ from switchboard.core.context import Context
 from switchboard.core.db import Database
 from tests.support import throwaway_pg
 from tests.support.asterisk_fixture import asterisk  # noqa: F401  (one real Asterisk per test run)
+from tests.support.wait import until
 
 PASSWORD = "correct horse battery"
 _HASH = PasswordHasher().hash(PASSWORD)
@@ -38,6 +39,7 @@ def settings_for(var_dir: Path, url: str, **overrides: str) -> config.Settings:
             "SWITCHBOARD_ASTERISK_MODE": "off",  # telephony tests point the app at the `asterisk` fixture
             "SWITCHBOARD_JANUS_MODE": "off",  # consultation tests point the app at the `janus` fixture
             "SWITCHBOARD_CHANNELS_WEATHER_PUSH": "false",  # warning tests add the channels they drive
+            "SWITCHBOARD_NETWORK_OUTBOUND_ALLOW": "127.0.0.1/32",  # the test peers (CAP inbox, RTSP camera) run here
         }
         | overrides,
     )
@@ -145,10 +147,9 @@ async def live_server(app_ctx: Context) -> AsyncIterator[str]:
         uvicorn.Config(app_ctx.app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")  # type: ignore[attr-defined]
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
+    await until(lambda: server.started or task.done(), timeout=10, what="uvicorn to start")
+    if task.done():
+        task.result()  # it stopped before it started: raise what stopped it
     yield f"127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     server.should_exit = True
     await task

@@ -20,7 +20,9 @@ from broadcast.outbox import Outbox, OutboxSettings
 from broadcast.schema import validate
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
+from switchboard.core.outbound import OutboundPolicy
 from tests.support.tones import loud_seconds
+from tests.support.wait import until
 from tests.test_warnings import add_group, draft, incident, issued, step
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -98,10 +100,13 @@ async def test_cap_is_pushed_to_the_weather_service_with_retries(
         uvicorn.Config(Starlette(routes=[Route("/cap", cap_inbox, methods=["POST"])]), port=0, log_level="warning")
     )
     serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await until(lambda: server.started, timeout=10, what="the CAP inbox server to start")
     url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/cap"
-    outbox = Outbox(app_ctx, [WeatherPushChannel()], OutboxSettings(poll_seconds=0.05, backoff_base=0.2))
+    outbox = Outbox(
+        app_ctx,
+        [WeatherPushChannel(OutboundPolicy.from_settings(app_ctx.settings))],
+        OutboxSettings(poll_seconds=0.05, backoff_base=0.2),
+    )
     await outbox.start()
     try:
         group = await add_group(app_ctx, 1)
@@ -110,12 +115,13 @@ async def test_cap_is_pushed_to_the_weather_service_with_retries(
         warning = await issued(
             client, tokens, (await draft(client, tokens, incident_id, group, audiences=public))["id"]
         )
-        for _ in range(100):
-            report = (await client.get(f"/api/v1/warnings/{warning['id']}/deliveries", headers=tokens["leader"])).json()
-            if report["counts"].get("weather") == {"sent": 1}:
-                break
-            await asyncio.sleep(0.1)
-        assert report["counts"]["weather"] == {"sent": 1}
+
+        async def pushed() -> bool:
+            path = f"/api/v1/warnings/{warning['id']}/deliveries"
+            report = (await client.get(path, headers=tokens["leader"])).json()
+            return report["counts"].get("weather") == {"sent": 1}
+
+        await until(pushed, timeout=20, what="the weather delivery to be sent after its retry")
         assert len(received) == 1
         validate(received[0])
         assert warning["identifier"].encode() in received[0]

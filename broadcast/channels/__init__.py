@@ -49,7 +49,9 @@ def from_settings(settings: Settings) -> list[Channel]:
 
         channels.append(TelegramChannel(c.telegram_token, base_url=c.telegram_base_url))
     if c.weather_push:
+        from switchboard.core.outbound import OutboundPolicy
+
         from .weather import WeatherPushChannel
 
-        channels.append(WeatherPushChannel())
+        channels.append(WeatherPushChannel(OutboundPolicy.from_settings(settings)))
     return channels

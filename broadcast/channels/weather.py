@@ -5,17 +5,27 @@ error can, a 429 says when, any other 4xx cannot. `health()` tells what the last
 (`broadcast.channel.LastContact`): "down" after a network error or a 5xx, naming the endpoint's host.
 """
 
+import logging
+
 import httpx
 
 from broadcast.channel import LastContact, Message, ReceiptHandler, SendResult
+from switchboard.core.outbound import REFUSED, OutboundPolicy
+
+log = logging.getLogger(__name__)
 
 CAP_XML = "application/cap+xml"
+NAME = "weather"
+SCHEMES = ("http", "https")
 
 
 class WeatherPushChannel:
-    name = "weather"
+    name = NAME
 
-    def __init__(self, *, rate_per_second: float = 5.0, concurrency: int = 4, timeout: float = 10.0) -> None:
+    def __init__(
+        self, policy: OutboundPolicy, *, rate_per_second: float = 5.0, concurrency: int = 4, timeout: float = 10.0
+    ) -> None:
+        self.policy = policy  # checked again at each push: a name may resolve elsewhere than when it was composed
         self.rate_per_second, self.concurrency, self.timeout = rate_per_second, concurrency, timeout
         self._client: httpx.AsyncClient | None = None
         self.contact = LastContact()
@@ -37,17 +47,19 @@ class WeatherPushChannel:
         document = next((a for a in message.attachments if a.content_type == CAP_XML), None)
         if document is None:
             return SendResult(False, permanent=True, detail="没有 CAP 文档可推送")
-        if not message.recipient.startswith(("http://", "https://")):
-            return SendResult(False, permanent=True, detail=f"推送地址无效：{message.recipient}")
         if self._client is None:
             return SendResult(False, detail="通道未启动")
+        if reason := await self.policy.refusal(message.recipient, SCHEMES):
+            log.warning("weather push refused: %s", reason)
+            return SendResult(False, permanent=True, detail=REFUSED)
         headers = {"Content-Type": CAP_XML, "X-Switchboard-Delivery": message.delivery_id}
         host = httpx.URL(message.recipient).host  # what health names: the whole URL may carry a key
         try:
             response = await self._client.post(message.recipient, content=document.content, headers=headers)
         except httpx.HTTPError as exc:
             self.contact.failed(f"{host}: {type(exc).__name__}")
-            return SendResult(False, detail=f"{type(exc).__name__}: {exc}")
+            log.info("weather push to %s failed: %s", host, exc)
+            return SendResult(False, detail=f"网络错误（{type(exc).__name__}）")
         if response.status_code >= 500:
             self.contact.failed(f"{host}: HTTP {response.status_code}")
         else:

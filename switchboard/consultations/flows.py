@@ -17,9 +17,11 @@ from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.errors import Conflict, Forbidden, NotFound, Unauthorized
 from switchboard.core.events import Event
 from switchboard.core.ids import new_id
+from switchboard.core.outbound import OutboundPolicy
 from switchboard.incidents import service as incidents
 
 AUDIENCE = "consultation"
+CAMERA_SCHEMES = ("rtsp", "rtsps")
 _ALGORITHM = "HS256"
 
 
@@ -251,6 +253,7 @@ async def record(ctx: Context, live: LiveRooms, actor: str, consultation_id: str
 async def add_feed(ctx: Context, live: LiveRooms, actor: str, consultation_id: str, url: str, site: str) -> Invite:
     """Publish an RTSP camera into the room as one more site (a feed process of its own, see conference.video)."""
     consultation = await _open(ctx, consultation_id)
+    await OutboundPolicy.from_settings(ctx.settings).check(url, schemes=CAMERA_SCHEMES, field="url")
     feed = {"site": site, "kind": "feed", "feed_url": url}
     [(invite_row, _)] = await invite(ctx, live, actor, consultation.id, [feed], hours=24 * 365)
     live.start_feed(consultation, invite_row)

@@ -29,9 +29,19 @@ class _Section(BaseModel):
 class ServerSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the console and API listen on")
     port: int = Field(8080, ge=1, le=65535, description="Port of the console and API")
+    public_url: str = Field(
+        "",
+        description="Address users and the weather service reach this server at, for the absolute links it writes "
+        "(join links, the CAP feed); empty: http://<host>:<port>. Never taken from a request's Host header",
+    )
     max_body_kb: int = Field(
         1024, ge=16, le=65536, description="Largest request body, in KiB, except uploads (limited by their section)"
     )
+
+    @property
+    def link_base(self) -> str:
+        """The start of every absolute link the server writes."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 class PathSettings(_Section):
@@ -55,6 +65,36 @@ class AuthSettings(_Section):
     admin_username: str = Field("admin", description="First administrator, created when no user exists")
     admin_password: str = Field(
         "", description="Its password; empty means one is generated and printed once (set via environment)"
+    )
+    login_failures: int = Field(
+        5, ge=1, le=100, description="Failed logins per account before it must wait (the wait doubles each further one)"
+    )
+    login_address_failures: int = Field(
+        20, ge=1, le=10000, description="Failed logins per client address before it must wait (any accounts)"
+    )
+    login_wait_seconds: float = Field(30.0, gt=0, description="First wait after too many failed logins")
+    login_window_seconds: float = Field(
+        900.0, gt=0, description="Failed logins older than this are forgotten; also the longest wait"
+    )
+    session_check_seconds: float = Field(
+        5.0, gt=0, le=60, description="How long a token's standing (user disabled, roles, signed out) is cached"
+    )
+
+
+class AuditSettings(_Section):
+    """The audit chain and recording ledger are sealed with a key kept outside the database."""
+
+    ledger_key: str = Field(
+        "",
+        pattern=r"^(.{32,})?$",
+        description="HMAC key sealing every audit and recording-ledger entry, at least 32 characters (set via "
+        "environment); empty: generated once into <var_dir>/ledger_key. Back it up: without it the ledger cannot "
+        "be verified",
+    )
+    head_log: str = Field(
+        "",
+        description="Append-only file the chain head is copied to after every commit, outside the database; "
+        "empty: <var_dir>/ledger/audit-head.log",
     )
 
 
@@ -82,7 +122,9 @@ class AsteriskSettings(_Section):
     ami_username: str = Field("switchboard", description="AMI user")
     ami_secret: str = Field("", description="AMI secret; empty: generated once into <var_dir>/asterisk/ami_secret")
     sip_host: str = Field("0.0.0.0", description="Address the local Asterisk's SIP transports bind to")
-    record_calls: bool = Field(True, description="Record every dispatch call (MixMonitor) into the recording store")
+    record_calls: bool = Field(
+        True, description="Record every call: dispatch, hotline and desk-dialled (MixMonitor), into the recording store"
+    )
     monitor_dir: str = Field(
         "", description="Where Asterisk's MixMonitor files appear on this host; empty: <var_dir>/asterisk/spool/monitor"
     )
@@ -91,6 +133,13 @@ class AsteriskSettings(_Section):
     rtp_port_end: int = Field(20999, ge=1024, le=65535, description="Last RTP port")
     udptl_port_start: int = Field(21000, ge=1024, le=65535, description="First UDPTL (T.38 fax) port")
     udptl_port_end: int = Field(21999, ge=1024, le=65535, description="Last UDPTL port")
+
+
+class RecordingSettings(_Section):
+    """Retention: recordings older than this are deleted (audited), except those on hold or of open incidents."""
+
+    retention_days: int = Field(180, ge=1, description="Days a recording is kept after it ended")
+    retention_check_seconds: float = Field(3600.0, gt=0, description="How often expired recordings are deleted")
 
 
 class BridgeSettings(_Section):
@@ -173,17 +222,29 @@ class ChannelSettings(_Section):
     weather_push: bool = Field(True, description="Push CAP documents to the weather-service endpoints warnings name")
 
 
+class NetworkSettings(_Section):
+    outbound_allow: str = Field(
+        "",
+        description="Where the server may connect because a user gave the address (weather push endpoints, camera "
+        "URLs): host names, addresses and CIDR networks, comma-separated. Private, loopback and link-local addresses "
+        "are refused unless their network is listed; empty: nothing is allowed",
+    )
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     paths: PathSettings = PathSettings()
     database: DatabaseSettings = DatabaseSettings()
     auth: AuthSettings = AuthSettings()
+    audit: AuditSettings = AuditSettings()
     incidents: IncidentSettings = IncidentSettings()
     asterisk: AsteriskSettings = AsteriskSettings()
+    recordings: RecordingSettings = RecordingSettings()
     bridges: BridgeSettings = BridgeSettings()
     channels: ChannelSettings = ChannelSettings()
     janus: JanusSettings = JanusSettings()
     fax: FaxSettings = FaxSettings()
+    network: NetworkSettings = NetworkSettings()
 
     @property
     def var_path(self) -> Path:

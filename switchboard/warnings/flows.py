@@ -14,11 +14,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broadcast import workflow
+from broadcast.channels.weather import NAME as WEATHER
+from broadcast.channels.weather import SCHEMES as WEATHER_SCHEMES
 from broadcast.models import COLOUR_NAMES, Delivery, PublicWarning, WarningContent
 from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
 from switchboard.core.errors import InvalidInput
 from switchboard.core.events import Event
+from switchboard.core.outbound import OutboundPolicy
 from switchboard.core.spreadsheet import neutralised
 from switchboard.directory.models import ContactKind, ContactPoint, Group, GroupMember
 from switchboard.incidents import service as incidents
@@ -65,6 +68,7 @@ async def _step(
 
 async def create(ctx: Context, actor: str, incident_id: str, content: WarningContent) -> PublicWarning:
     await incidents.filed_under(ctx, incident_id)
+    await _check_outlets(ctx, content)
 
     async def work(session: AsyncSession) -> PublicWarning:
         await _check_groups(session, content)
@@ -108,11 +112,21 @@ async def issue(ctx: Context, actor: str, warning_id: str) -> tuple[PublicWarnin
 
 
 async def update(ctx: Context, actor: str, warning_id: str, content: WarningContent) -> PublicWarning:
+    await _check_outlets(ctx, content)
+
     async def work(session: AsyncSession) -> PublicWarning:
         await _check_groups(session, content)
         return await workflow.update(session, actor, warning_id, content)
 
     return await _step(ctx, actor, "updated", work, lambda w: (w, f"起草更新：{_title(w)}（替代 {w.replaces_id}）", {}))
+
+
+async def _check_outlets(ctx: Context, content: WarningContent) -> None:
+    """Weather-service endpoints are addresses the server will POST to: only where configuration allows."""
+    policy = OutboundPolicy.from_settings(ctx.settings)
+    for i, outlet in enumerate(content.audiences.public):
+        if outlet.channel == WEATHER:
+            await policy.check(outlet.recipient, schemes=WEATHER_SCHEMES, field=f"audiences.public.{i}.recipient")
 
 
 async def cancel(ctx: Context, actor: str, warning_id: str) -> workflow.Cancelled:
