@@ -1,8 +1,9 @@
 """The recording store: files under <var_dir>/recordings, a row each, and a ledger entry each in the audit chain.
 
 A closed file is hashed (SHA-256, off the event loop), moved into the store and recorded in one transaction with
-an audit entry carrying its hash and size: the audit chain is the ledger, so editing a file, its row, or the
-ledger is detectable (`verify`), and so is a file slipped in beside the others.
+an audit entry carrying its hash and size: the audit chain (HMAC-sealed, its head also kept in a file outside the
+database) is the ledger, so editing a file, its row, or the ledger is detectable (`verify`), and so is a file
+slipped in beside the others.
 """
 
 import asyncio
@@ -34,16 +35,19 @@ KINDS = {"call": "通话", "bridge": "会议", "fax": "传真", "consultation": 
 @dataclass(frozen=True)
 class Finding:
     path: str
-    problem: str  # changed, missing, added, ledger_mismatch
+    problem: str  # changed, missing, added, ledger_mismatch, ledger_broken
     recording_id: str | None = None
+    ledger: audit.Finding | None = None  # what is wrong with the ledger itself, for ledger_broken
 
     def describe(self) -> str:
-        return {
+        text = {
             "changed": "文件内容与登记的 SHA-256 不符",
             "missing": "文件缺失",
             "added": "存储目录中有未登记的文件",
             "ledger_mismatch": "记录的哈希与审计账本不符（记录被改动）",
+            "ledger_broken": "账本被篡改",
         }[self.problem]
+        return f"{text}：{self.ledger.describe()}" if self.ledger else text
 
 
 def sha256_of(path: Path) -> str:
@@ -196,9 +200,14 @@ class RecordingStore:
         return purged
 
     async def verify(self) -> list[Finding]:
-        """Every live recording's file against its row, every row against its ledger entry, and every file
-        on disk against the rows."""
-        async with self.ctx.db.reader() as session:
+        """The ledger itself (the keyed audit chain and its external head file), every live recording's file
+        against its row, every row against its ledger entry, and every file on disk against the rows."""
+        async with self.ctx.db.snapshot() as session:
+            findings = [
+                Finding(f"审计账本第 {broken.seq} 条", "ledger_broken", ledger=broken)
+                async for _, broken in audit.verify(session)
+                if broken
+            ]
             rows = (await session.scalars(select(Recording))).all()
             ledger = {
                 entry.target_id: entry.detail
@@ -206,7 +215,6 @@ class RecordingStore:
                     select(AuditEntry).where(AuditEntry.action == "recording.saved").order_by(AuditEntry.seq)
                 )
             }
-        findings: list[Finding] = []
         known = {row.path for row in rows}
         for row in rows:
             if row.deleted_at is not None:

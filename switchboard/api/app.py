@@ -17,6 +17,7 @@ from switchboard.api import errors, live
 from switchboard.api.deps import Reader, Services
 from switchboard.api.limits import RequestLimits
 from switchboard.auth import views as auth_views
+from switchboard.auth.sessions import Sessions
 from switchboard.bridges import views as bridge_views
 from switchboard.calls import views as call_views
 from switchboard.consultations import page as consultation_page
@@ -41,7 +42,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
     telephony = telephony or Telephony(ctx, recordings=recordings)
     video = video or Video(ctx, recordings)
     outbox = Outbox(ctx, configured_channels(ctx.settings))  # tests and plug-ins add channels: outbox.add
-    composed = Services(ctx, telephony, video, outbox, recordings)
+    composed = Services(ctx, telephony, video, outbox, recordings, Sessions(ctx))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -4,7 +4,7 @@
 `VideoRooms`, `Outboxes`, `Recordings`) and get it typed, or a 503 in Chinese while that part is switched off.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
@@ -18,7 +18,7 @@ from recording.store import RecordingStore
 from sip.calls import CallService
 from sip.fax.service import FaxService
 from switchboard.auth.models import Principal, Role
-from switchboard.auth.service import principal_from_token
+from switchboard.auth.sessions import Sessions
 from switchboard.consultations.live import LiveRooms
 from switchboard.core.context import Context
 from switchboard.core.errors import Forbidden, Unauthorized, Unavailable
@@ -38,6 +38,7 @@ class Services:
     video: Video
     outbox: Outbox
     recordings: RecordingStore
+    sessions: Sessions
 
 
 def services(connection: HTTPConnection) -> Services:
@@ -83,6 +84,16 @@ def get_recordings(request: Request) -> RecordingStore:
     return services(request).recordings
 
 
+def get_sessions(request: Request) -> Sessions:
+    return services(request).sessions
+
+
+def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("需要登录：请在 Authorization 头中提供 Bearer 令牌")
+    return credentials.credentials
+
+
 Ctx = Annotated[Context, Depends(get_ctx)]
 Calls = Annotated[CallService, Depends(get_calls)]
 Bridges = Annotated[BridgeService, Depends(get_bridges)]
@@ -90,6 +101,8 @@ Faxes = Annotated[FaxService, Depends(get_faxes)]
 VideoRooms = Annotated[LiveRooms, Depends(get_live_rooms)]
 Outboxes = Annotated[Outbox, Depends(get_outbox)]
 Recordings = Annotated[RecordingStore, Depends(get_recordings)]
+SignIn = Annotated[Sessions, Depends(get_sessions)]
+BearerToken = Annotated[str, Depends(bearer_token)]
 
 ROLE_NAMES = {
     Role.duty_officer: "值班员",
@@ -100,16 +113,12 @@ ROLE_NAMES = {
 }
 
 
-def require(*roles: Role) -> Callable[..., Principal]:
-    """A dependency admitting callers holding any of `roles` (admin always)."""
+def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting callers holding any of `roles` (admin always), with a token still in good standing."""
     allowed = set(roles)
 
-    def check(
-        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-    ) -> Principal:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise Unauthorized("需要登录：请在 Authorization 头中提供 Bearer 令牌")
-        principal = principal_from_token(get_ctx(request).settings, credentials.credentials)
+    async def check(sessions: SignIn, token: BearerToken) -> Principal:
+        principal = await sessions.principal(token)
         if not principal.has_any(allowed):
             names = "、".join(ROLE_NAMES[r] for r in sorted(allowed))
             raise Forbidden(f"需要以下角色之一：{names}")

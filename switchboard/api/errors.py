@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from switchboard.core.errors import SwitchboardError
+from switchboard.core.errors import SwitchboardError, TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SwitchboardError)
     async def domain_error(_: Request, exc: SwitchboardError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(body(exc.code, exc.message, exc.field), exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -29,6 +29,29 @@ class User(Base):
     roles: Mapped[list[str]]
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Carried in every token; raised on disable, role or password change, which voids the tokens issued before.
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class LoginFailure(Base):
+    """Recent failed logins per username tried (existing or not, so that the answer reveals neither)."""
+
+    __tablename__ = "login_failures"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int]
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RevokedToken(Base):
+    """A token signed out before it expired; the row may go once `expires_at` has passed."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(26))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class LoginRequest(BaseModel):

@@ -10,6 +10,7 @@ import uvicorn
 
 from sip.provision import ProvisionError, find_runtime
 from switchboard.api.app import create_app
+from switchboard.api.redact import hide_tokens
 from switchboard.auth.service import ensure_admin
 from switchboard.cli.asterisk import provision_with_progress
 from switchboard.cli.common import ConfigOption, console, err, load_settings
@@ -45,7 +46,11 @@ def serve(config_path: ConfigOption = None) -> None:
             err.print("不需要视频会商时可设置 SWITCHBOARD_JANUS_MODE=off")
             raise typer.Exit(1)
         await ctx.db.migrate()
-        password = await ensure_admin(ctx)
+        try:
+            password = await ensure_admin(ctx)
+        except config.ConfigError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
         if password:
             console.print(
                 f"[bold yellow]已创建管理员 {settings.auth.admin_username}，初始密码（仅显示这一次）：{password}[/]"
@@ -57,6 +62,7 @@ def serve(config_path: ConfigOption = None) -> None:
         server = uvicorn.Server(
             uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level="info")
         )
+        hide_tokens()  # after uvicorn.Config set up its loggers
         await server.serve()
 
     asyncio.run(main())
