@@ -1,24 +1,33 @@
 """The recording store: filed with a ledger entry, found, played with HTTP Range, exported, kept or purged,
-and every edit, deletion or stray file reported by verify."""
+and every edit, deletion or stray file reported by verify, also when the ledger was rewritten to match."""
 
+import asyncio
 import hashlib
 import io
 import json
 import math
+import os
 import struct
+import subprocess
+import sys
 import wave
 import zipfile
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import delete, select, update
 
 from recording.models import Recording
-from recording.store import RecordingStore
+from recording.store import RecordingStore, sha256_of
+from switchboard.core.audit.ledger import Ledger
 from switchboard.core.audit.models import AuditEntry
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
+from tests.support import forgery
+
+SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
 
 PARTIES = [{"name": "王强", "number": "13912345678", "contact_id": "01CONTACT"}, {"name": "值班台1", "number": "8001"}]
 
@@ -125,3 +134,77 @@ async def test_retention_keeps_held_and_open_incident_recordings(ctx: Context, t
     assert not store.path_of(expired).exists()
     assert {r.id for r in await store.search(limit=10)} == {recent.id, open_incident.id, held.id}
     assert await store.verify() == []  # a purge is in the ledger, not a finding
+
+
+async def _cli_verify(ctx: Context) -> subprocess.CompletedProcess[str]:
+    """`switchboard recordings verify` on the test's database and var dir, as an operator runs it."""
+    env = os.environ | {
+        "SWITCHBOARD_CONFIG": str(ctx.settings.var_path / "absent.toml"),
+        "SWITCHBOARD_PATHS_VAR_DIR": str(ctx.settings.var_path),
+        "SWITCHBOARD_DATABASE_URL": ctx.settings.database_url,
+        "SWITCHBOARD_ASTERISK_MODE": "off",
+        "SWITCHBOARD_JANUS_MODE": "off",
+        "COLUMNS": "400",  # one finding a line
+    }
+    command = [SWITCHBOARD, "recordings", "verify"]
+    return await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True, timeout=120)
+
+
+async def _reported(ctx: Context) -> set[tuple[str, str]]:
+    """(where, ledger problem) of each finding; the CLI must print exactly these and exit 1."""
+    findings = await RecordingStore(ctx).verify()
+    done = await _cli_verify(ctx)
+    assert (done.returncode, done.stdout.splitlines()) == (1, [f"{f.path}：{f.describe()}" for f in findings])
+    return {(f.path, f.ledger.problem if f.ledger else f.problem) for f in findings}
+
+
+@pytest.mark.parametrize(("forger", "problem"), [("sha256", "unkeyed"), ("wrong_key", "edited")])
+async def test_cli_reports_a_substituted_recording_whose_ledger_was_rechained(
+    ctx: Context, tmp_path: Path, forger: str, problem: str
+) -> None:
+    """Another recording put in one's place, its row and ledger entry made to match and the chain recomputed:
+    files, rows and ledger agree, only the ledger's seal and its external head file give it away."""
+    store = RecordingStore(ctx)
+    _, substituted, _ = [await _file(ctx, tmp_path, f"{n}.wav") for n in "abc"]
+    clean = await _cli_verify(ctx)
+    assert (clean.returncode, clean.stdout.strip()) == (0, "录音完整：文件、登记与账本一致"), clean.stderr
+
+    digest = sha256_of(tone_wav(store.path_of(substituted), freq=1200))
+    async with ctx.db.session() as session:
+        await session.execute(update(Recording).where(Recording.id == substituted.id).values(sha256=digest))
+    ledger = await forgery.entries(ctx)
+    assert ledger[1].target_id == substituted.id
+    tail = [forgery.fields(ledger[1], detail=ledger[1].detail | {"sha256": digest}), forgery.fields(ledger[2])]
+    await forgery.rewrite_tail(ctx, 2, tail, forgery.SEALS[forger]())
+
+    assert await _reported(ctx) == {
+        ("审计账本第 2 条", problem),
+        ("审计账本第 3 条", problem),
+        ("审计账本第 2 条", "log_mismatch"),
+        ("审计账本第 3 条", "log_mismatch"),
+    }
+
+
+async def test_cli_reports_the_newest_recording_removed_with_its_ledger_entry(ctx: Context, tmp_path: Path) -> None:
+    """File, row and ledger entry gone, the head row pointed at the entry before: the chain holds together, the
+    external head file still names the entry."""
+    store = RecordingStore(ctx)
+    *_, newest = [await _file(ctx, tmp_path, f"{n}.wav") for n in "abc"]
+    store.path_of(newest).unlink()
+    async with ctx.db.session() as session:
+        await session.execute(delete(Recording).where(Recording.id == newest.id))
+    await forgery.rewrite_tail(ctx, 3, [], forgery.plain_sha256)
+    assert await _reported(ctx) == {("审计账本第 3 条", "log_missing")}
+
+
+async def test_cli_accepts_a_head_file_lagging_after_a_crash(
+    ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash between filing a recording (committed) and appending its head: not tampering."""
+    await _file(ctx, tmp_path, "a.wav")
+    with monkeypatch.context() as crash:
+        crash.setattr(Ledger, "anchor", lambda *_: None)
+        await _file(ctx, tmp_path, "b.wav")
+    assert len(Ledger.of(ctx.settings).head_log.read_text().splitlines()) == 1
+    done = await _cli_verify(ctx)
+    assert (done.returncode, done.stdout.strip()) == (0, "录音完整：文件、登记与账本一致"), done.stdout + done.stderr

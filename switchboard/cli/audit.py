@@ -18,6 +18,7 @@ def verify(config_path: ConfigOption = None) -> None:
         findings: list[service.Finding] = []
         async with ctx.db.reader() as session:
             total = await session.scalar(select(func.count(AuditEntry.seq))) or 0
+        async with ctx.db.snapshot() as session:
             with Progress(TextColumn("校验审计日志"), BarColumn(), MofNCompleteColumn(), console=err) as progress:
                 task = progress.add_task("verify", total=total)
                 async for checked, finding in service.verify(session):

@@ -76,9 +76,10 @@ async def get_or_404(
 
 
 class Database:
-    """One engine, a writer and a reader session factory."""
+    """One engine, a writer and a reader session factory. `session_info` rides along in every session's `info`:
+    what work inside a transaction needs from outside the database (the audit ledger's key and head file)."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, session_info: dict[str, Any] | None = None) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"echo": echo}
@@ -89,10 +90,11 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             _sqlite_pragmas(self.engine)
-        self._writer = async_sessionmaker(self.engine, expire_on_commit=False)
+        info = session_info or {}
+        self._writer = async_sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._reader = async_sessionmaker(
-            self.engine.execution_options(switchboard_readonly=True), expire_on_commit=False
+            self.engine.execution_options(switchboard_readonly=True), expire_on_commit=False, info=info
         )
 
     @asynccontextmanager
@@ -108,6 +110,15 @@ class Database:
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
         async with self._reader() as session:
+            yield session
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A reader whose every query sees the database as of its first one, for checks spanning many queries
+        while writers carry on: PostgreSQL's REPEATABLE READ; SQLite's read transaction already is one."""
+        async with self._reader() as session:
+            if not self.is_sqlite:
+                await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             yield session
 
     async def migrate(self) -> None:

@@ -1,7 +1,9 @@
 """Append to and verify the audit chain.
 
-Each entry's hash covers its own fields and the previous entry's hash; the head row holds the last one.
-Appends run inside the caller's transaction, so a state change and its audit entry commit together.
+Each entry's hash is an HMAC-SHA256, under the ledger's key (outside the database), of its own fields and the
+previous entry's hash; the head row holds the last one. Appends run inside the caller's transaction, so a state
+change and its audit entry commit together; once they have, the head is also appended to the ledger's external
+file (`ledger.py`), which verification holds the database to.
 """
 
 import hashlib
@@ -10,17 +12,21 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
+from switchboard.core.audit.ledger import LEDGER, Ledger
 from switchboard.core.audit.models import AuditEntry, AuditHead
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 
 GENESIS = "0" * 64
+_UNANCHORED = "audit_unanchored_head"  # session.info: (seq, hash) appended in this transaction, not yet in the file
 
 
-def entry_hash(entry: AuditEntry) -> str:
+def canonical(entry: AuditEntry) -> bytes:
+    """What an entry's hash covers: every field but the hash, and the previous entry's hash."""
     payload = [
         entry.seq,
         entry.at.isoformat(),
@@ -31,8 +37,14 @@ def entry_hash(entry: AuditEntry) -> str:
         entry.detail,
         entry.prev_hash,
     ]
-    canonical = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def ledger_of(session: AsyncSession | Session) -> Ledger:
+    try:
+        return session.info[LEDGER]
+    except KeyError:
+        raise RuntimeError("database opened without the audit ledger; open it with Context.from_settings") from None
 
 
 async def record(
@@ -52,11 +64,24 @@ async def record(
         detail=json.loads(json.dumps(detail, ensure_ascii=False, default=str)),
         prev_hash=prev,
     )
-    entry.hash = entry_hash(entry)
+    entry.hash = ledger_of(session).seal(canonical(entry))
     values = {column.key: getattr(entry, column.key) for column in AuditEntry.__table__.columns}
     await conn.execute(insert(AuditEntry.__table__), values)
     await conn.execute(update(head).where(head.c.id == 1).values(seq=entry.seq, hash=entry.hash))
+    session.info[_UNANCHORED] = (entry.seq, entry.hash)
     return entry
+
+
+@event.listens_for(Session, "after_commit")
+def _anchor(session: Session) -> None:
+    """The transaction's last entry has committed: copy it to the external file (one line per commit)."""
+    if head := session.info.pop(_UNANCHORED, None):
+        ledger_of(session).anchor(*head)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_UNANCHORED, None)
 
 
 async def record_alone(
@@ -68,22 +93,29 @@ async def record_alone(
         await record(session, actor, action, target_type, target_id, detail)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Finding:
     seq: int
-    problem: str  # missing, edited, chain_broken, head_mismatch
+    problem: str  # missing, edited, unkeyed, chain_broken, head_mismatch, log_missing, log_mismatch
 
     def describe(self) -> str:
         return {
             "missing": "条目缺失（被删除）",
-            "edited": "条目内容被修改",
+            "edited": "条目内容被修改（哈希与密钥签名不符）",
+            "unkeyed": "条目的哈希是不带密钥的 SHA-256（升级前的旧条目，或有人在数据库内重算了哈希链）",
             "chain_broken": "前一条目的哈希被改写",
             "head_mismatch": "链尾与记录不符（末尾条目被删除或链头被修改）",
+            "log_missing": "外部链头文件记有此条目，数据库中却没有（条目被删除、末尾被截断或数据库被回滚）",
+            "log_mismatch": "条目的哈希与外部链头文件所记不符（条目被改写、重排或数据库被回滚）",
         }[self.problem]
 
 
 async def verify(session: AsyncSession, batch: int = 5000) -> AsyncIterator[tuple[int, Finding | None]]:
-    """Walk the chain in order, yielding (entries checked so far, finding or None) as it goes."""
+    """Walk the chain in order, then hold it to the external head file, yielding (entries checked so far,
+    finding or None) as it goes. `session` must be a fresh `Database.snapshot()`: the file's length is taken
+    before its first query, so every line counted was appended after a commit the snapshot sees."""
+    ledger = ledger_of(session)
+    horizon = ledger.horizon()
     head = (await session.execute(select(AuditHead).where(AuditHead.id == 1))).scalar_one()
     expected_seq, prev = 1, GENESIS
     checked, last_seq = 0, 0
@@ -100,10 +132,35 @@ async def verify(session: AsyncSession, batch: int = 5000) -> AsyncIterator[tupl
                 yield checked, Finding(expected_seq, "missing")
             elif entry.prev_hash != prev:
                 yield checked, Finding(entry.seq, "chain_broken")
-            if entry_hash(entry) != entry.hash:
-                yield checked, Finding(entry.seq, "edited")
+            if (problem := _seal_problem(ledger, entry)) is not None:
+                yield checked, Finding(entry.seq, problem)
             prev, expected_seq, last_seq = entry.hash, entry.seq + 1, entry.seq
             checked += 1
         yield checked, None
     if head.seq != last_seq or head.hash != prev:
         yield checked, Finding(head.seq, "head_mismatch")
+    async for finding in _held_to_file(session, ledger, horizon, batch):
+        yield checked, finding
+
+
+def _seal_problem(ledger: Ledger, entry: AuditEntry) -> str | None:
+    """None when the entry's hash is its HMAC under our key; "unkeyed" names a plain SHA-256 recomputation."""
+    payload = canonical(entry)
+    if ledger.seal(payload) == entry.hash:
+        return None
+    return "unkeyed" if hashlib.sha256(payload).hexdigest() == entry.hash else "edited"
+
+
+async def _held_to_file(session: AsyncSession, ledger: Ledger, horizon: int, batch: int) -> AsyncIterator[Finding]:
+    """Every head the file recorded must still be in the database, with the same hash; so the database's head is
+    never behind the file's. The other way round is no finding: a crash between a commit and its append leaves
+    the file lagging, and the entries past its last line are still sealed and chained, and anchored again by the
+    next append (its hash covers theirs)."""
+    for heads in ledger.heads(horizon, batch):
+        query = select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.seq.in_([seq for seq, _ in heads]))
+        stored = {seq: digest for seq, digest in (await session.execute(query)).all()}
+        for seq, digest in heads:
+            if seq not in stored:
+                yield Finding(seq, "log_missing")
+            elif stored[seq] != digest:
+                yield Finding(seq, "log_mismatch")
