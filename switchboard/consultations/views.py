@@ -3,10 +3,9 @@ link also admits its holder to the moderation routes of that one consultation.""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends
 
-from switchboard.api.deps import Ctx, Officer, VideoRooms, get_ctx, require
+from switchboard.api.deps import BearerToken, Ctx, Officer, SignIn, VideoRooms, require
 from switchboard.auth.models import Role
 from switchboard.consultations import flows
 from switchboard.consultations.models import (
@@ -21,27 +20,20 @@ from switchboard.consultations.models import (
 from switchboard.core.errors import Forbidden, Unauthorized
 
 router = APIRouter(prefix="/api/v1/consultations", tags=["consultations"])
-_bearer = HTTPBearer(auto_error=False)
 _officer = require(Role.duty_officer, Role.leader)
 
 
-async def moderator(
-    request: Request,
-    consultation_id: str,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
+async def moderator(ctx: Ctx, sessions: SignIn, token: BearerToken, consultation_id: str) -> str:
     """An officer, or the holder of a moderator's join link of this consultation: the actor's name."""
-    if credentials is not None and credentials.credentials.count(".") == 2:
-        token = credentials.credentials
-        try:
-            return _officer(request, credentials).username
-        except Unauthorized:
-            pass
-        _, invite = await flows.invite_of(get_ctx(request), consultation_id, token)
-        if not invite.moderator:
-            raise Forbidden("只有主持人可以执行此操作")
-        return f"{invite.site}（主持人）"
-    return _officer(request, credentials).username
+    try:
+        return (await _officer(sessions, token)).username
+    except Unauthorized:
+        if token.count(".") != 2:
+            raise
+    _, invite = await flows.invite_of(ctx, consultation_id, token)
+    if not invite.moderator:
+        raise Forbidden("只有主持人可以执行此操作")
+    return f"{invite.site}（主持人）"
 
 
 Moderator = Annotated[str, Depends(moderator)]
