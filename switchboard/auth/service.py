@@ -4,7 +4,6 @@ import asyncio
 import secrets
 from datetime import timedelta
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -21,6 +20,7 @@ from switchboard.core.config import ConfigError, Settings
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 from switchboard.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from switchboard.core.keys import kept_secret
 
 _hasher = PasswordHasher()
 _ALGORITHM = "HS256"
@@ -34,14 +34,7 @@ def _dummy_hash() -> str:
 
 def token_secret(settings: Settings) -> str:
     """From config or environment; else generated once into var/ (mode 0600) and kept."""
-    if settings.auth.token_secret:
-        return settings.auth.token_secret
-    path: Path = settings.var_path / "token_secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    return settings.auth.token_secret or kept_secret(settings.var_path / "token_secret")
 
 
 async def add_user(
