@@ -7,7 +7,6 @@ import contextlib
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from conference.bridges.service import Bridge, BridgeService, Policy
 from recording.store import RecordingStore
@@ -108,13 +107,8 @@ class Telephony:
         await self.ami.action({"Action": "Reload"}, timeout=30)
         return changed
 
-    def health(self) -> dict[str, Any] | None:
-        if self.ami is None:
-            return None
-        state = {"status": "ok" if self.ami.state == LinkState.up else "down", "link": self.ami.state}
-        return state | (
-            {"error": self.ami.last_error} if self.ami.state != LinkState.up and self.ami.last_error else {}
-        )
+    def health(self) -> dict[str, str] | None:
+        return self.ami.health() if self.ami else None
 
     async def _caller(self, number: str) -> dict[str, str] | None:
         return await directory.caller(self.ctx, number)

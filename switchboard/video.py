@@ -4,7 +4,6 @@ it, and the consultations' live rooms (switchboard.consultations.live) on top.""
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 from conference.video.engine import Engine, Layout, admin_key
 from conference.video.rooms import Rooms
@@ -56,16 +55,11 @@ class Video:
         if self.engine:
             await self.engine.stop()
 
-    def health(self) -> dict[str, Any] | None:
+    def health(self) -> dict[str, str] | None:
         if self.session is None:
             return None
-        state: dict[str, Any] = {"status": "ok" if self.session.state == LinkState.up else "down"}
-        state["link"] = self.session.state
-        if self.engine is not None:
-            state["engine"] = "running" if self.engine.running else "stopped"
-        if self.session.state != LinkState.up and self.session.last_error:
-            state["error"] = self.session.last_error
-        return state
+        engine = {"engine": "running" if self.engine.running else "stopped"} if self.engine else {}
+        return self.session.health() | engine
 
     async def _watch(self) -> None:
         """Our own Janus, restarted should it exit; and who is in each room, polled while the link is up."""
