@@ -47,8 +47,13 @@ def run(path: Path | None, work: Callable[[Context], Coroutine[Any, Any, T]]) ->
         finally:
             await ctx.db.close()
 
+    return run_plain(main())
+
+
+def run_plain(work: Coroutine[Any, Any, T]) -> T:
+    """Run async work without opening a context (restore must not create files in the var/ it fills)."""
     try:
-        return asyncio.run(main())
+        return asyncio.run(work)
     except SwitchboardError as exc:
         where = f"（{exc.field}）" if exc.field else ""
         err.print(f"[red]错误{where}：{exc.message}[/red]")
