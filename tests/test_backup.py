@@ -185,6 +185,40 @@ async def test_a_changed_byte_or_an_occupied_target_is_refused(ctx: Context, tmp
     assert not settings.var_path.exists()  # nothing was put in place
 
 
+class PurgeOnce(Quiet):
+    """Progress that, the first time recordings are about to be copied, has retention delete them all: the files
+    the snapshot names are gone, so the backup must start over from a snapshot that knows it."""
+
+    def __init__(self, store: RecordingStore, loop: asyncio.AbstractEventLoop) -> None:
+        self.store, self.loop, self.snapshots, self.purged = store, loop, 0, 0
+
+    def start(self, what: str, total: int | None) -> None:
+        self.snapshots += what == "数据库快照"
+        if what == "复制录音文件" and not self.purged:
+            self.purged = asyncio.run_coroutine_threadsafe(self.store.purge(0, set()), self.loop).result(timeout=30)
+
+
+async def test_a_recording_purged_during_the_backup_starts_it_over(ctx: Context, tmp_path: Path) -> None:
+    if not ctx.db.is_sqlite:
+        pytest.skip("the retry does not depend on the database")
+    store = RecordingStore(ctx)
+    for n in range(3):
+        await store.file(
+            _wav(tmp_path / f"{n}.wav", n), kind="call", started_at=utcnow() - timedelta(1), ended_at=utcnow()
+        )
+    progress = PurgeOnce(store, asyncio.get_running_loop())
+    manifest = await service.backup(ctx.settings, tmp_path / "b.tar", None, progress)
+    assert (progress.purged, progress.snapshots) == (3, 2)
+    assert manifest.tables["recordings"] == 3 and not [f for f in manifest.files if f["name"].startswith("recordings/")]
+    settings = await _restore_target(ctx, tmp_path / "fresh")
+    await service.restore(settings, tmp_path / "b.tar", Quiet())
+    copy = Context.from_settings(settings)
+    try:
+        assert await _verified(copy) == ([], [])
+    finally:
+        await copy.db.close()
+
+
 def test_cli_backup_then_restore_elsewhere(tmp_path: Path) -> None:
     env = os.environ | {
         "SWITCHBOARD_CONFIG": str(tmp_path / "switchboard.toml"),

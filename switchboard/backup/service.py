@@ -36,6 +36,16 @@ SECRETS = (
 )
 LEDGER_DIR = "ledger"  # the audit chain's append-only head file(s)
 RESTORED_CONFIG = "restored-config.toml"
+ATTEMPTS = 3
+
+
+class Purged(Conflict):
+    """A recording the snapshot names was deleted before its file was copied."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"录音 {path} 在备份期间被删除（保留期清理），多次重试仍未完成：请稍后重新备份", field="recordings"
+        )
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,7 @@ def _write_archive(
         try:
             sizes.append((path, (store / path).stat().st_size))
         except FileNotFoundError:
-            raise Conflict(f"录音 {path} 在备份期间被删除（保留期清理？）：请重新备份", field="recordings") from None
+            raise Purged(path) from None
     with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
         writer = Writer(tar, manifest)
         writer.add(snapshot.file, database.SQLITE_FILE if snapshot.backend == "sqlite" else database.PG_FILE)
@@ -82,36 +92,51 @@ def _write_archive(
             writer.add(config_file, "config/switchboard.toml")
         progress.start("复制录音文件", sum(size for _, size in sizes))
         for path, _ in sizes:
-            progress.advance(writer.add(store / path, f"recordings/{path}"))
+            try:
+                progress.advance(writer.add(store / path, f"recordings/{path}"))
+            except FileNotFoundError:
+                raise Purged(path) from None
         writer.close()
     with partial.open("rb") as stream:
         os.fsync(stream.fileno())
     return manifest
 
 
+async def _attempt(
+    settings: Settings, work: Path, partial: Path, config_file: Path | None, progress: Progress
+) -> Manifest:
+    staged = work / "var"
+    ledger = settings.var_path / LEDGER_DIR
+    for head in ledger.rglob("*") if ledger.is_dir() else []:
+        if head.is_file():
+            await asyncio.to_thread(_head_copy, head, staged / head.relative_to(settings.var_path))
+    progress.start("数据库快照", None)
+    url = settings.database_url
+    if database.backend_of(url) == "sqlite":
+        snapshot = await asyncio.to_thread(database.sqlite_snapshot, url, work / "switchboard.db")
+    else:
+        snapshot = await database.pg_snapshot(url, work / "switchboard.dump")
+    progress.advance(1)
+    return await asyncio.to_thread(_write_archive, settings, snapshot, staged, partial, config_file, progress)
+
+
 async def backup(settings: Settings, out: Path, config_file: Path | None, progress: Progress) -> Manifest:
-    """Write the archive to `out` (0600), through a temporary name beside it, so `out` is whole or absent."""
+    """Write the archive to `out` (0600), through a temporary name beside it, so `out` is whole or absent. When
+    retention deletes a recording between the snapshot and its copy, the backup starts over from a new snapshot
+    (which then has the deletion), a few times before giving up."""
     out = out.resolve()
     fd, partial_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")  # 0600
     os.close(fd)
     partial = Path(partial_name)
     try:
-        with tempfile.TemporaryDirectory(dir=out.parent, prefix=".switchboard-backup-") as work:
-            staged = Path(work) / "var"
-            ledger = settings.var_path / LEDGER_DIR
-            for head in ledger.rglob("*") if ledger.is_dir() else []:
-                if head.is_file():
-                    await asyncio.to_thread(_head_copy, head, staged / head.relative_to(settings.var_path))
-            progress.start("数据库快照", None)
-            url = settings.database_url
-            if database.backend_of(url) == "sqlite":
-                snapshot = await asyncio.to_thread(database.sqlite_snapshot, url, Path(work) / "switchboard.db")
-            else:
-                snapshot = await database.pg_snapshot(url, Path(work) / "switchboard.dump")
-            progress.advance(1)
-            manifest = await asyncio.to_thread(
-                _write_archive, settings, snapshot, staged, partial, config_file, progress
-            )
+        for attempt in range(1, ATTEMPTS + 1):
+            with tempfile.TemporaryDirectory(dir=out.parent, prefix=".switchboard-backup-") as work:
+                try:
+                    manifest = await _attempt(settings, Path(work), partial, config_file, progress)
+                    break
+                except Purged:
+                    if attempt == ATTEMPTS:
+                        raise
         partial.replace(out)
     except BaseException:
         partial.unlink(missing_ok=True)
