@@ -13,6 +13,7 @@ from sip.engine import Engine
 from sip.provision import find_runtime
 from switchboard.core import config
 from tests.support.asterisk_fixture import AsteriskHarness
+from tests.support.wait import until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -117,11 +118,12 @@ async def test_reload_takes_a_new_extension_without_restart(asterisk: AsteriskHa
         assert {"pjsip.conf", "extensions.conf"} <= set(changed)
         _, show = await engine.cli("dialplan show 8010@internal")
         assert "PJSIP/8010" in show
-        for _ in range(50):  # res_pjsip applies its reload asynchronously
+
+        async def endpoint_shown() -> str | None:  # res_pjsip applies its reload asynchronously
             _, endpoint = await engine.cli("pjsip show endpoint 8010")
-            if "Unable to find" not in endpoint and "8010" in endpoint:
-                break
-            await asyncio.sleep(0.1)
+            return endpoint if "Unable to find" not in endpoint and "8010" in endpoint else None
+
+        endpoint = await until(endpoint_shown, timeout=20, what="endpoint 8010 after the reload", interval=0.1)
         assert "8010-auth" in endpoint
         assert engine.pid() == pid
     finally:

@@ -12,14 +12,15 @@ import pytest
 import pytest_asyncio
 
 from recording.store import RecordingStore
-from sip import dialplan
 from tests.support.asterisk_fixture import BRIDGE_PIN, MODERATOR_PIN, AsteriskHarness
 from tests.support.phone_client import PhoneProcess
 from tests.support.telephony_fixture import Desk, register, switchboard_on
-from tests.support.tones import read_wav, tone_present
+from tests.support.tones import Audio, load, loud_seconds, recorded_so_far, tone_present, tone_seconds, tone_shares
+from tests.support.wait import until
 
 BRIDGE = "8600"
 SPEAKER, MUTED_TONE = 700, 1100
+WINDOW = 2.0  # seconds of bridge audio, after the prompts, that the tone checks judge
 DIRECTORY = (
     "organisation,department,name,title,office_phone,mobile,home_phone,groups\n"
     "140100,应急管理局,张伟,局长,8009,,8002,会商组\n"  # 8009 is never registered: unreachable, then 8002
@@ -41,13 +42,40 @@ def bridge_uri(asterisk: AsteriskHarness) -> str:
     return f"sip:{BRIDGE}@{asterisk.sip_host}:{asterisk.sip_port}"
 
 
+async def asked_for_pin(asterisk: AsteriskHarness, number: str) -> None:
+    """Wait until the call from `number` is in the dialplan's Read, which takes the PIN: digits sent before (in
+    the Wait() after Answer, or while the wrong-PIN prompt plays) are dropped."""
+
+    async def reading() -> bool:
+        _, listing = await asterisk.engine.cli("core show channels concise")
+        fields = [line.split("!") for line in listing.splitlines()]
+        return any(f[0].startswith(f"PJSIP/{number}-") and f[5] == "Read" for f in fields if len(f) > 5)
+
+    await until(reading, timeout=20, what=f"the bridge to ask {number} for the PIN", interval=0.1)
+
+
 async def dial_in(phone: PhoneProcess, asterisk: AsteriskHarness, account: str, pin: str) -> str:
-    """Call the bridge and key in the PIN once the prompt has started; returns the call."""
+    """Call the bridge and key in the PIN once it is asked for; returns the call."""
     call = (await phone.command("call", account=account, uri=bridge_uri(asterisk)))["call"]
     await phone.wait_for("call_state", call=call, state="confirmed", timeout=10)
-    await asyncio.sleep(1.2)
+    await asked_for_pin(asterisk, account)
     await phone.command("dtmf", call=call, digits=pin + "#")
     return call
+
+
+def last(path: str, seconds: float = WINDOW) -> Audio:
+    """The last `seconds` of what a phone has recorded into `path` (so far, or all of it once stopped)."""
+    audio = recorded_so_far(path)
+    return load(audio, start=max(0.0, audio.seconds - seconds))
+
+
+def only_tones(path: str) -> bool:
+    """Whether the phone has lately heard the speaker's tone and nothing but the bridge's two tones: no prompt
+    any more. (It says nothing of the muted tone: that is for the checks after.)"""
+    window = last(path)
+    shares = tone_shares(window, [SPEAKER, MUTED_TONE])
+    loud = loud_seconds(window) >= WINDOW - 0.2
+    return loud and shares[SPEAKER] >= 0.3 and shares[SPEAKER] + shares[MUTED_TONE] >= 0.9
 
 
 async def joined(desk: Desk, count: int, timeout: float = 30) -> list[dict[str, Any]]:
@@ -95,33 +123,45 @@ async def test_dial_in_tones_mute_kick_lock_and_recording(
         )
         assert muted.status_code == 204, muted.text
         assert (await desk.next_event("bridge.muted"))["participant_id"] == ids["8002"]
-        await asyncio.sleep(3)  # the join prompts have played out
         recordings = {n: str(tmp_path / f"{n}.wav") for _, n in phones}
         for (phone, number), call in zip(phones, calls, strict=True):
             await phone.command("record", call=call, path=recordings[number])
         await a.command("play_tone", call=calls[0], freq=SPEAKER)
         await a.command("play_tone", call=calls[1], freq=MUTED_TONE)
-        await asyncio.sleep(3)
+        # The join prompts play to the whole bridge: the checks judge the last seconds, once every phone but the
+        # speaker has heard its tone, and nothing but tones, for that long (audio flowed to all, prompts are over).
+        listeners = ("8002", "8003", "8004", "8005")
+        await until(
+            lambda: all(only_tones(recordings[n]) for n in listeners),
+            timeout=30,
+            what=f"{WINDOW:g} s of the speaker's tone, prompts over, on every other phone",
+            interval=0.25,
+        )
         for (phone, _), call in zip(phones, calls, strict=True):
             await phone.command("record", call=call, stop=True)
         await a.command("play_tone", call=calls[0], stop=True)
         await a.command("play_tone", call=calls[1], stop=True)
+        heard = {n: last(path) for n, path in recordings.items()}
         for number in ("8003", "8004", "8005"):  # every other phone hears the speaker, nobody the muted one
-            assert tone_present(recordings[number], SPEAKER, min_share=0.5), number
-            assert not tone_present(recordings[number], MUTED_TONE, min_share=0.05), number
-        assert tone_present(recordings["8002"], SPEAKER, min_share=0.5)  # muted, not deaf
-        assert not tone_present(recordings["8001"], SPEAKER, min_share=0.05)  # no echo of itself
-        assert not tone_present(recordings["8001"], MUTED_TONE, min_share=0.05)
+            assert tone_present(heard[number], SPEAKER, min_share=0.5), number
+            assert not tone_present(heard[number], MUTED_TONE, min_share=0.05), number
+        assert tone_present(heard["8002"], SPEAKER, min_share=0.5)  # muted, not deaf
+        assert not tone_present(heard["8001"], SPEAKER, min_share=0.05)  # no echo of itself
+        assert not tone_present(heard["8001"], MUTED_TONE, min_share=0.05)
 
         # All muted but the moderator; then unmuted again.
         everyone = await desk.http.post(
             f"/api/v1/bridges/{BRIDGE}/mute", json={"muted": True}, headers=desk.tokens["leader"]
         )
         assert everyone.status_code == 204
-        await asyncio.sleep(0.5)
-        assert {m["number"]: m["muted"] for m in (await bridge_state(desk))["members"]} == {
-            "8001": False, "8002": True, "8003": True, "8004": True, "8005": True,
-        }  # fmt: skip
+        all_but_moderator = {"8001": False, "8002": True, "8003": True, "8004": True, "8005": True}
+        muted_now: dict[str, bool] = {}
+
+        async def all_muted() -> bool:
+            muted_now.update({m["number"]: m["muted"] for m in (await bridge_state(desk))["members"]})
+            return muted_now == all_but_moderator
+
+        await until(all_muted, timeout=10, what=lambda: f"everyone but the moderator muted (now {muted_now})")
         await desk.http.post(f"/api/v1/bridges/{BRIDGE}/mute", json={"muted": False}, headers=desk.tokens["leader"])
 
         # Kick phone 5: its call ends.
@@ -190,7 +230,6 @@ async def test_dial_in_tones_mute_kick_lock_and_recording(
 
 @pytest.mark.timeout(90)
 async def test_three_wrong_pins_hang_up_politely(desk: Desk, asterisk: AsteriskHarness) -> None:
-    wrong = read_wav(dialplan.Layout.for_settings(asterisk.settings).prompts / "bridge-pin-wrong.wav").seconds
     tries: asyncio.Queue[int] = asyncio.Queue()
 
     def on_event(message: Any) -> None:
@@ -204,7 +243,7 @@ async def test_three_wrong_pins_hang_up_politely(desk: Desk, asterisk: AsteriskH
         call = await dial_in(phone, asterisk, "8007", "1111")
         for attempt in (1, 2):
             assert await asyncio.wait_for(tries.get(), 10) == attempt
-            await asyncio.sleep(wrong + 0.7)  # the "wrong PIN" prompt cannot be interrupted
+            await asked_for_pin(asterisk, "8007")  # again, after the "wrong PIN" prompt (it cannot be interrupted)
             await phone.command("dtmf", call=call, digits="1111#")
         assert await asyncio.wait_for(tries.get(), 10) == 3
         ended = await phone.wait_for("call_state", call=call, state="disconnected", timeout=15)
@@ -252,7 +291,16 @@ async def test_convene_group_with_fallback_retries_roll_call_and_pull(
         legs = {e["account"]: e["call"] for e in desks.find("call_state", state="confirmed")}
         await desks.command("record", call=legs["8002"], path=str(tmp_path / "zhang.wav"))
         await desks.command("play_tone", call=legs["8003"], freq=SPEAKER)
-        await asyncio.sleep(2.5)
+        zhang = tmp_path / "zhang.wav"
+        await until(
+            lambda: (
+                tone_seconds(recorded_so_far(zhang), SPEAKER) >= WINDOW
+                and tone_present(recorded_so_far(zhang), SPEAKER, min_share=0.5)
+            ),
+            timeout=30,
+            what="张伟 (8002) to hear 王芳 (8003)'s tone",
+            interval=0.25,
+        )
         await desks.command("record", call=legs["8002"], stop=True)
         await desks.command("play_tone", call=legs["8003"], stop=True)
 

@@ -3,7 +3,6 @@ then the party's numbers in priority order; audio crosses both ways (each side d
 arrives, the call lands on the incident's timeline, inbound hotline callers are looked up, and the AMI link
 recovers when Asterisk is killed mid-call."""
 
-import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -16,7 +15,8 @@ from sip.models import Call
 from tests.support.asterisk_fixture import AsteriskHarness
 from tests.support.phone_client import PhoneProcess
 from tests.support.telephony_fixture import Desk, register, switchboard_on
-from tests.support.tones import tone_present
+from tests.support.tones import recorded_so_far, tone_present, tone_seconds
+from tests.support.wait import until
 
 OUTSIDE_CALLER = "13800138000"  # in the directory: the inbound test expects the console to name him
 DIRECTORY = (
@@ -77,7 +77,14 @@ async def test_desk_rings_first_then_numbers_in_priority_order(
         await outside.command("play_tone", call=far, freq=1300)
         await desks.command("record", call=desk_call, path=str(tmp_path / "desk.wav"))
         await outside.command("record", call=far, path=str(tmp_path / "far.wav"))
-        await asyncio.sleep(2.5)
+        await until(  # two seconds each way: the stored recording is checked to last more than two seconds
+            lambda: (
+                tone_seconds(recorded_so_far(tmp_path / "desk.wav"), 1300) >= 2
+                and tone_seconds(recorded_so_far(tmp_path / "far.wav"), 700) >= 2
+            ),
+            timeout=20,
+            what="the desk and the far party to hear each other's tone for two seconds",
+        )
         await desks.command("dtmf", call=desk_call, digits="119#")
         digits = [(await outside.wait_for("dtmf", call=far, timeout=5))["digit"] for _ in range(4)]
         assert "".join(digits) == "119#"
@@ -245,7 +252,11 @@ async def test_transfer_and_reload_keep_the_call(desk: Desk, asterisk: AsteriskH
         second = (await desks.wait_for("call_state", account="8005", state="confirmed", timeout=10))["call"]
         await desks.command("play_tone", call=second, freq=1700)
         await outside.command("record", call=far, path=str(tmp_path / "after.wav"))
-        await asyncio.sleep(2)
+        await until(
+            lambda: tone_seconds(recorded_so_far(tmp_path / "after.wav"), 1700) >= 1,
+            timeout=20,
+            what="the far party to hear desk 8005's tone after the transfer",
+        )
         await outside.command("hangup", call=far)
         await outside.wait_for("recording", call=far, timeout=10)
     assert tone_present(tmp_path / "after.wav", 1700)

@@ -13,12 +13,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from broadcast.channel import Message, SendResult
 from broadcast.channels.sms import SmsChannel
 from broadcast.segments import segment
+from broadcast.smpp.session import Link
+from tests.support.wait import until
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG_ZH = (
@@ -64,12 +67,13 @@ class Smsc:
     def submits(self) -> list[dict]:
         return [json.loads(line) for line in self.record.read_text().splitlines()]
 
-    async def recorded(self, count: int, timeout: float = 5.0) -> list[dict]:
+    async def recorded(self, count: int, timeout: float = 10.0) -> list[dict]:
         """The submits, once the SMSC process has written at least `count` of them (it answers first)."""
-        async with asyncio.timeout(timeout):
-            while len(records := self.submits()) < count:
-                await asyncio.sleep(0.02)
-        return records
+        return await until(
+            lambda: len(records := self.submits()) >= count and records,
+            timeout=timeout,
+            what=f"the SMSC to record {count} submits",
+        )
 
 
 @pytest.fixture
@@ -285,25 +289,31 @@ async def test_session_reconnects_after_the_smsc_restarts(smsc_factory) -> None:
     assert [r["destination"] for r in smsc.submits()] == ["8613800000006", "8613800000007"]
 
 
-async def test_enquire_link_detects_a_hung_smsc_and_rebinds(smsc_factory) -> None:
+async def test_enquire_link_detects_a_hung_smsc_and_rebinds(smsc_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    answered = 0
+    request = Link.request
+
+    async def counted(self: Link, command: str, **fields: Any) -> Any:
+        nonlocal answered
+        response = await request(self, command, **fields)
+        answered += command == "enquire_link"
+        return response
+
+    monkeypatch.setattr(Link, "request", counted)
     smsc = smsc_factory()
     channel = _channel(smsc, enquire_link_interval=0.2, response_timeout=0.5, reconnect_max=0.5)
     await channel.start(Receipts())
     try:
         assert await channel.transceiver.wait_bound(5)
-        await asyncio.sleep(0.6)  # a few enquire_links answered: still the first bind
+        await until(lambda: answered >= 3, timeout=10, what="three enquire_links answered")
         assert channel.transceiver.connects == 1 and channel.transceiver.bound
         assert smsc.process is not None
         os.kill(smsc.process.pid, signal.SIGSTOP)  # TCP stays up, nothing answers
         try:
-            async with asyncio.timeout(5):
-                while channel.transceiver.bound:
-                    await asyncio.sleep(0.05)
+            await until(lambda: not channel.transceiver.bound, timeout=10, what="the unanswered link to be dropped")
         finally:
             os.kill(smsc.process.pid, signal.SIGCONT)
-        async with asyncio.timeout(10):
-            while channel.transceiver.connects < 2:
-                await asyncio.sleep(0.05)
+        await until(lambda: channel.transceiver.connects >= 2, timeout=20, what="a second bind")
         assert (await channel.send(Message("d1", "+8613800000008", "恢复"))).accepted
     finally:
         await channel.stop()

@@ -7,7 +7,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ from switchboard.core import config
 from switchboard.core.context import Context
 from switchboard.incidents import service
 from switchboard.incidents.models import ReportCreate
+from tests.support.wait import until_sync
 
 SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
 
@@ -152,14 +152,22 @@ def _serve_until_healthy(env: dict[str, str]) -> tuple[subprocess.Popen[str], st
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
+
+    def healthy() -> bool:
+        assert process.poll() is None, f"switchboard serve exited: {process.communicate()[0]}"
         try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                return process, url
+            return httpx.get(f"{url}/healthz").status_code == 200
         except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise AssertionError(process.communicate()[0])
+            return False
+
+    try:
+        until_sync(healthy, timeout=30, what=f"switchboard serve to answer {url}/healthz")
+    except AssertionError as failed:
+        if process.poll() is None:
+            process.kill()
+            failed.add_note(process.communicate()[0])
+        raise
+    return process, url
 
 
 def test_serve_creates_the_admin_once_and_prints_its_password(env: dict[str, str]) -> None:

@@ -30,6 +30,7 @@ from tests.conftest import add_users, fresh_database_url, headers_for
 from tests.support.asterisk_fixture import AsteriskHarness
 from tests.support.phone_client import PhoneProcess
 from tests.support.telephony_fixture import engine_settings, register
+from tests.support.wait import until
 
 LINES = 13
 CONCURRENT = 8
@@ -67,14 +68,12 @@ class FaxDesk:
         return [(await self.http.get(f"/api/v1/faxes/{i}", headers=self.tokens["leader"])).json() for i in ids]
 
     async def received_on(self, number: str, count: int, timeout: float) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            inbox = await self.http.get("/api/v1/faxes?direction=in&limit=500", headers=self.tokens["leader"])
-            found = [f for f in inbox.json() if f["local_number"] == number]
-            if len(found) >= count:
-                return found
-            await asyncio.sleep(0.5)
-        raise TimeoutError(f"{count} faxes on {number} not received in {timeout} s")
+        async def inbox() -> list[dict[str, Any]] | None:
+            listed = await self.http.get("/api/v1/faxes?direction=in&limit=500", headers=self.tokens["leader"])
+            found = [f for f in listed.json() if f["local_number"] == number]
+            return found if len(found) >= count else None
+
+        return await until(inbox, timeout=timeout, what=f"{count} faxes received on {number}", interval=0.5)
 
 
 def pdf_document(tmp_path: Path, pages: int) -> bytes:

@@ -27,7 +27,8 @@ from switchboard.core.db import utcnow
 from switchboard.incidents import service as incidents
 from switchboard.incidents import timeline
 from switchboard.incidents.models import IncidentCreate, TimelineEntry
-from switchboard.warnings import service as warnings
+from switchboard.warnings import flows as warnings
+from tests.support.wait import until
 
 ROOT = Path(__file__).resolve().parent.parent
 Script = Callable[[Message, int], SendResult]
@@ -94,19 +95,42 @@ async def rows(ctx: Context, warning_id: str) -> list[Delivery]:
 
 
 async def settled(ctx: Context, warning_id: str, timeout: float = 20) -> list[Delivery]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await rows(ctx, warning_id)
-        if all(r.state not in ("pending", "sending") for r in found):
-            return found
-        assert time.monotonic() < deadline, [(r.recipient, r.state, r.last_error) for r in found]
-        await asyncio.sleep(0.05)
+    """The warning's rows, once none is pending or sending any more."""
+    found: list[Delivery] = []
+
+    async def done() -> bool:
+        found[:] = await rows(ctx, warning_id)
+        return all(r.state not in ("pending", "sending") for r in found)
+
+    await until(
+        done,
+        timeout=timeout,
+        what=lambda: f"every delivery to settle: {[(r.recipient, r.state, r.last_error) for r in found]}",
+    )
+    return found
 
 
 async def running(ctx: Context, channel: ScriptedChannel, **settings: Any) -> Outbox:
     outbox = Outbox(ctx, [channel], OutboxSettings(poll_seconds=0.05, **settings))
     await outbox.start()
     return outbox
+
+
+def count_polls(outbox: Outbox) -> Callable[[], int]:
+    """Count the outbox's finished claims (one per turn of its lane loop): "and then it left the row alone" needs
+    a poll that happened afterwards to stand on. Install before `start`; returns the counter."""
+    polls = 0
+    claim = outbox._claim
+
+    async def counted(channel: str, limit: int) -> Any:
+        nonlocal polls
+        try:
+            return await claim(channel, limit)
+        finally:
+            polls += 1
+
+    outbox._claim = counted  # type: ignore[method-assign]
+    return lambda: polls
 
 
 async def test_rate_and_concurrency_are_respected(ctx: Context) -> None:
@@ -228,9 +252,18 @@ async def test_expired_lease_is_resent_once_and_a_live_one_is_left_alone(ctx: Co
             .values(state="sending", worker="alive", attempts=1, lease_until=now + timedelta(hours=1))
         )
     channel = ScriptedChannel()
-    outbox = await running(ctx, channel)
+    outbox = Outbox(ctx, [channel], OutboxSettings(poll_seconds=0.05))
+    polls = count_polls(outbox)
+    await outbox.start()
     try:
-        await asyncio.sleep(0.5)
+
+        async def dead_one_sent() -> bool:
+            return any(r.recipient == "r000" and r.state == "sent" for r in await rows(ctx, warning_id))
+
+        await until(dead_one_sent, timeout=20, what="the row whose lease ran out to be sent again")
+        # The claim under way now may have begun before that send; the one after it saw the live lease for sure.
+        seen = polls()
+        await until(lambda: polls() >= seen + 2, timeout=20, what="a whole poll of the outbox after the resend")
         resent, live = await rows(ctx, warning_id)
     finally:
         await outbox.stop()
@@ -245,19 +278,15 @@ async def test_the_finished_broadcast_lands_on_the_timeline_once(ctx: Context) -
     outbox = await running(ctx, ScriptedChannel())
     try:
         await settled(ctx, warning_id)
-        deadline = time.monotonic() + 5
-        while True:
+
+        async def sent_entries() -> list[TimelineEntry]:
             async with ctx.db.reader() as session:
-                entries = (
-                    await session.scalars(
-                        select(TimelineEntry).where(
-                            TimelineEntry.incident_id == incident_id, TimelineEntry.type == "warning.sent"
-                        )
-                    )
-                ).all()
-            if entries or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.05)
+                query = select(TimelineEntry).where(
+                    TimelineEntry.incident_id == incident_id, TimelineEntry.type == "warning.sent"
+                )
+                return list((await session.scalars(query)).all())
+
+        entries = await until(sent_entries, timeout=20, what="the warning.sent entry on the timeline")
     finally:
         await outbox.stop()
     assert len(entries) == 1 and "成功 3 条" in entries[0].summary and entries[0].refs == [warning_id]
@@ -324,11 +353,13 @@ async def test_sigkilled_worker_restarts_without_losing_or_repeating_a_mail(ctx:
         _, warning_id = await issue(ctx, 100, channel="email", domain="@example.cn")
 
         first = _worker(ctx, port)
-        deadline = time.monotonic() + 60
-        while mailbox.received() < 30:
+
+        def thirty_received() -> bool:
             assert first.poll() is None, first.stderr.read().decode() if first.stderr else ""
-            assert time.monotonic() < deadline, "the worker sent nothing"
-            await asyncio.sleep(0.002)
+            return mailbox.received() >= 30
+
+        # Polled often: the kill should land mid-broadcast, long before the 100th mail.
+        await until(thirty_received, timeout=60, what="the worker to send 30 mails", interval=0.002)
         first.send_signal(signal.SIGKILL)
         first.wait()
         at_kill = mailbox.received()

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sip import tones
+from tests.support import tones
 from tests.support.phone_client import PhoneError, PhoneProcess
+from tests.support.wait import until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -25,6 +26,16 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def udp_bound(port: int) -> bool:
+    """Whether something (SIPp) listens on 127.0.0.1:`port`, asked of the kernel without touching the port."""
+    local = f"0100007F:{port:04X}"
+    return any(line.split()[1] == local for line in Path("/proc/net/udp").read_text().splitlines()[1:])
+
+
+async def sipp_listening(port: int) -> None:
+    await until(lambda: udp_bound(port), timeout=10, what=f"SIPp to bind UDP port {port}")
 
 
 def sipp() -> str:
@@ -83,7 +94,14 @@ async def test_tones_cross_both_ways_without_echo(tmp_path: Path) -> None:
         await a.wait_for("call_state", call=call_a, state="confirmed", timeout=5)
         assert (await a.wait_for("media", call=call_a, timeout=5))["codec"] == "PCMU"
         await b.wait_for("media", call=call_b, timeout=5)
-        await asyncio.sleep(1.5)
+        await until(
+            lambda: (
+                tones.tone_seconds(tones.recorded_so_far(tmp_path / "a.wav"), 1300) >= 1.0
+                and tones.tone_seconds(tones.recorded_so_far(tmp_path / "b.wav"), 700) >= 1.0
+            ),
+            timeout=15,
+            what="each phone to hear the other's tone for a second",
+        )
         await a.command("hangup", call=call_a)
         await a.wait_for("call_state", call=call_a, state="disconnected", timeout=5)
         await b.wait_for("call_state", call=call_b, state="disconnected", timeout=5)
@@ -135,11 +153,10 @@ async def test_no_answer_rings_then_cancel_is_487(tmp_path: Path) -> None:
         call_a = (await a.command("call", uri=bob["contact"]))["call"]
         ringing = await a.wait_for("call_state", call=call_a, state="early", timeout=5)
         assert ringing["code"] == 180
-        await asyncio.sleep(1.0)
+        call_b = (await b.wait_for("incoming_call", timeout=5))["call"]  # it rings at the far end
         await a.command("hangup", call=call_a)  # the caller gives up: CANCEL
         ended = await a.wait_for("call_state", call=call_a, state="disconnected", timeout=5)
         assert ended["code"] == 487, ended
-        call_b = (await b.wait_for("incoming_call", timeout=5))["call"]
         assert (await b.wait_for("call_state", call=call_b, state="disconnected", timeout=5))["code"] == 487
         assert not b.find("call_state", call=call_b, state="confirmed")
 
@@ -206,11 +223,10 @@ async def test_phone_calls_sipp_uas(tmp_path: Path) -> None:
     try:
         async with phone(tmp_path, "a") as a:
             await a.command("account", name="alice")
-            await asyncio.sleep(0.3)  # SIPp binds its port
+            await sipp_listening(port)
             call = (await a.command("call", uri=f"sip:service@127.0.0.1:{port}"))["call"]
             await a.wait_for("call_state", call=call, state="confirmed", timeout=5)
             assert (await a.wait_for("media", call=call, timeout=5))["codec"] == "PCMU"
-            await asyncio.sleep(0.5)
             await a.command("hangup", call=call)
             await a.wait_for("call_state", call=call, state="disconnected", timeout=5)
         rc = await asyncio.wait_for(server.wait(), 10)
@@ -305,7 +321,7 @@ async def test_registers_with_digest_credentials(tmp_path: Path, password: str, 
     )  # fmt: skip
     try:
         async with phone(tmp_path, "a") as a:
-            await asyncio.sleep(0.3)  # SIPp binds its port
+            await sipp_listening(port)
             await a.command("account", name="desk", registrar=f"127.0.0.1:{port}", user="8001", password=password)
             state = await a.wait_for("registration", account="desk", timeout=5)
             assert state["code"] == code, state

@@ -19,6 +19,7 @@ import pytest_asyncio
 
 from conference.video.engine import Engine, admin_key, in_netns
 from switchboard.core import config
+from tests.support.wait import until_sync
 
 INTERFACE = "vj0"
 ADDRESS = "10.99.0.1"
@@ -73,10 +74,8 @@ def make_netns() -> tuple[subprocess.Popen[bytes], str]:
     prefix = [] if os.geteuid() == 0 else ["-r"]
     holder = subprocess.Popen(["unshare", *prefix, "-n", "--", "sleep", "infinity"], start_new_session=True)
     path = f"/proc/{holder.pid}/ns/net"
-    for _ in range(100):
-        if os.readlink(path) != os.readlink("/proc/self/ns/net"):
-            break
-        time.sleep(0.01)
+    own = os.readlink("/proc/self/ns/net")
+    until_sync(lambda: os.readlink(path) != own, timeout=10, what="unshare to enter its new network namespace")
     script = (
         f"ip link set lo up && ip link add {INTERFACE} type veth peer name {INTERFACE}p && "
         f"ip addr add {ADDRESS}/32 dev {INTERFACE} && ip link set {INTERFACE} up && ip link set {INTERFACE}p up"

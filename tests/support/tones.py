@@ -11,6 +11,7 @@ Sources are WAV paths (PCM, any sample width, channels mixed down) or arrays of 
 
 from __future__ import annotations
 
+import struct
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,11 @@ def read_wav(path: str | Path) -> Audio:
     with wave.open(str(path), "rb") as wav:
         width, channels, rate = wav.getsampwidth(), wav.getnchannels(), wav.getframerate()
         raw = wav.readframes(wav.getnframes())
+    return _pcm(raw, width, channels, rate, str(path))
+
+
+def _pcm(raw: bytes, width: int, channels: int, rate: int, name: str) -> Audio:
+    """Little-endian PCM samples as floats in [-1, 1], channels averaged."""
     if width == 1:
         samples = (np.frombuffer(raw, dtype=np.uint8).astype(np.float64) - 128.0) / 128.0
     elif width == 2:
@@ -50,10 +56,28 @@ def read_wav(path: str | Path) -> Audio:
     elif width == 4:
         samples = np.frombuffer(raw, dtype="<i4").astype(np.float64) / float(1 << 31)
     else:
-        raise ValueError(f"{path}: unsupported sample width {width}")
+        raise ValueError(f"{name}: unsupported sample width {width}")
     if channels > 1:
         samples = samples[: len(samples) - len(samples) % channels].reshape(-1, channels).mean(axis=1)
     return Audio(samples, rate)
+
+
+def recorded_so_far(path: str | Path) -> Audio:
+    """What a phone has recorded into `path` up to now, while it is still recording: pjmedia writes the WAV
+    header's sizes only when the recording stops, so every whole sample after the header counts. A recording
+    that has not begun yet is empty."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        data = b""
+    fmt = data.find(b"fmt ")
+    start = data.find(b"data", fmt)
+    if fmt < 0 or start < 0 or len(data) < fmt + 24:
+        return Audio(np.zeros(0), 8000)
+    channels, rate = struct.unpack_from("<HI", data, fmt + 10)
+    width = struct.unpack_from("<H", data, fmt + 22)[0] // 8
+    body = data[start + 8 :]
+    return _pcm(body[: len(body) - len(body) % (width * channels)], width, channels, rate, str(path))
 
 
 def load(source: Source | Audio, rate: int | None = None, start: float = 0.0, end: float | None = None) -> Audio:
@@ -141,6 +165,30 @@ def tone_present(
         return False
     share = tone_shares(audio, [freq], silence_dbfs=silence_dbfs, tolerance_hz=tolerance_hz)[freq]
     return share >= min_share
+
+
+def tone_seconds(
+    source: Source | Audio,
+    freq: float,
+    *,
+    min_share: float = 0.5,
+    rate: int | None = None,
+    start: float = 0.0,
+    end: float | None = None,
+    silence_dbfs: float = SILENCE_DBFS,
+    tolerance_hz: float = TOLERANCE_HZ,
+) -> float:
+    """How many seconds of the audio are ``freq`` for the most part: blocks not silent in which that frequency
+    carries at least ``min_share`` of the energy. "Heard the tone for a second" is ``tone_seconds(...) >= 1``."""
+    audio = load(source, rate, start, end)
+    offsets = np.linspace(-tolerance_hz, tolerance_hz, 5) if tolerance_hz > 0 else np.zeros(1)
+    blocks = _loud_blocks(audio, BLOCK_SECONDS, silence_dbfs)
+    toned = [
+        b
+        for b in blocks
+        if max(goertzel_power(b, audio.rate, freq + off) for off in offsets) >= min_share * np.mean(b**2)
+    ]
+    return len(toned) * BLOCK_SECONDS
 
 
 def loud_seconds(

@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.support.wait import until
+
 
 @dataclass
 class Received:
@@ -51,8 +53,7 @@ class TelegramApiStandIn:
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._task = asyncio.get_running_loop().create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.01)
+        await until(lambda: self._server is not None and self._server.started, timeout=10, what="the Bot API to start")
 
     async def stop(self) -> None:
         if self._server is not None and self._task is not None:
