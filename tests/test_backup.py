@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import uuid
 import wave
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -112,7 +113,7 @@ async def _restore_target(ctx: Context, root: Path) -> Settings:
         url = f"sqlite+aiosqlite:///{var / 'switchboard.db'}"
     else:
         server, _ = ctx.db.url.rsplit("/", 1)
-        name = f"restored{os.getpid()}{id(root) % 100000}"
+        name = f"restored_{uuid.uuid4().hex[:12]}"
         await throwaway_pg.create_database(server, name)
         url = f"{server}/{name}"
     return settings_for(var, url)
@@ -124,11 +125,23 @@ async def _verified(ctx: Context) -> tuple[list[object], list[object]]:
     return broken, await RecordingStore(ctx).verify()
 
 
-async def test_backup_under_load_restores_a_verified_copy(ctx: Context, loaded: Load, tmp_path: Path) -> None:
+async def test_backup_under_load_restores_a_verified_copy(
+    ctx: Context, loaded: Load, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     archive = tmp_path / "out" / "backup.tar"
     archive.parent.mkdir()
     progress = Interleaved(loaded)
-    manifest = await service.backup(ctx.settings, archive, None, progress)
+    settings, started = ctx.settings, []
+    if not ctx.db.is_sqlite:  # the cluster trusts local users: a password it ignores shows where pg_dump gets it
+        server, name = ctx.db.url.rsplit("/", 1)
+        settings = settings_for(ctx.settings.var_path, server.replace("@", ":not-on-the-command-line@") + "/" + name)
+        spawn = asyncio.create_subprocess_exec
+        monkeypatch.setattr(asyncio, "create_subprocess_exec", lambda *a, **k: started.append((a, k)) or spawn(*a, **k))
+    manifest = await service.backup(settings, archive, None, progress)
+    for args, options in started:
+        assert "not-on-the-command-line" not in " ".join(args)
+        assert options["env"]["PGPASSWORD"] == "not-on-the-command-line"
+    assert len(started) == (0 if ctx.db.is_sqlite else 1)
 
     assert stat.S_IMODE(archive.stat().st_mode) == 0o600
     with tarfile.open(archive) as tar:
