@@ -27,5 +27,8 @@ class Recording(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     path: Mapped[str] = mapped_column(String(300), unique=True)  # relative to the store's root
     held: Mapped[bool] = mapped_column(default=False)  # retention never deletes a held recording
+    hold_reason: Mapped[str] = mapped_column(String(500), default="")  # why (an inquiry, a complaint ...)
+    held_by: Mapped[str | None] = mapped_column(String(100))
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

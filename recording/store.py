@@ -25,7 +25,7 @@ from switchboard.core.audit import service as audit
 from switchboard.core.audit.models import AuditEntry
 from switchboard.core.context import Context
 from switchboard.core.db import get_or_404, utcnow
-from switchboard.core.errors import InvalidInput, NotFound
+from switchboard.core.errors import Conflict, InvalidInput, NotFound
 from switchboard.core.events import Event
 from switchboard.core.ids import new_id
 
@@ -172,6 +172,19 @@ class RecordingStore:
             query = query.where(Recording.started_at < until)
         async with self.ctx.db.reader() as session:
             return list((await session.scalars(query.order_by(Recording.started_at.desc()).limit(limit))).all())
+
+    async def hold(self, recording_id: str, actor: str, reason: str, *, held: bool = True) -> Recording:
+        """Place a recording on hold (`held=False`: release it), audited with the reason: retention never deletes
+        a held recording, e.g. one an inquiry or a complaint needs kept past its term."""
+        async with self.ctx.db.session() as session:
+            row = await get_or_404(session, Recording, recording_id, what="录音", field="recording_id", lock=True)
+            if row.held == held:
+                raise Conflict("录音已处于保全状态" if held else "录音未被保全", field="recording_id")
+            row.held, row.hold_reason = held, reason if held else ""
+            row.held_by, row.held_at = (actor, utcnow()) if held else (None, None)
+            action = "recording.held" if held else "recording.released"
+            await audit.record(session, actor, action, "recording", row.id, {"reason": reason})
+        return row
 
     async def purge(self, days: int, open_incidents: set[str], actor: str = "system") -> int:
         """Delete recordings older than `days`, except held ones and those of incidents still open."""

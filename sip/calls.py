@@ -10,6 +10,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -214,8 +215,8 @@ class CallService:
 
     async def _on_event(self, message: Message) -> None:
         name = message.get("Event", "")
-        if name == "UserEvent" and message.get("UserEvent") == "SwitchboardInbound":
-            await self._inbound(message)
+        if name == "UserEvent" and message.get("UserEvent") in ("SwitchboardInbound", "SwitchboardDeskCall"):
+            await self._announced(message)
             return
         call_id = message.get("CallId") if name == "UserEvent" else self._call_of(message)
         if not call_id:
@@ -229,7 +230,9 @@ class CallService:
             self._by_channel[message["DestChannel"]] = call_id
             await self._update(call_id, party_channel=message["DestChannel"], state=CallState.dialing)
         elif name == "DialEnd" and message.get("DialStatus") == "ANSWER":
-            await self._update(call_id, state=CallState.answered, answered_at=utcnow())
+            await self._update(
+                call_id, state=CallState.answered, answered_at=utcnow(), **await self._answerer(call_id, message)
+            )
         elif name in ("Hold", "Unhold"):
             await self._update(call_id, state=CallState.held if name == "Hold" else CallState.answered)
         elif name == "Hangup":
@@ -269,32 +272,47 @@ class CallService:
         elif kind == "SwitchboardExhausted":
             await self._finish(call_id, CallState.failed, "all_numbers_failed")
 
-    async def _inbound(self, message: Message) -> None:
-        """A hotline call (the dialplan's SwitchboardInbound event, caller number already filtered to digits):
-        look the caller up in the directory and tell the console who is calling."""
-        number = message.get("CallerNum", "")
+    async def _announced(self, message: Message) -> None:
+        """A call the dialplan announces: a hotline call (SwitchboardInbound) or one dialled on a desk phone
+        (SwitchboardDeskCall), numbers already filtered to digits, with the name of its MixMonitor file. The
+        other party is looked up in the directory; the console is told who is calling."""
+        inbound = message.get("UserEvent") == "SwitchboardInbound"
+        number = message.get("CallerNum" if inbound else "Number", "")
         who = await self.lookup(number) if self.lookup and number else None
         try:
             shown_name = base64.b64decode(message.get("CallerNameB64", "")).decode("utf-8", "replace")
         except ValueError:
             shown_name = ""
+        desk = message.get("Desk", "")
         call = Call(
-            direction="inbound",
-            desk=None,
+            direction="inbound" if inbound else "desk",
+            desk=desk if desk in self.routing.desks else None,
             party_name=(who or {}).get("name", shown_name),
             party_org=(who or {}).get("org", ""),
             contact_id=(who or {}).get("contact_id"),
-            targets=[{"number": number, "kind": "caller", "dial": ""}],
+            targets=[{"number": number, "kind": "caller" if inbound else "number", "dial": ""}],
             attempts=[],
             state=CallState.dialing,
             desk_channel=message.get("Channel"),
-            created_by="inbound",
+            created_by="inbound" if inbound else f"desk:{desk}",
+            recording=_monitor_name(message.get("Recording", "")),
         )
         async with self.ctx.db.session() as session:
             session.add(call)
         self._by_channel[message["Channel"]] = call.id
-        extra = {"number": number, "known": who is not None, "hotline": message.get("Hotline", "")}
-        await self._publish("call.incoming", call, None, extra)
+        if inbound:
+            extra = {"number": number, "known": who is not None, "hotline": message.get("Hotline", "")}
+            await self._publish("call.incoming", call, None, extra)
+        else:
+            await self._publish("call.dialing", call, None, {"number": number})
+
+    async def _answerer(self, call_id: str, message: Message) -> dict[str, str]:
+        """For a hotline call still without a desk: the desk whose phone answered it."""
+        endpoint = message.get("DestChannel", "").partition("/")[2].rpartition("-")[0]
+        if endpoint not in self.routing.desks:
+            return {}
+        call = await self._find(call_id)
+        return {"desk": endpoint} if call and call.desk is None else {}
 
     async def _resync(self, channels: list[Message]) -> None:
         """After a (re)connect: re-learn which channels belong to which call, close the calls whose channels
@@ -363,10 +381,22 @@ class CallService:
         )
 
 
+def _monitor_name(value: str) -> str | None:
+    """The dialplan's <UNIQUEID>.wav, refused when it is anything else (it becomes a path under the spool)."""
+    return value if re.fullmatch(r"[0-9]+\.[0-9]+\.wav", value) else None
+
+
 def _summary(call: Call) -> str:
     who = call.party_name or (call.targets[0]["number"] if call.targets else "")
     if call.direction == "inbound":
         return f"来电：{who}（{call.party_org or '未登记'}）"
+    if call.direction == "desk":
+        talked = (
+            f"通话 {int((call.ended_at - call.answered_at).total_seconds())} 秒"
+            if call.answered_at and call.ended_at
+            else "未接通"
+        )
+        return f"分机 {call.desk or ''} 呼叫 {who}，{talked}"
     tries = "；".join(
         f"{a['number']} {RESULT_NAMES.get(a.get('result') or '', a.get('result') or '')}" for a in call.attempts
     )

@@ -39,7 +39,7 @@ class Call(Base):
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     incident_id: Mapped[str | None] = mapped_column(String(26), index=True)
-    direction: Mapped[str] = mapped_column(String(8))  # outbound, inbound
+    direction: Mapped[str] = mapped_column(String(8))  # outbound (dispatch), inbound (hotline), desk (dialled on one)
     desk: Mapped[str | None] = mapped_column(String(32))
     party_name: Mapped[str] = mapped_column(String(200), default="")
     party_org: Mapped[str] = mapped_column(String(200), default="")
@@ -57,6 +57,13 @@ class Call(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The MixMonitor file the dialplan named (hotline and desk calls: <UNIQUEID>.wav); dispatch calls: <id>.wav.
+    recording: Mapped[str | None] = mapped_column(String(64))
+
+    @property
+    def monitor_file(self) -> str:
+        """The file name this call's recording has in Asterisk's monitor spool."""
+        return self.recording or f"{self.id}.wav"
 
     @property
     def number_used(self) -> str:

@@ -45,6 +45,28 @@ async def answered_call(desk: Desk, asterisk: AsteriskHarness, outside: PhonePro
     return call_id
 
 
+async def converse(near: PhoneProcess, near_call: str, far: PhoneProcess, far_call: str, tmp_path: Path) -> None:
+    """The near phone plays 700 Hz and the far one 1300 Hz until the near one has heard two seconds of it."""
+    heard = tmp_path / f"heard-{near_call}.wav"
+    await near.command("play_tone", call=near_call, freq=700)
+    await far.command("play_tone", call=far_call, freq=1300)
+    await near.command("record", call=near_call, path=str(heard))
+    await until(
+        lambda: tone_seconds(recorded_so_far(heard), 1300) >= 2,
+        timeout=20,
+        what="the near phone to hear the far end's tone for two seconds",
+    )
+
+
+async def recorded(desk: Desk, call_id: str, numbers: set[str]) -> None:
+    """The call's recording was filed with these parties' numbers and holds both tones of `converse`."""
+    saved = await desk.next_event("recording.saved", timeout=30)
+    recording = await desk.telephony.recordings.get(saved["recording_id"])
+    assert recording.source_id == call_id and {p["number"] for p in recording.parties} == numbers
+    stored = desk.telephony.recordings.path_of(recording)
+    assert tone_present(stored, 1300) and tone_present(stored, 700)
+
+
 @pytest.mark.timeout(120)
 async def test_desk_rings_first_then_numbers_in_priority_order(
     desk: Desk, asterisk: AsteriskHarness, tmp_path: Path
@@ -130,7 +152,9 @@ async def test_desk_rings_first_then_numbers_in_priority_order(
 
 
 @pytest.mark.timeout(60)
-async def test_hotline_caller_is_named_and_duty_desk_answers(desk: Desk, asterisk: AsteriskHarness) -> None:
+async def test_hotline_caller_is_named_and_duty_desk_answers(
+    desk: Desk, asterisk: AsteriskHarness, tmp_path: Path
+) -> None:
     async with PhoneProcess() as desks, PhoneProcess() as outside:
         await register(desks, asterisk, "8001", "auto")
         await outside.command("account", name="pstn", port=asterisk.trunk_port, uri=f"sip:{OUTSIDE_CALLER}@127.0.0.1")
@@ -138,8 +162,15 @@ async def test_hotline_caller_is_named_and_duty_desk_answers(desk: Desk, asteris
         incoming = await desk.next_event("call.incoming")
         assert (incoming["number"], incoming["party_name"], incoming["known"]) == (OUTSIDE_CALLER, "李明", True)
         assert "应急管理局" in incoming["party_org"]
-        await desks.wait_for("call_state", account="8001", state="confirmed", timeout=10)
+        answering = (await desks.wait_for("call_state", account="8001", state="confirmed", timeout=10))["call"]
         assert (await desk.next_event("call.answered"))["call_id"] == incoming["call_id"]
+        caller = (await outside.wait_for("call_state", account="pstn", state="confirmed", timeout=5))["call"]
+        await converse(desks, answering, outside, caller, tmp_path)
+        await outside.command("hangup", call=caller)
+        assert (await desk.next_event("call.ended"))["state"] == "ended"
+        await desks.command("record", call=answering, stop=True, check=False)
+    # Recorded by the hotline's dialplan: the caller's voice is in it, filed with the caller and the desk.
+    await recorded(desk, incoming["call_id"], {"8001", OUTSIDE_CALLER})
 
 
 async def test_bad_input_and_unknown_contacts_are_refused(desk: Desk) -> None:
@@ -265,6 +296,7 @@ async def test_transfer_and_reload_keep_the_call(desk: Desk, asterisk: AsteriskH
 async def test_roster_decides_the_fallback_mobile(desk: Desk) -> None:
     from datetime import timedelta
 
+    from switchboard.calls import duty
     from switchboard.core.db import utcnow
     from switchboard.directory import service as directory
 
@@ -273,4 +305,28 @@ async def test_roster_decides_the_fallback_mobile(desk: Desk) -> None:
     await directory.add_shift(
         desk.switchboard, "t", "140000", person.id, "值班员", now - timedelta(hours=1), now + timedelta(hours=1)
     )
-    assert await desk.telephony._duty_mobiles() == {"duty": OUTSIDE_CALLER}
+    assert await duty.mobiles(desk.switchboard, desk.telephony.definition) == {"duty": OUTSIDE_CALLER}
+
+
+@pytest.mark.timeout(90)
+async def test_calls_dialled_on_a_desk_phone_are_recorded(
+    desk: Desk, asterisk: AsteriskHarness, tmp_path: Path
+) -> None:
+    async with PhoneProcess() as desks, PhoneProcess() as outside:
+        await register(desks, asterisk, "8001", "never")
+        await register(desks, asterisk, "8002", "auto")
+        await outside.command("account", name="pstn", port=asterisk.trunk_port)
+        await outside.command("answer", account="pstn", mode="auto", delay_ms=100)
+        for number, far_phone, far_account in (("8002", desks, "8002"), ("13600000000", outside, "pstn")):
+            uri = f"sip:{number}@127.0.0.1:{asterisk.sip_port}"
+            mine = (await desks.command("call", account="8001", uri=uri))["call"]
+            dialling = await desk.next_event("call.dialing")
+            assert (dialling["direction"], dialling["desk"], dialling["number"]) == ("desk", "8001", number)
+            far = (await far_phone.wait_for("call_state", account=far_account, state="confirmed", timeout=10))["call"]
+            assert (await desk.next_event("call.answered"))["call_id"] == dialling["call_id"]
+            await converse(desks, mine, far_phone, far, tmp_path)
+            await desks.command("hangup", call=mine)
+            ended = await desk.next_event("call.ended")
+            assert (ended["call_id"], ended["state"]) == (dialling["call_id"], "ended")
+            await desks.command("record", call=mine, stop=True, check=False)
+            await recorded(desk, dialling["call_id"], {"8001", number})

@@ -21,11 +21,16 @@ from sqlalchemy import delete, select, update
 
 from recording.models import Recording
 from recording.store import RecordingStore, sha256_of
+from switchboard.api.app import create_app
 from switchboard.core.audit.ledger import Ledger
 from switchboard.core.audit.models import AuditEntry
+from switchboard.core.config import RecordingSettings
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
+from switchboard.incidents import service as incidents
+from switchboard.incidents.models import Incident, IncidentCreate, Status
 from tests.support import forgery
+from tests.support.wait import until
 
 SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
 
@@ -134,6 +139,84 @@ async def test_retention_keeps_held_and_open_incident_recordings(ctx: Context, t
     assert not store.path_of(expired).exists()
     assert {r.id for r in await store.search(limit=10)} == {recent.id, open_incident.id, held.id}
     assert await store.verify() == []  # a purge is in the ledger, not a finding
+
+
+async def _audited(ctx: Context, recording_id: str, action: str) -> list[AuditEntry]:
+    async with ctx.db.reader() as session:
+        query = select(AuditEntry).where(AuditEntry.target_id == recording_id, AuditEntry.action == action)
+        return list((await session.scalars(query.order_by(AuditEntry.seq))).all())
+
+
+async def test_leader_holds_and_releases_a_recording_with_a_reason(
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict, tmp_path: Path
+) -> None:
+    recording = await _file(app_ctx, tmp_path, "a.wav")
+    hold = f"/api/v1/recordings/{recording.id}/hold"
+    reason = {"reason": "群众投诉调查，需保留原始录音"}
+
+    refused = await client.post(hold, json=reason, headers=tokens["duty_officer"])
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+    for body in ({}, {"reason": " "}, {"reason": "x" * 501}):
+        bad = await client.post(hold, json=body, headers=tokens["leader"])
+        assert (bad.status_code, bad.json()["field"]) == (422, "reason"), body
+    missing = await client.post(
+        "/api/v1/recordings/01NOSUCHRECORDING000000000/hold", json=reason, headers=tokens["leader"]
+    )
+    assert missing.status_code == 404
+    assert await _audited(app_ctx, recording.id, "recording.held") == []
+
+    held = await client.post(hold, json=reason, headers=tokens["leader"])
+    assert held.status_code == 200, held.text
+    assert (held.json()["held"], held.json()["hold_reason"], held.json()["held_by"]) == (
+        True,
+        reason["reason"],
+        "leader",
+    )
+    assert (await client.post(hold, json=reason, headers=tokens["admin"])).status_code == 409
+    [listed] = (await client.get("/api/v1/recordings", headers=tokens["duty_officer"])).json()
+    assert (listed["held"], listed["hold_reason"]) == (True, reason["reason"])
+    [entry] = await _audited(app_ctx, recording.id, "recording.held")
+    assert (entry.actor, entry.detail) == ("leader", reason)
+
+    done = {"reason": "调查结束"}
+    assert (await client.request("DELETE", hold, json=done, headers=tokens["duty_officer"])).status_code == 403
+    released = await client.request("DELETE", hold, json=done, headers=tokens["admin"])
+    assert released.status_code == 200 and (released.json()["held"], released.json()["held_by"]) == (False, None)
+    assert (await client.request("DELETE", hold, json=done, headers=tokens["admin"])).status_code == 409
+    [entry] = await _audited(app_ctx, recording.id, "recording.released")
+    assert (entry.actor, entry.detail) == ("admin", done)
+
+
+async def test_retention_runs_on_schedule_keeping_held_and_open_incident_recordings(
+    ctx: Context, tmp_path: Path
+) -> None:
+    store = RecordingStore(ctx)
+    report = IncidentCreate(title="迎泽区燃气泄漏", category="accident_disaster", level="III", area_code="140106")
+    still_open, closed = [(await incidents.create(ctx, "duty_officer", report)).id for _ in range(2)]
+    async with ctx.db.session() as session:
+        await session.execute(update(Incident).where(Incident.id == closed).values(status=Status.closed))
+    old = utcnow() - timedelta(days=40)
+    expired = await _file(ctx, tmp_path, "a.wav", started_at=old, ended_at=old)
+    of_closed = await _file(ctx, tmp_path, "b.wav", started_at=old, ended_at=old, incident_id=closed)
+    of_open = await _file(ctx, tmp_path, "c.wav", started_at=old, ended_at=old, incident_id=still_open)
+    held = await _file(ctx, tmp_path, "d.wav", started_at=old, ended_at=old)
+    await store.hold(held.id, "leader", "上级调查")
+    recent = await _file(ctx, tmp_path, "e.wav")
+
+    quick = RecordingSettings(retention_days=30, retention_check_seconds=0.1)
+    scheduled = Context.from_settings(ctx.settings.model_copy(update={"recordings": quick}))
+    app = create_app(scheduled)
+
+    async def only_kept_left() -> bool:
+        return {r.id for r in await store.search(limit=10)} == {of_open.id, held.id, recent.id}
+
+    async with app.router.lifespan_context(app):
+        await until(only_kept_left, timeout=10, what="the scheduled retention to delete the expired recordings")
+    for gone in (expired, of_closed):
+        assert not store.path_of(gone).exists()
+        [entry] = await _audited(ctx, gone.id, "recording.deleted")
+        assert (entry.actor, entry.detail["days"]) == ("system", 30)
+    assert await store.verify() == []
 
 
 async def _cli_verify(ctx: Context) -> subprocess.CompletedProcess[str]:

@@ -28,6 +28,7 @@ from switchboard.directory import views as directory_views
 from switchboard.faxes import views as fax_views
 from switchboard.incidents import deadlines, timeline
 from switchboard.incidents import views as incident_views
+from switchboard.recordings import retention
 from switchboard.recordings import views as recording_views
 from switchboard.telephony import Telephony
 from switchboard.video import Video
@@ -50,15 +51,17 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
         await directory_service.ensure_divisions(ctx)
         timeline.subscribe(ctx)
         watcher = asyncio.create_task(deadlines.watch(ctx))
+        purger = asyncio.create_task(retention.watch(ctx, recordings))
         await telephony.start()
         await video.start()
         await outbox.start()
         try:
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in (watcher, purger):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await outbox.stop()
             await video.stop()
             await telephony.stop()

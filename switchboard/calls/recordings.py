@@ -1,5 +1,6 @@
-"""Every answered call's recording (MixMonitor writes <call id>.wav) filed into the recording store when the call
-ends, with the desk and the party as its parties and the call's incident."""
+"""Every answered call's recording filed into the recording store when the call ends, with the desk and the party
+(callee, or the caller of a hotline) as its parties and the call's incident. MixMonitor writes dispatch calls as
+<call id>.wav, hotline and desk-dialled calls as the <UNIQUEID>.wav their dialplan announced (`Call.monitor_file`)."""
 
 import logging
 from pathlib import Path
@@ -27,11 +28,11 @@ class CallRecordings:
             self.filing.spawn(self._file(event.data["call_id"]), name=f"file-call-{event.data['call_id']}")
 
     async def _file(self, call_id: str) -> None:
-        path = self.monitor_dir / f"{call_id}.wav"
+        call = await self.calls.get(call_id)
+        path = self.monitor_dir / call.monitor_file
         if not await settled(path):
             log.warning("no recording of call %s appeared in %s", call_id, self.monitor_dir)
             return
-        call = await self.calls.get(call_id)
         parties = [{"name": "调度台", "number": call.desk}] if call.desk else []
         parties.append({"name": call.party_name, "number": call.number_used, "contact_id": call.contact_id})
         await self.store.file(

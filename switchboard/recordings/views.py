@@ -3,16 +3,20 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from switchboard.api.deps import Officer, Recordings
-from switchboard.core.fields import SearchText
+from switchboard.api.deps import Officer, Recordings, require
+from switchboard.auth.models import Principal, Role
+from switchboard.core.fields import SearchText, text
 
 router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
 MEDIA_TYPES = {"wav": "audio/wav", "gsm": "audio/x-gsm", "pdf": "application/pdf", "mp4": "video/mp4"}
 MEDIA_TYPES |= {"webm": "video/webm", "opus": "audio/ogg"}  # consultation recordings (VP8 video, Opus audio)
+# Holding overrides the retention policy and releasing lets a recording go: a decision for whoever answers for the
+# duty room's record (leaders; admins always), not for the officer on shift whose own calls are in it.
+Leader = Annotated[Principal, Depends(require(Role.leader))]
 
 
 class RecordingOut(BaseModel):
@@ -30,6 +34,13 @@ class RecordingOut(BaseModel):
     size: int
     sha256: str
     held: bool
+    hold_reason: str
+    held_by: str | None
+    held_at: datetime | None
+
+
+class HoldIn(BaseModel):
+    reason: text(500, min_length=2)  # type: ignore[valid-type]
 
 
 @router.get("", response_model=list[RecordingOut])
@@ -65,3 +76,15 @@ async def audio(store: Recordings, _: Officer, recording_id: str) -> FileRespons
     recording = await store.get(recording_id)
     media_type = MEDIA_TYPES.get(recording.format, "application/octet-stream")
     return FileResponse(store.path_of(recording), media_type=media_type, filename=f"{recording.id}.{recording.format}")
+
+
+@router.post("/{recording_id}/hold", response_model=RecordingOut)
+async def hold(store: Recordings, who: Leader, recording_id: str, body: HoldIn) -> RecordingOut:
+    """Keep the recording past its retention term (audited with the reason) until released."""
+    return RecordingOut.model_validate(await store.hold(recording_id, who.username, body.reason))
+
+
+@router.delete("/{recording_id}/hold", response_model=RecordingOut)
+async def release(store: Recordings, who: Leader, recording_id: str, body: HoldIn) -> RecordingOut:
+    """Release the hold (audited with the reason): retention applies again."""
+    return RecordingOut.model_validate(await store.hold(recording_id, who.username, body.reason, held=False))
