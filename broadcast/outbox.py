@@ -112,8 +112,14 @@ class Outbox:
 
     async def start(self) -> None:
         self._running = True
+        self.ctx.bus.subscribe(self._on_event)
         for lane in self.lanes.values():
             await self._start_lane(lane)
+
+    async def _on_event(self, event: Event) -> None:
+        """Issuing or cancelling a warning has just committed its delivery rows: send now, not at the next poll."""
+        if event.type in ("warning.issued", "warning.cancelled"):
+            self.wake()
 
     async def add(self, channel: Channel) -> None:
         """Add a channel (before or after start)."""

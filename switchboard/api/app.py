@@ -15,6 +15,7 @@ from recording.store import RecordingStore
 from switchboard import console
 from switchboard.api import errors, live
 from switchboard.api.deps import Reader, Services
+from switchboard.api.headers import SecurityHeaders
 from switchboard.api.limits import RequestLimits
 from switchboard.auth import views as auth_views
 from switchboard.auth.sessions import Sessions
@@ -76,6 +77,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
     app.state.services = composed
     errors.install(app)
     app.add_middleware(RequestLimits, ctx=ctx)
+    app.add_middleware(SecurityHeaders, settings=ctx.settings)
     app.include_router(auth_views.router, responses=errors.RESPONSES)
     app.include_router(incident_views.router, responses=errors.RESPONSES)
     app.include_router(directory_views.router, responses=errors.RESPONSES)
