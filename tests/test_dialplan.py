@@ -130,6 +130,24 @@ def test_inbound_caller_id_reaches_arguments_only_through_functions(tmp_path: Pa
     assert "${EXTEN}" not in text.replace("FILTER(0123456789+,${EXTEN})", "").replace("FILTER(0123456789,${EXTEN})", "")
 
 
+def section(text: str, name: str) -> str:
+    return text.split(f"\n[{name}]\n", 1)[1].split("\n[", 1)[0]
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_hotline_and_desk_calls_are_recorded_as_configured(tmp_path: Path, record: bool) -> None:
+    environ = {"SWITCHBOARD_PATHS_VAR_DIR": str(tmp_path), "SWITCHBOARD_ASTERISK_RECORD_CALLS": str(record).lower()}
+    settings = config.load(path=tmp_path / "absent.toml", environ=environ)
+    definition = dialplan.load_definition()
+    text = dialplan.render(settings, definition, modules_dir=Path("/m"), sbin_dir=Path("/s"))["extensions.conf"]
+    assert ("MixMonitor(${SB_RECORDING},b)" in section(text, "switchboard-record")) is record
+    assert section(text, "hotlines").count("Gosub(switchboard-record,s,1)") == len(definition.hotlines)
+    assert "Gosub(switchboard-record,s,1)" in section(text, "desk-call")
+    desks = section(text, "desk-desks")
+    assert all(f"exten => {e.number},1,Gosub(desk-call,s,1({e.number}))" in desks for e in definition.extensions)
+    assert "Gosub(desk-call,s,1(${NUMBER}))" in section(text, "desk-outside")
+
+
 def test_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     definition = dialplan.load_definition()
