@@ -3,6 +3,7 @@
 import asyncio
 import os
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -188,3 +189,26 @@ def test_serve_creates_the_admin_once_and_prints_its_password(env: dict[str, str
     finally:
         process.terminate()
         assert "初始密码" not in process.communicate(timeout=20)[0]
+
+
+def test_serve_stops_on_a_signal_without_a_trace(env: dict[str, str]) -> None:
+    """SIGTERM (systemd, docker stop) and Ctrl-C end the server the way uvicorn ends it, and print no trace even
+    when the shutdown cancels background work half-way through a write: the report-deadline watch, told to check
+    back to back, is mid-transaction most of the time. A fresh var, the same var again, then Ctrl-C."""
+    env = env | {"SWITCHBOARD_INCIDENTS_DEADLINE_CHECK_SECONDS": "0.001"}
+    # uvicorn shuts down, then re-raises SIGTERM so the process ends by it; typer exits 130 on Ctrl-C.
+    for signum, exit_code in (
+        (signal.SIGTERM, -signal.SIGTERM),
+        (signal.SIGTERM, -signal.SIGTERM),
+        (signal.SIGINT, 130),
+    ):
+        process, _ = _serve_until_healthy(env)
+        process.send_signal(signum)
+        try:
+            output = process.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise AssertionError(f"still running 30 s after {signum.name}: {process.communicate()[0]}") from None
+        assert "Application shutdown complete." in output, output
+        assert not re.search(r"Traceback|CancelledError|Exception|ERROR", output), output
+        assert process.returncode == exit_code, output

@@ -99,12 +99,15 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A write transaction, committed on success and rolled back on error."""
+        """A write transaction, committed on success and rolled back on error. Its end (commit or rollback, and the
+        connection's return to the pool) runs to completion even if our task is cancelled meanwhile, as shutdown
+        cancels background work wherever it is: ended in our task (`session.begin()`), a cancellation cut the pool's
+        reset short and SQLAlchemy logged a CancelledError trace."""
         if self._write_lock is None:
-            async with self._writer() as session, session.begin():
+            async with self._writer.begin() as session:
                 yield session
             return
-        async with self._write_lock, self._writer() as session, session.begin():
+        async with self._write_lock, self._writer.begin() as session:
             yield session
 
     @asynccontextmanager
