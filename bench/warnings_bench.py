@@ -454,7 +454,7 @@ def child(phase: str, args: argparse.Namespace, peers: Peers, url: str, var_dir:
 
 
 async def orchestrate(args: argparse.Namespace) -> None:
-    from tests import throwaway_pg
+    from tests.support import throwaway_pg
 
     load_before = uptime()
     print(f"… {load_before}", file=sys.stderr)
