@@ -196,11 +196,13 @@ def test_serve_stops_on_a_signal_without_a_trace(env: dict[str, str]) -> None:
     when the shutdown cancels background work half-way through a write: the report-deadline watch, told to check
     back to back, is mid-transaction most of the time. A fresh var, the same var again, then Ctrl-C."""
     env = env | {"SWITCHBOARD_INCIDENTS_DEADLINE_CHECK_SECONDS": "0.001"}
-    # uvicorn shuts down, then re-raises SIGTERM so the process ends by it; typer exits 130 on Ctrl-C.
-    for signum, exit_code in (
-        (signal.SIGTERM, -signal.SIGTERM),
-        (signal.SIGTERM, -signal.SIGTERM),
-        (signal.SIGINT, 130),
+    # uvicorn shuts down, then re-raises SIGTERM so the process ends by it. After Ctrl-C it re-raises SIGINT into
+    # asyncio.run's own handler, which cancels the finishing main task: typer's 130 mostly, but on a loaded machine
+    # the task can finish first and the process ends 0 (seen once in three loaded runs). Both are a clean stop.
+    for signum, exit_codes in (
+        (signal.SIGTERM, {-signal.SIGTERM}),
+        (signal.SIGTERM, {-signal.SIGTERM}),
+        (signal.SIGINT, {130, 0}),
     ):
         process, _ = _serve_until_healthy(env)
         process.send_signal(signum)
@@ -211,4 +213,4 @@ def test_serve_stops_on_a_signal_without_a_trace(env: dict[str, str]) -> None:
             raise AssertionError(f"still running 30 s after {signum.name}: {process.communicate()[0]}") from None
         assert "Application shutdown complete." in output, output
         assert not re.search(r"Traceback|CancelledError|Exception|ERROR", output), output
-        assert process.returncode == exit_code, output
+        assert process.returncode in exit_codes, output
