@@ -2,7 +2,9 @@
 from inside the test network namespace with fake cameras and microphones."""
 
 import asyncio
+import contextlib
 import itertools
+import json
 import math
 import os
 import re
@@ -21,6 +23,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import uvicorn
+import websockets
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from switchboard.api.app import create_app
@@ -44,8 +47,10 @@ _ports = itertools.count(PAGE_PORT)
 class Room:
     """The app driving the session's Janus, served to browsers inside the namespace."""
 
-    def __init__(self, ctx: Context, http: httpx.AsyncClient, tokens: dict[str, dict[str, str]], base: str) -> None:
-        self.ctx, self.http, self.tokens, self.base = ctx, http, tokens, base
+    def __init__(
+        self, ctx: Context, http: httpx.AsyncClient, tokens: dict[str, dict[str, str]], base: str, socket: Path
+    ) -> None:
+        self.ctx, self.http, self.tokens, self.base, self.socket = ctx, http, tokens, base, socket
 
     async def api(self, method: str, path: str, role: str = "duty_officer", **kwargs: Any) -> httpx.Response:
         return await self.http.request(method, path, headers=self.tokens[role], **kwargs)
@@ -74,7 +79,7 @@ async def room(janus: JanusHarness, request: pytest.FixtureRequest, tmp_path: Pa
         try:
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=base) as http:
-                yield Room(ctx, http, tokens, base)
+                yield Room(ctx, http, tokens, base, socket_path)
         finally:
             stop(forward)
             server.should_exit = True
@@ -117,8 +122,34 @@ async def _consultation(room: Room, pin: str = "2468", **extra: Any) -> tuple[st
     return created.json()["id"], incident.json()["id"]
 
 
-async def _join(browser: Browser, url: str, pin: str) -> Page:
+# A page that ignores being cut off: it keeps every peer connection and its signalling socket open, whatever it is
+# told.
+_STUBBORN = """(() => {
+  const Native = window.RTCPeerConnection;
+  window.keptConnections = [];
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Native(...args);
+    keptConnections.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Native.prototype;
+  Native.prototype.close = function () {};
+  WebSocket.prototype.close = function () {};
+})();"""
+_KEPT_FRAMES = """async () => {
+  let frames = 0;
+  for (const pc of window.keptConnections)
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
+    });
+  return frames;
+}"""
+
+
+async def _join(browser: Browser, url: str, pin: str, stubborn: bool = False) -> Page:
     page = await (await browser.new_context(locale="zh-CN")).new_page()
+    if stubborn:
+        await page.add_init_script(_STUBBORN)
     await page.goto(url)
     await expect(page.locator("#join-button")).to_be_visible()
     if pin:
@@ -161,7 +192,7 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(
     invites = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": invitees})).json()
     assert [i["site"] for i in invites] == SITES and invites[0]["url"].startswith(room.base + f"/consult/{cid}?token=")
 
-    pages = [await _join(browser, i["url"], "2468") for i in invites]
+    pages = [await _join(browser, i["url"], "2468", stubborn=n == 2) for n, i in enumerate(invites)]
     await expect(pages[1].locator(".tile .name")).to_contain_text(["太原市应急管理局（本地）"])
     for page in pages:
         await expect(page.locator(".tile")).to_have_count(3, timeout=15_000)
@@ -209,6 +240,18 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(
     await expect(pages[2].locator("body")).to_have_attribute("data-state", "removed")
     for page in pages[:2]:
         await expect(page.locator(".tile")).to_have_count(2, timeout=10_000)
+    # 大同's page kept its connections open, as a tampered page would: Janus ended its subscriptions all the same
+    # (the server closed its Janus session), so no more frames reach it, while the others' video flows on.
+    samples: list[int] = []
+
+    async def stalled() -> bool:
+        samples.append(await pages[2].evaluate(_KEPT_FRAMES))
+        return len(samples) >= 3 and samples[-1] == samples[-3]
+
+    await until(stalled, timeout=30, interval=1, what=lambda: f"the removed page's frames to stop: {samples}")
+    still = [await _frames(p) for p in pages[:2]]
+    await _frames_risen(pages[:2], still, {0: {SITES[1]}, 1: {SITES[0]}}, 20)
+    assert await pages[2].evaluate(_KEPT_FRAMES) == samples[-1], "frames reached the removed page again"
     # ...and its link no longer opens the room.
     again = await (await browser.new_context()).new_page()
     response = await again.goto(invites[2]["url"])
@@ -252,7 +295,8 @@ async def test_api_roles_validation_and_close(room: Room) -> None:
     [invite] = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json=invitees)).json()
     ticket = await room.http.post(f"/consult/{cid}/session", headers={"Authorization": f"Bearer {invite['token']}"})
     assert ticket.status_code == 200 and ticket.json()["site"] == "吕梁市应急管理局" and ticket.json()["moderator"]
-    assert "room_token" in ticket.json() and ticket.json()["pin_required"] is False
+    assert ticket.json()["pin_required"] is False
+    assert not {"room_token", "room", "janus_url"} & ticket.json().keys()  # nothing to take to Janus itself
     # A moderator's link may close the consultation; the room goes and the link with it.
     closed = await room.http.delete(
         f"/api/v1/consultations/{cid}", headers={"Authorization": f"Bearer {invite['token']}"}
@@ -299,6 +343,104 @@ async def test_wrong_expired_and_locked_links_are_refused(room: Room, browser: B
         f"/api/v1/consultations/{cid}/lock", json={"on": False}, headers={"Authorization": f"Bearer {token}"}
     )
     assert refused.status_code == 403
+
+
+class Signal:
+    """A page's signalling socket spoken by hand, as an attacker would: whatever the join page never sends."""
+
+    def __init__(self, connection: websockets.ClientConnection) -> None:
+        self.connection, self.next = connection, 0
+
+    async def ask(self, op: str, **fields: Any) -> dict[str, Any]:
+        self.next += 1
+        await self.connection.send(json.dumps({"id": self.next, "op": op} | fields))
+        while True:
+            reply = json.loads(await asyncio.wait_for(self.connection.recv(), 15))
+            if reply.get("id") == self.next:
+                return reply
+
+    async def closed(self) -> tuple[int, str]:
+        """Read until the server closes: its code and reason."""
+        with contextlib.suppress(websockets.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(self.connection.recv(), 15)
+        assert self.connection.close_code is not None
+        return self.connection.close_code, self.connection.close_reason or ""
+
+
+@contextlib.asynccontextmanager
+async def _signal(room: Room, cid: str, token: str | None) -> AsyncIterator[Signal]:
+    async with websockets.unix_connect(str(room.socket), f"ws://127.0.0.1/consult/{cid}/signal") as connection:
+        signal = Signal(connection)
+        if token is not None:
+            assert (await signal.ask("hello", token=token))["ok"]
+        yield signal
+
+
+def _janus_listens_on_tcp(janus: JanusHarness) -> list[str]:  # noqa: F811
+    """The TCP ports Janus's own process listens on (its sockets among the namespace's listening ones)."""
+    assert janus.engine.process is not None
+    pid = janus.engine.process.pid
+    inodes = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    ports = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and f"socket:[{fields[9]}]" in inodes:  # 0A: LISTEN
+                ports.append(fields[1])
+    return ports
+
+
+async def test_janus_is_reached_only_through_an_invite(room: Room, janus: JanusHarness) -> None:  # noqa: F811
+    """The review's attacks: Janus's own API from the network (list, subscribe, record), a page naming its own
+    recording, a removed or locked-out site keeping its way in. Janus has no network API now; the relay answers
+    only an invite, and builds every Janus request itself."""
+    assert _janus_listens_on_tcp(janus) == []
+    cid, _ = await _consultation(room, pin="1357")
+    invitees = [{"site": "忻州市应急管理局"}, {"site": "朔州市应急管理局"}, {"site": "阳泉市应急管理局"}]
+    invites = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": invitees})).json()
+
+    async with _signal(room, cid, None) as anonymous:  # no hello: nothing else is answered
+        await anonymous.connection.send(json.dumps({"id": 1, "op": "subscribe", "feed": 1}))
+        assert await anonymous.closed() == (4401, "链接缺少会商令牌")
+    async with _signal(room, cid, None) as forged:
+        await forged.connection.send(json.dumps({"id": 1, "op": "hello", "token": invites[0]["token"][:-3] + "xyz"}))
+        assert await forged.closed() == (4401, "会商链接无效")
+
+    async with _signal(room, cid, invites[0]["token"]) as page:
+        refused = await page.ask("subscribe", feed=invites[1]["participant_id"])
+        assert refused == {"id": page.next, "ok": False, "message": "请先加入会商", "field": None}
+        listing = await page.ask("listparticipants")
+        assert not listing["ok"] and listing["field"] == "op"
+        wrong_pin = await page.ask("join", pin="0000")
+        assert (wrong_pin["ok"], wrong_pin["message"], wrong_pin["field"]) == (False, "会商密码错误", "pin")
+        assert (await page.ask("join", pin="1357"))["ok"]
+        planted = await page.ask("publish", offer="v=0", record=True, filename="../../../../x")
+        assert (planted["ok"], planted["field"]) == (False, "record") and "不允许的字段" in planted["message"]
+        assert not await asyncio.to_thread(lambda: list(janus.engine.layout.base.rglob("x*")))
+        huge = await page.ask("publish", offer="v=0" + "a" * 66_000)
+        assert (huge["ok"], huge["field"]) == (False, "offer")
+
+        # Removed while connected: the socket, and with it the site's Janus session, is closed by the server.
+        async with _signal(room, cid, invites[1]["token"]) as removed:
+            assert (await removed.ask("join", pin="1357"))["ok"]
+            gone = await room.api("DELETE", f"/api/v1/consultations/{cid}/participants/{invites[1]['invite_id']}")
+            assert gone.status_code == 204, gone.text
+            assert await removed.closed() == (4403, "您已被主持人移出本次会商")
+        async with _signal(room, cid, None) as again:
+            await again.connection.send(json.dumps({"id": 1, "op": "hello", "token": invites[1]["token"]}))
+            assert await again.closed() == (4403, "您已被移出本次会商，链接已失效")
+
+        # Locked: a site outside the room may say hello but not join (nor, without joining, subscribe).
+        assert (await room.api("POST", f"/api/v1/consultations/{cid}/lock", json={"on": True})).status_code == 200
+        async with _signal(room, cid, invites[2]["token"]) as outside:
+            locked_out = await outside.ask("join", pin="1357")
+            assert (locked_out["ok"], locked_out["message"]) == (False, "会商已锁定，暂不能加入")
+            assert (await outside.ask("subscribe", feed=invites[0]["participant_id"]))["message"] == "请先加入会商"
+
+        closed = await room.api("DELETE", f"/api/v1/consultations/{cid}")
+        assert closed.status_code == 200, closed.text
+        assert await page.closed() == (4403, "本次会商已结束")
 
 
 async def test_rtsp_camera_feed_is_published_and_comes_back(
@@ -370,8 +512,7 @@ async def test_local_janus_is_started_and_restarted_by_the_app(
         "SWITCHBOARD_JANUS_MODE": "local",
         "SWITCHBOARD_JANUS_NETNS": janus.netns,
         "SWITCHBOARD_JANUS_INTERFACE": "vj0",
-        "SWITCHBOARD_JANUS_HTTP_PORT": "8089",  # beside the session's Janus in the same namespace
-        "SWITCHBOARD_JANUS_RTP_PORT_START": "31000",
+        "SWITCHBOARD_JANUS_RTP_PORT_START": "31000",  # beside the session's Janus in the same namespace
         "SWITCHBOARD_JANUS_RTP_PORT_END": "31999",
         "SWITCHBOARD_JANUS_KEEPALIVE_SECONDS": "5",
     }

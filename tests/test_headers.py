@@ -16,7 +16,7 @@ async def test_every_response_carries_the_security_headers(client: httpx.AsyncCl
     assert response.headers["x-frame-options"] == "DENY"
     policy = response.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "'unsafe-eval'" not in policy
-    assert "connect-src 'self' http://127.0.0.1:8088" in policy  # the join page's Janus, nothing else
+    assert "connect-src 'self';" in policy  # the join page's video signalling too goes to this server only
 
 
 async def test_the_console_page_has_no_inline_script(client: httpx.AsyncClient) -> None:

@@ -1,5 +1,6 @@
-"""The Janus configuration Switchboard writes (no Janus needed): only VideoRoom and the two transports are
-loaded, the settings reach the right keys, strings are quoted safely, and the command runs in the namespace."""
+"""The Janus configuration Switchboard writes (no Janus needed): only VideoRoom and the Unix-socket API are loaded
+(no network API for anyone to reach), the settings reach the right keys, strings are quoted safely, and the
+command runs in the namespace."""
 
 from pathlib import Path
 
@@ -15,7 +16,7 @@ def test_render_and_command(tmp_path: Path) -> None:
             "SWITCHBOARD_JANUS_INTERFACE": "eth1",
             "SWITCHBOARD_JANUS_ADDRESS": "192.0.2.7",
             "SWITCHBOARD_JANUS_NETNS": "/run/netns/video",
-            "SWITCHBOARD_JANUS_HTTP_HOST": '10.0.0.1" bad',
+            "SWITCHBOARD_JANUS_API_SOCKET": str(tmp_path / 'a" b' / "api.sock"),
             "SWITCHBOARD_JANUS_RTP_PORT_START": "40000",
             "SWITCHBOARD_JANUS_RTP_PORT_END": "40999",
         },
@@ -23,17 +24,16 @@ def test_render_and_command(tmp_path: Path) -> None:
     layout = Layout.for_settings(settings)
     render(settings, layout)
     assert sorted(p.name for p in (layout.base / "plugins").iterdir()) == ["libjanus_videoroom.so"]
-    assert sorted(p.name for p in (layout.base / "transports").iterdir()) == ["libjanus_http.so", "libjanus_pfunix.so"]
+    assert [p.name for p in (layout.base / "transports").iterdir()] == ["libjanus_pfunix.so"]
+    assert not (layout.conf_dir / "janus.transport.http.jcfg").exists()
     janus = (layout.conf_dir / "janus.jcfg").read_text()
     assert 'rtp_port_range = "40000-40999"' in janus and 'ice_enforce_list = "eth1"' in janus
-    http = (layout.conf_dir / "janus.transport.http.jcfg").read_text()
-    assert 'ip = "10.0.0.1\\" bad"' in http
     videoroom = (layout.conf_dir / "janus.plugin.videoroom.jcfg").read_text()
     key = admin_key(settings)
     assert f'admin_key = "{key}"' in videoroom and len(key) >= 24 and admin_key(settings) == key
     assert (layout.admin_key_file.stat().st_mode & 0o777) == 0o600
     pfunix = (layout.conf_dir / "janus.transport.pfunix.jcfg").read_text()
-    assert f'path = "{layout.api_socket}"' in pfunix
+    assert 'path = "' + str(layout.api_socket).replace('"', '\\"') + '"' in pfunix  # quoted safely
     command = Engine(settings).command()
     assert command[:3] == ["nsenter", "--net=/run/netns/video", "--"]
     assert command[command.index("-E") + 1] == "eth1" and command[command.index("-i") + 1] == "192.0.2.7"

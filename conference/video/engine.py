@@ -1,8 +1,10 @@
 """The local Janus: its configuration rendered from the settings, its process started, watched and stopped.
 
-Only the VideoRoom plugin and two transports are loaded: the Unix-socket API (pfunix) the control plane drives,
-and the HTTP API the browsers use. Rooms can be created only with the VideoRoom admin key, which the control
-plane keeps. When `[janus] netns` names a network namespace, Janus runs inside it (through nsenter).
+Only the VideoRoom plugin and one transport are loaded: the Unix-socket API (pfunix). Nothing speaks to Janus but
+the control plane and its camera-feed processes: browsers' signalling is relayed by the control plane
+(switchboard.consultations.relay), so Janus listens on no network port but its media ports. Rooms can be created
+only with the VideoRoom admin key, which the control plane keeps. When `[janus] netns` names a network namespace,
+Janus runs inside it (through nsenter).
 """
 
 import asyncio
@@ -21,7 +23,7 @@ from switchboard.core.config import Settings
 log = logging.getLogger(__name__)
 
 PLUGINS = ("libjanus_videoroom.so",)
-TRANSPORTS = ("libjanus_pfunix.so", "libjanus_http.so")
+TRANSPORTS = ("libjanus_pfunix.so",)
 LIB_DIR = Path("/usr/lib/x86_64-linux-gnu/janus")
 
 
@@ -111,7 +113,7 @@ def render(settings: Settings, layout: Layout) -> None:
                 "transports_folder": str(layout.base / "transports"),
                 "events_folder": str(layout.base / "events"),
                 "loggers_folder": str(layout.base / "loggers"),
-                "debug_level": 3,
+                "debug_level": 4,  # info: see Engine.start (and who joined what, for the duty log)
                 "session_timeout": 60,
                 "server_name": "switchboard-janus",
             },
@@ -122,10 +124,6 @@ def render(settings: Settings, layout: Layout) -> None:
         "janus.transport.pfunix.jcfg": {
             "general": {"enabled": True, "json": "compact", "path": str(layout.api_socket), "type": "SOCK_SEQPACKET"},
             "admin": {"admin_enabled": False},
-        },
-        "janus.transport.http.jcfg": {
-            "general": {"json": "compact", "base_path": "/janus", "http": True, "port": j.http_port, "ip": j.http_host},
-            "admin": {"admin_http": False},
         },
     }
     for name, sections in files.items():
@@ -151,13 +149,13 @@ class Engine:
             argv += ["-i", j.address]
         return in_netns(j.netns, argv)
 
-    async def start(self, timeout: float = 10.0, attempts: int = 4) -> None:
-        """Render, start, and return once the API socket answers. Janus 1.1.2's pfunix transport sometimes ends
-        its thread at start-up (a race with its own initialisation: the log says "Unix Sockets thread ended",
-        "Janus API: disabled"; 1 start in 10 to 20 here), leaving a Janus nobody can drive: such a start is
-        stopped and made again."""
+    async def start(self, timeout: float = 10.0, attempts: int = 10) -> None:
+        """Render, start, and return once the API socket answers. Janus 1.1.2's pfunix transport starts its
+        thread before it marks itself initialised, and the thread ends at once when it looks first (the log says
+        "Unix Sockets thread ended"; with no other API transport Janus then exits: "No Janus API transport is
+        available"). Measured here: 6 starts in 10 at debug level 3, 2 in 30 at level 4 (the thread's first log
+        line gives the main thread its moment). Such a start is stopped and made again."""
         await asyncio.to_thread(render, self.settings, self.layout)
-        self._check_http_port()
         for attempt in range(1, attempts + 1):
             for stale in (self.layout.api_socket, self.log_path):
                 with contextlib.suppress(FileNotFoundError):
@@ -176,26 +174,13 @@ class Engine:
             await self.stop()
         raise JanusError(f"Janus 的 API 套接字没有就绪，日志：{self.log_path}")
 
-    def _check_http_port(self) -> None:
-        """Janus 1.1.2 dies of a segmentation fault, saying nothing, when its HTTP port is taken: say it first."""
-        j = self.settings.janus
-        if j.netns:
-            return  # another network namespace: its ports are its own
-        with socket.socket(socket.AF_INET6 if ":" in j.http_host else socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((j.http_host, j.http_port))
-            except OSError as exc:
-                raise JanusError(
-                    f"Janus 的 HTTP 端口 {j.http_host}:{j.http_port} 无法使用（{exc.strerror}）："
-                    "请在配置 [janus] http_port 中换一个端口，或停止占用它的程序"
-                ) from None
-
     async def _ready(self, timeout: float) -> bool:
         assert self.process is not None
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
             if self.process.returncode is not None:
+                if await asyncio.to_thread(self._api_thread_ended):
+                    return False
                 raise JanusError(f"Janus 启动失败（退出码 {self.process.returncode}），日志：{self.log_path}")
             if self.layout.api_socket.exists() and await self._answers():
                 return True
@@ -206,7 +191,8 @@ class Engine:
 
     def _api_thread_ended(self) -> bool:
         with contextlib.suppress(OSError):
-            return "Unix Sockets thread ended" in self.log_path.read_text(errors="replace")
+            text = self.log_path.read_text(errors="replace")
+            return "Unix Sockets thread ended" in text or "No Janus API transport is available" in text
         return False
 
     async def _answers(self, timeout: float = 2.0) -> bool:

@@ -1,10 +1,11 @@
 """Camera feeds: an RTSP camera published into a consultation room as one more site, without decoding.
 
 Each feed runs in a process of its own (`python -m conference.video.feeds ...`), so the camera's packets never
-pass through the control plane's event loop. The process is a Janus client like the join page: it joins the
-room as a publisher over Janus's HTTP API and sends the camera's H.264 as it comes (aiortc
-`MediaPlayer(url, decode=False)`). When the camera drops (its track ends, or the peer connection fails) it leaves
-and joins again with backoff, for as long as it runs; the control plane restarts the process should it die.
+pass through the control plane's event loop. The process has a Janus session of its own on Janus's Unix-socket
+API (conference.video.client): it joins the room as a publisher with its invite's ACL token and sends the
+camera's H.264 as it comes (aiortc `MediaPlayer(url, decode=False)`). When the camera drops (its track ends, or
+the peer connection fails) or Janus hangs up, it leaves and joins again with backoff, for as long as it runs; the
+control plane restarts the process should it die.
 """
 
 import argparse
@@ -12,10 +13,10 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import sys
-from typing import Any
+from pathlib import Path
 
+from conference.video.client import JanusClient
 from conference.video.engine import in_netns
 
 log = logging.getLogger(__name__)
@@ -71,64 +72,14 @@ SECRETS = {"token": "SB_FEED_TOKEN", "pin": "SB_FEED_PIN", "rtsp": "SB_FEED_RTSP
 
 
 def arguments(
-    janus_url: str, room: int, participant_id: int, display: str, token: str, pin: str, rtsp_url: str
+    api_socket: Path, room: int, participant_id: int, display: str, token: str, pin: str, rtsp_url: str
 ) -> tuple[list[str], dict[str, str]]:
     """The feed process's command-line arguments and its secrets (for its environment)."""
-    argv = ["--janus", janus_url, "--room", str(room), "--id", str(participant_id), "--display", display]
+    argv = ["--janus", str(api_socket), "--room", str(room), "--id", str(participant_id), "--display", display]
     return argv, {SECRETS["token"]: token, SECRETS["pin"]: pin, SECRETS["rtsp"]: rtsp_url}
 
 
 # The feed process -------------------------------------------------------------------------------------------
-
-
-class JanusHttp:
-    """A minimal Janus HTTP API client: one session, one handle, events by long poll."""
-
-    def __init__(self, url: str) -> None:
-        import httpx
-
-        self.url = url.rstrip("/")
-        self.http = httpx.AsyncClient(timeout=40)
-        self.session = self.handle = 0
-        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._poller: asyncio.Task[None] | None = None
-
-    async def _post(self, path: str, message: dict[str, Any]) -> dict[str, Any]:
-        reply = (await self.http.post(self.url + path, json={"transaction": secrets.token_hex(6), **message})).json()
-        if reply.get("janus") == "error":
-            raise RuntimeError(f"Janus: {reply['error']}")
-        return reply
-
-    async def open(self) -> None:
-        self.session = (await self._post("", {"janus": "create"}))["data"]["id"]
-        self._poller = asyncio.create_task(self._poll())
-        attached = await self._post(f"/{self.session}", {"janus": "attach", "plugin": "janus.plugin.videoroom"})
-        self.handle = attached["data"]["id"]
-
-    async def _poll(self) -> None:
-        while True:
-            reply = (await self.http.get(f"{self.url}/{self.session}?maxev=10")).json()
-            for event in reply if isinstance(reply, list) else [reply]:
-                if event.get("janus") != "keepalive":
-                    await self.events.put(event)
-
-    async def send(self, body: dict[str, Any], jsep: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A message to the handle; returns the plugin's event answering it."""
-        message: dict[str, Any] = {"janus": "message", "body": body} | ({"jsep": jsep} if jsep else {})
-        await self._post(f"/{self.session}/{self.handle}", message)
-        while True:
-            event = await self.events.get()
-            if event.get("janus") == "event":
-                return event
-            if event.get("janus") in ("hangup", "detached"):
-                raise RuntimeError(f"Janus: {event['janus']}")
-
-    async def close(self) -> None:
-        if self._poller:
-            self._poller.cancel()
-        with contextlib.suppress(Exception):
-            await self._post(f"/{self.session}", {"janus": "destroy"})
-        await self.http.aclose()
 
 
 async def publish_once(args: argparse.Namespace) -> None:
@@ -139,7 +90,6 @@ async def publish_once(args: argparse.Namespace) -> None:
     player = MediaPlayer(args.rtsp, decode=False, options={"rtsp_transport": "tcp", "stimeout": "5000000"})
     if player.video is None:
         raise RuntimeError("摄像头没有视频流")
-    janus = JanusHttp(args.janus)
     pc = RTCPeerConnection()
     ended = asyncio.Event()
     player.video.on("ended", ended.set)
@@ -149,29 +99,43 @@ async def publish_once(args: argparse.Namespace) -> None:
         if pc.connectionState in ("failed", "closed"):
             ended.set()
 
+    janus: JanusClient | None = None
     try:
-        await janus.open()
+        janus = await JanusClient.open(Path(args.janus))
+        handle = await janus.attach()
         join = {"request": "join", "ptype": "publisher", "room": args.room, "id": args.id, "display": args.display}
         join |= {"token": args.token} | ({"pin": args.pin} if args.pin else {})
-        joined = await janus.send(join)
-        data = joined["plugindata"]["data"]
-        if data.get("videoroom") != "joined":
-            raise RuntimeError(f"加入失败：{data.get('error', data)}")
+        joined = await janus.message(handle, join)
+        if joined.data.get("videoroom") != "joined":
+            raise RuntimeError(f"加入失败：{joined.error or joined.data}")
         transceiver = pc.addTransceiver(player.video, direction="sendonly")
         h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]
         transceiver.setCodecPreferences(h264)
         await pc.setLocalDescription(await pc.createOffer())
         offer = {"type": "offer", "sdp": pc.localDescription.sdp}
-        answer = await janus.send({"request": "configure", "audio": False, "video": True}, offer)
-        await pc.setRemoteDescription(RTCSessionDescription(answer["jsep"]["sdp"], "answer"))
+        answer = await janus.message(handle, {"request": "configure", "audio": False, "video": True}, offer)
+        if answer.jsep is None:
+            raise RuntimeError(f"发布失败：{answer.error or answer.data}")
+        await pc.setRemoteDescription(RTCSessionDescription(answer.jsep["sdp"], "answer"))
         log.info("camera feed %s published", args.display)
-        await ended.wait()
+        watches = [asyncio.create_task(ended.wait()), asyncio.create_task(_until_hung_up(janus))]
+        await asyncio.wait(watches, return_when=asyncio.FIRST_COMPLETED)
+        for watch in watches:
+            watch.cancel()
         log.warning("camera feed %s dropped", args.display)
     finally:
         await pc.close()
-        await janus.close()
+        if janus is not None:
+            await janus.close()
         if player.video:
             player.video.stop()
+
+
+async def _until_hung_up(janus: JanusClient) -> None:
+    """Take the room's events (nobody else does) until Janus hangs up on us or the session ends."""
+    while (event := await janus.next_event()) is not None:
+        if event.get("janus") == "hangup":
+            return
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -188,14 +152,14 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Publish an RTSP camera into a Janus VideoRoom without decoding")
-    for name in ("janus", "display"):
-        parser.add_argument(f"--{name}", required=True)
+    parser.add_argument("--janus", required=True, help="Janus's Unix-socket API (pfunix, SOCK_SEQPACKET)")
+    parser.add_argument("--display", required=True)
     for name, variable in SECRETS.items():
         parser.add_argument(f"--{name}", default=os.environ.get(variable, ""), help=f"default: ${variable}")
     parser.add_argument("--room", type=int, required=True)
     parser.add_argument("--id", type=int, required=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s feed %(levelname)s %(message)s")
-    for noisy in ("httpx", "aioice", "aiortc", "libav"):
+    for noisy in ("aioice", "aiortc", "libav"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     parsed = parser.parse_args()
     if not parsed.token or not parsed.rtsp:

@@ -77,7 +77,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
     app.state.services = composed
     errors.install(app)
     app.add_middleware(RequestLimits, ctx=ctx)
-    app.add_middleware(SecurityHeaders, settings=ctx.settings)
+    app.add_middleware(SecurityHeaders)
     app.include_router(auth_views.router, responses=errors.RESPONSES)
     app.include_router(incident_views.router, responses=errors.RESPONSES)
     app.include_router(directory_views.router, responses=errors.RESPONSES)

@@ -71,8 +71,8 @@ def get_faxes(request: Request) -> FaxService:
     return _switched_on(services(request).telephony.faxes, _TELEPHONY_OFF + "，无法收发传真")
 
 
-def get_live_rooms(request: Request) -> LiveRooms:
-    video = services(request).video
+def get_live_rooms(connection: HTTPConnection) -> LiveRooms:
+    video = services(connection).video
     return _switched_on(video.live if video.enabled else None, "视频会商未启用（[janus] mode = off）")
 
 

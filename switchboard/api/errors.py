@@ -1,6 +1,8 @@
 """Every error leaves as JSON {"error": code, "message": ..., "field": ...}."""
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -64,6 +66,17 @@ def body(code: str, message: str, field: str | None = None) -> dict[str, str | N
     return {"error": code, "message": message, "field": field}
 
 
+def explain(errors: Sequence[Any]) -> tuple[str, str | None]:
+    """The first validation error in Chinese, naming its field: (message, field)."""
+    error = errors[0]
+    loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    field = ".".join(loc) or None
+    reason = _ZH.get(error.get("type", ""), "")
+    detail = str(error.get("msg", "")).removeprefix("Value error, ")
+    message = f"{field or '请求'}：{reason}（{detail}）" if reason else f"{field or '请求'}：{detail}"
+    return message, field
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(SwitchboardError)
     async def domain_error(_: Request, exc: SwitchboardError) -> JSONResponse:
@@ -74,12 +87,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        error = exc.errors()[0]
-        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")]
-        field = ".".join(loc) or None
-        reason = _ZH.get(error.get("type", ""), "")
-        detail = str(error.get("msg", "")).removeprefix("Value error, ")
-        message = f"{field or '请求'}：{reason}（{detail}）" if reason else f"{field or '请求'}：{detail}"
+        message, field = explain(exc.errors())
         return JSONResponse(body("invalid", message, field), 422)
 
     @app.exception_handler(HTTPException)

@@ -1,40 +1,33 @@
-"""Security headers on every response: pages run only the scripts they are served with, talk only to this server and
-to Janus (the join page's video), and cannot be framed; no response is content-sniffed into something else."""
-
-from urllib.parse import urlsplit
+"""Security headers on every response: pages run only the scripts they are served with, talk only to this server
+(the join page's video signalling included), and cannot be framed; no response is content-sniffed into something
+else."""
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from switchboard.core.config import Settings
 
 # FastAPI's interactive docs load their script and style from a CDN and inline a start-up script: until they are
 # served locally (the console issue) they get no CSP of their own, the other headers still apply.
 _DOCS = ("/docs", "/redoc")
 
-
-def content_security_policy(settings: Settings) -> str:
-    janus = urlsplit(settings.janus.public_url or f"http://{settings.janus.http_host}:{settings.janus.http_port}")
-    return "; ".join(
-        [
-            "default-src 'self'",
-            "script-src 'self'",
-            "style-src 'self' 'unsafe-inline'",  # style attributes in the pages; styles cannot run code
-            "img-src 'self' data: blob:",
-            "media-src 'self' blob:",
-            f"connect-src 'self' {janus.scheme}://{janus.netloc}",
-            "object-src 'none'",
-            "base-uri 'none'",
-            "form-action 'self'",
-            "frame-ancestors 'none'",
-        ]
-    )
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",  # style attributes in the pages; styles cannot run code
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.policy = content_security_policy(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,7 +42,7 @@ class SecurityHeaders:
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "no-referrer")
                 if not docs:
-                    headers.setdefault("Content-Security-Policy", self.policy)
+                    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
             await send(message)
 
         await self.app(scope, receive, with_headers)

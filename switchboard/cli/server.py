@@ -29,6 +29,9 @@ def init(
     console.print(f"已写入默认配置：{path}")
 
 
+WS_MAX_BYTES = 256 * 1024  # a WebSocket message larger than this closes the socket (a page's SDP is 5-15 KB)
+
+
 def serve(config_path: ConfigOption = None) -> None:
     settings = load_settings(config_path)
     ctx = Context.from_settings(settings)
@@ -60,7 +63,9 @@ def serve(config_path: ConfigOption = None) -> None:
         if settings.janus.mode == "local":
             console.print("视频会商引擎 Janus 随服务启动（\\[janus] mode = local）")
         server = uvicorn.Server(
-            uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level="info")
+            uvicorn.Config(
+                app, host=settings.server.host, port=settings.server.port, log_level="info", ws_max_size=WS_MAX_BYTES
+            )
         )
         hide_tokens()  # after uvicorn.Config set up its loggers
         await server.serve()

@@ -142,23 +142,25 @@ def _new_invite(
     )
 
 
-async def join_details(ctx: Context, live: LiveRooms, consultation_id: str, token: str) -> dict[str, Any]:
-    """What the join page needs to enter the room: refused for an expired, revoked or foreign token and while
-    the consultation is locked."""
+async def admitted(ctx: Context, live: LiveRooms, consultation_id: str, token: str) -> tuple[Consultation, Invite]:
+    """The consultation and invite a join token lets into the room now: refused for an expired, revoked or foreign
+    token, and while the consultation is locked to a site outside its room."""
     consultation, invite = await invite_of(ctx, consultation_id, token)
-    present = live.present.get(consultation.id, {})
-    if consultation.locked and invite.participant_id not in present:
+    if consultation.locked and invite.participant_id not in live.present.get(consultation.id, {}):
         raise Forbidden("会商已锁定，暂不能加入")
+    return consultation, invite
+
+
+async def join_details(ctx: Context, live: LiveRooms, consultation_id: str, token: str) -> dict[str, Any]:
+    """What the join page shows before joining: the consultation, who the link admits, the sites' names."""
+    consultation, invite = await admitted(ctx, live, consultation_id, token)
     sites = {str(i.participant_id): i.site for i in await invites(ctx, consultation.id)}
     return {
-        "janus_url": live.public_url,
-        "room": consultation.room,
         "title": consultation.title,
         "participant_id": invite.participant_id,
         "site": invite.site,
         "person": invite.person,
         "moderator": invite.moderator,
-        "room_token": invite.room_token,
         "pin_required": bool(consultation.pin),
         "sites": sites,
     }
@@ -197,7 +199,9 @@ async def mute(ctx: Context, live: LiveRooms, actor: str, consultation_id: str, 
 
 
 async def remove(ctx: Context, live: LiveRooms, actor: str, consultation_id: str, invite_id: str) -> None:
-    """Revoke the invite, take its token out of the room's ACL and kick the site: it cannot come back."""
+    """Revoke the invite, take its token out of the room's ACL, kick the site and close its pages' relays (Janus
+    ends their sessions, subscriptions included, whatever the browser does): it sees nothing more, cannot come
+    back."""
     consultation = await _open(ctx, consultation_id)
     invite = await _invite_for(ctx, consultation, invite_id)
     async with ctx.db.session() as session:
@@ -208,6 +212,7 @@ async def remove(ctx: Context, live: LiveRooms, actor: str, consultation_id: str
     await live.rooms.allow(consultation.room, consultation.secret, [invite.room_token], "remove")
     if invite.participant_id in {p.id for p in await live.rooms.participants(consultation.room)}:
         await live.rooms.kick(consultation.room, consultation.secret, invite.participant_id)
+    await live.cut_off([invite.id], "您已被主持人移出本次会商")
     await live.stop_feed(invite.id)
     await _publish(ctx, consultation, "consultation.removed", f"{invite.site} 被移出视频会商", actor)
 
@@ -267,7 +272,9 @@ async def close(ctx: Context, live: LiveRooms, actor: str, consultation_id: str)
     consultation = await _open(ctx, consultation_id)
     if consultation.recording:
         consultation = await record(ctx, live, actor, consultation_id, False)
-    for invite_row in await invites(ctx, consultation.id):
+    everyone = await invites(ctx, consultation.id)
+    await live.cut_off([i.id for i in everyone], "本次会商已结束")
+    for invite_row in everyone:
         await live.stop_feed(invite_row.id)
     await live.rooms.destroy(consultation.room, consultation.secret)
     async with ctx.db.session() as session:

@@ -4,8 +4,10 @@ into the recording store when they stop."""
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
 
@@ -24,6 +26,12 @@ from switchboard.core.events import Event
 log = logging.getLogger(__name__)
 
 
+class Connected(Protocol):
+    """A page in a room, as the control plane relays it (switchboard.consultations.relay)."""
+
+    async def end(self, reason: str) -> None: ...
+
+
 class LiveRooms:
     def __init__(self, ctx: Context, layout: Layout, recordings: RecordingStore) -> None:
         self.ctx, self.layout, self.recordings = ctx, layout, recordings
@@ -31,6 +39,7 @@ class LiveRooms:
         self.present: dict[str, dict[int, Participant]] = {}  # consultation id -> who is in its room
         self.feeds: dict[str, FeedProcess] = {}  # invite id -> its camera feed publisher
         self.recording_started: dict[str, datetime] = {}  # consultation id -> when its recording began
+        self.connected: dict[str, set[Connected]] = {}  # invite id -> its pages' relays
         self.filing = Background()
 
     @property
@@ -43,23 +52,18 @@ class LiveRooms:
     def rooms(self, rooms: Rooms) -> None:
         self._rooms = rooms
 
-    @property
-    def public_url(self) -> str:
-        j = self.ctx.settings.janus
-        return j.public_url or f"http://{j.http_host}:{j.http_port}/janus"
-
-    @property
-    def feed_url(self) -> str:
-        """Janus API URL as camera-feed processes reach it (they run beside Janus, in its network namespace)."""
-        j = self.ctx.settings.janus
-        host = "127.0.0.1" if j.http_host in ("0.0.0.0", "") else j.http_host
-        return f"http://{host}:{j.http_port}/janus"
-
     async def stop(self) -> None:
         for feed in list(self.feeds.values()):
             await feed.stop()
         self.feeds.clear()
+        await self.cut_off(list(self.connected), "会商服务正在重启，请稍后刷新页面重新加入")
         await self.filing.drain()
+
+    async def cut_off(self, invite_ids: Iterable[str], reason: str) -> None:
+        """End every page of these invites: their Janus sessions close, publisher and subscriptions with them."""
+        for invite_id in invite_ids:
+            for page in list(self.connected.pop(invite_id, ())):
+                await page.end(reason)
 
     def rec_dir(self, consultation: Consultation) -> Path:
         return self.layout.recordings_dir / consultation.id
@@ -111,7 +115,7 @@ class LiveRooms:
         if invite.id in self.feeds:
             return
         argv, secrets_env = arguments(
-            self.feed_url, consultation.room, invite.participant_id, invite.site, invite.room_token,
+            self.layout.api_socket, consultation.room, invite.participant_id, invite.site, invite.room_token,
             consultation.pin, invite.feed_url,
         )  # fmt: skip
         feed = FeedProcess(argv, secrets_env, self.ctx.settings.janus.netns)
@@ -165,6 +169,9 @@ class LiveRooms:
         pp_rec = self.ctx.settings.janus.pp_rec
         ended_at = utcnow()
         for stream in await asyncio.to_thread(room_recordings.streams, self.rec_dir(consultation)):
+            if stream.participant_id not in sites:
+                log.warning("%s: not a site of consultation %s, not filed", stream.path.name, consultation.id)
+                continue
             try:
                 playable = await room_recordings.convert(pp_rec, stream)
             except room_recordings.ConversionFailed as exc:

@@ -79,3 +79,52 @@ class FeedCreate(BaseModel):
 
     url: str = Field(pattern=r"^rtsps?://[^\s]{1,480}$", description="the camera's RTSP URL")
     site: Site = "现场摄像头"  # type: ignore[valid-type]
+
+
+# What a join page may send over its signalling socket (/consult/{id}/signal), one model per `op` -----------------
+
+MAX_SDP = 64 * 1024  # a browser's offer or answer with audio, video and all its candidates is 5-15 KB
+Sdp = Field(min_length=1, max_length=MAX_SDP)
+Feed = Field(ge=1, lt=2**53, description="the participant id of a site in the room")
+
+
+class PageRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: int = Field(ge=0, lt=2**53, description="echoed in the reply")
+    op: str
+
+
+class Hello(PageRequest):
+    token: str = Field(min_length=1, max_length=2000)
+
+
+class Join(PageRequest):
+    pin: str = Field("", max_length=12)
+
+
+class Publish(PageRequest):
+    offer: str = Sdp
+
+
+class Subscribe(PageRequest):
+    feed: int = Feed
+
+
+class Start(PageRequest):
+    feed: int = Feed
+    answer: str = Sdp
+
+
+class Unsubscribe(PageRequest):
+    feed: int = Feed
+
+
+PAGE_REQUESTS: dict[str, type[PageRequest]] = {
+    "hello": Hello,
+    "join": Join,
+    "publish": Publish,
+    "subscribe": Subscribe,
+    "start": Start,
+    "unsubscribe": Unsubscribe,
+}

@@ -171,11 +171,6 @@ class JanusSettings(_Section):
     admin_key: str = Field(
         "", description="VideoRoom admin key (rooms are created with it only); empty: generated into <var_dir>/janus"
     )
-    http_host: str = Field("127.0.0.1", description="Address Janus's HTTP API for browsers listens on")
-    http_port: int = Field(8088, ge=1, le=65535, description="Port of Janus's HTTP API for browsers")
-    public_url: str = Field(
-        "", description="Janus API URL as the browsers reach it; empty: http://<http_host>:<http_port>/janus"
-    )
     rtp_port_start: int = Field(30000, ge=1024, le=65535, description="First RTP port of Janus")
     rtp_port_end: int = Field(30999, ge=1024, le=65535, description="Last RTP port of Janus")
     keepalive_seconds: float = Field(20.0, gt=0, lt=60, description="Keepalive interval of the Janus session")

@@ -23,7 +23,6 @@ from tests.support.wait import until_sync
 
 INTERFACE = "vj0"
 ADDRESS = "10.99.0.1"
-HTTP_PORT = 8088
 PAGE_PORT = 8080  # where the forwarder inside listens for the browsers
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = [
@@ -58,8 +57,6 @@ class JanusHarness:
             "SWITCHBOARD_JANUS_MODE": "external",
             "SWITCHBOARD_JANUS_API_SOCKET": str(self.engine.layout.api_socket),
             "SWITCHBOARD_JANUS_NETNS": self.netns,
-            "SWITCHBOARD_JANUS_HTTP_HOST": "127.0.0.1",
-            "SWITCHBOARD_JANUS_HTTP_PORT": str(HTTP_PORT),
             "SWITCHBOARD_JANUS_KEEPALIVE_SECONDS": "5",
             "SWITCHBOARD_JANUS_ADMIN_KEY": admin_key(self.engine.settings),
         }
@@ -93,8 +90,6 @@ def engine_settings(var_dir: Path, netns: str) -> config.Settings:
             "SWITCHBOARD_JANUS_NETNS": netns,
             "SWITCHBOARD_JANUS_INTERFACE": INTERFACE,
             "SWITCHBOARD_JANUS_ADDRESS": ADDRESS,
-            "SWITCHBOARD_JANUS_HTTP_HOST": "127.0.0.1",
-            "SWITCHBOARD_JANUS_HTTP_PORT": str(HTTP_PORT),
         },
     )
 

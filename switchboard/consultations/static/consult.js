@@ -1,12 +1,12 @@
-// The join page's Janus client: Janus HTTP API (long poll), VideoRoom publisher plus one subscriber per site.
+// The join page: its camera published into the room and one subscription per site, signalled through the switchboard.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(location.search);
   const token = params.get("token") || "";
   const cid = location.pathname.split("/").filter(Boolean).pop();
-  const tiles = new Map(); // participant id -> {el, video, stream, pc, handle}
-  let janus = null, ticket = null, pub = null, localStream = null, cameraTrack = null, left = false;
+  const tiles = new Map(); // participant id -> {el, video, stream, pc, subscribed}
+  let relay = null, ticket = null, pub = null, localStream = null, cameraTrack = null, left = false;
 
   function say(text) { $("status").textContent = text; }
   function notice(text) { $("notice").textContent = text; $("notice").classList.remove("hidden"); }
@@ -21,56 +21,39 @@
     return data;
   }
 
-  class Janus {
-    constructor(url) { this.url = url; this.pending = new Map(); this.handlers = new Map(); }
-    tx() { return Math.random().toString(36).slice(2, 12); }
-    async post(path, msg) {
-      const res = await fetch(this.url + path, { method: "POST", body: JSON.stringify(msg) });
-      const reply = await res.json();
-      if (reply.janus === "error") throw new Error(reply.error.reason);
-      return reply;
+  // The page's signalling goes through the switchboard (never to Janus itself): requests answered by id, room
+  // events pushed; the server closes the socket with code 4403 and the reason when it cuts this site off.
+  class Relay {
+    constructor(onEvent, onEnd) { this.next = 1; this.waiting = new Map(); this.onEvent = onEvent; this.onEnd = onEnd; }
+    open() {
+      return new Promise((resolve, reject) => {
+        const scheme = location.protocol === "https:" ? "wss" : "ws";
+        this.ws = new WebSocket(`${scheme}://${location.host}/consult/${cid}/signal`);
+        this.ws.onopen = () => this.ask("hello", { token }).then(resolve, reject);
+        this.ws.onmessage = (m) => {
+          const msg = JSON.parse(m.data);
+          if (msg.event) { this.onEvent(msg); return; }
+          const waiting = this.waiting.get(msg.id);
+          if (!waiting) return;
+          this.waiting.delete(msg.id);
+          if (msg.ok) waiting.resolve(msg); else waiting.reject(new Error(msg.message));
+        };
+        this.ws.onclose = (e) => {
+          const reason = e.reason || "与会商服务器的连接中断";
+          for (const w of this.waiting.values()) w.reject(new Error(reason));
+          this.waiting.clear();
+          reject(new Error(reason));
+          this.onEnd(e.code, reason);
+        };
+      });
     }
-    async create() {
-      this.session = (await this.post("", { janus: "create", transaction: this.tx() })).data.id;
-      this.poll();
+    ask(op, fields) {
+      const id = this.next++;
+      const answered = new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+      this.ws.send(JSON.stringify({ id, op, ...fields }));
+      return answered;
     }
-    async poll() {
-      while (this.session && !left) {
-        try {
-          const res = await fetch(`${this.url}/${this.session}?maxev=10&rid=${Date.now()}`);
-          const events = await res.json();
-          for (const ev of Array.isArray(events) ? events : [events]) this.dispatch(ev);
-        } catch (err) { say("与会商服务器的连接中断，正在重试…"); await new Promise((r) => setTimeout(r, 1000)); }
-      }
-    }
-    dispatch(ev) {
-      if (ev.janus === "keepalive") return;
-      if (ev.janus === "error" && ev.error && ev.error.code === 458) { this.session = null; say("会话已失效"); return; }
-      const waiting = ev.transaction && this.pending.get(ev.transaction);
-      if (waiting && ev.janus === "event") { this.pending.delete(ev.transaction); waiting(ev); return; }
-      const handler = this.handlers.get(ev.sender);
-      if (handler) handler(ev);
-    }
-    async attach(onEvent) {
-      const reply = await this.post(`/${this.session}`, { janus: "attach", plugin: "janus.plugin.videoroom", transaction: this.tx() });
-      this.handlers.set(reply.data.id, onEvent || (() => {}));
-      return reply.data.id;
-    }
-    message(handle, body, jsep) {
-      const transaction = this.tx();
-      const answered = new Promise((resolve) => this.pending.set(transaction, resolve));
-      const msg = { janus: "message", transaction, body };
-      if (jsep) msg.jsep = jsep;
-      return this.post(`/${this.session}/${handle}`, msg).then(() => answered);
-    }
-    detach(handle) {
-      this.handlers.delete(handle);
-      return this.post(`/${this.session}/${handle}`, { janus: "detach", transaction: this.tx() }).catch(() => {});
-    }
-    destroy() {
-      const session = this.session; this.session = null;
-      if (session) return this.post(`/${session}`, { janus: "destroy", transaction: this.tx() }).catch(() => {});
-    }
+    close() { if (this.ws) this.ws.close(1000); }
   }
 
   function iceComplete(pc) {
@@ -108,7 +91,7 @@
     }
     el.append(video, label);
     $("grid").appendChild(el);
-    const entry = { el, video, stream: new MediaStream(), pc: null, handle: null, name };
+    const entry = { el, video, stream: new MediaStream(), pc: null, subscribed: false, name };
     video.srcObject = entry.stream;
     tiles.set(id, entry);
     return entry;
@@ -118,7 +101,7 @@
     const entry = tiles.get(id);
     if (!entry || id === ticket.participant_id) return;
     if (entry.pc) entry.pc.close();
-    if (entry.handle) janus.detach(entry.handle);
+    if (entry.subscribed && !left) relay.ask("unsubscribe", { feed: id }).catch(() => {});
     entry.el.remove();
     tiles.delete(id);
   }
@@ -140,48 +123,55 @@
   async function subscribe(feed, display) {
     if (tiles.has(feed) || feed === ticket.participant_id) return;
     const entry = tile(feed, siteName(feed, display), false);
-    entry.handle = await janus.attach((ev) => {
-      if (ev.janus === "hangup") drop(feed);
-    });
-    const body = { request: "join", ptype: "subscriber", room: ticket.room, streams: [{ feed }], private_id: pub.privateId };
-    if (ticket.pin) body.pin = ticket.pin;
-    const joined = await janus.message(entry.handle, body);
-    if (!joined.jsep) { drop(feed); return; }
+    let offer;
+    try { offer = (await relay.ask("subscribe", { feed })).offer; } catch (err) { drop(feed); throw err; }
+    entry.subscribed = true;
     const pc = new RTCPeerConnection({});
     entry.pc = pc;
     pc.ontrack = (e) => { entry.stream.addTrack(e.track); entry.video.play().catch(() => {}); };
-    await pc.setRemoteDescription(joined.jsep);
+    await pc.setRemoteDescription({ type: "offer", sdp: offer });
     await pc.setLocalDescription(await pc.createAnswer());
     await iceComplete(pc);
-    await janus.message(entry.handle, { request: "start", room: ticket.room }, { type: "answer", sdp: pc.localDescription.sdp });
+    await relay.ask("start", { feed, answer: pc.localDescription.sdp });
   }
 
-  function onRoomEvent(ev) {
-    if (ev.janus === "hangup" && !left) { say("媒体连接已断开"); return; }
-    const data = ev.plugindata && ev.plugindata.data;
-    if (!data) return;
-    if (data.videoroom === "talking" || data.videoroom === "stopped-talking") {
-      const entry = tiles.get(data.id);
-      if (entry) entry.el.classList.toggle("speaking", data.videoroom === "talking");
-      if (entry && data.videoroom === "talking") document.body.dataset.speaker = entry.name;
-      return;
+  function onRoomEvent(msg) {
+    if (msg.event === "publishers") {
+      for (const p of msg.publishers) subscribe(p.id, p.display).catch((err) => notice(err.message));
+    } else if (msg.event === "gone") {
+      drop(msg.id);
+    } else if (msg.event === "talking") {
+      const entry = tiles.get(msg.id);
+      if (entry) entry.el.classList.toggle("speaking", msg.on);
+      if (entry && msg.on) document.body.dataset.speaker = entry.name;
+    } else if (msg.event === "removed" || msg.event === "ended") {
+      cutOff(msg.message);
+    } else if (msg.event === "hangup" && !left) {
+      say("媒体连接已断开");
     }
-    for (const p of data.publishers || []) subscribe(p.id, p.display).catch((err) => notice(err.message));
-    if (data.leaving === "ok" && data.reason === "kicked") { kicked(); return; }
-    const gone = data.unpublished || data.leaving || data.kicked;
-    if (gone && gone !== "ok") drop(gone);
   }
 
-  function kicked() {
+  function onEnd(code, reason) {
+    if (left) return;
+    if (code === 4403) { cutOff(reason); return; }
+    left = true;
+    document.body.dataset.state = "disconnected";
+    say("已断开");
+    notice(reason.startsWith("与会商") || code === 4503 ? reason : `与会商服务器的连接中断：${reason}`);
+  }
+
+  // The control plane has cut this site off (removed, or the consultation ended); Janus has already ended its media.
+  function cutOff(message) {
+    if (left) return;
     left = true;
     for (const id of [...tiles.keys()]) { const e = tiles.get(id); if (e.pc) e.pc.close(); e.el.remove(); }
     tiles.clear();
     if (pub && pub.pc) pub.pc.close();
     if (localStream) localStream.getTracks().forEach((t) => t.stop());
-    janus.destroy();
+    relay.close();
     document.body.dataset.state = "removed";
     say("已断开");
-    notice("您已被主持人移出本次会商");
+    notice(message);
   }
 
   async function publish() {
@@ -195,42 +185,35 @@
     pub.video = pc.addTransceiver(cameraTrack, { direction: "sendonly" });
     await pc.setLocalDescription(await pc.createOffer());
     await iceComplete(pc);
-    const answer = await janus.message(pub.handle, { request: "configure", audio: true, video: true },
-      { type: "offer", sdp: pc.localDescription.sdp });
-    if (!answer.jsep) throw new Error((answer.plugindata.data.error) || "发布失败");
-    await pc.setRemoteDescription(answer.jsep);
+    const published = await relay.ask("publish", { offer: pc.localDescription.sdp });
+    await pc.setRemoteDescription({ type: "answer", sdp: published.answer });
   }
 
   async function join() {
     $("join-button").disabled = true;
+    let joined;
     try {
-      ticket.pin = $("pin").value.trim();
-      janus = new Janus(ticket.janus_url);
-      await janus.create();
-      pub = { handle: await janus.attach(onRoomEvent) };
-      const body = { request: "join", ptype: "publisher", room: ticket.room, id: ticket.participant_id,
-        display: ticket.site, token: ticket.room_token };
-      if (ticket.pin) body.pin = ticket.pin;
-      const joined = (await janus.message(pub.handle, body)).plugindata.data;
-      if (joined.videoroom !== "joined") {
-        janus.destroy();
-        $("join-button").disabled = false;
-        const reasons = { 432: "会商参会方已满", 433: "会商密码错误或无权加入", 436: "您已在会商中（另一个窗口）" };
-        notice(reasons[joined.error_code] || `无法加入：${joined.error}`);
-        return;
-      }
-      pub.privateId = joined.private_id;
+      relay = new Relay(onRoomEvent, onEnd);
+      await relay.open();
+      joined = await relay.ask("join", { pin: $("pin").value.trim() });
+    } catch (err) {
+      if (relay) { relay.onEnd = () => {}; relay.close(); }
+      notice(err.message);
+      $("join-button").disabled = false;
+      return;
+    }
+    try {
+      pub = {};
       $("join").classList.add("hidden");
       ["toggle-camera", "toggle-mic", "share-screen", "leave"].forEach((id) => $(id).classList.remove("hidden"));
       if (ticket.moderator) $("moderation").classList.remove("hidden");
       $("notice").classList.add("hidden");
       await publish();
-      for (const p of joined.publishers || []) subscribe(p.id, p.display).catch((err) => notice(err.message));
+      for (const p of joined.publishers) subscribe(p.id, p.display).catch((err) => notice(err.message));
       document.body.dataset.state = "joined";
       say("已加入会商");
     } catch (err) {
       notice(`加入失败：${err.message}`);
-      $("join-button").disabled = false;
     }
   }
 
@@ -273,7 +256,7 @@
     $("toggle-camera").onclick = (e) => toggle(e.target, "video", "关闭摄像头", "打开摄像头");
     $("toggle-mic").onclick = (e) => toggle(e.target, "audio", "关闭麦克风", "打开麦克风");
     $("share-screen").onclick = shareScreen;
-    $("leave").onclick = () => { left = true; janus.destroy(); location.reload(); };
+    $("leave").onclick = () => { left = true; relay.close(); location.reload(); };
     $("lock").onclick = async (e) => {
       const on = !e.target.classList.contains("active");
       try { await control("POST", `/api/v1/consultations/${cid}/lock`, { on });
