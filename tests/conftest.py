@@ -117,9 +117,15 @@ async def client(app_ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+NAMES = {"duty_officer": "王建国", "leader": "李明", "alert_officer": "张敏", "approver": "刘洋", "admin": "赵强"}
+
+
 async def add_users(ctx: Context) -> dict[str, User]:
-    """One user per role, username = role name, password PASSWORD."""
-    created = {role.value: User(username=role.value, password_hash=_HASH, roles=[role.value]) for role in Role}
+    """One user per role, username = role name, password PASSWORD, a Chinese name from NAMES."""
+    created = {
+        role.value: User(username=role.value, display_name=NAMES[role.value], password_hash=_HASH, roles=[role.value])
+        for role in Role
+    }
     async with ctx.db.session() as session:
         session.add_all(created.values())
     return created

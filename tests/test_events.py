@@ -34,10 +34,11 @@ async def test_incident_events_are_pushed(live_server: str, tokens: dict) -> Non
             "duty_officer",
         )
         assert event["data"]["title"] == FLOOD["title"]
+        assert event["data"]["summary"] == f"接报：{FLOOD['title']}（较大）"  # as its timeline entry reads
         await http.post(
             f"/api/v1/incidents/{created['id']}/timeline", json={"text": "已派出救援队"}, headers=tokens["duty_officer"]
         )
-        assert (await _next(ws))["data"] == {"text": "已派出救援队"}
+        assert (await _next(ws))["data"] == {"text": "已派出救援队", "summary": "已派出救援队", "on_timeline": True}
 
 
 async def test_events_respect_their_audience(

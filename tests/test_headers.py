@@ -2,6 +2,8 @@
 built from the configured public URL rather than a request's Host header, and warning links that are only ever
 http(s)."""
 
+import re
+
 import httpx
 import pytest
 
@@ -21,9 +23,12 @@ async def test_every_response_carries_the_security_headers(client: httpx.AsyncCl
 
 async def test_the_console_page_has_no_inline_script(client: httpx.AsyncClient) -> None:
     page = (await client.get("/")).text
-    assert "<script>" not in page and '<script src="/static/console.js">' in page
-    script = await client.get("/static/console.js")
+    scripts = re.findall(r"<script[^>]*>", page)
+    assert scripts and all(re.search(r'src="/assets/index-[\w-]+\.js"', tag) for tag in scripts), scripts
+    script = await client.get(re.search(r'src="(/assets/[^"]+)"', page)[1])  # type: ignore[index]
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert "immutable" in script.headers["cache-control"]
+    assert (await client.get("/assets/..%2Fdocs.html")).status_code == 404
 
 
 async def test_feed_links_come_from_the_configured_address_not_the_host_header(

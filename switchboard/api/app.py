@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
 from broadcast.channels import from_settings as configured_channels
 from broadcast.outbox import Outbox
@@ -18,6 +19,7 @@ from switchboard.api.deps import Reader, Services
 from switchboard.api.headers import SecurityHeaders
 from switchboard.api.limits import RequestLimits
 from switchboard.auth import views as auth_views
+from switchboard.auth.models import User
 from switchboard.auth.sessions import Sessions
 from switchboard.bridges import views as bridge_views
 from switchboard.calls import views as call_views
@@ -73,6 +75,8 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
         version="0.1.0",
         description="应急指挥调度交换平台 API: incident record, contact directory, dispatch, warnings.",
         lifespan=lifespan,
+        docs_url=None,  # served by the console from local files (switchboard.console), not from a CDN
+        redoc_url=None,
     )
     app.state.services = composed
     errors.install(app)
@@ -114,6 +118,9 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
 
     @app.get("/api/v1/me", tags=["auth"], responses=errors.RESPONSES)
     async def me(who: Reader) -> dict[str, Any]:
-        return {"username": who.username, "roles": sorted(who.roles)}
+        """Who is signed in, with the Chinese name the console shows."""
+        async with ctx.db.reader() as session:
+            user = await session.scalar(select(User).where(User.username == who.username))
+        return {"username": who.username, "display_name": user.display_name if user else "", "roles": sorted(who.roles)}
 
     return app

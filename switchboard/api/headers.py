@@ -5,10 +5,6 @@ else."""
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# FastAPI's interactive docs load their script and style from a CDN and inline a start-up script: until they are
-# served locally (the console issue) they get no CSP of their own, the other headers still apply.
-_DOCS = ("/docs", "/redoc")
-
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -33,7 +29,6 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = scope["path"].startswith(_DOCS)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -41,8 +36,7 @@ class SecurityHeaders:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "no-referrer")
-                if not docs:
-                    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+                headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -1,21 +1,57 @@
-"""The duty-room console: a single page over the public API and the event stream, its script served beside it (the
-Content-Security-Policy admits no inline script)."""
+"""The duty-room console: a Vue 3 + Element Plus page (switchboard/console/web, built by `scripts/setup` into
+web/dist) over the public API and the event stream, and the API's own documentation page; every asset is served
+from here (duty networks are offline), none inline (the Content-Security-Policy admits no inline script)."""
 
-from importlib import resources
+from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
+DIST = Path(__file__).parent / "web" / "dist"
 router = APIRouter(include_in_schema=False)
-_STATIC = resources.files(__name__).joinpath("static")
+
+_NOT_BUILT = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>应急指挥调度台</title></head>
+<body><h1>控制台尚未构建</h1><p>请在项目目录运行 <code>scripts/setup</code>（需要 Node.js 与 npm）。
+API 不受影响。</p></body></html>"""
+_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+def _page(name: str) -> Response:
+    path = DIST / name
+    if not path.is_file():
+        return HTMLResponse(_NOT_BUILT, status_code=503)
+    return FileResponse(path, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+
+def _asset(folder: str, name: str, cache: str) -> Response:
+    path = DIST / folder / name
+    if "/" in name or name.startswith(".") or path.suffix not in _TYPES or not path.is_file():
+        return Response(status_code=404)
+    return FileResponse(path, media_type=_TYPES[path.suffix], headers={"Cache-Control": cache})
 
 
 @router.get("/")
-async def index() -> HTMLResponse:
-    """The page holds no data: it signs in and reads everything through the API with the user's token."""
-    return HTMLResponse(_STATIC.joinpath("index.html").read_text("utf-8"))
+async def index() -> Response:
+    """The page holds no data: it signs in and reads everything through the API."""
+    return _page("index.html")
 
 
-@router.get("/static/console.js")
-async def script() -> Response:
-    return Response(_STATIC.joinpath("console.js").read_text("utf-8"), media_type="text/javascript; charset=utf-8")
+@router.get("/assets/{name}")
+async def asset(name: str) -> Response:
+    return _asset("assets", name, "public, max-age=31536000, immutable")  # names carry their content's hash
+
+
+@router.get("/docs")
+async def docs() -> Response:
+    """Swagger UI over /openapi.json, from local files."""
+    return _page("docs.html")
+
+
+@router.get("/docs/{name}")
+async def docs_asset(name: str) -> Response:
+    return _asset("docs", name, "no-cache")
+
+
+@router.get("/docs-init.js")
+async def docs_init() -> Response:
+    return _asset("", "docs-init.js", "no-cache")

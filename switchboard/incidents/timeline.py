@@ -35,6 +35,9 @@ async def append(
     }
     await session.flush()  # the entry's incident may still be pending in the session; Core does not autoflush
     await (await session.connection()).execute(insert(TimelineEntry.__table__), row)
+    # Live, the event reads as its entry does, and says it is filed (the subscriber below must not file it again).
+    event.data.setdefault("summary", summary)
+    event.data["on_timeline"] = True
 
 
 async def page(
@@ -55,6 +58,8 @@ def subscribe(ctx: Context) -> None:
 
     async def on_event(event: Event) -> None:
         if event.subject not in EVENT_KINDS or not event.incident_id or not event.data.get("summary"):
+            return
+        if event.data.get("on_timeline"):
             return
         async with ctx.db.session() as session:
             if await session.get(Incident, event.incident_id) is None:
