@@ -409,7 +409,7 @@ async def test_janus_is_reached_only_through_an_invite(room: Room, janus: JanusH
 
     async with _signal(room, cid, invites[0]["token"]) as page:
         refused = await page.ask("subscribe", feed=invites[1]["participant_id"])
-        assert refused == {"id": page.next, "ok": False, "message": "请先加入会商", "field": None}
+        assert refused == {"id": page.next, "ok": False, "error": "conflict", "message": "请先加入会商", "field": None}
         listing = await page.ask("listparticipants")
         assert not listing["ok"] and listing["field"] == "op"
         wrong_pin = await page.ask("join", pin="0000")

@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
+from switchboard.api import errors
 from switchboard.api.deps import VideoRooms, get_ctx, get_live_rooms, services
-from switchboard.api.errors import explain
 from switchboard.consultations import flows
 from switchboard.consultations.models import (
     MAX_SDP,
@@ -154,7 +154,8 @@ class _Refused(Exception):
 
 
 def _refusal(request_id: int | None, error: SwitchboardError) -> dict[str, Any]:
-    return {"id": request_id, "ok": False, "message": error.message, "field": error.field}
+    """The API's error body (code, Chinese message, field), answering request `request_id`."""
+    return {"id": request_id, "ok": False} | errors.body(error.code, error.message, error.field)
 
 
 async def _request(websocket: WebSocket) -> PageRequest:
@@ -181,7 +182,7 @@ def _parse(raw: str) -> PageRequest:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        message, field = explain(exc.errors())
+        message, field = errors.explain(exc.errors())
         raise _Refused(request_id, InvalidInput(message, field=field)) from None
 
 
