@@ -141,6 +141,22 @@ class RecordingStore:
         await self.ctx.bus.publish(event)
         return recording
 
+    async def attach(self, source_id: str, incident_id: str, actor: str) -> list[Recording]:
+        """File the recordings of a call, bridge or consultation (by its id) that no incident holds yet under
+        `incident_id`; audited, so the ledger says when and by whom a recording joined an incident."""
+        async with self.ctx.db.session() as session:
+            query = select(Recording).where(Recording.source_id == source_id, Recording.incident_id.is_(None))
+            recordings = list((await session.scalars(query)).all())
+            for recording in recordings:
+                recording.incident_id = incident_id
+                detail = {"incident_id": incident_id, "source_id": source_id}
+                await audit.record(session, actor, "recording.attach", "recording", recording.id, detail)
+        for recording in recordings:
+            summary = f"{KINDS[recording.kind]}录音 {int(recording.duration_seconds)} 秒归入本事件"
+            data = {"summary": summary, "refs": [recording.id], "recording_id": recording.id, "kind": recording.kind}
+            await self.ctx.bus.publish(Event("recording.attached", incident_id=incident_id, actor=actor, data=data))
+        return recordings
+
     @staticmethod
     def _take(source: Path, target: Path) -> tuple[str, int, float | None]:
         target.parent.mkdir(parents=True, exist_ok=True)

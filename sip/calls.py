@@ -22,6 +22,7 @@ from sip.ami import AmiActionFailed, AmiLinkDown, AmiSession
 from sip.dialing import (
     CALL_ID,
     DISPATCH_CONTEXT,
+    HOLD_CONTEXT,
     INCIDENT_ID,
     RESULT_NAMES,
     RING_TIMEOUT,
@@ -33,7 +34,7 @@ from sip.dialing import (
 from sip.models import ACTIVE, Call, CallState
 from switchboard.core.context import Context
 from switchboard.core.db import get_or_404, utcnow
-from switchboard.core.errors import Conflict, InvalidInput
+from switchboard.core.errors import Conflict, InvalidInput, NotFound
 from switchboard.core.events import Event
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,19 @@ class CallService:
         async with self.ctx.db.reader() as session:
             return list((await session.scalars(query.order_by(Call.id.desc()).limit(limit))).all())
 
+    async def attach(self, actor: str, call_id: str, incident_id: str) -> Call:
+        """File the call under an incident (a hotline call becomes one's first report, or joins one already
+        open): its later events and its recording go to that incident's timeline."""
+        async with self.ctx.db.session() as session:
+            call = await session.get(Call, call_id)
+            if call is None:
+                raise NotFound(f"呼叫 {call_id} 不存在", field="call_id")
+            call.incident_id = incident_id
+        who = call.party_name or (call.targets[0]["number"] if call.targets else "未知号码")
+        verb = "来电" if call.direction == "inbound" else "通话"
+        await self._publish("call.attached", call, actor, {"summary": f"关联{verb}：{who}", "refs": [call.id]})
+        return call
+
     async def hangup(self, actor: str, call_id: str) -> Call:
         call = await self.get(call_id)
         if call.state not in ACTIVE:
@@ -152,6 +166,26 @@ class CallService:
             with contextlib.suppress(AmiActionFailed):  # hanging up one leg may already have ended the other
                 await self.ami.action({"Action": "Hangup", "Channel": channel, "Cause": "16"})
         await self._publish("call.hangup_requested", call, actor)
+        return await self.get(call_id)
+
+    async def hold(self, actor: str, call_id: str, held: bool) -> Call:
+        """Hold: both legs leave their bridge together, the outside party to a hold tone, the desk to silence;
+        resume: AMI Bridge joins them again. The desk's recording (MixMonitor, bridged audio only) pauses meanwhile."""
+        call = await self.get(call_id)
+        expected = CallState.answered if held else CallState.held
+        if call.state != expected or not (call.desk_channel and call.party_channel):
+            raise Conflict("只有通话中的呼叫可以保持" if held else "该呼叫未处于保持状态", field="call_id")
+        # The outside party: the caller of a hotline call (its first channel), else the party dialled.
+        legs = (call.desk_channel, call.party_channel)
+        outside, officer = legs if call.direction == "inbound" else legs[::-1]
+        if held:
+            action = {"Action": "Redirect", "Channel": outside, "Context": HOLD_CONTEXT, "Exten": "party"}
+            action |= {"Priority": "1", "ExtraChannel": officer, "ExtraContext": HOLD_CONTEXT}
+            action |= {"ExtraExten": "desk", "ExtraPriority": "1"}
+        else:
+            action = {"Action": "Bridge", "Channel1": officer, "Channel2": outside, "Tone": "no"}
+        await self.ami.action(action)
+        await self._update(call.id, state=CallState.held if held else CallState.answered)  # publishes call.<state>
         return await self.get(call_id)
 
     async def transfer(self, actor: str, call_id: str, target: Target) -> Call:

@@ -8,6 +8,7 @@ from typing import Any
 # Contexts of dialplans/templates/*.conf.j2 the control plane originates into.
 DISPATCH_CONTEXT = "switchboard-dispatch"  # the fallback loop over a party's numbers (dispatch.conf.j2)
 TRANSFER_CONTEXT = "switchboard-transfer"
+HOLD_CONTEXT = "switchboard-hold"
 BRIDGE_CONTEXT = "switchboard-bridge"  # straight into a bridge, no PIN (bridges.conf.j2)
 
 # Channel variables. INCIDENT_ID and SB_CALL_ID are inherited by dialled legs (set as __NAME) and listed in

@@ -369,7 +369,7 @@ MODULES = [
     "res_pjsip_t38", "res_pjsip_logger", "res_pjsip_diversion", "res_pjsip_header_funcs",
     # dialplan, applications and functions
     "pbx_config", "app_dial", "app_playback", "app_echo", "app_confbridge", "app_mixmonitor", "app_exec",
-    "app_senddtmf", "app_stack", "app_userevent", "app_originate", "app_verbose", "app_read",
+    "app_senddtmf", "app_stack", "app_userevent", "app_originate", "app_verbose", "app_read", "app_playtones",
     "func_callerid", "func_channel", "func_strings", "func_base64", "func_logic", "func_global", "func_cut",
     # fax
     "res_fax", "res_fax_spandsp",

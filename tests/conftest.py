@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from argon2 import PasswordHasher
 
 from switchboard.api.app import create_app
@@ -22,7 +21,7 @@ from switchboard.core.context import Context
 from switchboard.core.db import Database
 from tests.support import throwaway_pg
 from tests.support.asterisk_fixture import asterisk  # noqa: F401  (one real Asterisk per test run)
-from tests.support.wait import until
+from tests.support.served import served
 
 PASSWORD = "correct horse battery"
 _HASH = PasswordHasher().hash(PASSWORD)
@@ -149,13 +148,5 @@ def tokens(ctx: Context, users: dict[str, User]) -> dict[str, dict[str, str]]:
 @pytest_asyncio.fixture
 async def live_server(app_ctx: Context) -> AsyncIterator[str]:
     """The app served by uvicorn on a free loopback port (for WebSockets and real HTTP peers): host:port."""
-    server = uvicorn.Server(
-        uvicorn.Config(app_ctx.app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")  # type: ignore[attr-defined]
-    )
-    task = asyncio.create_task(server.serve())
-    await until(lambda: server.started or task.done(), timeout=10, what="uvicorn to start")
-    if task.done():
-        task.result()  # it stopped before it started: raise what stopped it
-    yield f"127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    await task
+    async with served(app_ctx.app) as address:  # type: ignore[attr-defined]
+        yield address

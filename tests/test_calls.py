@@ -15,7 +15,7 @@ from sip.models import Call
 from tests.support.asterisk_fixture import AsteriskHarness
 from tests.support.phone_client import PhoneProcess
 from tests.support.telephony_fixture import Desk, register, switchboard_on
-from tests.support.tones import recorded_so_far, tone_present, tone_seconds
+from tests.support.tones import load, recorded_so_far, tone_present, tone_seconds
 from tests.support.wait import until
 
 OUTSIDE_CALLER = "13800138000"  # in the directory: the inbound test expects the console to name him
@@ -291,6 +291,46 @@ async def test_transfer_and_reload_keep_the_call(desk: Desk, asterisk: AsteriskH
         await outside.command("hangup", call=far)
         await outside.wait_for("recording", call=far, timeout=10)
     assert tone_present(tmp_path / "after.wav", 1700)
+
+
+def _hears(path: Path, freq: float, seconds: float = 1.5) -> bool:
+    """Whether the last `seconds` of what a phone recorded are mostly this tone."""
+    audio = recorded_so_far(path)
+    return audio.seconds > seconds and tone_present(load(audio, start=audio.seconds - seconds), freq, min_share=0.5)
+
+
+@pytest.mark.timeout(120)
+async def test_hold_and_resume_from_the_switchboard(desk: Desk, asterisk: AsteriskHarness, tmp_path: Path) -> None:
+    async with PhoneProcess() as desks, PhoneProcess() as outside:
+        await register(desks, asterisk, "8001", "auto")
+        call_id = await answered_call(desk, asterisk, outside, "13600000001")
+        far = (await outside.wait_for("call_state", account="pstn", state="confirmed", timeout=5))["call"]
+        near = (await desks.wait_for("call_state", account="8001", state="confirmed", timeout=5))["call"]
+        heard = tmp_path / "far.wav"
+        await desks.command("play_tone", call=near, freq=1500)
+        await outside.command("record", call=far, path=str(heard))
+        await until(lambda: _hears(heard, 1500), timeout=20, what="the far party to hear the desk", interval=0.25)
+
+        url, headers = f"/api/v1/calls/{call_id}/hold", desk.tokens["duty_officer"]
+        mark = recorded_so_far(heard).seconds
+        held = await desk.http.post(url, json={"held": True}, headers=headers)
+        assert held.status_code == 200 and held.json()["state"] == "held", held.text
+        assert (await desk.next_event("call.held"))["call_id"] == call_id
+
+        def on_hold() -> bool:  # the desk's tone gone, the hold beeps (425 Hz, 0.4 s in 4 s) heard instead
+            since_hold = load(recorded_so_far(heard), start=mark)
+            return not _hears(heard, 1500) and tone_seconds(since_hold, 425) >= 0.3
+
+        await until(on_hold, timeout=15, what="the far party to hear the hold tone, not the desk", interval=0.25)
+        assert (await desk.http.post(url, json={"held": True}, headers=headers)).status_code == 409
+
+        resumed = await desk.http.post(url, json={"held": False}, headers=headers)
+        assert resumed.json()["state"] == "answered", resumed.text
+        await until(lambda: _hears(heard, 1500), timeout=15, what="the desk to be heard again", interval=0.25)
+        await outside.command("hangup", call=far)
+        await desks.wait_for("call_state", call=near, state="disconnected", timeout=10)
+        ended = await desk.next_event("call.ended")
+        assert (ended["call_id"], ended["state"]) == (call_id, "ended")
 
 
 async def test_roster_decides_the_fallback_mobile(desk: Desk) -> None:

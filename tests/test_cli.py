@@ -115,6 +115,9 @@ async def _first_report(tmp_path: Path, incident_id: str) -> str:
         casualties_losses="被困 3 人",
         trend="抽排中",
         measures_taken="启动应急预案",
+        reporting_unit="大同市应急管理局",
+        signed_by="周建华",
+        contact_phone="0352-5012345",
     )
     report = await service.submit_report(ctx, "test", incident_id, data)
     await ctx.db.close()

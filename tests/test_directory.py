@@ -15,6 +15,7 @@ from switchboard.core.audit.models import AuditEntry
 from switchboard.core.context import Context
 from switchboard.core.errors import InvalidInput
 from switchboard.directory import importer, service
+from switchboard.directory.initials import initials
 from switchboard.directory.models import ContactOut, ContactPoint, GroupMember, Person
 
 HEADER = "organisation,department,name,title,roles,office_phone,mobile,home_phone,fax,email,telegram,sip_uri,groups,call_order"
@@ -102,6 +103,7 @@ async def test_xlsx_import_uses_sheet_row_numbers_and_chinese_headers(ctx: Conte
 
     assert (result.created, result.updated) == (1, 0)
     assert [(r.row, r.field) for r in result.rejected] == [(4, "email"), (5, "call_order")]
+    assert [r.column for r in result.rejected] == ["电子邮件", "呼叫顺序"]  # named as the file's header names them
     [zhou] = await service.search_contacts(ctx, "周一", 10)
     assert zhou.org_code == "140200"
     assert [(c.kind, c.value, c.priority) for c in zhou.contacts] == [
@@ -145,6 +147,32 @@ async def test_search_by_name_organisation_and_phone(ctx: Context) -> None:
     assert [c.name for c in await service.search_contacts(ctx, "ZS@EXAMPLE", 10)] == ["张三"]
     assert await service.search_contacts(ctx, "大同市", 10) == []
     assert await service.search_contacts(ctx, "%", 10) == []  # LIKE wildcards are literal
+
+
+async def test_search_by_pinyin_initials(ctx: Context) -> None:
+    await run_import(ctx, MIXED.encode())
+    assert [c.name for c in await service.search_contacts(ctx, "ls", 10)] == ["李四"]
+    assert [c.name for c in await service.search_contacts(ctx, "ZS", 10)] == ["张三"]  # any case
+    assert await service.search_contacts(ctx, "xyz", 10) == []
+    assert initials("单雄信").split() == ["cxs", "cxx", "dxs", "dxx", "sxs", "sxx"]  # 单 read as shan (a surname) too
+
+
+async def test_the_tree_runs_from_province_to_department_with_people_on_demand(
+    client: httpx.AsyncClient, ctx: Context, tokens: dict[str, dict[str, str]]
+) -> None:
+    await run_import(ctx, MIXED.encode())
+    response = await client.get("/api/v1/directory/organisations", headers=tokens["duty_officer"])
+    assert response.status_code == 200
+    nodes = {n["code"]: n for n in response.json()}
+    assert nodes["140000"]["parent_code"] is None and nodes["140000"]["level"] == "province"
+    assert nodes["140100"]["parent_code"] == "140000" and nodes["140100"]["people"] == 1  # 张三
+    assert nodes["140105"]["parent_code"] == "140100" and nodes["140105"]["level"] == "county"
+    (department,) = [n for n in nodes.values() if n["parent_code"] == "140105"]
+    assert department["name"] == "应急管理局" and department["people"] == 1
+    people = await client.get(
+        "/api/v1/directory/contacts", params={"org": department["code"]}, headers=tokens["duty_officer"]
+    )
+    assert [c["name"] for c in people.json()] == ["李四"]
 
 
 async def test_export_reimports_to_identical_contacts(ctx: Context) -> None:

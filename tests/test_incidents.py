@@ -30,6 +30,9 @@ FIRST_REPORT = {
     "casualties_losses": "暂无人员伤亡，农田受淹约 200 亩",
     "trend": "降雨持续，积水上涨",
     "measures_taken": "转移群众 120 人，调派排涝车 4 台",
+    "reporting_unit": "太原市应急管理局",
+    "signed_by": "周建华",
+    "contact_phone": "0351-4012345",
 }
 
 
@@ -49,6 +52,21 @@ async def test_create_sets_the_first_report_deadline(client: httpx.AsyncClient, 
     assert fetched.json() == incident
     entries = (await client.get(f"{BASE}/{incident['id']}/timeline", headers=tokens["leader"])).json()["items"]
     assert [(e["type"], e["summary"]) for e in entries] == [("incident.created", "接报：太原市小店区暴雨内涝（较大）")]
+
+
+async def test_the_first_report_clock_runs_from_the_occurrence_and_only_for_levels_i_to_iii(
+    client: httpx.AsyncClient, tokens: dict
+) -> None:
+    headers = tokens["duty_officer"]
+    times = {"occurred_at": "2026-07-20T06:10:00+08:00", "reported_at": "2026-07-20T07:00:00+08:00"}
+    incident = await _create(client, headers, **times)
+    assert incident["first_report_due_at"] == "2026-07-20T00:10:00Z"  # 事发时间 + 2 h, not 接报时间 + 2 h
+    minor = await _create(client, headers, level="IV", **times)
+    assert minor["first_report_due_at"] is None
+    raised = await client.patch(f"{BASE}/{minor['id']}", json={"level": "II"}, headers=headers)
+    assert raised.json()["first_report_due_at"] == "2026-07-20T00:10:00Z"  # raised to II: now it has the clock
+    entries = (await client.get(f"{BASE}/{minor['id']}/timeline", headers=tokens["leader"])).json()["items"]
+    assert {e["actor_name"] for e in entries} == {"王建国"}  # the timeline names people, not usernames
 
 
 @pytest.mark.parametrize(
@@ -130,6 +148,9 @@ async def test_first_report_then_followup_then_final(client: httpx.AsyncClient, 
     url, headers = f"{BASE}/{incident['id']}/reports", tokens["duty_officer"]
     followup = await client.post(url, json=FIRST_REPORT | {"kind": "followup"}, headers=headers)
     assert (followup.status_code, followup.json()["field"]) == (409, "kind")
+    too_late = FIRST_REPORT | {"occurred_at": (utcnow() + timedelta(hours=1)).isoformat()}
+    refused = await client.post(url, json=too_late, headers=headers)  # it cannot have happened after it was reported
+    assert (refused.status_code, refused.json()["field"]) == (422, "occurred_at")
     missing = await client.post(url, json={k: v for k, v in FIRST_REPORT.items() if k != "trend"}, headers=headers)
     assert (missing.status_code, missing.json()["field"]) == (422, "trend")
     first = await client.post(url, json=FIRST_REPORT, headers=headers)
@@ -172,6 +193,8 @@ async def test_report_exports_as_json_and_printable_html(client: httpx.AsyncClie
     assert "2026年07月20日 06:30" in page  # shown in the duty room's zone
     assert "<script>alert" not in page and "&lt;script&gt;" in page
     assert "突发事件信息初报" in page
+    for signed in ("报送单位：太原市应急管理局", "签发人：周建华", "联系电话：0351-4012345", "报送人：王建国"):
+        assert signed in page  # the submitter by name, not as duty_officer
     other = await _create(client, tokens["duty_officer"])
     assert (
         await client.get(f"{BASE}/{other['id']}/reports/{report['id']}", headers=tokens["leader"])
@@ -234,6 +257,6 @@ async def test_deadline_events_fire_once_each(app_ctx: Context, client: httpx.As
         (await session.get(Incident, soon["id"])).first_report_due_at = now - timedelta(seconds=1)
     assert [(e.type, e.incident_id) for e in await service.check_deadlines(app_ctx)] == [("report.overdue", soon["id"])]
     entries = (await client.get(f"{BASE}/{late['id']}/timeline", headers=tokens["leader"])).json()["items"]
-    assert entries[-1]["summary"] == "初报已超时"
+    assert entries[-1]["summary"] == f"初报已超时：{FLOOD['title']}"
     late_report = await client.post(f"{BASE}/{late['id']}/reports", json=FIRST_REPORT, headers=tokens["duty_officer"])
     assert late_report.json()["late"] is True

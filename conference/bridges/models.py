@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from sip.dialing import RESULT_NAMES
 from switchboard.core.db import Base, UTCDateTime, utcnow
 from switchboard.core.ids import new_id
 
@@ -33,6 +34,13 @@ PRESENCE_NAMES = {
     Presence.unanswered: "未应答",
     Presence.failed: "呼叫失败",
 }
+REASON_NAMES = RESULT_NAMES | {
+    "no_number": "没有可拨打的号码",
+    "locked": "会议已锁定，接听后未能入会",
+    "not_joined": "接听后未入会（对方在入会前挂断）",
+    "ended": "会议已结束，停止召集",
+}
+
 OPEN = (Presence.queued, Presence.dialing, Presence.waiting)
 
 

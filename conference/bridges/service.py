@@ -11,7 +11,7 @@ switchboard.core; the AMI session and the dial strings are handed in by the cont
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,14 +19,13 @@ from typing import Any
 from sqlalchemy import select
 
 from conference.bridges.live import Member, Room, member_of, yes
-from conference.bridges.models import OPEN, PRESENCE_NAMES, BridgeSession, Participant, Presence
-from sip.ami import AmiSession
+from conference.bridges.models import OPEN, PRESENCE_NAMES, REASON_NAMES, BridgeSession, Participant, Presence
+from sip.ami import AmiActionFailed, AmiSession
 from sip.dialing import (
     BRIDGE_CONTEXT,
     CALL_ID,
     DISPATCH_CONTEXT,
     INCIDENT_ID,
-    RESULT_NAMES,
     RING_TIMEOUT,
     TARGETS,
     channel_variables,
@@ -40,7 +39,10 @@ from switchboard.core.events import Event
 
 log = logging.getLogger(__name__)
 
-REASON_NAMES = RESULT_NAMES | {"no_number": "没有可拨打的号码"}
+# How long an answered convene leg may take to reach the bridge (greeting and count prompts included).
+JOIN_WAIT_SECONDS = 30
+# How long the dialling half of an unanswered convene leg may take to hang up after Asterisk gave up on it.
+LEG_END_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class BridgeService:
         self.rooms: dict[str, Room] = {}
         self._kicked: set[str] = set()  # channels a moderator removed: their leave is recorded as kicked
         self._dialers: dict[str, asyncio.Task[None]] = {}
+        self._progress: dict[str, asyncio.Event] = {}  # invitee being dialled -> set on their join or leg's end
+        self._gone: set[str] = set()  # uniqueids of convene legs (either half) that have hung up
         # A resync and the Confbridge events take turns: an event that arrives while the rooms are being listed
         # applies after the listing, never under it.
         self._state_lock = asyncio.Lock()
@@ -196,7 +200,7 @@ class BridgeService:
                 reason = await self._originate(row, round_, ring_seconds)
                 if reason is None:
                     return  # answered: the ConfbridgeJoin event records the join
-                if round_ >= row.max_rounds:
+                if round_ >= row.max_rounds or reason == "locked":  # locked on purpose: do not ring again
                     await self._give_up(participant_id, reason)
                     return
                 retry_at = utcnow() + timedelta(seconds=self.policy.retry_seconds)
@@ -211,6 +215,7 @@ class BridgeService:
         bridge_session = await self.get_session(row.session_id)
         bridge = self.bridges[bridge_session.bridge]
         targets = "&".join(self.dial_string(n) for n in row.numbers)
+        progress = self._progress[row.id] = asyncio.Event()
         try:
             response = await self.ami.action(
                 {
@@ -230,18 +235,66 @@ class BridgeService:
                         "SB_ROLE=participant",
                     ],
                     "Async": "true",
+                    "ChannelId": _leg(row.id, round_),  # a channel's uniqueid names it to Hangup as well as its name
+                    "OtherChannelId": _far_leg(row.id, round_),
                 },
                 timeout=ring_seconds * len(row.numbers) + 30,
             )
+            responses = response if isinstance(response, list) else [response]
+            final = next((m for m in responses if m.get("Event") == "OriginateResponse"), None)
+            if final is not None and final.get("Response") == "Success":
+                return await self._joined_or_turned_away(row.id, round_, bridge.number, progress)
+            # Asterisk writes OriginateResponse straight to AMI, but the dialplan's UserEvents pass through its
+            # message bus, so the response can overtake them: the tries are read once the dialling half of the
+            # Local channel has hung up, which it does after its last UserEvent.
+            far_leg = _far_leg(row.id, round_)
+
+            async def far_leg_gone() -> bool:
+                return far_leg in self._gone
+
+            await self._until(progress, far_leg_gone, LEG_END_SECONDS)
         except Unavailable:
             return "engine_down"
-        responses = response if isinstance(response, list) else [response]
-        final = next((m for m in responses if m.get("Event") == "OriginateResponse"), None)
-        if final is not None and final.get("Response") == "Success":
-            return None
+        finally:
+            self._progress.pop(row.id, None)
+            self._gone.difference_update({_leg(row.id, round_), _far_leg(row.id, round_)})
         row = await self._participant(row.id) or row
         last = [t for t in row.tries if t.get("round") == round_]
         return (last[-1].get("result") if last else None) or "no_answer"
+
+    async def _joined_or_turned_away(
+        self, participant_id: str, round_: int, number: str, progress: asyncio.Event
+    ) -> str | None:
+        """Answered: None once the invitee is in the bridge. An answered leg can still miss it (the bridge was
+        locked meanwhile, or they hung up during the greeting): its Local channel then hangs up with no join
+        before it (ConfBridge turns a locked-out caller away by hanging up, so the dialplan reports nothing)."""
+        state: list[str | None] = []
+
+        async def settled() -> bool:
+            row = await self._participant(participant_id)
+            if row is None or row.state != Presence.dialing:
+                state.append(None)  # joined (and maybe left again), or no longer ours to follow
+            elif _leg(participant_id, round_) in self._gone or _far_leg(participant_id, round_) in self._gone:
+                room = self.rooms.get(number)
+                state.append("locked" if room is not None and room.locked else "not_joined")
+            return bool(state)
+
+        await self._until(progress, settled, JOIN_WAIT_SECONDS)
+        return state[0] if state else "not_joined"
+
+    @staticmethod
+    async def _until(progress: asyncio.Event, done: Callable[[], Awaitable[bool]], timeout: float) -> None:
+        """Wait until `done()` holds, checking it each time the invitee's progress is signalled, or the timeout."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            progress.clear()
+            if await done():
+                return
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(progress.wait(), remaining)
 
     async def _give_up(self, participant_id: str, reason: str) -> None:
         row = await self._set(participant_id, state=Presence.unanswered, reason=reason, next_try_at=None)
@@ -282,6 +335,26 @@ class BridgeService:
         self._require_link()
         self._kicked.add(member.channel)
         await self.ami.action({"Action": "ConfbridgeKick", "Conference": number, "Channel": member.channel})
+
+    async def end(self, actor: str, number: str) -> None:
+        """End the conference: stop convening (nobody still queued or waiting is rung again, not even after a
+        restart), then take everyone out; the session closes when the last one has left."""
+        self.bridge(number)
+        self._require_link()
+        bridge_session = await self.current_session(number)
+        if bridge_session is not None:
+            for row in await self.roll_call(bridge_session.id):
+                if row.state in OPEN:
+                    await self._give_up(row.id, "ended")
+                    if (dialer := self._dialers.get(row.id)) is not None:
+                        dialer.cancel()
+                    with contextlib.suppress(AmiActionFailed):  # a leg still ringing stops ringing
+                        await self.ami.action({"Action": "Hangup", "Channel": _leg(row.id, row.rounds), "Cause": "16"})
+        room = self.rooms.get(number)
+        if room is not None and room.members:
+            await self.ami.action({"Action": "ConfbridgeKick", "Conference": number, "Channel": "all"})
+        elif bridge_session is not None:
+            await self._ended(number)  # nobody in the room: close the session now
 
     async def lock(self, actor: str, number: str, locked: bool) -> None:
         self.bridge(number)
@@ -345,6 +418,13 @@ class BridgeService:
         if name == "UserEvent":
             await self._attempt(message)
             return
+        if name == "Hangup":
+            unique = message.get("Uniqueid", "")
+            participant_id = unique.rpartition("-r")[0]
+            if participant_id in self._progress:
+                self._gone.add(unique)
+                self._wake(participant_id)
+            return
         number = message.get("Conference", "")
         if not name.startswith("Confbridge") or number not in self.bridges:
             return
@@ -397,6 +477,11 @@ class BridgeService:
             status = message.get("DialStatus", "")
             tries[-1] = tries[-1] | {"result": dial_result(status)}
         await self._set(row.id, tries=tries)
+        self._wake(row.id)
+
+    def _wake(self, participant_id: str) -> None:
+        if (progress := self._progress.get(participant_id)) is not None:
+            progress.set()
 
     async def _joined(self, number: str, message: Mapping[str, Any]) -> None:
         room = self.rooms.setdefault(number, Room(number))
@@ -424,6 +509,7 @@ class BridgeService:
             row.joined_at, row.next_try_at = utcnow(), None
             row.name = row.name or member.name
         member.participant_id = row.id
+        self._wake(row.id)
         member.name, member.number = row.name or member.name, (row.numbers[0] if row.numbers else member.number)
         room.members[channel] = member
         who = member.name or member.number or "未知号码"
@@ -598,13 +684,25 @@ class BridgeService:
         await self.ctx.bus.publish(Event(type_, incident_id=incident_id, actor=actor or "system", data=base | data))
 
 
+def _leg(participant_id: str, round_: int) -> str:
+    """The uniqueid of the Local channel convening this invitee in this round: the half that joins the bridge."""
+    return f"{participant_id}-r{round_}"
+
+
+def _far_leg(participant_id: str, round_: int) -> str:
+    """The half of that Local channel that runs the dialling loop."""
+    return f"{participant_id}-r{round_}-d"
+
+
 def _row(row: Participant) -> dict[str, Any]:
     return {
         "participant_id": row.id,
         "name": row.name,
+        "numbers": list(row.numbers),
         "state": row.state,
         "state_name": PRESENCE_NAMES[Presence(row.state)],
         "reason": row.reason,
+        "reason_name": REASON_NAMES.get(row.reason, row.reason),
     }
 
 

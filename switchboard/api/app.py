@@ -8,18 +8,17 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from broadcast.channels import from_settings as configured_channels
 from broadcast.outbox import Outbox
 from recording.store import RecordingStore
 from switchboard import console
 from switchboard.api import errors, live
-from switchboard.api.deps import Reader, Services
+from switchboard.api.deps import Services
 from switchboard.api.headers import SecurityHeaders
 from switchboard.api.limits import RequestLimits
+from switchboard.auth import user_views
 from switchboard.auth import views as auth_views
-from switchboard.auth.models import User
 from switchboard.auth.sessions import Sessions
 from switchboard.bridges import views as bridge_views
 from switchboard.calls import views as call_views
@@ -83,6 +82,8 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
     app.add_middleware(RequestLimits, ctx=ctx)
     app.add_middleware(SecurityHeaders)
     app.include_router(auth_views.router, responses=errors.RESPONSES)
+    app.include_router(auth_views.people, responses=errors.RESPONSES)
+    app.include_router(user_views.router, responses=errors.RESPONSES)
     app.include_router(incident_views.router, responses=errors.RESPONSES)
     app.include_router(directory_views.router, responses=errors.RESPONSES)
     app.include_router(call_views.router, responses=errors.RESPONSES)
@@ -115,12 +116,5 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
         return JSONResponse(
             {"status": "ok" if healthy else "degraded", "components": components}, 200 if healthy else 503
         )
-
-    @app.get("/api/v1/me", tags=["auth"], responses=errors.RESPONSES)
-    async def me(who: Reader) -> dict[str, Any]:
-        """Who is signed in, with the Chinese name the console shows."""
-        async with ctx.db.reader() as session:
-            user = await session.scalar(select(User).where(User.username == who.username))
-        return {"username": who.username, "display_name": user.display_name if user else "", "roles": sorted(who.roles)}
 
     return app

@@ -17,6 +17,7 @@ from conference.bridges.service import BridgeService
 from recording.store import RecordingStore
 from sip.calls import CallService
 from sip.fax.service import FaxService
+from switchboard.auth import cookies
 from switchboard.auth.models import Principal, Role
 from switchboard.auth.sessions import Sessions
 from switchboard.consultations.live import LiveRooms
@@ -44,6 +45,12 @@ class Services:
 def services(connection: HTTPConnection) -> Services:
     found: Services = connection.app.state.services
     return found
+
+
+def parts(connection: HTTPConnection) -> dict[str, bool]:
+    """Which parts are switched on, for the console to offer only what works."""
+    found = services(connection)
+    return {"telephony": found.telephony.calls is not None, "video": found.video.enabled}
 
 
 def get_ctx(request: Request) -> Context:
@@ -88,10 +95,20 @@ def get_sessions(request: Request) -> Sessions:
     return services(request).sessions
 
 
-def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("需要登录：请在 Authorization 头中提供 Bearer 令牌")
-    return credentials.credentials
+def presented_token(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
+    """The bearer token, or the browser session's cookie; a state-changing request by cookie needs its CSRF token."""
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        return credentials.credentials
+    token = request.cookies.get(cookies.COOKIE)
+    if token is None:
+        raise Unauthorized("需要登录：请在 Authorization 头中提供 Bearer 令牌，或在浏览器中登录")
+    if request.method not in cookies.SAFE_METHODS:
+        presented = request.headers.get(cookies.CSRF_HEADER)
+        if not cookies.csrf_holds(services(request).ctx.settings, token, presented):
+            raise Forbidden(f"浏览器会话的请求缺少有效的 {cookies.CSRF_HEADER}（防跨站请求伪造），请刷新页面后重试")
+    return token
 
 
 Ctx = Annotated[Context, Depends(get_ctx)]
@@ -102,7 +119,7 @@ VideoRooms = Annotated[LiveRooms, Depends(get_live_rooms)]
 Outboxes = Annotated[Outbox, Depends(get_outbox)]
 Recordings = Annotated[RecordingStore, Depends(get_recordings)]
 SignIn = Annotated[Sessions, Depends(get_sessions)]
-BearerToken = Annotated[str, Depends(bearer_token)]
+BearerToken = Annotated[str, Depends(presented_token)]
 
 ROLE_NAMES = {
     Role.duty_officer: "值班员",

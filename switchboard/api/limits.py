@@ -8,10 +8,12 @@ upload routes checks the bearer token before the first byte of the body is read.
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchboard.api.errors import body
+from switchboard.auth import cookies
 from switchboard.auth.service import principal_from_token
 from switchboard.core.context import Context
 from switchboard.core.errors import Unauthorized
@@ -67,10 +69,12 @@ class RequestLimits:
         await self.app(scope, bounded, send)
 
     def _unauthenticated(self, headers: Headers) -> str | None:
-        """Why the caller may not upload (no or a bad bearer token), or None. Roles are the route's business."""
+        """Why the caller may not upload (no or a bad token), or None. Roles and CSRF are the route's business."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
-            return "需要登录：请在 Authorization 头中提供 Bearer 令牌"
+            token = cookie_parser(headers.get("cookie", "")).get(cookies.COOKIE, "")
+        if not token:
+            return "需要登录：请在 Authorization 头中提供 Bearer 令牌，或在浏览器中登录"
         try:
             principal_from_token(self.ctx.settings, token.strip())
         except Unauthorized as exc:

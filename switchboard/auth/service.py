@@ -38,7 +38,13 @@ def token_secret(settings: Settings) -> str:
 
 
 async def add_user(
-    ctx: Context, actor: str, username: str, password: str, roles: list[Role], display_name: str = ""
+    ctx: Context,
+    actor: str,
+    username: str,
+    password: str,
+    roles: list[Role],
+    display_name: str = "",
+    desk: str | None = None,
 ) -> User:
     if not roles:
         raise InvalidInput("至少需要一个角色", field="roles")
@@ -47,7 +53,9 @@ async def add_user(
     async with ctx.db.session() as session:
         if await session.scalar(select(User.id).where(User.username == username)):
             raise Conflict(f"用户 {username} 已存在", field="username")
-        user = User(username=username, display_name=display_name, password_hash=password_hash, roles=sorted(roles))
+        user = User(
+            username=username, display_name=display_name, password_hash=password_hash, roles=sorted(roles), desk=desk
+        )
         session.add(user)
         await session.flush()
         await audit.record(session, actor, "user.add", "user", user.id, {"username": username, "roles": sorted(roles)})
@@ -144,6 +152,44 @@ def principal_from_token(settings: Settings, token: str) -> Principal:
     return principal_of(decode(settings, token))
 
 
+# Actors that are no user: the switchboard itself and the lines calls come in on.
+_NOT_USERS = {"system": "系统", "inbound": "来电", "dial-in": "拨入"}
+
+
+async def display_names(ctx: Context, usernames: set[str]) -> dict[str, str]:
+    """Each actor's name as people see it: a user's Chinese name, 系统 for the switchboard, 分机 8001 for a call
+    dialled on a desk phone; a username without a name set stays as it is."""
+    if not usernames:
+        return {}
+    async with ctx.db.reader() as session:
+        rows = await session.execute(select(User.username, User.display_name).where(User.username.in_(usernames)))
+        found = {username: name for username, name in rows.all() if name}
+    return {username: found.get(username) or _not_a_user(username) for username in usernames}
+
+
+def _not_a_user(actor: str) -> str:
+    desk, colon, number = actor.partition(":")
+    return f"分机 {number}" if colon and desk == "desk" else _NOT_USERS.get(actor, actor)
+
+
+async def desk_of(ctx: Context, username: str) -> str | None:
+    """The desk extension `username` dispatches from, if an administrator set one."""
+    async with ctx.db.reader() as session:
+        desk: str | None = await session.scalar(select(User.desk).where(User.username == username))
+    return desk
+
+
+async def set_profile(ctx: Context, actor: str, username: str, changes: dict[str, str | None]) -> User:
+    """Display name and desk: what people see and where calls ring; neither voids the user's tokens."""
+    async with ctx.db.session() as session:
+        user = await _user(session, username)
+        before = {key: getattr(user, key) for key in changes}
+        for key, value in changes.items():
+            setattr(user, key, value)
+        await audit.record(session, actor, "user.profile", "user", user.id, {"before": before, "after": changes})
+    return user
+
+
 async def list_users(ctx: Context, actor: str) -> list[User]:
     """Every user; audited, since who holds which role is itself sensitive."""
     async with ctx.db.session() as session:
@@ -190,6 +236,14 @@ async def set_password(ctx: Context, actor: str, username: str, password: str) -
         user.password_hash = password_hash
         user.token_version += 1
         await audit.record(session, actor, "user.passwd", "user", user.id, {"username": username})
+    return user
+
+
+async def get_user(ctx: Context, username: str) -> User:
+    async with ctx.db.reader() as session:
+        user = await session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"用户 {username} 不存在", field="username")
     return user
 
 

@@ -97,6 +97,11 @@ async def kick(ctx: Context, bridges: BridgeService, actor: str, number: str, pa
     await audit.record_alone(ctx, actor, "bridge.kick", "bridge", number, {"participant_id": participant_id})
 
 
+async def end(ctx: Context, bridges: BridgeService, actor: str, number: str) -> None:
+    await bridges.end(actor, number)
+    await audit.record_alone(ctx, actor, "bridge.end", "bridge", number, {})
+
+
 async def lock(ctx: Context, bridges: BridgeService, actor: str, number: str, locked: bool) -> None:
     await bridges.lock(actor, number, locked)
     await audit.record_alone(ctx, actor, "bridge.lock", "bridge", number, {"locked": locked})

@@ -3,8 +3,9 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from conference.bridges.models import PRESENCE_NAMES, REASON_NAMES, Presence
 from switchboard.core.fields import text
 
 Ref = text(26, min_length=1)
@@ -74,6 +75,18 @@ class ParticipantOut(BaseModel):
     next_try_at: datetime | None
     joined_at: datetime | None
     left_at: datetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def state_name(self) -> str:
+        """The state in Chinese, as the roll call shows it."""
+        return PRESENCE_NAMES[Presence(self.state)]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reason_name(self) -> str:
+        """Why not (yet) in, in Chinese; empty once joined."""
+        return REASON_NAMES.get(self.reason, self.reason)
 
 
 class MemberOut(BaseModel):

@@ -100,6 +100,12 @@ async def kick(ctx: Ctx, bridges: Bridges, who: Officer, number: str, participan
     await flows.kick(ctx, bridges, who.username, number, participant_id)
 
 
+@router.post("/{number}/end", status_code=204)
+async def end(ctx: Ctx, bridges: Bridges, who: Officer, number: str) -> None:
+    """Stop convening and take everyone out of the bridge."""
+    await flows.end(ctx, bridges, who.username, number)
+
+
 @router.post("/{number}/lock", status_code=204)
 async def lock(ctx: Ctx, bridges: Bridges, who: Officer, number: str, body: LockRequest) -> None:
     await flows.lock(ctx, bridges, who.username, number, body.locked)

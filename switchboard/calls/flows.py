@@ -1,8 +1,10 @@
 """Call flows: each one user-visible action of a duty officer, across the directory, the incident record and
 Asterisk. Routes and the console call these; the outcome of a call reaches its incident through events."""
 
+from recording.store import RecordingStore
 from sip.calls import CallService, Target
 from sip.models import Call
+from switchboard.auth import service as auth
 from switchboard.calls.models import CallCreate
 from switchboard.core import numbers
 from switchboard.core.audit import service as audit
@@ -12,7 +14,8 @@ from switchboard.incidents import service as incidents
 
 
 async def place(ctx: Context, calls: CallService, actor: str, request: CallCreate) -> Call:
-    """Ring the desk, then the party: a contact through their numbers in priority order, or one number."""
+    """Ring the desk (the one asked for, else the officer's own, else the dialplan's default), then the party: a
+    contact through their numbers in priority order, or one number."""
     await incidents.filed_under(ctx, request.incident_id)
     if request.contact_id:
         contact = await directory.contact_for(ctx, request.contact_id, field="contact_id")
@@ -23,7 +26,7 @@ async def place(ctx: Context, calls: CallService, actor: str, request: CallCreat
     call = await calls.place(
         actor,
         targets,
-        desk=request.desk,
+        desk=request.desk or await auth.desk_of(ctx, actor),
         incident_id=request.incident_id,
         party_name=contact.name if contact else "",
         party_org=contact.org_name if contact else "",
@@ -34,9 +37,26 @@ async def place(ctx: Context, calls: CallService, actor: str, request: CallCreat
     return call
 
 
+async def attach(
+    ctx: Context, calls: CallService, recordings: RecordingStore, actor: str, call_id: str, incident_id: str
+) -> Call:
+    """新建事件 / 关联事件 from a call: the call, and its recording whether filed already or later, go to it."""
+    await incidents.filed_under(ctx, incident_id)
+    call = await calls.attach(actor, call_id, incident_id)
+    await recordings.attach(call_id, incident_id, actor)
+    await audit.record_alone(ctx, actor, "call.attach", "call", call_id, {"incident_id": incident_id})
+    return call
+
+
 async def hang_up(ctx: Context, calls: CallService, actor: str, call_id: str) -> Call:
     call = await calls.hangup(actor, call_id)
     await audit.record_alone(ctx, actor, "call.hangup", "call", call_id, {})
+    return call
+
+
+async def hold(ctx: Context, calls: CallService, actor: str, call_id: str, held: bool) -> Call:
+    call = await calls.hold(actor, call_id, held)
+    await audit.record_alone(ctx, actor, "call.hold" if held else "call.resume", "call", call_id, {})
     return call
 
 

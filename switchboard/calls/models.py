@@ -3,8 +3,9 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from sip.models import STATE_NAMES, CallState
 from switchboard.core.fields import text
 
 Number = text(40, min_length=2)
@@ -27,6 +28,18 @@ class CallCreate(BaseModel):
         if (self.contact_id is None) == (self.number is None):
             raise ValueError("contact_id 与 number 须且只须给出一个")
         return self
+
+
+class AttachRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    incident_id: Ref  # type: ignore[valid-type]
+
+
+class HoldRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    held: bool = Field(True, description="true: put on hold; false: resume")
 
 
 class TransferRequest(BaseModel):
@@ -53,3 +66,9 @@ class CallOut(BaseModel):
     created_at: datetime
     answered_at: datetime | None
     ended_at: datetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def state_name(self) -> str:
+        """The state in Chinese, as the call board shows it."""
+        return STATE_NAMES[CallState(self.state)]

@@ -5,9 +5,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from switchboard.api.deps import Calls, Ctx, Officer
+from switchboard.api.deps import Calls, Ctx, Officer, Recordings
 from switchboard.calls import flows
-from switchboard.calls.models import CallCreate, CallOut, TransferRequest
+from switchboard.calls.models import AttachRequest, CallCreate, CallOut, HoldRequest, TransferRequest
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
 
@@ -37,6 +37,20 @@ async def get_call(calls: Calls, _: Officer, call_id: str) -> CallOut:
 @router.delete("/{call_id}", response_model=CallOut)
 async def hang_up(ctx: Ctx, calls: Calls, who: Officer, call_id: str) -> CallOut:
     return CallOut.model_validate(await flows.hang_up(ctx, calls, who.username, call_id))
+
+
+@router.post("/{call_id}/incident", response_model=CallOut)
+async def attach(
+    ctx: Ctx, calls: Calls, recordings: Recordings, who: Officer, call_id: str, body: AttachRequest
+) -> CallOut:
+    """File the call (and its recording) under an incident: 新建事件 or 关联事件 from the incoming-call pop-up."""
+    return CallOut.model_validate(await flows.attach(ctx, calls, recordings, who.username, call_id, body.incident_id))
+
+
+@router.post("/{call_id}/hold", response_model=CallOut)
+async def hold(ctx: Ctx, calls: Calls, who: Officer, call_id: str, body: HoldRequest) -> CallOut:
+    """Put the far party on hold (they hear a hold tone, the desk silence), or resume the conversation."""
+    return CallOut.model_validate(await flows.hold(ctx, calls, who.username, call_id, body.held))
 
 
 @router.post("/{call_id}/transfer", response_model=CallOut)

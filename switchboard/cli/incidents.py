@@ -49,7 +49,8 @@ def create(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     incident = run(config_path, lambda ctx: service.create(ctx, actor(), data))
-    console.print(f"已登记事件 {incident.id}，初报截止 {incident.first_report_due_at.isoformat()}")
+    due = incident.first_report_due_at.isoformat() if incident.first_report_due_at else "无（该级别不计初报时限）"
+    console.print(f"已登记事件 {incident.id}，初报截止 {due}")
 
 
 @app.command("list", help="列出事件（最新在前）")
@@ -80,7 +81,8 @@ def show(incident_id: str, config_path: ConfigOption = None) -> None:
         incident = await service.get(ctx, incident_id)
         console.print(f"[bold]{incident.title}[/bold]  {LEVEL_NAMES[incident.level]} · {STATUS_NAMES[incident.status]}")
         zone = ZoneInfo(ctx.settings.incidents.timezone)
-        due = incident.first_report_due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        due_at = incident.first_report_due_at
+        due = due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if due_at else "无时限"
         console.print(f"区划 {incident.area_code}  地点 {incident.location or '—'}  初报截止 {due}")
         table = Table("时间", "类型", "操作人")
         table.add_column("内容", overflow="fold")
@@ -109,7 +111,7 @@ def export(
     async def work(ctx: Context) -> str:
         incident, report = await service.get_report(ctx, incident_id, report_id)
         if format == "html":
-            return document.render_html(incident, report, ctx.settings.incidents.timezone)
+            return await document.printable(ctx, incident, report)
         return json.dumps(document.report_json(incident, report), ensure_ascii=False, indent=2)
 
     output.write_text(run(config_path, work), "utf-8")

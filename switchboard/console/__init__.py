@@ -13,6 +13,11 @@ router = APIRouter(include_in_schema=False)
 _NOT_BUILT = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>应急指挥调度台</title></head>
 <body><h1>控制台尚未构建</h1><p>请在项目目录运行 <code>scripts/setup</code>（需要 Node.js 与 npm）。
 API 不受影响。</p></body></html>"""
+# The tab icon, for every page of this server (browsers ask /favicon.ico of the console and of printed reports).
+_ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#13324f"/>'
+    '<path d="M16 6v20M6 16h20" stroke="#e74c3c" stroke-width="5"/></svg>'
+)
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 
@@ -28,6 +33,11 @@ def _asset(folder: str, name: str, cache: str) -> Response:
     if "/" in name or name.startswith(".") or path.suffix not in _TYPES or not path.is_file():
         return Response(status_code=404)
     return FileResponse(path, media_type=_TYPES[path.suffix], headers={"Cache-Control": cache})
+
+
+@router.get("/favicon.ico")
+async def icon() -> Response:
+    return Response(_ICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/")

@@ -99,7 +99,14 @@ class AuditSettings(_Section):
 
 
 class IncidentSettings(_Section):
-    first_report_hours: float = Field(2.0, gt=0, description="初报 is due this long after the incident is reported")
+    first_report_hours: float = Field(
+        2.0,
+        gt=0,
+        description="初报 is due this long after the incident occurred (事发时间), else after it was reported",
+    )
+    first_report_levels: list[Literal["I", "II", "III", "IV"]] = Field(
+        ["I", "II", "III"], description="Levels whose 初报 has that deadline; add IV to hold 一般 incidents to it too"
+    )
     due_soon_minutes: int = Field(30, ge=1, description="Warn this long before the first report is due")
     deadline_check_seconds: float = Field(30.0, gt=0, description="How often report deadlines are checked")
     timezone: str = Field("Asia/Shanghai", description="Time zone of printed reports and the console")

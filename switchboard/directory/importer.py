@@ -32,6 +32,7 @@ from switchboard.core.errors import InvalidInput, quoted
 from switchboard.core.events import Event
 from switchboard.core.ids import new_id
 from switchboard.directory import service
+from switchboard.directory.initials import initials
 from switchboard.directory.models import (
     CONTACT_KIND_NAMES,
     VOICE_KINDS,
@@ -58,21 +59,11 @@ CHUNK = 1000
 
 Progress = Callable[[int, int], None]
 
-HEADER_ALIASES = {column: column for column in service.COLUMNS} | {
-    "单位代码": "organisation",
-    "部门": "department",
-    "姓名": "name",
-    "职务": "title",
-    "角色": "roles",
-    "办公电话": "office_phone",
-    "手机": "mobile",
-    "住宅电话": "home_phone",
-    "传真": "fax",
-    "电子邮件": "email",
-    "sip": "sip_uri",
-    "分组": "groups",
-    "呼叫顺序": "call_order",
-}
+HEADER_ALIASES = (
+    {column: column for column in service.COLUMNS}
+    | {chinese.lower(): column for column, chinese in service.CHINESE_COLUMNS.items()}
+    | {"sip": "sip_uri"}
+)
 _CALL_ORDER_NAMES = (
     {kind.value: kind for kind in VOICE_KINDS}
     | {CONTACT_KIND_NAMES[kind].lower(): kind for kind in VOICE_KINDS}
@@ -165,6 +156,7 @@ def read(data: bytes, filename: str) -> Batch:
     """Parse and validate the whole file; file-level problems (format, header) raise InvalidInput on "file"."""
     records = _xlsx_records(data) if _is_xlsx(data, filename) else _csv_records(data)
     columns: list[str | None] | None = None
+    written: dict[str, str] = {}  # each column as the file's header names it (姓名, 手机 ...), for the errors
     batch = Batch()
     seen: dict[tuple[str, str, str], int] = {}
     for number, values in records:
@@ -175,6 +167,7 @@ def read(data: bytes, filename: str) -> Batch:
             continue
         if columns is None:
             columns = _header(cells)
+            written = {column: cell for column, cell in zip(columns, cells, strict=False) if column}
             continue
         batch.total += 1
         row = {name: cell for name, cell in zip(columns, cells, strict=False) if name}
@@ -186,7 +179,8 @@ def read(data: bytes, filename: str) -> Batch:
             seen[key] = number
             batch.entries.append(entry)
         except RowError as exc:
-            batch.rejected.append(RejectedRow(row=number, field=exc.field, reason=exc.reason))
+            column = written.get(exc.field or "", exc.field or "")
+            batch.rejected.append(RejectedRow(row=number, field=exc.field, column=column, reason=exc.reason))
     if columns is None:
         raise InvalidInput("文件为空：没有表头行", field="file")
     return batch
@@ -488,7 +482,8 @@ class _Writer:
                 changes.append({"id": person_id, **fields})
             else:
                 person_id = self.people[(org_id, entry.name)] = new_id()
-                new_people.append({"id": person_id, "org_id": org_id, "name": entry.name, **fields})
+                spelled = {"name": entry.name, "initials": initials(entry.name)}
+                new_people.append({"id": person_id, "org_id": org_id, **spelled, **fields})
             contacts += [
                 {"id": new_id(), "person_id": person_id, "kind": kind.value, "value": value, "priority": priority}
                 for kind, value, priority in entry.contacts

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from switchboard.core.db import Base, UTCDateTime, utcnow
 from switchboard.core.fields import Instant, text
 from switchboard.core.ids import new_id
+from switchboard.directory.initials import COLUMN_LENGTH
 
 
 class OrgLevel(StrEnum):
@@ -61,6 +62,7 @@ class Person(Base):
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
     name: Mapped[str] = mapped_column(String(100))
+    initials: Mapped[str] = mapped_column(String(COLUMN_LENGTH), default="")  # pinyin, spelled by the importer
     title: Mapped[str] = mapped_column(String(100), default="")
     roles: Mapped[list[str]]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -133,8 +135,9 @@ class ContactOut(BaseModel):
 
 
 class RejectedRow(BaseModel):
-    row: int
+    row: int = Field(description="the row number the spreadsheet shows (header = 1)")
     field: str | None
+    column: str = Field("", description="the column as the file's header names it (姓名 or name ...)")
     reason: str
 
 
@@ -146,6 +149,16 @@ class ImportResult(BaseModel):
 
 ID_PATTERN = r"^[0-9A-Z]{26}$"
 OrgCode = text(40, min_length=1)
+
+
+class OrgOut(BaseModel):
+    """A node of the contact network's tree."""
+
+    code: str
+    name: str
+    level: OrgLevel
+    parent_code: str | None
+    people: int = Field(description="people filed directly under this node")
 
 
 class GroupOut(BaseModel):

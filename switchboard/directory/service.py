@@ -13,7 +13,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from sqlalchemy import Select, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import aliased, contains_eager
 
 from switchboard.core import numbers
 from switchboard.core.audit import service as audit
@@ -25,6 +25,7 @@ from switchboard.core.events import Event
 from switchboard.core.ids import new_id
 from switchboard.core.spreadsheet import neutralised
 from switchboard.directory.models import (
+    CONTACT_KIND_NAMES,
     VOICE_KINDS,
     ContactKind,
     ContactOut,
@@ -35,6 +36,7 @@ from switchboard.directory.models import (
     GroupMember,
     Organisation,
     OrgLevel,
+    OrgOut,
     Person,
 )
 
@@ -49,6 +51,29 @@ COLUMNS = (
     "groups",
     "call_order",
 )
+# The same columns under the names a Chinese spreadsheet gives them: the import takes either, the template uses these.
+CHINESE_COLUMNS = {
+    "organisation": "单位代码",
+    "department": "部门",
+    "name": "姓名",
+    "title": "职务",
+    "roles": "角色",
+    **{kind.value: CONTACT_KIND_NAMES[kind] for kind in ContactKind},
+    "groups": "分组",
+    "call_order": "呼叫顺序",
+}
+_EXAMPLE = {
+    "organisation": "140105",
+    "department": "应急管理局",
+    "name": "张三",
+    "title": "科长",
+    "roles": "值班员",
+    "office_phone": "0351-4012345",
+    "mobile": "13800138000",
+    "email": "zhangsan@example.cn",
+    "groups": "防汛组",
+    "call_order": "手机;办公电话",
+}
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 _LEVEL_RANK = {"province": 0, "city": 1, "county": 2}
@@ -149,18 +174,41 @@ def _people() -> Select[tuple[Person]]:
     )
 
 
-async def search_contacts(ctx: Context, q: str, limit: int) -> list[ContactOut]:
-    """Match name, title, organisation (a division's name also finds the departments and counties within it)
-    and contact values (a phone number matches however it is spaced or dashed)."""
+async def organisations(ctx: Context) -> list[OrgOut]:
+    """The whole contact network's tree (province, cities, counties, departments) as a flat list with parents and
+    head counts: a few hundred rows that the console folds into a tree; the people come per node, on demand."""
+    counts = select(Person.org_id, func.count(Person.id).label("people")).group_by(Person.org_id).subquery()
+    parent = aliased(Organisation)
+    query = (
+        select(Organisation, parent.code, func.coalesce(counts.c.people, 0))
+        .outerjoin(parent, Organisation.parent_id == parent.id)
+        .outerjoin(counts, counts.c.org_id == Organisation.id)
+        .order_by(Organisation.code)
+    )
+    async with ctx.db.reader() as session:
+        rows = (await session.execute(query)).all()
+    return [
+        OrgOut(code=o.code, name=o.name, level=OrgLevel(o.level), parent_code=parent_code, people=people)
+        for o, parent_code, people in rows
+    ]
+
+
+async def search_contacts(ctx: Context, q: str, limit: int, org_code: str | None = None) -> list[ContactOut]:
+    """Match name, its pinyin initials ("zjg" finds 张建国), title, organisation (a division's name also finds the
+    departments and counties within it) and contact values (a phone number matches however it is spaced or dashed)."""
     query = _people()
+    if org_code:
+        query = query.where(Organisation.code == org_code)
     q = q.strip()
     if q:
         values = [ContactPoint.value.icontains(q, autoescape=True)]
         if numbers.is_number(q) and (digits := numbers.cleaned(q)) != q:
             values.append(ContactPoint.value.contains(digits, autoescape=True))
         areas = [code for code, name in _area_full_names().items() if q in name]
+        spelled = [Person.initials.contains(q.lower(), autoescape=True)] if q.isascii() and q.isalpha() else []
         query = query.where(
             or_(
+                *spelled,
                 Person.name.icontains(q, autoescape=True),
                 Person.title.icontains(q, autoescape=True),
                 Organisation.name.icontains(q, autoescape=True),
@@ -173,13 +221,18 @@ async def search_contacts(ctx: Context, q: str, limit: int) -> list[ContactOut]:
         return [contact_out(p) for p in await session.scalars(query.limit(limit))]
 
 
-async def find_by_number(ctx: Context, number: str) -> ContactOut | None:
-    """Who is calling: the person one of whose phone contact points is exactly this number."""
+async def callers(ctx: Context, number: str) -> list[ContactOut]:
+    """Everyone one of whose phone contact points is exactly this number: a shared office line names several."""
     phone_kinds = [k.value for k in (*VOICE_KINDS, ContactKind.fax)]
-    owner = select(ContactPoint.person_id).where(ContactPoint.value == number, ContactPoint.kind.in_(phone_kinds))
+    owners = select(ContactPoint.person_id).where(ContactPoint.value == number, ContactPoint.kind.in_(phone_kinds))
     async with ctx.db.reader() as session:
-        person = await session.scalar(_people().where(Person.id.in_(owner)).limit(1))
-    return contact_out(person) if person else None
+        return [contact_out(p) for p in await session.scalars(_people().where(Person.id.in_(owners)).limit(20))]
+
+
+async def find_by_number(ctx: Context, number: str) -> ContactOut | None:
+    """Who is calling: the first of the people with this number."""
+    found = await callers(ctx, number)
+    return found[0] if found else None
 
 
 async def caller(ctx: Context, number: str) -> dict[str, str] | None:
@@ -243,21 +296,28 @@ async def export(ctx: Context, fmt: str) -> bytes:
                 ";".join(call_order),
             ]
         )
-    return await asyncio.to_thread(_to_csv if fmt == "csv" else _to_xlsx, rows)
+    return await asyncio.to_thread(_to_csv if fmt == "csv" else _to_xlsx, COLUMNS, rows)
 
 
-def _to_csv(rows: list[list[str]]) -> bytes:
+def template(fmt: str) -> bytes:
+    """An empty directory to fill in: the Chinese headers and one example row."""
+    headers = tuple(CHINESE_COLUMNS[column] for column in COLUMNS)
+    example = [_EXAMPLE.get(column, "") for column in COLUMNS]
+    return (_to_csv if fmt == "csv" else _to_xlsx)(headers, [example])
+
+
+def _to_csv(headers: tuple[str, ...], rows: list[list[str]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
+    writer.writerow(headers)
     writer.writerows([neutralised(value) for value in row] for row in rows)
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def _to_xlsx(rows: list[list[str]]) -> bytes:
+def _to_xlsx(headers: tuple[str, ...], rows: list[list[str]]) -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("联络网")
-    sheet.append(COLUMNS)
+    sheet.append(headers)
     for row in rows:
         sheet.append([_string_cell(sheet, value) if value.startswith("=") else value or None for value in row])
     buffer = io.BytesIO()

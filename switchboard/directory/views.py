@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from switchboard.api.deps import Ctx, DutyOfficer, Reader
 from switchboard.core.db import utcnow
 from switchboard.core.errors import InvalidInput
+from switchboard.core.events import Event
 from switchboard.core.fields import Instant, SearchText
 from switchboard.directory import importer, service
 from switchboard.directory.models import (
@@ -16,6 +17,7 @@ from switchboard.directory.models import (
     GroupOut,
     ImportResult,
     OrgCode,
+    OrgOut,
     ShiftCreate,
     ShiftOut,
 )
@@ -23,6 +25,7 @@ from switchboard.directory.models import (
 router = APIRouter(prefix="/api/v1/directory", tags=["directory"])
 
 Id = Annotated[str, Path(pattern=ID_PATTERN)]
+_IMPORTERS = frozenset({"duty_officer"})
 _CSV_TYPES = {"text/csv", "application/csv", "application/vnd.ms-excel"}
 
 
@@ -43,17 +46,36 @@ async def import_directory(
     if not data:
         raise InvalidInput("文件为空", field="file")
     filename = file.filename or ("contacts.xlsx" if content_type == service.XLSX_TYPE else "contacts.csv")
-    return await importer.import_contacts(ctx, who.username, data, filename)
+
+    def progress(done: int, total: int) -> None:  # to the importer's console, as each chunk of rows is written
+        data = {"done": done, "total": total}
+        ctx.bus.announce(Event("directory.import_progress", actor=who.username, data=data, audience=_IMPORTERS))
+
+    return await importer.import_contacts(ctx, who.username, data, filename, progress)
 
 
 @router.get("/contacts", response_model=list[ContactOut])
 async def search_contacts(
     ctx: Ctx,
     _: Reader,
-    q: Annotated[SearchText, Query(description="name, title, organisation or contact value")] = "",
+    q: Annotated[SearchText, Query(description="name, pinyin initials, title, organisation or contact value")] = "",
+    org: Annotated[OrgCode | None, Query(description="only the people filed under this organisation code")] = None,  # type: ignore[valid-type]
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[ContactOut]:
-    return await service.search_contacts(ctx, q, limit)
+    return await service.search_contacts(ctx, q, limit, org)
+
+
+@router.get("/callers", response_model=list[ContactOut])
+async def callers(
+    ctx: Ctx, _: Reader, number: Annotated[str, Query(min_length=2, max_length=40, pattern=r"^[0-9+]+$")]
+) -> list[ContactOut]:
+    """Who may be calling from `number`: every contact with it (an office line can be several people's)."""
+    return await service.callers(ctx, number)
+
+
+@router.get("/organisations", response_model=list[OrgOut])
+async def organisations(ctx: Ctx, _: Reader) -> list[OrgOut]:
+    return await service.organisations(ctx)
 
 
 @router.get("/contacts/{contact_id}", response_model=ContactOut)
@@ -71,6 +93,18 @@ async def export_directory(ctx: Ctx, _: Reader, format: Literal["csv", "xlsx"] =
     media_type = "text/csv; charset=utf-8" if format == "csv" else service.XLSX_TYPE
     filename = f"directory-{utcnow():%Y%m%d-%H%M%S}.{format}"
     return Response(data, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get(
+    "/template",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, service.XLSX_TYPE: {}}, "description": "headers and an example row"}},
+)
+async def import_template(_: Reader, format: Literal["csv", "xlsx"] = "xlsx") -> Response:
+    """A file to fill in for the import: the Chinese column names and one example row."""
+    media_type = "text/csv; charset=utf-8" if format == "csv" else service.XLSX_TYPE
+    disposition = f'attachment; filename="directory-template.{format}"'
+    return Response(service.template(format), media_type=media_type, headers={"Content-Disposition": disposition})
 
 
 @router.get("/groups", response_model=list[GroupOut])

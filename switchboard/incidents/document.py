@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from switchboard.auth import service as auth
+from switchboard.core.context import Context
 from switchboard.core.divisions import full_name
 from switchboard.incidents.models import (
     CATEGORY_NAMES,
@@ -31,6 +33,8 @@ REPORT_FIELDS = [
     ("发展趋势", "trend"),
     ("已采取措施", "measures_taken"),
 ]
+# The sign-off under the table.
+SIGN_OFF = [("报送单位", "reporting_unit"), ("签发人", "signed_by"), ("联系电话", "contact_phone")]
 
 
 @cache
@@ -43,7 +47,13 @@ def report_json(incident: Incident, report: Report) -> dict[str, Any]:
     return ReportDocument(**out, incident=IncidentOut.model_validate(incident)).model_dump(mode="json")
 
 
-def render_html(incident: Incident, report: Report, timezone: str) -> str:
+async def printable(ctx: Context, incident: Incident, report: Report) -> str:
+    """The report as the duty room prints it, the submitter named as people know them (not by username)."""
+    names = await auth.display_names(ctx, {report.submitted_by})
+    return render_html(incident, report, ctx.settings.incidents.timezone, names[report.submitted_by])
+
+
+def render_html(incident: Incident, report: Report, timezone: str, submitted_by: str) -> str:
     zone = ZoneInfo(timezone)
 
     def local(value: datetime | None) -> str:
@@ -63,7 +73,8 @@ def render_html(incident: Incident, report: Report, timezone: str) -> str:
             level=LEVEL_NAMES[incident.level],
             area=full_name(incident.area_code) or incident.area_code,
             rows=rows,
-            submitted_by=report.submitted_by,
+            sign_off=[(label, getattr(report, attr) or "—") for label, attr in SIGN_OFF],
+            submitted_by=submitted_by,
             submitted_at=local(report.submitted_at),
             due_at=local(incident.first_report_due_at),
             late=report.late,

@@ -73,7 +73,7 @@ class Incident(Base):
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     status: Mapped[str] = mapped_column(String(16), default=Status.reported)
-    first_report_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_report_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: no deadline at this level
     first_report_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_soon_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     overdue_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -113,6 +113,9 @@ class Report(Base):
     casualties_losses: Mapped[str] = mapped_column(Text)
     trend: Mapped[str] = mapped_column(Text)
     measures_taken: Mapped[str] = mapped_column(Text)
+    reporting_unit: Mapped[str] = mapped_column(String(200), default="")
+    signed_by: Mapped[str] = mapped_column(String(100), default="")
+    contact_phone: Mapped[str] = mapped_column(String(40), default="")
     submitted_by: Mapped[str] = mapped_column(String(100))
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     late: Mapped[bool] = mapped_column(default=False)
@@ -163,7 +166,7 @@ class IncidentOut(BaseModel):
     occurred_at: datetime | None
     reported_at: datetime
     status: Status
-    first_report_due_at: datetime
+    first_report_due_at: datetime | None
     first_report_at: datetime | None
     created_by: str
     created_at: datetime
@@ -189,6 +192,7 @@ class TimelineEntryOut(BaseModel):
     type: str
     at: datetime
     actor: str
+    actor_name: str = Field("", description="the actor's name as people know it")
     summary: str
     data: dict[str, Any]
     refs: list[str]
@@ -214,6 +218,9 @@ class ReportCreate(BaseModel):
     casualties_losses: LongText = Field(min_length=1, description="伤亡和损失")
     trend: LongText = Field(min_length=1, description="发展趋势")
     measures_taken: LongText = Field(min_length=1, description="已采取措施")
+    reporting_unit: Name = Field(description="报送单位")
+    signed_by: text(100, min_length=1) = Field(description="签发人")  # type: ignore[valid-type]
+    contact_phone: text(40, min_length=2) = Field(description="联系电话")  # type: ignore[valid-type]
 
 
 class ReportOut(BaseModel):
@@ -232,6 +239,9 @@ class ReportOut(BaseModel):
     casualties_losses: str
     trend: str
     measures_taken: str
+    reporting_unit: str
+    signed_by: str
+    contact_phone: str
     submitted_by: str
     submitted_at: datetime
     late: bool

@@ -1,12 +1,13 @@
 """Incident record operations. Each opens one transaction, audits it, writes its timeline entry, and
 publishes its event only after the commit, so nobody hears of a change that did not happen."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 
 from switchboard.core.audit import service as audit
+from switchboard.core.config import Settings
 from switchboard.core.context import Context
 from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.divisions import check_area_code, full_name
@@ -44,7 +45,7 @@ async def create(ctx: Context, actor: str, data: IncidentCreate) -> Incident:
         **data.model_dump(exclude={"reported_at"}),
         reported_at=reported_at,
         status=Status.reported,
-        first_report_due_at=reported_at + timedelta(hours=ctx.settings.incidents.first_report_hours),
+        first_report_due_at=first_report_due(ctx.settings, data.level, data.occurred_at, reported_at),
         created_by=actor,
     )
     async with ctx.db.session() as session:
@@ -54,6 +55,16 @@ async def create(ctx: Context, actor: str, data: IncidentCreate) -> Incident:
         await audit.record(session, actor, "incident.create", "incident", incident.id, data.model_dump(mode="json"))
     await ctx.bus.publish(event)
     return incident
+
+
+def first_report_due(
+    settings: Settings, level: str, occurred_at: datetime | None, reported_at: datetime
+) -> datetime | None:
+    """The 初报 deadline: `first_report_hours` from 事发时间 when known, else from 接报时间; levels not in
+    `first_report_levels` (by default IV, 一般) have none."""
+    if level not in settings.incidents.first_report_levels:
+        return None
+    return (occurred_at or reported_at) + timedelta(hours=settings.incidents.first_report_hours)
 
 
 async def get(ctx: Context, incident_id: str) -> Incident:
@@ -116,6 +127,11 @@ async def change(ctx: Context, actor: str, incident_id: str, data: IncidentUpdat
             return incident
         for key, value in diff.items():
             setattr(incident, key, value)
+        if incident.first_report_at is None and {"level", "occurred_at"} & diff.keys():
+            due = first_report_due(ctx.settings, incident.level, incident.occurred_at, incident.reported_at)
+            if due != incident.first_report_due_at:  # a new clock: its warnings are owed afresh
+                incident.first_report_due_at = due
+                incident.due_soon_notified_at = incident.overdue_notified_at = None
         detail = {key: {"from": before[key], "to": value} for key, value in diff.items()}
         event_type = "incident.status_changed" if "status" in diff else "incident.updated"
         event = Event(event_type, incident_id=incident.id, actor=actor, data={"changes": detail})
@@ -156,6 +172,8 @@ async def submit_report(ctx: Context, actor: str, incident_id: str, data: Report
         occurred_at = data.occurred_at or incident.occurred_at
         if occurred_at is None:
             raise InvalidInput("事发时间必填（事件记录中也没有）", field="occurred_at")
+        if occurred_at > (data.received_at or incident.reported_at):
+            raise InvalidInput("事发时间不能晚于接报时间", field="occurred_at")
         report = Report(
             id=new_id(),
             **data.model_dump(exclude={"received_at", "occurred_at", "location"}),
@@ -166,7 +184,9 @@ async def submit_report(ctx: Context, actor: str, incident_id: str, data: Report
             location=data.location or incident.location or full_name(incident.area_code),
             submitted_by=actor,
             submitted_at=now,
-            late=data.kind == ReportKind.first and now > incident.first_report_due_at,
+            late=data.kind == ReportKind.first
+            and incident.first_report_due_at is not None
+            and now > incident.first_report_due_at,
         )
         session.add(report)
         if data.kind == ReportKind.first:
@@ -232,7 +252,7 @@ async def check_deadlines(ctx: Context) -> list[Event]:
                     data={"title": title, "due_at": due_at.isoformat()},
                     audience=WATCHERS,
                 )
-                await timeline.append(session, incident_id, event, summary)
+                await timeline.append(session, incident_id, event, f"{summary}：{title}")  # the banner names it
                 await audit.record(session, "system", event_type, "incident", incident_id, {"due_at": due_at})
                 events.append(event)
     for event in events:
@@ -247,5 +267,5 @@ def _brief(incident: Incident) -> dict[str, Any]:
         "category": incident.category,
         "area_code": incident.area_code,
         "status": incident.status,
-        "first_report_due_at": incident.first_report_due_at.isoformat(),
+        "first_report_due_at": incident.first_report_due_at.isoformat() if incident.first_report_due_at else None,
     }

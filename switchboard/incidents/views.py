@@ -6,9 +6,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from switchboard.api.deps import Ctx, DutyOfficer, Reader
+from switchboard.auth import service as auth
 from switchboard.core.fields import SearchText
 from switchboard.incidents import service, timeline
-from switchboard.incidents.document import render_html, report_json
+from switchboard.incidents.document import printable, report_json
 from switchboard.incidents.models import (
     IncidentCreate,
     IncidentOut,
@@ -19,6 +20,7 @@ from switchboard.incidents.models import (
     ReportDocument,
     ReportOut,
     Status,
+    TimelineEntryOut,
     TimelinePage,
 )
 
@@ -69,10 +71,11 @@ async def get_timeline(
     await service.get(ctx, incident_id)
     async with ctx.db.reader() as session:
         entries = await timeline.page(session, incident_id, after, limit, kind)
-    return TimelinePage(
-        items=entries,  # type: ignore[arg-type]
-        next_cursor=entries[-1].id if len(entries) == limit else None,
-    )
+    names = await auth.display_names(ctx, {e.actor for e in entries if e.actor})
+    items = [
+        TimelineEntryOut.model_validate(e).model_copy(update={"actor_name": names.get(e.actor, "")}) for e in entries
+    ]
+    return TimelinePage(items=items, next_cursor=entries[-1].id if len(entries) == limit else None)
 
 
 @router.post("/{incident_id}/timeline", status_code=201)
@@ -102,5 +105,5 @@ async def get_report(
     incident, report = await service.get_report(ctx, incident_id, report_id)
     wants_html = format == "html" or (format is None and "text/html" in request.headers.get("accept", ""))
     if wants_html:
-        return HTMLResponse(render_html(incident, report, ctx.settings.incidents.timezone))
+        return HTMLResponse(await printable(ctx, incident, report))
     return JSONResponse(report_json(incident, report))

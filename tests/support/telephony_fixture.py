@@ -29,6 +29,7 @@ class Desk:
     tokens: dict[str, dict[str, str]]
     events: Listener
     telephony: Telephony
+    app: Any  # the FastAPI app, lifespan running: serve it for a browser (tests.support.served)
 
     async def next_event(self, type_: str, timeout: float = 20) -> dict[str, Any]:
         async def wait() -> dict[str, Any]:
@@ -82,7 +83,7 @@ async def switchboard_on(
             files = {"file": ("contacts.csv", directory_csv.encode(), "text/csv")}
             imported = await http.post("/api/v1/directory/import", files=files, headers=tokens["duty_officer"])
             assert imported.json()["created"] == expect_contacts, imported.text
-            yield Desk(ctx, http, tokens, ctx.bus.listen(), telephony)
+            yield Desk(ctx, http, tokens, ctx.bus.listen(), telephony, app)
 
 
 async def register(phone: PhoneProcess, asterisk: AsteriskHarness, number: str, answer: str, name: str = "") -> None:

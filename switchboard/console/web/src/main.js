@@ -1,8 +1,9 @@
 import { createApp } from "vue";
-import ElementPlus from "element-plus";
-import zhCn from "element-plus/es/locale/lang/zh-cn";
-import "element-plus/dist/index.css";
+// The services used from script (toasts, dialogs) bring their styles here; template components bring their own.
+import "element-plus/es/components/message/style/css";
+import "element-plus/es/components/message-box/style/css";
+import "element-plus/es/components/notification/style/css";
 import App from "./App.vue";
 import "./console.css";
 
-createApp(App).use(ElementPlus, { locale: zhCn }).mount("#app");
+createApp(App).mount("#app");
