@@ -7,6 +7,7 @@ with a 422 and leave no job. All faxes go out together at the start of the modul
 each test waits for its own."""
 
 import asyncio
+import base64
 import io
 import subprocess
 import time
@@ -22,6 +23,7 @@ import pytest_asyncio
 from PIL import Image, ImageSequence
 
 from sip import dialplan
+from sip.fax.service import report_outcome
 from switchboard.api.app import create_app
 from switchboard.core.context import Context
 from switchboard.core.events import Event
@@ -237,8 +239,10 @@ async def test_t38_fax_arrives_with_the_same_pages(fax_desk: FaxDesk, tmp_path: 
     assert sent["state"] == "sent" and sent["result"] == "sent", sent
     assert (sent["mode"], sent["pages"], sent["pages_total"]) == ("T38", 3, 3)  # the cover page and two pages
     assert sent["rate"] and sent["rate"] >= 9600 and sent["ecm"] is True
-    progress = [e.data["status"] for e in desk.events if e.type == "fax.progress" and e.data["fax_id"] == sent["id"]]
+    progress = [e for e in desk.events if e.type == "fax.progress" and e.data["fax_id"] == sent["id"]]
     assert progress, "no FAXStatus progress from Asterisk"
+    assert "正在传送" in {e.data["status_name"] for e in progress}  # in Chinese, for the console
+    assert {e.incident_id for e in progress} == {desk.incident_id}  # and tied to the fax's incident
     [received] = [f for f in await desk.received_on("8700", 1 + CONCURRENT, 60) if f["pages"] == 3]
     assert received["state"] == "received" and received["mode"] == "T38"
     assert received["number"] == STATION and received["remote_station"] == STATION
@@ -304,6 +308,16 @@ async def test_busy_far_end_is_retried_then_fails(fax_desk: FaxDesk) -> None:
     assert "占线" in next(
         e.data["summary"] for e in fax_desk.events if e.type == "fax.failed" and e.data["fax_id"] == fax["id"]
     )
+    assert fax["error"].startswith("呼叫未接通：占线"), fax["error"]  # in Chinese, the codes kept for diagnosis
+
+
+def test_a_failed_transmission_keeps_faxerror_whole() -> None:
+    """The dialplan sends FAXERROR base64-encoded (it used to be filtered to capitals: "T.30 ..." became "T")."""
+    said = "Far end cannot receive at the resolution of the image"
+    report = {"Status": "FAILED", "Pages": "1", "ErrorB64": base64.b64encode(said.encode()).decode(), "Cause": "16"}
+    outcome = report_outcome(report)  # type: ignore[arg-type]
+    assert outcome.result == "failed" and outcome.pages == 1
+    assert outcome.error == f"传真传送失败：失败，挂机原因码 16（FAXERROR：{said}）"
 
 
 def assert_same_pages(sent: list[np.ndarray], received: list[np.ndarray]) -> None:

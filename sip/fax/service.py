@@ -61,6 +61,14 @@ RESULT_NAMES = dialing.RESULT_NAMES | {
     "failed": "传输失败",
     "timeout": "超时",
 }
+# FAXSTATUS values (res_fax) and FAXStatus progress words, as the duty room reads them.
+FAX_STATUS_NAMES = {"FAILED": "失败", "SUCCESS": "成功", "UNKNOWN": "未知状态"}
+PROGRESS_NAMES = {
+    "Allocating Resources": "正在准备传真资源",
+    "Negotiating T.38": "正在协商 T.38",
+    "T.38 Negotiated": "已协商 T.38",
+    "FAX Transmission In Progress": "正在传送",
+}
 _STATION = re.compile(r"[0-9+ ]{0,20}")
 
 FilePdf = Callable[[Path, Fax, datetime, datetime], Awaitable[str]]
@@ -108,6 +116,7 @@ class FaxService:
         self.active = 0  # faxes on a line right now
         self.peak = 0  # most at once since start (the benchmark and the tests read it)
         self._waiting: dict[str, asyncio.Future[Message]] = {}
+        self._incident_of: dict[str, str | None] = {}  # fax on a line -> its incident, for its progress events
         self._fax_events: dict[str, Message] = {}  # fax id -> Asterisk's SendFAX event (pages, rate) of its attempt
         self._causes: dict[str, asyncio.Future[str]] = {}  # channel id of an attempt -> its Hangup cause
         self._inflight: set[asyncio.Task[None]] = set()
@@ -277,6 +286,7 @@ class FaxService:
         loop = asyncio.get_running_loop()
         report: asyncio.Future[Message] = loop.create_future()
         self._waiting[row.id] = report
+        self._incident_of[row.id] = row.incident_id
         channel_id = f"{row.id}-{row.attempts}"
         cause = self._causes[channel_id] = loop.create_future()
         ring = self.settings.ring_seconds
@@ -314,13 +324,14 @@ class FaxService:
                     await asyncio.wait_for(asyncio.shield(cause), 2.0)  # the Hangup may follow the response
                 code = cause.result() if cause.done() else ""
                 result = ORIGINATE_RESULTS.get(reason) or CAUSE_RESULTS.get(code, "unreachable")
-                return Outcome(result, error=f"originate reason {reason}, hangup cause {code or '?'}")
+                why = f"呼叫未接通：{RESULT_NAMES[result]}（Asterisk 呼叫结果 {reason}，挂机原因码 {code or '未知'}）"
+                return Outcome(result, error=why)
             try:
                 # Answered: SendFAX runs; its hangup handler reports. The lease bounds the wait.
                 message = await asyncio.wait_for(report, self.settings.lease_seconds / 2)
             except TimeoutError:
-                return Outcome("timeout", error="no report from the dialplan")
-            outcome = _outcome(message)
+                return Outcome("timeout", error="已接通，但拨号方案未报告传真结果（超时）")
+            outcome = report_outcome(message)
             event = self._fax_events.get(row.id)
             if event is not None and not outcome.pages:  # the channel variables said less than the fax event
                 outcome = replace(
@@ -329,6 +340,7 @@ class FaxService:
             return outcome
         finally:
             self._waiting.pop(row.id, None)
+            self._incident_of.pop(row.id, None)
             self._fax_events.pop(row.id, None)
             self._causes.pop(channel_id, None)
 
@@ -390,9 +402,11 @@ class FaxService:
             if fax_id in self._waiting:
                 if name == "SendFAX":
                     self._fax_events[fax_id] = message
-                else:  # progress for the console: "Page 1 sent"... (live only, not on the timeline)
-                    data = {"fax_id": fax_id, "status": str(message.get("Status", ""))[:100]}
-                    await self.ctx.bus.publish(Event("fax.progress", data=data, actor="system"))
+                else:  # progress for the console, in Chinese (live only: no summary, so not on the timeline)
+                    status = str(message.get("Status", ""))[:100]
+                    data = {"fax_id": fax_id, "status": status, "status_name": progress_name(status)}
+                    event = Event("fax.progress", incident_id=self._incident_of.get(fax_id), data=data, actor="system")
+                    await self.ctx.bus.publish(event)
             return
         if name != "UserEvent":
             return
@@ -415,7 +429,7 @@ class FaxService:
 
     async def _take_received(self, message: Message) -> None:
         ended = utcnow()
-        outcome = _outcome(message)
+        outcome = report_outcome(message)
         caller = message.get("CallerNum", "")
         try:
             started = datetime.fromtimestamp(int(message.get("Start") or 0), ended.tzinfo)
@@ -495,13 +509,11 @@ def _int(value: Any) -> int | None:
     return None
 
 
-def _outcome(message: Message) -> Outcome:
+def report_outcome(message: Message) -> Outcome:
     """A SwitchboardFaxSent or SwitchboardFax report (channel variables of the fax session)."""
     status = str(message.get("Status", "")).upper()
-    try:
-        station = base64.b64decode(message.get("RemoteB64", "") or "").decode("utf-8", "replace").strip()
-    except ValueError:
-        station = ""
+    station = _decoded(message.get("RemoteB64", ""))
+    fax_error = _decoded(message.get("ErrorB64", ""))[:300]  # spandsp's words, intact
     ecm = str(message.get("Ecm", "")).lower()
     return Outcome(
         result="sent" if status == "SUCCESS" else "failed",
@@ -510,8 +522,27 @@ def _outcome(message: Message) -> Outcome:
         ecm=True if ecm == "yes" else False if ecm == "no" else None,
         mode=str(message.get("Mode", ""))[:8],
         remote_station=callerid_name(station, 100),
-        error="" if status == "SUCCESS" else (message.get("Error") or status or message.get("Cause", "")),
+        error="" if status == "SUCCESS" else _fax_failure(fax_error, status, str(message.get("Cause", ""))),
     )
+
+
+def _decoded(value: Any) -> str:
+    try:
+        return base64.b64decode(str(value or "")).decode("utf-8", "replace").strip()
+    except ValueError:
+        return ""
+
+
+def _fax_failure(fax_error: str, status: str, cause: str) -> str:
+    """Why a fax failed, in Chinese, with FAXERROR's own text kept for whoever must look further."""
+    said = f"（FAXERROR：{fax_error}）" if fax_error else ""
+    caused = f"，挂机原因码 {cause}" if cause else ""
+    return f"传真传送失败：{FAX_STATUS_NAMES.get(status, status or '未知状态')}{caused}{said}"
+
+
+def progress_name(status: str) -> str:
+    """Asterisk's FAXStatus words in Chinese (unknown ones shown as they are)."""
+    return PROGRESS_NAMES.get(status, f"传真状态：{status}")
 
 
 def _summary(fax: Fax) -> str:

@@ -53,7 +53,7 @@ const LABELS = {
   "bridge.locked": () => "会议已锁定",
   "bridge.unlocked": () => "会议已解锁",
   "engine.link": (d) => `${COMPONENT[d.engine] || d.engine}连接${d.state === "up" ? "已恢复" : "中断"}`,
-  "fax.progress": (d) => `传真进度：${d.status}`,
+  "fax.progress": (d) => `传真进度：${d.status_name}`,
   "directory.imported": () => "通讯录已导入",
   "directory.shift_added": () => "值班表已更新",
 };
