@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import io
 import json
+import re
 import shutil
 import wave
 import zipfile
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -30,6 +32,7 @@ from switchboard.core.events import Event
 from switchboard.core.ids import new_id
 
 KINDS = {"call": "通话", "bridge": "会议", "fax": "传真", "consultation": "会商"}
+_UNSAFE = re.compile(r'[\\/:*?"<>|\s]+')  # not in a file name on any system the archive may be opened on
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,13 @@ class RecordingStore:
             await self.ctx.bus.publish(Event("recording.attached", incident_id=incident_id, actor=actor, data=data))
         return recordings
 
+    def _file_name(self, recording: Recording) -> str:
+        zone = ZoneInfo(self.ctx.settings.incidents.timezone)
+        people = [_UNSAFE.sub("_", p.get("name") or p.get("number") or "") for p in recording.parties]
+        who = "-".join(p for p in people if p)[:60] or "未知"
+        started = recording.started_at.astimezone(zone)
+        return f"{started:%Y%m%d-%H%M%S}-{KINDS[recording.kind]}-{who}-{recording.id[-6:]}.{recording.format}"
+
     @staticmethod
     def _take(source: Path, target: Path) -> tuple[str, int, float | None]:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -264,7 +274,8 @@ class RecordingStore:
         return findings
 
     async def export(self, incident_id: str) -> bytes:
-        """One ZIP of the incident's recordings with a manifest (ids, parties, times, SHA-256)."""
+        """One ZIP of the incident's recordings with a manifest (ids, parties, times, SHA-256); each file named by
+        its local start time, kind and parties (20261202-094100-通话-王建国-李明-3F9K2A.wav), as people look for it."""
         recordings = await self.search(incident_id=incident_id, limit=10_000)
         if not recordings:
             raise NotFound(f"事件 {incident_id} 没有录音", field="incident_id")
@@ -274,7 +285,7 @@ class RecordingStore:
             manifest = []
             with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
                 for r in recordings:
-                    name = f"{r.started_at:%Y%m%d-%H%M%S}-{r.kind}-{r.id}.{r.format}"
+                    name = self._file_name(r)
                     archive.write(self.path_of(r), name)
                     manifest.append(
                         {

@@ -13,12 +13,14 @@ import httpx
 import pytest
 from playwright.async_api import Locator, Page, async_playwright, expect
 
+from recording.store import RecordingStore
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 from switchboard.core.divisions import all_divisions
 from switchboard.incidents import service as incidents
 from tests.conftest import PASSWORD
 from tests.support.screenshots import screenshot
+from tests.test_recordings import filed_tone
 
 CHROMIUM = shutil.which("chromium")
 SURNAMES = "张王李赵刘陈杨黄周吴"
@@ -240,4 +242,29 @@ async def test_an_overdue_first_report_raises_a_banner(
         await expect(page.locator("#deadline")).to_contain_text("阳曲县森林火灾")
         await expect(page.locator("#incidents")).to_contain_text("已超时")
         await screenshot(page, "deadline-banner")
+    assert problems == []
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed (scripts/setup installs it)")
+async def test_a_recording_is_found_by_person_played_and_held(
+    app_ctx: Context, live_server: str, users: dict, tmp_path: Path
+) -> None:
+    recording = await filed_tone(app_ctx, tmp_path, "call.wav")  # a 2 s call of 王强 and 值班台1
+    async with console_page(live_server) as (page, problems):
+        await sign_in(page, live_server, "leader")
+        await page.get_by_role("tab", name="录音").click()
+        await page.fill("#rec-party", "王强")
+        await page.click("#rec-search")
+        row = page.locator("#rec-table tr", has_text="王强、值班台1")
+        await expect(row).to_contain_text("0:02")
+        await row.locator(".play").click()
+        # Played through to its end: the browser fetched the audio (by ranges) with the session cookie.
+        await page.wait_for_function("() => document.querySelector('#player')?.ended === true", timeout=20_000)
+        await row.get_by_role("button", name="保留").click()
+        await page.locator(".el-message-box input").fill("事故调查需要")
+        await page.get_by_role("button", name="确定").click()
+        await expect(row).to_contain_text("已保留")
+        await screenshot(page, "recordings")
+    held = await RecordingStore(app_ctx).get(recording.id)
+    assert held.held and held.hold_reason == "事故调查需要"
     assert problems == []

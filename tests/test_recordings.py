@@ -14,6 +14,7 @@ import wave
 import zipfile
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -49,7 +50,7 @@ def tone_wav(path: Path, seconds: float = 2.0, freq: float = 700.0) -> Path:
     return path
 
 
-async def _file(ctx: Context, tmp_path: Path, name: str, **kw: object) -> Recording:
+async def filed_tone(ctx: Context, tmp_path: Path, name: str, **kw: object) -> Recording:
     now = utcnow()
     store = RecordingStore(ctx)
     options = {"started_at": now - timedelta(seconds=2), "ended_at": now, "parties": PARTIES} | kw
@@ -65,7 +66,7 @@ async def test_filed_recording_is_ledgered_found_and_played(
         headers=tokens["duty_officer"],
     )
     incident_id = incident.json()["id"]
-    recording = await _file(app_ctx, tmp_path, "a.wav", incident_id=incident_id, source_id="call-1")
+    recording = await filed_tone(app_ctx, tmp_path, "a.wav", incident_id=incident_id, source_id="call-1")
     assert (recording.duration_seconds, recording.size, recording.format) == (2.0, 32044, "wav")
     assert not (tmp_path / "a.wav").exists()  # moved into the store
 
@@ -91,18 +92,21 @@ async def test_filed_recording_is_ledgered_found_and_played(
     timeline = (await client.get(f"/api/v1/incidents/{incident_id}/timeline", headers=headers)).json()["items"]
     assert timeline[-1]["kind"] == "recording" and timeline[-1]["summary"] == "通话录音 2 秒（王强、值班台1）"
 
-    second = await _file(app_ctx, tmp_path, "b.wav", incident_id=incident_id)
+    second = await filed_tone(app_ctx, tmp_path, "b.wav", incident_id=incident_id)
     archive = await client.get(f"/api/v1/recordings/export?incident_id={incident_id}", headers=headers)
     with zipfile.ZipFile(io.BytesIO(archive.content)) as zf:
         manifest = json.loads(zf.read("manifest.json"))
         assert {r["id"] for r in manifest["recordings"]} == {recording.id, second.id}
         for entry in manifest["recordings"]:
             assert hashlib.sha256(zf.read(entry["file"])).hexdigest() == entry["sha256"]
+        named = next(e["file"] for e in manifest["recordings"] if e["id"] == recording.id)
+        local = recording.started_at.astimezone(ZoneInfo("Asia/Shanghai"))
+        assert named == f"{local:%Y%m%d-%H%M%S}-通话-王强-值班台1-{recording.id[-6:]}.wav"  # by people and time
 
 
 async def test_verify_reports_edits_deletions_and_strays(ctx: Context, tmp_path: Path) -> None:
     store = RecordingStore(ctx)
-    edited, deleted, rewritten, fine = [await _file(ctx, tmp_path, f"{n}.wav") for n in "abcd"]
+    edited, deleted, rewritten, fine = [await filed_tone(ctx, tmp_path, f"{n}.wav") for n in "abcd"]
     assert await store.verify() == []
 
     with store.path_of(edited).open("r+b") as f:  # one sample changed
@@ -128,10 +132,10 @@ async def test_verify_reports_edits_deletions_and_strays(ctx: Context, tmp_path:
 async def test_retention_keeps_held_and_open_incident_recordings(ctx: Context, tmp_path: Path) -> None:
     store = RecordingStore(ctx)
     old = utcnow() - timedelta(days=40)
-    expired = await _file(ctx, tmp_path, "a.wav", started_at=old, ended_at=old)
-    held = await _file(ctx, tmp_path, "b.wav", started_at=old, ended_at=old)
-    open_incident = await _file(ctx, tmp_path, "c.wav", started_at=old, ended_at=old, incident_id="01OPEN")
-    recent = await _file(ctx, tmp_path, "d.wav")
+    expired = await filed_tone(ctx, tmp_path, "a.wav", started_at=old, ended_at=old)
+    held = await filed_tone(ctx, tmp_path, "b.wav", started_at=old, ended_at=old)
+    open_incident = await filed_tone(ctx, tmp_path, "c.wav", started_at=old, ended_at=old, incident_id="01OPEN")
+    recent = await filed_tone(ctx, tmp_path, "d.wav")
     async with ctx.db.session() as session:
         await session.execute(update(Recording).where(Recording.id == held.id).values(held=True))
 
@@ -150,7 +154,7 @@ async def _audited(ctx: Context, recording_id: str, action: str) -> list[AuditEn
 async def test_leader_holds_and_releases_a_recording_with_a_reason(
     app_ctx: Context, client: httpx.AsyncClient, tokens: dict, tmp_path: Path
 ) -> None:
-    recording = await _file(app_ctx, tmp_path, "a.wav")
+    recording = await filed_tone(app_ctx, tmp_path, "a.wav")
     hold = f"/api/v1/recordings/{recording.id}/hold"
     reason = {"reason": "群众投诉调查，需保留原始录音"}
 
@@ -196,12 +200,12 @@ async def test_retention_runs_on_schedule_keeping_held_and_open_incident_recordi
     async with ctx.db.session() as session:
         await session.execute(update(Incident).where(Incident.id == closed).values(status=Status.closed))
     old = utcnow() - timedelta(days=40)
-    expired = await _file(ctx, tmp_path, "a.wav", started_at=old, ended_at=old)
-    of_closed = await _file(ctx, tmp_path, "b.wav", started_at=old, ended_at=old, incident_id=closed)
-    of_open = await _file(ctx, tmp_path, "c.wav", started_at=old, ended_at=old, incident_id=still_open)
-    held = await _file(ctx, tmp_path, "d.wav", started_at=old, ended_at=old)
+    expired = await filed_tone(ctx, tmp_path, "a.wav", started_at=old, ended_at=old)
+    of_closed = await filed_tone(ctx, tmp_path, "b.wav", started_at=old, ended_at=old, incident_id=closed)
+    of_open = await filed_tone(ctx, tmp_path, "c.wav", started_at=old, ended_at=old, incident_id=still_open)
+    held = await filed_tone(ctx, tmp_path, "d.wav", started_at=old, ended_at=old)
     await store.hold(held.id, "leader", "上级调查")
-    recent = await _file(ctx, tmp_path, "e.wav")
+    recent = await filed_tone(ctx, tmp_path, "e.wav")
 
     quick = RecordingSettings(retention_days=30, retention_check_seconds=0.1)
     scheduled = Context.from_settings(ctx.settings.model_copy(update={"recordings": quick}))
@@ -248,7 +252,7 @@ async def test_cli_reports_a_substituted_recording_whose_ledger_was_rechained(
     """Another recording put in one's place, its row and ledger entry made to match and the chain recomputed:
     files, rows and ledger agree, only the ledger's seal and its external head file give it away."""
     store = RecordingStore(ctx)
-    _, substituted, _ = [await _file(ctx, tmp_path, f"{n}.wav") for n in "abc"]
+    _, substituted, _ = [await filed_tone(ctx, tmp_path, f"{n}.wav") for n in "abc"]
     clean = await _cli_verify(ctx)
     assert (clean.returncode, clean.stdout.strip()) == (0, "录音完整：文件、登记与账本一致"), clean.stderr
 
@@ -272,7 +276,7 @@ async def test_cli_reports_the_newest_recording_removed_with_its_ledger_entry(ct
     """File, row and ledger entry gone, the head row pointed at the entry before: the chain holds together, the
     external head file still names the entry."""
     store = RecordingStore(ctx)
-    *_, newest = [await _file(ctx, tmp_path, f"{n}.wav") for n in "abc"]
+    *_, newest = [await filed_tone(ctx, tmp_path, f"{n}.wav") for n in "abc"]
     store.path_of(newest).unlink()
     async with ctx.db.session() as session:
         await session.execute(delete(Recording).where(Recording.id == newest.id))
@@ -284,10 +288,10 @@ async def test_cli_accepts_a_head_file_lagging_after_a_crash(
     ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A crash between filing a recording (committed) and appending its head: not tampering."""
-    await _file(ctx, tmp_path, "a.wav")
+    await filed_tone(ctx, tmp_path, "a.wav")
     with monkeypatch.context() as crash:
         crash.setattr(Ledger, "anchor", lambda *_: None)
-        await _file(ctx, tmp_path, "b.wav")
+        await filed_tone(ctx, tmp_path, "b.wav")
     assert len(Ledger.of(ctx.settings).head_log.read_text().splitlines()) == 1
     done = await _cli_verify(ctx)
     assert (done.returncode, done.stdout.strip()) == (0, "录音完整：文件、登记与账本一致"), done.stdout + done.stderr
