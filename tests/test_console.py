@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -48,12 +49,18 @@ async def console_page(server: str) -> AsyncIterator[tuple[Page, list[str]]]:
 
 
 def _watch(page: Page, server: str) -> list[str]:
-    """What must not happen on a page: console errors (a CSP violation is one), uncaught errors, requests to another
-    host, failed responses. The list fills as the page runs."""
+    """What must not happen on a page: console errors (a CSP violation is one), uncaught errors, requests over the
+    network to another host (the browser's own pages, such as its PDF viewer, are no network request), failed
+    responses. The list fills as the page runs."""
     problems: list[str] = []
+
+    def elsewhere(url: str) -> bool:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https", "ws", "wss") and parts.netloc != server
+
     page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("request", lambda r: problems.append(f"request: {r.url}") if server not in r.url else None)
+    page.on("request", lambda r: problems.append(f"request: {r.url}") if elsewhere(r.url) else None)
     page.on("response", lambda r: problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None)
     return problems
 

@@ -56,6 +56,7 @@ ORIGINATE_RESULTS = {"3": "no_answer", "5": "busy"}
 CAUSE_RESULTS = {"17": "busy", "18": "no_answer", "19": "no_answer", "21": "rejected"}
 RESULT_NAMES = dialing.RESULT_NAMES | {
     "sent": "发送成功",
+    "received": "接收成功",
     "hangup": "对方挂断",
     "rejected": "对方拒接",
     "failed": "传输失败",
@@ -351,6 +352,7 @@ class FaxService:
             "at": now.isoformat(),
             "seconds": round(seconds, 1),
             "result": outcome.result,
+            "result_name": RESULT_NAMES.get(outcome.result, outcome.result),
             "pages": outcome.pages,
             "rate": outcome.rate,
             "mode": outcome.mode,

@@ -3,7 +3,10 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
+
+from sip.fax.models import STATE_NAMES, FaxState
+from sip.fax.service import RESULT_NAMES
 
 
 class FaxOut(BaseModel):
@@ -33,6 +36,17 @@ class FaxOut(BaseModel):
     created_by: str
     created_at: datetime
     ended_at: datetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def state_name(self) -> str:
+        return STATE_NAMES[FaxState(self.state)]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def result_name(self) -> str:
+        """The outcome in Chinese (empty while none)."""
+        return RESULT_NAMES.get(self.result, self.result)
 
 
 class BatchOut(BaseModel):

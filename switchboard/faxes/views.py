@@ -83,7 +83,15 @@ async def document(faxes: Faxes, store: Recordings, _: Officer, fax_id: str) -> 
         if not fax.recording_id:
             raise NotFound("该传真没有接收到文件", field="fax_id")
         path = store.path_of(await store.get(fax.recording_id))
-        return FileResponse(path, media_type="application/pdf", filename=f"{fax.id}.pdf")
+        # Shown inside the console's fax page: this one response may be framed by this server's own pages.
+        framed = {"X-Frame-Options": "SAMEORIGIN", "Content-Security-Policy": "frame-ancestors 'self'"}
+        return FileResponse(
+            path,
+            media_type="application/pdf",
+            filename=f"{fax.id}.pdf",
+            headers=framed,
+            content_disposition_type="inline",
+        )
     path = faxes.document_path(fax)
     if not path.is_file():
         raise NotFound("发送的文档已不存在", field="fax_id")
