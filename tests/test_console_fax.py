@@ -9,7 +9,6 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import expect
 
-from sip import dialplan
 from switchboard.api.app import create_app
 from switchboard.core.context import Context
 from switchboard.telephony import Telephony
@@ -17,10 +16,9 @@ from tests.conftest import add_users, fresh_database_url, headers_for
 from tests.support.asterisk_fixture import AsteriskHarness
 from tests.support.screenshots import screenshot
 from tests.support.served import served
-from tests.support.telephony_fixture import engine_settings
 from tests.support.wait import until
 from tests.test_console import CHROMIUM, console_page, sign_in
-from tests.test_fax import STATION, assert_same_pages, pdf_document, pdf_pages, tiff_pages
+from tests.test_fax import assert_same_pages, fax_settings, pdf_document, pdf_pages, tiff_pages
 
 
 @pytest_asyncio.fixture
@@ -28,16 +26,7 @@ async def fax_app(
     asterisk: AsteriskHarness, request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[Context, Telephony, object]]:
     url = await fresh_database_url("sqlite", request, tmp_path)
-    spool = dialplan.Layout.for_settings(asterisk.settings).base / "spool"
-    settings = engine_settings(
-        asterisk,
-        tmp_path,
-        url,
-        SWITCHBOARD_FAX_SPOOL_DIR=str(spool / "fax"),
-        SWITCHBOARD_FAX_TRUNK=asterisk.fax_trunk,
-        SWITCHBOARD_FAX_STATION_ID=STATION,
-        SWITCHBOARD_FAX_HEADER="Switchboard console",
-    )
+    settings = fax_settings(asterisk, tmp_path, url, SWITCHBOARD_FAX_HEADER="Switchboard console")
     ctx = Context.from_settings(settings)
     telephony = Telephony(ctx, definition=asterisk.engine.definition)
     app = create_app(ctx, telephony=telephony)

@@ -25,6 +25,7 @@ from PIL import Image, ImageSequence
 from sip import dialplan
 from sip.fax.service import report_outcome
 from switchboard.api.app import create_app
+from switchboard.core.config import Settings
 from switchboard.core.context import Context
 from switchboard.core.events import Event
 from switchboard.telephony import Telephony
@@ -76,6 +77,13 @@ class FaxDesk:
             return found if len(found) >= count else None
 
         return await until(inbox, timeout=timeout, what=f"{count} faxes received on {number}", interval=0.5)
+
+
+def fax_settings(asterisk: AsteriskHarness, tmp_path: Path, url: str, **environ: str) -> Settings:
+    """A control plane faxing through the session's Asterisk (its spool and fax trunk), our station id 8700."""
+    spool = dialplan.Layout.for_settings(asterisk.settings).base / "spool"
+    fax = {"SWITCHBOARD_FAX_SPOOL_DIR": str(spool / "fax"), "SWITCHBOARD_FAX_TRUNK": asterisk.fax_trunk}
+    return engine_settings(asterisk, tmp_path, url, **fax, **{"SWITCHBOARD_FAX_STATION_ID": STATION} | environ)
 
 
 def pdf_document(tmp_path: Path, pages: int) -> bytes:
@@ -140,19 +148,15 @@ async def fax_desk(
     """Switchboard driving the session's Asterisk, with every fax of the module submitted at once."""
     tmp_path = tmp_path_factory.mktemp("fax")
     url = await fresh_database_url("sqlite", request, tmp_path)
-    spool = dialplan.Layout.for_settings(asterisk.settings).base / "spool"
-    settings = engine_settings(
+    settings = fax_settings(
         asterisk,
         tmp_path,
         url,
-        SWITCHBOARD_FAX_SPOOL_DIR=str(spool / "fax"),
-        SWITCHBOARD_FAX_TRUNK=asterisk.fax_trunk,
         SWITCHBOARD_FAX_LINES=str(LINES),
         SWITCHBOARD_FAX_MAX_PAGES="5",
         SWITCHBOARD_FAX_MAX_ATTEMPTS="2",
         SWITCHBOARD_FAX_RETRY_SECONDS="1",
         SWITCHBOARD_FAX_RING_SECONDS="4",
-        SWITCHBOARD_FAX_STATION_ID=STATION,
         SWITCHBOARD_FAX_HEADER="Switchboard test",
     )
     ctx = Context.from_settings(settings)
