@@ -4,8 +4,12 @@ answered, the far party answers, the call board shows 通话中 with names, and 
 phones' calls; convening from the page fills the roll call with 已入会 and 占线, and muting one member from the page
 silences their tone for the others."""
 
+import json
+import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -20,6 +24,7 @@ from tests.support.tones import load, recorded_so_far, tone_present
 from tests.support.wait import until
 from tests.test_console import CHROMIUM, _choose, _watch, console_page, pick_division, sign_in
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the pages run in the duty room's time zone
 SHARED_LINE = "03517654321"
 DIRECTORY = (
     "organisation,department,name,title,office_phone,mobile,home_phone,groups\n"
@@ -80,6 +85,14 @@ async def test_click_to_call_from_the_tree_and_hang_up_from_the_board(desk: Desk
         await phones.wait_for("call_state", call=desk_leg["call"], state="disconnected", timeout=20)
         await phones.wait_for("call_state", call=far_leg["call"], state="disconnected", timeout=20)
         await expect(board).to_contain_text("当前没有通话", timeout=15_000)
+
+        # The figures: the call counts for desk 8001 in this hour (the chart's data, not its pixels).
+        await page.get_by_role("tab", name="统计").click()
+        chart = page.locator("#calls-chart")
+        await expect(chart).to_have_attribute("data-series", re.compile(r"调度台 8001"), timeout=15_000)
+        [(name, per_hour)] = json.loads(await chart.get_attribute("data-series") or "[]")
+        assert name == "调度台 8001" and sum(per_hour) == 1 and per_hour[datetime.now(SHANGHAI).hour] == 1
+        await screenshot(page, "dashboard")
     assert problems == []
 
 
@@ -122,6 +135,10 @@ async def test_convene_from_the_page_then_mute_one_member(
         await until(lambda: not hears_the_tone(), timeout=15, what="李明's tone to stop reaching 王强", interval=0.25)
         await screenshot(page, "bridge-muted")
 
+        await page.get_by_role("tab", name="统计").click()  # how the bridge filled up: two joins, in order
+        joins = page.locator("#joins-chart")
+        await expect(joins).to_have_attribute("data-series", re.compile(r"^\[\[\d+,1\],\[\d+,2\]\]$"), timeout=15_000)
+        await page.get_by_role("tab", name="会议").click()
         await bridge.locator(".end").click()
         await page.get_by_role("button", name="确定").click()
         await phones.wait_for("call_state", call=legs["8002"], state="disconnected", timeout=20)
