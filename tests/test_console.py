@@ -148,7 +148,8 @@ async def test_the_desk_is_usable_at_once_with_ten_thousand_contacts(
     live_server: str, client: httpx.AsyncClient, tokens: dict
 ) -> None:
     """The tree loads the organisations only and the people per node, search answers 50 at most: 10,000 contacts
-    cost the page nothing up front. Measured from navigation to the tree shown and a pinyin search answered."""
+    cost the page nothing up front. Measured in three steps: navigation to the desk up (signed in by cookie, live,
+    incidents listed), the dispatch tab's click to the tree shown, typing to a pinyin search answered."""
     counties = [d.code for d in all_divisions().values() if d.level == "county"]
     rows = [
         f"{counties[i % len(counties)]},应急管理局,{SURNAMES[i % 10]}{GIVEN[i // 10 % 10]}{i:05d},科员,,139{i:08d}"
@@ -161,18 +162,24 @@ async def test_the_desk_is_usable_at_once_with_ten_thousand_contacts(
     assert imported.json()["created"] == 10_000, imported.text[:300]
     async with console_page(live_server) as (page, problems):
         await sign_in(page, live_server, "duty_officer")
-
-        started = time.perf_counter()
         await page.reload()  # a fresh page, signed in by its session cookie
+        await expect(page.locator("#online")).to_have_text("实时")
+        await expect(page.locator("#incidents")).to_be_visible()
+        ready = await page.evaluate("() => performance.now()")  # ms since navigation: the desk is up
+        started = time.perf_counter()
         await page.get_by_role("tab", name="电话调度").click()
         await expect(page.locator("#org-tree")).to_contain_text("山西省")
-        shown = time.perf_counter() - started
+        tree = time.perf_counter() - started
+        started = time.perf_counter()
         await page.fill("#contact-search", "zw")  # 张伟, 周伟, 赵伟…: pinyin initials over 10,000 people
         await expect(page.locator("#search-results li").first).to_contain_text("伟")
-        answered = time.perf_counter() - started
+        search = time.perf_counter() - started
         await screenshot(page, "ten-thousand")
-    print(f"10,000 contacts: tree shown {shown * 1000:.0f} ms, search answered {answered * 1000:.0f} ms after load")
-    assert answered < 3.0  # about 0.5 s here unloaded (the issue's 1 s); room for a loaded CI machine
+    print(
+        f"10,000 contacts: desk up {ready:.0f} ms after navigation, dispatch tree {tree * 1000:.0f} ms after the "
+        f"click, pinyin search {search * 1000:.0f} ms after typing"
+    )
+    assert ready < 3000 and tree < 3.0 and search < 3.0  # 0.64-0.72, 0.17-0.25, 0.13-0.20 s here
     assert problems == []
 
 
