@@ -233,6 +233,10 @@ async def test_an_admin_creates_seats_and_disables_a_user(
         await expect(row).to_contain_text("陈静")
         await expect(row).to_contain_text("值班员、领导")
         await expect(row).to_contain_text("8003")
+        await row.locator(".roles").click()
+        await page.locator("#role-editor .el-checkbox", has_text="领导").click()  # 领导 taken away again
+        await page.click("#save-roles")
+        await expect(row.locator("td").nth(2)).to_have_text("值班员")
         await row.get_by_role("button", name="停用").click()
         await expect(row).to_contain_text("已停用")
         await screenshot(page, "users")
