@@ -95,16 +95,13 @@ def get_sessions(request: Request) -> Sessions:
     return services(request).sessions
 
 
-def presented_token(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> str:
-    """The bearer token, or the browser session's cookie; a state-changing request by cookie needs its CSRF token."""
-    if credentials is not None and credentials.scheme.lower() == "bearer":
-        return credentials.credentials
-    token = request.cookies.get(cookies.COOKIE)
-    if token is None:
-        raise Unauthorized("需要登录：请在 Authorization 头中提供 Bearer 令牌，或在浏览器中登录")
-    if request.method not in cookies.SAFE_METHODS:
+def presented_token(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    """The bearer token, or the browser session's cookie; a state-changing request by cookie needs its CSRF token.
+    (`_bearer` is declared so that the API documentation offers the bearer scheme; `cookies.presented` reads.)"""
+    token, by_cookie = cookies.presented(request.headers)
+    if not token:
+        raise Unauthorized(cookies.NOT_SIGNED_IN)
+    if by_cookie and request.method not in cookies.SAFE_METHODS:
         presented = request.headers.get(cookies.CSRF_HEADER)
         if not cookies.csrf_holds(services(request).ctx.settings, token, presented):
             raise Forbidden(f"浏览器会话的请求缺少有效的 {cookies.CSRF_HEADER}（防跨站请求伪造），请刷新页面后重试")

@@ -8,7 +8,6 @@ upload routes checks the bearer token before the first byte of the body is read.
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -70,13 +69,11 @@ class RequestLimits:
 
     def _unauthenticated(self, headers: Headers) -> str | None:
         """Why the caller may not upload (no or a bad token), or None. Roles and CSRF are the route's business."""
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            token = cookie_parser(headers.get("cookie", "")).get(cookies.COOKIE, "")
+        token, _ = cookies.presented(headers)
         if not token:
-            return "需要登录：请在 Authorization 头中提供 Bearer 令牌，或在浏览器中登录"
+            return cookies.NOT_SIGNED_IN
         try:
-            principal_from_token(self.ctx.settings, token.strip())
+            principal_from_token(self.ctx.settings, token)
         except Unauthorized as exc:
             return exc.message
         return None

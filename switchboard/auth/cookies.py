@@ -10,7 +10,8 @@ sites' requests; the header holds even where a browser ignores SameSite.
 import hashlib
 import hmac
 
-from starlette.requests import HTTPConnection
+from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection, cookie_parser
 from starlette.responses import Response
 
 from switchboard.auth.service import token_secret
@@ -19,6 +20,16 @@ from switchboard.core.config import Settings
 COOKIE = "switchboard_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+NOT_SIGNED_IN = "需要登录：请在 Authorization 头中提供 Bearer 令牌，或在浏览器中登录"
+
+
+def presented(headers: Headers) -> tuple[str, bool]:
+    """The token a request presents and whether it came by cookie: its bearer token, else its session cookie
+    ("" when neither). The routes' dependency and the upload limiter both ask this, the same way."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip(), False
+    return cookie_parser(headers.get("cookie", "")).get(COOKIE, ""), True
 
 
 def csrf_token(settings: Settings, token: str) -> str:
