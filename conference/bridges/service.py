@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -38,6 +38,7 @@ from switchboard.core.errors import Conflict, InvalidInput, NotFound, Unavailabl
 from switchboard.core.events import Event
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # How long an answered convene leg may take to reach the bridge (greeting and count prompts included).
 JOIN_WAIT_SECONDS = 30
@@ -249,8 +250,8 @@ class BridgeService:
             # Local channel has hung up, which it does after its last UserEvent.
             far_leg = _far_leg(row.id, round_)
 
-            async def far_leg_gone() -> bool:
-                return far_leg in self._gone
+            async def far_leg_gone() -> bool | None:
+                return True if far_leg in self._gone else None
 
             await self._until(progress, far_leg_gone, LEG_END_SECONDS)
         except Unavailable:
@@ -268,31 +269,31 @@ class BridgeService:
         """Answered: None once the invitee is in the bridge. An answered leg can still miss it (the bridge was
         locked meanwhile, or they hung up during the greeting): its Local channel then hangs up with no join
         before it (ConfBridge turns a locked-out caller away by hanging up, so the dialplan reports nothing)."""
-        state: list[str | None] = []
 
-        async def settled() -> bool:
+        async def settled() -> str | None:
             row = await self._participant(participant_id)
             if row is None or row.state != Presence.dialing:
-                state.append(None)  # joined (and maybe left again), or no longer ours to follow
-            elif _leg(participant_id, round_) in self._gone or _far_leg(participant_id, round_) in self._gone:
+                return "joined"  # joined (and maybe left again), or no longer ours to follow
+            if _leg(participant_id, round_) in self._gone or _far_leg(participant_id, round_) in self._gone:
                 room = self.rooms.get(number)
-                state.append("locked" if room is not None and room.locked else "not_joined")
-            return bool(state)
+                return "locked" if room is not None and room.locked else "not_joined"
+            return None
 
-        await self._until(progress, settled, JOIN_WAIT_SECONDS)
-        return state[0] if state else "not_joined"
+        outcome = await self._until(progress, settled, JOIN_WAIT_SECONDS) or "not_joined"
+        return None if outcome == "joined" else outcome
 
     @staticmethod
-    async def _until(progress: asyncio.Event, done: Callable[[], Awaitable[bool]], timeout: float) -> None:
-        """Wait until `done()` holds, checking it each time the invitee's progress is signalled, or the timeout."""
+    async def _until(progress: asyncio.Event, check: Callable[[], Awaitable[T | None]], timeout: float) -> T | None:
+        """`check()`'s first answer other than None, asked again each time the invitee's progress is signalled;
+        None at the timeout."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             progress.clear()
-            if await done():
-                return
+            if (answer := await check()) is not None:
+                return answer
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
-                return
+                return None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(progress.wait(), remaining)
 
