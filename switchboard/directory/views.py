@@ -89,10 +89,7 @@ async def get_contact(ctx: Ctx, _: Reader, contact_id: Id) -> ContactOut:
     responses={200: {"content": {"text/csv": {}, service.XLSX_TYPE: {}}, "description": "the import layout"}},
 )
 async def export_directory(ctx: Ctx, _: Reader, format: Literal["csv", "xlsx"] = "csv") -> Response:
-    data = await service.export(ctx, format)
-    media_type = "text/csv; charset=utf-8" if format == "csv" else service.XLSX_TYPE
-    filename = f"directory-{utcnow():%Y%m%d-%H%M%S}.{format}"
-    return Response(data, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return _spreadsheet(await service.export(ctx, format), format, f"directory-{utcnow():%Y%m%d-%H%M%S}")
 
 
 @router.get(
@@ -102,9 +99,14 @@ async def export_directory(ctx: Ctx, _: Reader, format: Literal["csv", "xlsx"] =
 )
 async def import_template(_: Reader, format: Literal["csv", "xlsx"] = "xlsx") -> Response:
     """A file to fill in for the import: the Chinese column names and one example row."""
+    return _spreadsheet(service.template(format), format, "directory-template")
+
+
+def _spreadsheet(data: bytes, format: str, stem: str) -> Response:
+    """A CSV or XLSX file as a download named `stem`.<format>."""
     media_type = "text/csv; charset=utf-8" if format == "csv" else service.XLSX_TYPE
-    disposition = f'attachment; filename="directory-template.{format}"'
-    return Response(service.template(format), media_type=media_type, headers={"Content-Disposition": disposition})
+    disposition = f'attachment; filename="{stem}.{format}"'
+    return Response(data, media_type=media_type, headers={"Content-Disposition": disposition})
 
 
 @router.get("/groups", response_model=list[GroupOut])
