@@ -223,7 +223,7 @@ async def run_outbox(args: argparse.Namespace) -> dict[str, Any]:
         if args.tracemalloc:
             tracemalloc.start()
         cpu0, began = time.process_time(), time.perf_counter()
-        _, count = await warnings.issue(ctx, "alert_officer", args.warning)
+        _, count = await warnings.issue(ctx, "alert_officer", args.warning, outbox.health())
         result["issue_s"] = time.perf_counter() - began
         result["deliveries"] = count
         outbox.wake()

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+NOT_STARTED = "渠道未启动"
+
 
 @dataclass(frozen=True)
 class Attachment:
@@ -80,7 +82,7 @@ class LastContact:
 
     def health(self, started: bool) -> dict[str, str]:
         if not started:
-            return {"status": "down", "error": "channel not started"}
+            return {"status": "down", "error": NOT_STARTED}
         report = {"status": "down" if self.error else "ok"}
         if self.at is not None:
             report["checked_at"] = self.at.isoformat(timespec="seconds")

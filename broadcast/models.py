@@ -37,6 +37,8 @@ STATE_NAMES = {
     WarningState.cancelled: "已撤销",
 }
 COLOUR_NAMES = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
+# Every channel a warning can go out on, by the name deliveries carry, as the duty room says it.
+CHANNEL_NAMES = {"sms": "短信", "email": "电子邮件", "telegram": "Telegram", "weather": "气象部门推送"}
 
 
 class DeliveryState(StrEnum):

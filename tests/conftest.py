@@ -21,6 +21,7 @@ from switchboard.core.context import Context
 from switchboard.core.db import Database
 from tests.support import throwaway_pg
 from tests.support.asterisk_fixture import asterisk  # noqa: F401  (one real Asterisk per test run)
+from tests.support.channel_peers import smsc_factory, smtp_server, warning_channels  # noqa: F401
 from tests.support.served import served
 
 PASSWORD = "correct horse battery"

@@ -6,16 +6,14 @@ or an attachment changed by one byte fails here.
 
 import asyncio
 import email
-import socket
 from email import policy
 from email.message import EmailMessage
 
-import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from broadcast.channel import Attachment, Message
 from broadcast.channels.email import EmailChannel
+from tests.support.channel_peers import Recorder, free_port
 
 SUBJECT = "【橙色预警】太原市气象台发布暴雨橙色预警信号"
 TEXT = "太原市气象台2025年7月30日14时发布暴雨橙色预警信号：预计未来3小时内将出现50毫米以上降水，请注意防范。"
@@ -26,41 +24,6 @@ CAP = (
     "<event>暴雨</event><headline>暴雨橙色预警</headline></info></alert>\n"
 ).encode()
 BINARY = bytes(range(256)) * 4  # every byte value, CR and LF included
-
-
-class Recorder:
-    """Keeps what arrived; refuses some recipients the way real relays do."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[list[str], bytes]] = []
-
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list):
-        local = address.partition("@")[0]
-        if local == "busy":
-            return "451 4.3.0 mailbox busy, try later"
-        if local == "nobody":
-            return "550 5.1.1 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.received.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
-        return "250 OK queued"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server():
-    recorder = Recorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller, recorder
-    controller.stop()
 
 
 def _message(recipient: str, n: int = 0) -> Message:
@@ -124,7 +87,7 @@ async def test_4xx_is_retryable_5xx_permanent_and_neither_raises(smtp_server) ->
 
 
 async def test_server_down_is_retryable_and_pool_recovers_after_restart() -> None:
-    port = _free_port()
+    port = free_port()
     channel = EmailChannel("127.0.0.1", port, "alerts@switchboard.test", timeout=5)
     await channel.start(_no_receipts)
     try:
@@ -182,15 +145,15 @@ async def _no_receipts(channel: str, remote_id: str, delivered: bool, detail: st
 
 
 async def test_health_is_what_the_last_contact_with_the_relay_said() -> None:
-    port = _free_port()
+    port = free_port()
     channel = EmailChannel("127.0.0.1", port, "alerts@switchboard.test", timeout=5)
-    assert channel.health() == {"status": "down", "error": "channel not started"}
+    assert channel.health() == {"status": "down", "error": "渠道未启动"}
     await channel.start(_no_receipts)
     try:
         assert channel.health() == {"status": "ok"}  # configured; nothing tried yet, so nothing says otherwise
         assert not (await channel.send(_message("a@example.test"))).accepted
         down = channel.health()
-        assert down["status"] == "down" and "SMTP connect failed" in down["error"] and down["checked_at"], down
+        assert down["status"] == "down" and "无法连接邮件服务器" in down["error"] and down["checked_at"], down
 
         controller = Controller(Recorder(), hostname="127.0.0.1", port=port)
         controller.start()

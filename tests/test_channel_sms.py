@@ -5,14 +5,9 @@ part count, an inconsistent concatenation header or one changed character fails 
 """
 
 import asyncio
-import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,74 +16,14 @@ from broadcast.channel import Message, SendResult
 from broadcast.channels.sms import SmsChannel
 from broadcast.segments import segment
 from broadcast.smpp.session import Link
+from tests.support.channel_peers import Smsc
 from tests.support.wait import until
 
-ROOT = Path(__file__).resolve().parent.parent
 LONG_ZH = (
     "【山西省气象台】太原市气象台2025年7月30日14时发布暴雨橙色预警信号：预计未来3小时内，小店区、迎泽区、"
     "杏花岭区将出现50毫米以上降水，局地伴有雷电、短时大风。请停止户外作业，远离河道、低洼地带和地质灾害"
     "隐患点，驾车注意积水路段，学校、幼儿园应采取适当措施保证学生和幼儿安全。🌧 详情请关注太原气象微博及当地广播电视。"
 )
-
-
-class Smsc:
-    """One SMSC process; `restart` keeps the port and the record file."""
-
-    def __init__(self, tmp: Path, **options: object) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.record = tmp / "submits.jsonl"
-        self.record.touch()
-        self.options = options
-        self.process: subprocess.Popen[str] | None = None
-
-    def start(self) -> None:
-        args = [
-            sys.executable,
-            "-m",
-            "tests.support.peers.smsc",
-            "--port",
-            str(self.port),
-            "--record",
-            str(self.record),
-        ]
-        for key, value in self.options.items():
-            args += [f"--{key.replace('_', '-')}", str(value)]
-        self.process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        assert self.process.stdout is not None
-        assert self.process.stdout.readline().strip() == "READY"
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(5)
-
-    def submits(self) -> list[dict]:
-        return [json.loads(line) for line in self.record.read_text().splitlines()]
-
-    async def recorded(self, count: int, timeout: float = 10.0) -> list[dict]:
-        """The submits, once the SMSC process has written at least `count` of them (it answers first)."""
-        return await until(
-            lambda: len(records := self.submits()) >= count and records,
-            timeout=timeout,
-            what=f"the SMSC to record {count} submits",
-        )
-
-
-@pytest.fixture
-def smsc_factory(tmp_path: Path):
-    started: list[Smsc] = []
-
-    def make(**options: object) -> Smsc:
-        smsc = Smsc(tmp_path, **options)
-        smsc.start()
-        started.append(smsc)
-        return smsc
-
-    yield make
-    for smsc in started:
-        smsc.kill()
 
 
 class Receipts:

@@ -120,7 +120,7 @@ async def test_concurrent_sends(api: TelegramApiStandIn) -> None:
 async def test_health_follows_the_api_and_never_shows_the_token(api: TelegramApiStandIn) -> None:
     await api.stop()
     channel = _channel(api)
-    assert channel.health() == {"status": "down", "error": "channel not started"}
+    assert channel.health() == {"status": "down", "error": "渠道未启动"}
     await channel.start(_no_receipts)  # getMe fails
     try:
         down = channel.health()

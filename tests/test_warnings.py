@@ -1,5 +1,8 @@
 """Public warnings over the API: compose, four-eyes approval, issue into the outbox, update and cancel with CAP
-references, the CAP document (schema-valid, parsed by capparselib), previews, delivery reports."""
+references, the CAP document (schema-valid, parsed by capparselib), previews, delivery reports and progress.
+
+Issued warnings go out through the app's own outbox to real peers (`warning_channels`: an SMSC process and an
+aiosmtpd server); the tests read what those peers received."""
 
 import csv
 import io
@@ -9,9 +12,7 @@ from typing import Any
 import httpx
 from capparselib.parsers import CAPParser
 from sqlalchemy import select
-from sqlalchemy import update as sql_update
 
-from broadcast.models import Delivery
 from broadcast.schema import validate
 from switchboard.auth.models import User
 from switchboard.auth.service import issue_token
@@ -20,6 +21,8 @@ from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 from switchboard.directory.models import ContactPoint, Group, GroupMember, Organisation, Person
 from tests.conftest import _HASH
+from tests.support.channel_peers import WarningChannels
+from tests.support.wait import until
 
 BASE = "/api/v1/warnings"
 SQUARE = "37.70,112.50 37.80,112.50 37.80,112.70 37.70,112.70 37.70,112.50"
@@ -89,8 +92,18 @@ async def issued(client: httpx.AsyncClient, tokens: dict, warning_id: str) -> di
     return await step(client, tokens["alert_officer"], warning_id, "issue")
 
 
+async def settled(client: httpx.AsyncClient, tokens: dict, warning_id: str, timeout: float = 20) -> dict:
+    """The delivery report once every row is settled (the warning says it completed) and every SMS receipted."""
+
+    async def report() -> dict | None:
+        got = (await client.get(f"{BASE}/{warning_id}/deliveries", headers=tokens["leader"])).json()
+        return got if got["completed_at"] and not got["counts"].get("sms", {}).get("sent") else None
+
+    return await until(report, timeout=timeout, what=f"every delivery of {warning_id} to settle")
+
+
 async def test_workflow_writes_every_delivery_before_answering(
-    app_ctx: Context, client: httpx.AsyncClient, tokens: dict
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict, warning_channels: WarningChannels
 ) -> None:
     group = await add_group(app_ctx, 5)
     incident_id = await incident(client, tokens)
@@ -119,6 +132,12 @@ async def test_workflow_writes_every_delivery_before_answering(
     async with app_ctx.db.reader() as session:
         audit_actions = set((await session.scalars(select(AuditEntry.action))).all())
     assert {"warning.created", "warning.submitted", "warning.approved", "warning.issued"} <= audit_actions
+
+    # The peers received exactly the audience: five SMS (receipted: delivered) and five mails.
+    done = await settled(client, tokens, warning["id"])
+    assert done["counts"] == {"sms": {"delivered": 5}, "email": {"sent": 5}} and done["stuck"] == []
+    assert sorted(_texts(warning_channels.smsc.submits())) == [f"1390000{i:04d}" for i in range(5)]
+    assert sorted(warning_channels.mailbox.recipients()) == [f"r{i:03d}@example.cn" for i in range(5)]
 
 
 async def test_four_eyes_refuses_approving_ones_own_warning(
@@ -164,7 +183,9 @@ async def test_bad_input_names_the_field(app_ctx: Context, client: httpx.AsyncCl
     assert response.status_code == 422 and response.json()["field"] == "incident_id"
 
 
-async def test_cap_document_validates_and_parses(app_ctx: Context, client: httpx.AsyncClient, tokens: dict) -> None:
+async def test_cap_document_validates_and_parses(
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict, warning_channels: WarningChannels
+) -> None:
     group = await add_group(app_ctx, 2)
     incident_id = await incident(client, tokens)
     warning = await draft(client, tokens, incident_id, group)
@@ -180,10 +201,74 @@ async def test_cap_document_validates_and_parses(app_ctx: Context, client: httpx
     assert incident_id in response.text
 
 
-async def test_update_and_cancel_reference_the_chain(app_ctx: Context, client: httpx.AsyncClient, tokens: dict) -> None:
+async def test_issuing_onto_a_channel_that_cannot_carry_it_is_refused(
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict, warning_channels: WarningChannels
+) -> None:
+    group = await add_group(app_ctx, 2, kinds=("mobile", "email", "telegram"))
+    incident_id = await incident(client, tokens)
+    states = {c["channel"]: c for c in (await client.get(f"{BASE}/channels", headers=tokens["leader"])).json()}
+    assert states["sms"]["ready"] and states["email"]["ready"]
+    assert not states["telegram"]["configured"] and "未配置" in states["telegram"]["trouble"]
+    health = (await client.get("/healthz")).json()
+    assert health["components"]["channel:telegram"]["status"] == "off" and health["status"] == "ok"
+
+    # A channel that is not configured: refused, naming it; the warning stays approved, nothing is written.
+    audiences = {"groups": [group], "channels": ["sms", "telegram"]}
+    unconfigured = (await draft(client, tokens, incident_id, group, audiences=audiences))["id"]
+    await step(client, tokens["alert_officer"], unconfigured, "submit")
+    await step(client, tokens["approver"], unconfigured, "approve")
+    refused = await step(client, tokens["alert_officer"], unconfigured, "issue", 409)
+    assert refused["field"] == "audiences.channels.1" and "“Telegram”渠道未配置" in refused["message"]
+    assert (await client.get(f"{BASE}/{unconfigured}", headers=tokens["leader"])).json()["state"] == "approved"
+
+    # The SMS gateway goes away: /healthz says so and issuing onto SMS is refused until its link is back.
+    warning_channels.smsc.kill()
+    outbox = warning_channels.outbox
+    await until(lambda: outbox.health()["sms"]["status"] != "ok", timeout=10, what="the SMPP link to drop")
+    assert (await client.get("/healthz")).json()["components"]["channel:sms"]["status"] == "down"
+    waiting = (await draft(client, tokens, incident_id, group))["id"]
+    await step(client, tokens["alert_officer"], waiting, "submit")
+    await step(client, tokens["approver"], waiting, "approve")
+    refused = await step(client, tokens["alert_officer"], waiting, "issue", 409)
+    assert refused["field"] == "audiences.channels.0" and "“短信”渠道不可用" in refused["message"]
+    warning_channels.smsc.start()
+    await until(lambda: outbox.health()["sms"]["status"] == "ok", timeout=20, what="the SMPP link to bind again")
+    assert (await step(client, tokens["alert_officer"], waiting, "issue"))["deliveries"] == 4
+    await settled(client, tokens, waiting)
+
+
+async def test_deliveries_waiting_for_a_retry_say_why(
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict, warning_channels: WarningChannels
+) -> None:
+    """A mailbox the relay keeps answering 451 for: the row waits for its retry and the report says why."""
+    group = await add_group(app_ctx, 1)
+    async with app_ctx.db.session() as session:
+        person = (await session.scalars(select(Person).where(Person.name == "接收人000"))).one()
+        session.add(ContactPoint(person_id=person.id, kind="email", value="busy@example.cn"))
+    audiences = {"groups": [group], "channels": ["email"]}
+    warning = await issued(
+        client, tokens, (await draft(client, tokens, await incident(client, tokens), group, audiences=audiences))["id"]
+    )
+
+    async def waiting() -> list | None:
+        report = (await client.get(f"{BASE}/{warning['id']}/deliveries", headers=tokens["leader"])).json()
+        return report["stuck"] or None
+
+    [stuck] = await until(waiting, timeout=20, what="the busy mailbox's row to wait for a retry")
+    assert stuck["channel"] == "email" and stuck["rows"] == 1
+    assert "1 条等待重试" in stuck["reason"] and "SMTP 451" in stuck["reason"]
+    report = (await client.get(f"{BASE}/{warning['id']}/deliveries?q=busy", headers=tokens["leader"])).json()
+    [row] = report["items"]
+    assert row["name"] == "接收人000" and row["state_name"] in ("待发送", "发送中") and report["completed_at"] is None
+
+
+async def test_update_and_cancel_reference_the_chain(
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict, warning_channels: WarningChannels
+) -> None:
     group = await add_group(app_ctx, 3)
     incident_id = await incident(client, tokens)
     first = await issued(client, tokens, (await draft(client, tokens, incident_id, group))["id"])
+    await settled(client, tokens, first["id"])
 
     changed = content(group, colour="red", headline="太原市气象台升级发布暴雨红色预警信号")
     response = await client.post(f"{BASE}/{first['id']}/update", json=changed, headers=tokens["alert_officer"])
@@ -198,23 +283,18 @@ async def test_update_and_cancel_reference_the_chain(app_ctx: Context, client: h
     [parsed] = CAPParser(cap.decode()).as_dict()
     assert str(parsed["cap_message_type"]) == "Update" and first["identifier"] in str(parsed["cap_references"])
 
-    # The update retired the first warning's unsent deliveries (no worker runs in this test).
+    # The first warning had reached everyone before the update: nothing of it was left to retire.
     report = (await client.get(f"{BASE}/{first['id']}/deliveries", headers=tokens["leader"])).json()
-    assert report["counts"] == {"sms": {"cancelled": 3}, "email": {"cancelled": 3}}
+    assert report["counts"] == {"sms": {"delivered": 3}, "email": {"sent": 3}}
     # Only the newest message of the chain can be updated or cancelled.
     stale = await client.post(f"{BASE}/{first['id']}/cancel", headers=tokens["alert_officer"])
     assert stale.status_code == 409
 
-    # Pretend some of the update reached people: the Cancel goes to exactly those; the rest never go.
-    async with app_ctx.db.session() as session:
-        await session.execute(
-            sql_update(Delivery)
-            .where(Delivery.warning_id == second["id"], Delivery.channel == "email")
-            .values(state="sent")
-        )
+    # Cancelled at once: whatever of the update had not gone out never goes; the Cancel goes to everyone the chain
+    # may have reached (the first warning reached all six addresses).
     cancelled = (await client.post(f"{BASE}/{second['id']}/cancel", headers=tokens["approver"])).json()
     notice = cancelled["notice"]
-    assert cancelled["warning"]["state"] == "cancelled" and cancelled["retired"] == 3 and cancelled["notices"] == 3
+    assert cancelled["warning"]["state"] == "cancelled" and cancelled["notices"] == 6
     assert notice["msg_type"] == "Cancel" and notice["identifier"] not in (first["identifier"], second["identifier"])
     assert [first["identifier"] in notice["references"][0], second["identifier"] in notice["references"][1]] == [
         True,
@@ -223,13 +303,17 @@ async def test_update_and_cancel_reference_the_chain(app_ctx: Context, client: h
     cap = (await client.get(f"{BASE}/{notice['id']}/cap", headers=tokens["leader"])).content
     validate(cap)
     assert str(CAPParser(cap.decode()).as_dict()[0]["cap_message_type"]) == "Cancel"
-    notices = (await client.get(f"{BASE}/{notice['id']}/deliveries", headers=tokens["leader"])).json()
-    assert notices["counts"] == {"email": {"pending": 3}}
-    again = await client.post(f"{BASE}/{second['id']}/cancel", headers=tokens["approver"])
-    assert again.status_code == 409
+    update_rows = (await settled(client, tokens, second["id"]))["counts"]
+    assert sum(update_rows[c].get("cancelled", 0) for c in update_rows) == cancelled["retired"]
+    assert all(set(update_rows[c]) <= {"cancelled", "sent", "delivered"} for c in update_rows)
+    notices = await settled(client, tokens, notice["id"])
+    assert notices["counts"] == {"sms": {"delivered": 3}, "email": {"sent": 3}}
+    cancel_sms = [to for to, text in _texts(warning_channels.smsc.submits()).items() if "预警已解除" in text]
+    assert sorted(cancel_sms) == [f"1390000{i:04d}" for i in range(3)]
 
     timeline = await client.get(f"/api/v1/incidents/{incident_id}/timeline?kind=warning", headers=tokens["leader"])
-    assert [e["type"] for e in timeline.json()["items"]][-1] == "warning.cancelled"
+    types = [e["type"] for e in timeline.json()["items"]]
+    assert "warning.cancelled" in types and types[-1] == "warning.sent"  # the Cancel's own deliveries finished
 
 
 async def test_cancelling_a_draft_sends_nothing(app_ctx: Context, client: httpx.AsyncClient, tokens: dict) -> None:
@@ -261,15 +345,57 @@ async def test_preview_shows_every_channel_and_sms_segments(
     renderings = {r["channel"]: r for r in response.json()["renderings"]}
     assert "<script>" not in renderings["email"]["html"] and "<script>" not in renderings["telegram"]["text"]
 
+    # The composer's live preview of content not yet saved, and its errors naming the field.
+    live = await client.post(f"{BASE}/preview", json=content(group, headline="短"), headers=tokens["alert_officer"])
+    assert live.status_code == 200, live.text
+    assert {r["channel"]: r for r in live.json()["renderings"]}["sms"]["segments"] >= 1
+    bad = await client.post(f"{BASE}/preview", json=content(group, colour="purple"), headers=tokens["alert_officer"])
+    assert bad.status_code == 422 and bad.json()["field"] == "colour"
 
-async def test_delivery_report_exports_csv(app_ctx: Context, client: httpx.AsyncClient, tokens: dict) -> None:
+
+def _texts(submits: list[dict]) -> dict[str, str]:
+    """Everything each number received, as the SMSC recorded it: UCS-2, concatenation headers taken off."""
+    received: dict[str, str] = {}
+    for record in submits:
+        raw = bytes.fromhex(record["short_message"])
+        body = raw[raw[0] + 1 :] if record["esm_class"] & 0x40 else raw
+        received[record["destination"]] = received.get(record["destination"], "") + body.decode("utf-16-be")
+    return received
+
+
+async def test_delivery_report_filters_explains_and_exports(
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict, warning_channels: WarningChannels
+) -> None:
     group = await add_group(app_ctx, 4)
+    async with app_ctx.db.session() as session:  # one mobile the SMSC reports undeliverable (13999…)
+        point = (await session.scalars(select(ContactPoint).where(ContactPoint.value == "13900000003"))).one()
+        point.value = "13999000003"
     warning = await draft(client, tokens, await incident(client, tokens), group)
     await issued(client, tokens, warning["id"])
-    page = await client.get(f"{BASE}/{warning['id']}/deliveries?limit=3", headers=tokens["leader"])
-    assert len(page.json()["items"]) == 3 and page.json()["next_cursor"]
+    report = await settled(client, tokens, warning["id"])
+    assert report["counts"] == {"sms": {"delivered": 3, "failed": 1}, "email": {"sent": 4}} and report["stuck"] == []
+
+    failed = (await client.get(f"{BASE}/{warning['id']}/deliveries?state=failed", headers=tokens["leader"])).json()
+    [row] = failed["items"]
+    assert (row["recipient"], row["name"], row["channel_name"], row["state_name"]) == (
+        "13999000003",
+        "接收人003",
+        "短信",
+        "失败",
+    )
+    assert row["last_error"] == "回执：未送达（状态 UNDELIV，错误码 001）"
+    named = (await client.get(f"{BASE}/{warning['id']}/deliveries?q=接收人001", headers=tokens["leader"])).json()
+    assert sorted(r["recipient"] for r in named["items"]) == ["13900000001", "r001@example.cn"]
+    only_mail = await client.get(f"{BASE}/{warning['id']}/deliveries?channel=email&limit=3", headers=tokens["leader"])
+    assert len(only_mail.json()["items"]) == 3 and only_mail.json()["next_cursor"]
+
     response = await client.get(f"{BASE}/{warning['id']}/deliveries?format=csv", headers=tokens["leader"])
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert rows[0][0] == "渠道" and len(rows) == 9
-    assert {row[2] for row in rows[1:]} == {"pending"}
+    assert rows[0][:4] == ["渠道", "接收方", "姓名", "状态"] and len(rows) == 9
+    assert sorted(row[3] for row in rows[1:]) == ["失败"] + ["已发送"] * 4 + ["已送达"] * 3
+
+    # The chart's series: everything pending at the issue, everything settled at the end.
+    series = (await client.get(f"{BASE}/{warning['id']}/progress", headers=tokens["leader"])).json()["series"]
+    assert series["sms"][0][1:] == [4, 0, 0, 0] and series["sms"][-1][1:] == [0, 0, 3, 1]
+    assert series["email"][-1][1:] == [0, 4, 0, 0]

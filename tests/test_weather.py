@@ -16,11 +16,11 @@ from starlette.routing import Route
 
 from broadcast.channels.weather import WeatherPushChannel
 from broadcast.models import PublicWarning
-from broadcast.outbox import Outbox, OutboxSettings
 from broadcast.schema import validate
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 from switchboard.core.outbound import OutboundPolicy
+from tests.support.channel_peers import WarningChannels
 from tests.support.tones import loud_seconds
 from tests.support.wait import until
 from tests.test_warnings import add_group, draft, incident, issued, step
@@ -32,7 +32,9 @@ def entries(feed: bytes) -> list[str]:
     return [e.findtext(f"{ATOM}title") or "" for e in ElementTree.fromstring(feed).iter(f"{ATOM}entry")]
 
 
-async def test_feed_lists_alerts_in_force(app_ctx: Context, client: httpx.AsyncClient, tokens: dict) -> None:
+async def test_feed_lists_alerts_in_force(
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict, warning_channels: WarningChannels
+) -> None:
     group = await add_group(app_ctx, 1)
     incident_id = await incident(client, tokens)
     first = await issued(client, tokens, (await draft(client, tokens, incident_id, group))["id"])
@@ -85,7 +87,7 @@ async def test_feed_lists_alerts_in_force(app_ctx: Context, client: httpx.AsyncC
 
 
 async def test_cap_is_pushed_to_the_weather_service_with_retries(
-    app_ctx: Context, client: httpx.AsyncClient, tokens: dict
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict, warning_channels: WarningChannels
 ) -> None:
     received: list[bytes] = []
     answers = iter([503])  # the first push meets a server error; the retry gets through
@@ -102,12 +104,7 @@ async def test_cap_is_pushed_to_the_weather_service_with_retries(
     serving = asyncio.create_task(server.serve())
     await until(lambda: server.started, timeout=10, what="the CAP inbox server to start")
     url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/cap"
-    outbox = Outbox(
-        app_ctx,
-        [WeatherPushChannel(OutboundPolicy.from_settings(app_ctx.settings))],
-        OutboxSettings(poll_seconds=0.05, backoff_base=0.2),
-    )
-    await outbox.start()
+    await warning_channels.outbox.add(WeatherPushChannel(OutboundPolicy.from_settings(app_ctx.settings)))
     try:
         group = await add_group(app_ctx, 1)
         incident_id = await incident(client, tokens)
@@ -126,6 +123,5 @@ async def test_cap_is_pushed_to_the_weather_service_with_retries(
         validate(received[0])
         assert warning["identifier"].encode() in received[0]
     finally:
-        await outbox.stop()
         server.should_exit = True
         await serving

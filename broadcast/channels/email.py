@@ -28,7 +28,7 @@ from email.utils import formatdate
 
 import aiosmtplib
 
-from broadcast.channel import LastContact, Message, ReceiptHandler, SendResult
+from broadcast.channel import NOT_STARTED, LastContact, Message, ReceiptHandler, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,11 @@ class EmailChannel:
 
     async def send(self, message: Message) -> SendResult:
         if not self._started:
-            return SendResult(accepted=False, detail="channel not started")
+            return SendResult(accepted=False, detail=NOT_STARTED)
         try:
             mime = self.compose(message)
         except (ValueError, TypeError) as exc:  # e.g. a recipient with a line break in it
-            return SendResult(accepted=False, permanent=True, detail=f"cannot compose: {exc}")
+            return SendResult(accepted=False, permanent=True, detail=f"无法生成邮件：{exc}")
         async with self._slots:
             for attempt in (1, 2):
                 try:
@@ -96,7 +96,7 @@ class EmailChannel:
                     self.contact.failed(f"SMTP {exc.code} {exc.message}")
                     return _result_of(exc)
                 except _LINK_ERRORS as exc:
-                    self.contact.failed(detail := f"SMTP connect failed: {exc}")
+                    self.contact.failed(detail := f"无法连接邮件服务器：{exc}")
                     return SendResult(accepted=False, detail=detail)
                 try:
                     await client.send_message(mime, sender=self._sender, recipients=[message.recipient])
@@ -112,13 +112,13 @@ class EmailChannel:
                 except _LINK_ERRORS as exc:
                     await _close(client)  # a pooled session the server dropped: one fresh try
                     if attempt == 2:
-                        self.contact.failed(detail := f"SMTP link failed: {exc}")
+                        self.contact.failed(detail := f"邮件服务器连接中断：{exc}")
                         return SendResult(accepted=False, detail=detail)
                     continue
                 except Exception as exc:  # never raise out of send()
                     log.exception("unexpected SMTP failure to %s", message.recipient)
                     await _close(client)
-                    return SendResult(accepted=False, detail=f"unexpected: {exc!r}")
+                    return SendResult(accepted=False, detail=f"意外错误：{exc!r}")
                 self.contact.reached()
                 self._checkin(client)
                 return SendResult(accepted=True, remote_id=mime["Message-ID"])
@@ -170,7 +170,7 @@ class EmailChannel:
 
 
 def _result_of(exc: aiosmtplib.SMTPResponseException) -> SendResult:
-    detail = f"SMTP {exc.code} {exc.message}"
+    detail = f"邮件服务器拒绝：SMTP {exc.code} {exc.message}"
     if 400 <= exc.code < 500:
         return SendResult(accepted=False, detail=detail)
     return SendResult(accepted=False, permanent=True, detail=detail)

@@ -32,7 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from broadcast.channel import Message, ReceiptHandler, SendResult
+from broadcast.channel import NOT_STARTED, Message, ReceiptHandler, SendResult
 from broadcast.segments import segment
 from broadcast.smpp import pdu
 from broadcast.smpp.session import LinkDown, Response, Transceiver
@@ -130,19 +130,19 @@ class SmsChannel:
             return await self._send(message)
         except Exception as exc:  # never raise out of send()
             log.exception("SMS send to %s failed unexpectedly", message.recipient)
-            return SendResult(accepted=False, detail=f"unexpected: {exc!r}")
+            return SendResult(accepted=False, detail=f"意外错误：{exc!r}")
 
     async def _send(self, message: Message) -> SendResult:
         if self._on_receipt is None:
-            return SendResult(accepted=False, detail="channel not started")
+            return SendResult(accepted=False, detail=NOT_STARTED)
         if not _MSISDN.fullmatch(message.recipient):
-            return SendResult(accepted=False, permanent=True, detail=f"not a phone number: {message.recipient!r}")
+            return SendResult(accepted=False, permanent=True, detail=f"不是手机号码：{message.recipient!r}")
         held = self._hold_until - time.monotonic()
         if held > 0:
-            return SendResult(accepted=False, retry_after=held, detail="SMSC throttled: holding off")
+            return SendResult(accepted=False, retry_after=held, detail="短信网关限流，暂缓发送")
         segments = segment(message.text)
         if not segments.parts:
-            return SendResult(accepted=False, permanent=True, detail="empty text")
+            return SendResult(accepted=False, permanent=True, detail="短信内容为空")
         if segments.encoding == "UCS-2":
             data_coding, payloads = pdu.DATA_CODING_UCS2, [p.encode("utf-16-be") for p in segments.parts]
         else:
@@ -175,12 +175,12 @@ class SmsChannel:
                         accepted=False,
                         retry_after=result.retry_after,
                         permanent=result.permanent,
-                        detail=f"{result.detail} (after {index - 1} of {total} parts were accepted)",
+                        detail=f"{result.detail}（共 {total} 段，已接受 {index - 1} 段）",
                     )
                 return result
         self._report_if_complete(concatenated)
         ids = concatenated.ids
-        return SendResult(accepted=True, remote_id=ids[-1], detail=f"{total} part(s): {' '.join(ids)}")
+        return SendResult(accepted=True, remote_id=ids[-1], detail=f"共 {total} 段：{' '.join(ids)}")
 
     async def _submit_part(
         self, concatenated: _Concatenated, part: dict[str, Any], *, first: bool, deadline: float
@@ -199,24 +199,26 @@ class SmsChannel:
                 response = await self.transceiver.submit_sm(wait=wait, on_response=accepted, **part)
             except (LinkDown, TimeoutError) as exc:
                 if first or time.monotonic() >= deadline:
-                    return SendResult(accepted=False, retry_after=self._bind_wait, detail=f"SMSC link: {exc}")
+                    return SendResult(accepted=False, retry_after=self._bind_wait, detail=f"短信网关连接中断：{exc}")
                 continue
             status = response.status
             if status == pdu.ESME_ROK:
                 self._throttled_times = 0
                 if response.body is None:
-                    return SendResult(accepted=False, detail="submit_sm_resp without a message id")
+                    return SendResult(accepted=False, detail="短信网关应答缺少消息编号")
                 return None
             if status in (pdu.ESME_RTHROTTLED, pdu.ESME_RMSGQFUL):
                 backoff = self._backoff()
                 if first or time.monotonic() + backoff > deadline:
-                    return SendResult(accepted=False, retry_after=backoff, detail=f"SMSC status 0x{status:08X}")
+                    return SendResult(
+                        accepted=False, retry_after=backoff, detail=f"短信网关繁忙：{pdu.status_text(status)}"
+                    )
                 await asyncio.sleep(backoff)
                 continue
             return SendResult(
                 accepted=False,
                 permanent=status in pdu.PERMANENT_STATUSES,
-                detail=f"submit_sm refused: status 0x{status:08X}",
+                detail=f"短信网关拒绝：{pdu.status_text(status)}",
             )
 
     def _backoff(self) -> float:
@@ -291,4 +293,5 @@ def _text(value: bytes | str | None) -> str:
 
 
 def _detail(receipt: pdu.DeliveryReceipt) -> str:
-    return f"stat:{receipt.stat} err:{receipt.err}"
+    verdict = "已送达" if receipt.delivered else "未送达"
+    return f"回执：{verdict}（状态 {receipt.stat}，错误码 {receipt.err}）"

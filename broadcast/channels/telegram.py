@@ -22,7 +22,7 @@ from telegram import Bot, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 
-from broadcast.channel import LastContact, Message, ReceiptHandler, SendResult
+from broadcast.channel import NOT_STARTED, LastContact, Message, ReceiptHandler, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,10 @@ class TelegramChannel:
     async def send(self, message: Message) -> SendResult:
         bot = self._bot
         if bot is None:
-            return SendResult(accepted=False, detail="channel not started")
+            return SendResult(accepted=False, detail=NOT_STARTED)
         held = self._hold_until - time.monotonic()
         if held > 0:
-            return SendResult(accepted=False, retry_after=held, detail="Telegram flood limit: holding off")
+            return SendResult(accepted=False, retry_after=held, detail="Telegram 限流，暂缓发送")
         chat_id = message.recipient
         try:
             if not self._ready:  # getMe failed at start
@@ -93,7 +93,9 @@ class TelegramChannel:
                 seconds = _seconds(exc.retry_after)
             self._hold_until = max(self._hold_until, time.monotonic() + seconds)
             self.contact.reached()
-            return SendResult(accepted=False, retry_after=seconds, detail=f"429: {exc.message}")
+            return SendResult(
+                accepted=False, retry_after=seconds, detail=f"Telegram 要求稍后重试（429：{exc.message}）"
+            )
         except InvalidToken as exc:  # every send will fail alike: the channel is down, not the one chat
             self.contact.failed(_reason(exc))
             return SendResult(accepted=False, permanent=True, detail=_reason(exc))
@@ -105,7 +107,7 @@ class TelegramChannel:
             return SendResult(accepted=False, detail=_reason(exc))
         except Exception as exc:  # never raise out of send()
             log.exception("Telegram send to %s failed unexpectedly", chat_id)
-            return SendResult(accepted=False, detail=f"unexpected: {exc!r}")
+            return SendResult(accepted=False, detail=f"意外错误：{exc!r}")
         self.contact.reached()
         return SendResult(accepted=True, remote_id=f"{sent.chat.id}:{sent.message_id}")
 
@@ -119,7 +121,7 @@ class TelegramChannel:
 def _reason(exc: TelegramError) -> str:
     """What the error says, fit for the delivery row and /healthz: PTB puts the token itself into InvalidToken."""
     if isinstance(exc, InvalidToken):
-        return "InvalidToken: the Bot API rejected the token"
+        return "机器人令牌无效（InvalidToken）：Bot API 拒绝了该令牌"
     return f"{type(exc).__name__}: {exc.message}"
 
 

@@ -9,7 +9,7 @@ import logging
 
 import httpx
 
-from broadcast.channel import LastContact, Message, ReceiptHandler, SendResult
+from broadcast.channel import NOT_STARTED, LastContact, Message, ReceiptHandler, SendResult
 from switchboard.core.outbound import REFUSED, OutboundPolicy
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class WeatherPushChannel:
         if document is None:
             return SendResult(False, permanent=True, detail="没有 CAP 文档可推送")
         if self._client is None:
-            return SendResult(False, detail="通道未启动")
+            return SendResult(False, detail=NOT_STARTED)
         if reason := await self.policy.refusal(message.recipient, SCHEMES):
             log.warning("weather push refused: %s", reason)
             return SendResult(False, permanent=True, detail=REFUSED)

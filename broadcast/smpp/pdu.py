@@ -44,6 +44,28 @@ PERMANENT_STATUSES = frozenset(
     {ESME_RINVMSGLEN, ESME_RINVSRCADR, ESME_RINVDSTADR, ESME_RINVESMCLASS, ESME_RX_P_APPN, ESME_RX_R_APPN, ESME_RINVDCS}
 )
 
+# What each status means, for delivery rows the duty room reads.
+STATUS_MEANINGS = {
+    ESME_RINVMSGLEN: "消息长度无效",
+    ESME_RINVCMDID: "命令无效",
+    ESME_RSYSERR: "网关系统错误",
+    ESME_RINVSRCADR: "发送号码无效",
+    ESME_RINVDSTADR: "接收号码无效",
+    ESME_RMSGQFUL: "网关队列已满",
+    ESME_RINVESMCLASS: "esm_class 无效",
+    ESME_RTHROTTLED: "超过网关限速",
+    ESME_RX_P_APPN: "接收方拒收（永久）",
+    ESME_RX_R_APPN: "接收方拒收",
+    ESME_RINVDCS: "编码方式无效",
+}
+
+
+def status_text(status: int) -> str:
+    """ "接收号码无效（状态码 0x0000000B）": the meaning where known, the code always."""
+    meaning = STATUS_MEANINGS.get(status, "未知错误")
+    return f"{meaning}（状态码 0x{status:08X}）"
+
+
 ESM_CLASS_UDHI = 0x40  # short_message starts with a user data header
 ESM_CLASS_TYPE_MASK = 0x3C
 ESM_CLASS_DELIVERY_RECEIPT = 0x04

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from broadcast.channels import from_settings as configured_channels
+from broadcast.models import CHANNEL_NAMES
 from broadcast.outbox import Outbox
 from recording.store import RecordingStore
 from switchboard import console
@@ -110,9 +111,10 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
             components["asterisk"] = asterisk
         if (janus := video.health()) is not None:
             components["janus"] = janus
-        for name, channel in outbox.health().items():  # every configured warning channel, its link if it keeps one
-            components[f"channel:{name}"] = channel
-        healthy = all(c["status"] == "ok" for c in components.values())
+        links = outbox.health()
+        for name in CHANNEL_NAMES.keys() | links.keys():  # every warning channel: its link, or "off" (not configured)
+            components[f"channel:{name}"] = links.get(name) or {"status": "off", "error": "未配置"}
+        healthy = all(c["status"] in ("ok", "off") for c in components.values())
         return JSONResponse(
             {"status": "ok" if healthy else "degraded", "components": components}, 200 if healthy else 503
         )

@@ -16,16 +16,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broadcast import workflow
 from broadcast.channels.weather import NAME as WEATHER
 from broadcast.channels.weather import SCHEMES as WEATHER_SCHEMES
-from broadcast.models import COLOUR_NAMES, Delivery, PublicWarning, WarningContent
+from broadcast.models import (
+    CHANNEL_NAMES,
+    COLOUR_NAMES,
+    DELIVERY_STATE_NAMES,
+    Delivery,
+    DeliveryState,
+    PublicWarning,
+    WarningContent,
+)
 from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
-from switchboard.core.errors import InvalidInput
+from switchboard.core.errors import Conflict, InvalidInput
 from switchboard.core.events import Event
 from switchboard.core.outbound import OutboundPolicy
 from switchboard.core.spreadsheet import neutralised
-from switchboard.directory.models import ContactKind, ContactPoint, Group, GroupMember
+from switchboard.directory.models import ContactKind, ContactPoint, Group, GroupMember, Person
 from switchboard.incidents import service as incidents
 from switchboard.incidents import timeline
+from switchboard.warnings.links import Links, trouble
 
 # Which contact kinds each channel delivers to.
 CHANNEL_KINDS = {"sms": ContactKind.mobile, "email": ContactKind.email, "telegram": ContactKind.telegram}
@@ -97,10 +106,15 @@ async def approve(ctx: Context, actor: str, warning_id: str) -> PublicWarning:
     )
 
 
-async def issue(ctx: Context, actor: str, warning_id: str) -> tuple[PublicWarning, int]:
+async def issue(ctx: Context, actor: str, warning_id: str, links: Links) -> tuple[PublicWarning, int]:
+    """`links` is each configured channel's health: a warning is not issued onto a channel that cannot carry it,
+    where its deliveries would wait unseen (the office picks another channel or waits for the link)."""
+
     async def work(session: AsyncSession) -> tuple[PublicWarning, int]:
         warning = await workflow.load(session, warning_id)
-        recipients = await resolve_recipients(session, WarningContent.model_validate(warning.content))
+        content = WarningContent.model_validate(warning.content)
+        recipients = await resolve_recipients(session, content)
+        _check_links(content, {channel for channel, _ in recipients}, links)
         return await workflow.issue(session, actor, warning_id, recipients)
 
     def describe(result: tuple[PublicWarning, int]) -> tuple[PublicWarning, str, dict[str, Any]]:
@@ -119,6 +133,17 @@ async def update(ctx: Context, actor: str, warning_id: str, content: WarningCont
         return await workflow.update(session, actor, warning_id, content)
 
     return await _step(ctx, actor, "updated", work, lambda w: (w, f"起草更新：{_title(w)}（替代 {w.replaces_id}）", {}))
+
+
+def _check_links(content: WarningContent, channels: set[str], links: Links) -> None:
+    for channel in sorted(channels):
+        if reason := trouble(channel, links):
+            where = [f"audiences.channels.{i}" for i, c in enumerate(content.audiences.channels) if c == channel]
+            where += [f"audiences.public.{i}" for i, p in enumerate(content.audiences.public) if p.channel == channel]
+            raise Conflict(
+                f"{reason}，不能发布：请待该渠道恢复后再发布，或撤销此稿、另拟不经该渠道的预警",
+                field=where[0] if where else None,
+            )
 
 
 async def _check_outlets(ctx: Context, content: WarningContent) -> None:
@@ -141,6 +166,16 @@ async def cancel(ctx: Context, actor: str, warning_id: str) -> workflow.Cancelle
         return result.warning, summary, extra
 
     return await _step(ctx, actor, "cancelled", lambda s: workflow.cancel(s, actor, warning_id), describe)
+
+
+async def listed(ctx: Context, state: str | None, incident_id: str | None, limit: int) -> list[PublicWarning]:
+    query = select(PublicWarning).order_by(PublicWarning.created_at.desc(), PublicWarning.id.desc()).limit(limit)
+    if state:
+        query = query.where(PublicWarning.state == state)
+    if incident_id:
+        query = query.where(PublicWarning.incident_id == incident_id)
+    async with ctx.db.reader() as session:
+        return list((await session.scalars(query)).all())
 
 
 async def get(ctx: Context, warning_id: str) -> PublicWarning:
@@ -176,8 +211,17 @@ async def resolve_recipients(session: AsyncSession, content: WarningContent) -> 
 
 
 async def deliveries(
-    ctx: Context, warning_id: str, *, after: str | None, limit: int | None
-) -> tuple[dict[str, dict[str, int]], list[Delivery]]:
+    ctx: Context,
+    warning_id: str,
+    *,
+    after: str | None,
+    limit: int | None,
+    channel: str | None = None,
+    state: str | None = None,
+    search: str = "",
+) -> tuple[dict[str, dict[str, int]], list[Delivery], dict[str, str]]:
+    """Counts per channel and state (of every row), one page of the rows the filters keep, and the directory name of
+    each page row's recipient where the directory knows the address."""
     async with ctx.db.reader() as session:
         await workflow.load(session, warning_id)
         counted = await session.execute(
@@ -186,27 +230,51 @@ async def deliveries(
             .group_by(Delivery.channel, Delivery.state)
         )
         counts: dict[str, dict[str, int]] = {}
-        for channel, state, n in counted.all():
-            counts.setdefault(channel, {})[state] = n
+        for row_channel, row_state, n in counted.all():
+            counts.setdefault(row_channel, {})[row_state] = n
         query = select(Delivery).where(Delivery.warning_id == warning_id)
+        if channel:
+            query = query.where(Delivery.channel == channel)
+        if state:
+            query = query.where(Delivery.state == state)
+        if search:
+            named = select(ContactPoint.value).join(Person).where(Person.name.contains(search, autoescape=True))
+            query = query.where(Delivery.recipient.contains(search, autoescape=True) | Delivery.recipient.in_(named))
         if after:
             query = query.where(Delivery.id > after)
         query = query.order_by(Delivery.id)
         if limit:
             query = query.limit(limit)
-        return counts, list((await session.scalars(query)).all())
+        rows = list((await session.scalars(query)).all())
+        names = await _names(session, {row.recipient for row in rows})
+        return counts, rows, names
 
 
-def deliveries_csv(rows: list[Delivery]) -> bytes:
+async def _names(session: AsyncSession, addresses: set[str]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    listed = sorted(addresses)
+    for start in range(0, len(listed), 500):
+        query = (
+            select(ContactPoint.value, Person.name)
+            .join(Person)
+            .where(ContactPoint.value.in_(listed[start : start + 500]))
+        )
+        for value, name in (await session.execute(query)).all():
+            names.setdefault(value, name)
+    return names
+
+
+def deliveries_csv(rows: list[Delivery], names: dict[str, str]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["渠道", "接收方", "状态", "尝试次数", "对端编号", "最后错误", "发送时间", "送达时间"])
+    writer.writerow(["渠道", "接收方", "姓名", "状态", "尝试次数", "对端编号", "原因", "发送时间", "送达时间"])
     for row in rows:
         writer.writerow(
             [
-                row.channel,
+                CHANNEL_NAMES.get(row.channel, row.channel),
                 neutralised(row.recipient),
-                row.state,
+                neutralised(names.get(row.recipient, "")),
+                DELIVERY_STATE_NAMES[DeliveryState(row.state)],
                 row.attempts,
                 neutralised(row.remote_id or ""),
                 neutralised(row.last_error),

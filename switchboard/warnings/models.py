@@ -57,8 +57,11 @@ class DeliveryOut(BaseModel):
 
     id: str
     channel: str
+    channel_name: str
     recipient: str
+    name: str  # the recipient's name in the directory, "" for an address it does not hold
     state: DeliveryState
+    state_name: str
     attempts: int
     remote_id: str | None
     last_error: str
@@ -67,10 +70,25 @@ class DeliveryOut(BaseModel):
     updated_at: datetime
 
 
+class Stuck(BaseModel):
+    channel: str
+    name: str
+    rows: int  # deliveries of the channel not settled
+    reason: str  # why they wait, in Chinese
+
+
 class DeliveryReport(BaseModel):
     counts: dict[str, dict[str, int]]  # channel -> state -> rows
     items: list[DeliveryOut]
     next_cursor: str | None
+    stuck: list[Stuck]  # what holds back the rows not settled, per channel
+    completed_at: datetime | None  # every delivery settled
+
+
+class Progress(BaseModel):
+    # channel -> [(time, pending, sent, delivered, failed)], from the issue until completion (or now)
+    series: dict[str, list[tuple[datetime, int, int, int, int]]]
+    completed_at: datetime | None
 
 
 class Rendering(BaseModel):
@@ -83,6 +101,14 @@ class Rendering(BaseModel):
     encoding: str | None = None  # SMS: GSM-7 or UCS-2
     length: int | None = None
     attachments: list[str] = []
+
+
+class ChannelState(BaseModel):
+    channel: str
+    name: str  # in Chinese
+    configured: bool
+    ready: bool  # configured and its link up: a warning may be issued onto it
+    trouble: str  # why not, in Chinese
 
 
 class Preview(BaseModel):

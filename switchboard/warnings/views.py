@@ -7,19 +7,31 @@ from fastapi.responses import Response
 
 from broadcast import render
 from broadcast.capxml import to_xml
-from broadcast.models import WarningContent, WarningState
-from broadcast.workflow import alert_of
-from switchboard.api.deps import Ctx, Reader, require
+from broadcast.models import (
+    CHANNEL_NAMES,
+    DELIVERY_STATE_NAMES,
+    Delivery,
+    DeliveryState,
+    PublicWarning,
+    WarningContent,
+    WarningState,
+)
+from broadcast.workflow import alert_of, check_content
+from switchboard.api.deps import Ctx, Outboxes, Reader, require
 from switchboard.auth.models import Principal, Role
 from switchboard.core.errors import Conflict
-from switchboard.warnings import flows
+from switchboard.warnings import flows, progress
+from switchboard.warnings.links import trouble
 from switchboard.warnings.models import (
     CancelOut,
+    ChannelState,
     DeliveryOut,
     DeliveryReport,
     IssueOut,
     Preview,
+    Progress,
     Rendering,
+    Stuck,
     WarningCreate,
     WarningOut,
 )
@@ -35,6 +47,42 @@ CAP_TYPE = "application/cap+xml"
 async def create_warning(ctx: Ctx, who: AlertOfficer, body: WarningCreate) -> WarningOut:
     content = WarningContent.model_validate(body.model_dump(exclude={"incident_id"}))
     return WarningOut.model_validate(await flows.create(ctx, who.username, body.incident_id, content))
+
+
+@router.get("", response_model=list[WarningOut])
+async def list_warnings(
+    ctx: Ctx,
+    _: Reader,
+    state: WarningState | None = None,
+    incident_id: Annotated[str | None, Query(max_length=26)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[WarningOut]:
+    """Newest first: the alert office's list and the approver's queue (state=submitted)."""
+    return [WarningOut.model_validate(w) for w in await flows.listed(ctx, state, incident_id, limit)]
+
+
+@router.get("/channels", response_model=list[ChannelState])
+async def channel_states(_: Reader, outbox: Outboxes) -> list[ChannelState]:
+    """Every channel a warning can use, whether it is configured and whether it can carry deliveries now."""
+    links = outbox.health()
+    return [
+        ChannelState(
+            channel=channel,
+            name=name,
+            configured=channel in links,
+            ready=trouble(channel, links) is None,
+            trouble=trouble(channel, links) or "",
+        )
+        for channel, name in CHANNEL_NAMES.items()
+    ]
+
+
+@router.post("/preview", response_model=Preview)
+async def preview_content(_: AlertOfficer, body: WarningContent) -> Preview:
+    """The composer's live preview: every channel's rendering of content not yet saved, with the SMS parts."""
+    check_content(body)
+    draft = PublicWarning(msg_type="Alert", colour=body.colour, content=body.model_dump(mode="json"))
+    return Preview(renderings=[Rendering.model_validate(r, from_attributes=True) for r in render.render_all(draft)])
 
 
 @router.get("/{warning_id}", response_model=WarningOut)
@@ -54,9 +102,10 @@ async def approve_warning(ctx: Ctx, who: Approver, warning_id: str) -> WarningOu
 
 
 @router.post("/{warning_id}/issue", response_model=IssueOut)
-async def issue_warning(ctx: Ctx, who: AlertOfficer, warning_id: str) -> IssueOut:
-    """Answers once the CAP identifier and every delivery row are committed; the outbox sends from there."""
-    warning, count = await flows.issue(ctx, who.username, warning_id)
+async def issue_warning(ctx: Ctx, outbox: Outboxes, who: AlertOfficer, warning_id: str) -> IssueOut:
+    """Answers once the CAP identifier and every delivery row are committed; the outbox sends from there.
+    Refused (409) while a channel the warning needs is not configured or its link is down."""
+    warning, count = await flows.issue(ctx, who.username, warning_id, outbox.health())
     return IssueOut.model_validate(WarningOut.model_validate(warning).model_dump() | {"deliveries": count})
 
 
@@ -103,19 +152,47 @@ async def preview_warning(ctx: Ctx, _: Canceller, warning_id: str) -> Preview:
 )
 async def get_deliveries(
     ctx: Ctx,
+    outbox: Outboxes,
     _: Reader,
     warning_id: str,
     format: Literal["json", "csv"] = "json",
+    channel: Annotated[str | None, Query(max_length=32)] = None,
+    state: DeliveryState | None = None,
+    q: Annotated[str, Query(max_length=100, description="part of the address or of the person's name")] = "",
     cursor: Annotated[str | None, Query(max_length=26, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> DeliveryReport | Response:
+    """Per-recipient rows with the filters, counts of every row, and why the unsettled ones wait."""
+    filters = {"channel": channel, "state": state, "search": q}
     if format == "csv":
-        _, rows = await flows.deliveries(ctx, warning_id, after=None, limit=None)
+        _, rows, names = await flows.deliveries(ctx, warning_id, after=None, limit=None, **filters)
         headers = {"Content-Disposition": f'attachment; filename="deliveries-{warning_id}.csv"'}
-        return Response(flows.deliveries_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
-    counts, rows = await flows.deliveries(ctx, warning_id, after=cursor, limit=limit)
+        return Response(flows.deliveries_csv(rows, names), media_type="text/csv; charset=utf-8", headers=headers)
+    counts, rows, names = await flows.deliveries(ctx, warning_id, after=cursor, limit=limit, **filters)
+    warning = await flows.get(ctx, warning_id)
     return DeliveryReport(
         counts=counts,
-        items=[DeliveryOut.model_validate(r) for r in rows],
+        items=[_delivery(row, names) for row in rows],
         next_cursor=rows[-1].id if len(rows) == limit else None,
+        stuck=[Stuck.model_validate(s) for s in await progress.stuck(ctx, warning_id, outbox.health())],
+        completed_at=warning.completed_at,
     )
+
+
+def _delivery(row: Delivery, names: dict[str, str]) -> DeliveryOut:
+    return DeliveryOut(
+        **{name: getattr(row, name) for name in _DELIVERY_COLUMNS},
+        name=names.get(row.recipient, ""),
+        channel_name=CHANNEL_NAMES.get(row.channel, row.channel),
+        state_name=DELIVERY_STATE_NAMES[DeliveryState(row.state)],
+    )
+
+
+_DELIVERY_COLUMNS = DeliveryOut.model_fields.keys() - {"name", "channel_name", "state_name"}
+
+
+@router.get("/{warning_id}/progress", response_model=Progress)
+async def get_progress(ctx: Ctx, _: Reader, warning_id: str) -> Progress:
+    """Each channel's pending/sent/delivered/failed over time: the console's delivery chart."""
+    warning = await flows.get(ctx, warning_id)
+    return Progress(series=await progress.series(ctx, warning), completed_at=warning.completed_at)
