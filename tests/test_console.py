@@ -73,7 +73,7 @@ async def _choose(page: Page, label: str, option: str) -> None:
 
 async def pick_division(page: Page, form: Locator, name: str) -> None:
     """Choose a division in the form's picker by typing its name and clicking the match, as a person does."""
-    await form.locator(".division-picker input").fill(name)
+    await form.locator(".division-picker input:not([readonly])").fill(name)  # a multiple picker has a search input
     await page.locator(".el-cascader__suggestion-item", has_text=name).first.click()
 
 

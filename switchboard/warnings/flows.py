@@ -8,6 +8,7 @@ delivery rows are written in that same transaction: once the API has answered, t
 import csv
 import io
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
@@ -176,6 +177,20 @@ async def listed(ctx: Context, state: str | None, incident_id: str | None, limit
         query = query.where(PublicWarning.incident_id == incident_id)
     async with ctx.db.reader() as session:
         return list((await session.scalars(query)).all())
+
+
+async def deliveries_by_channel(ctx: Context, since: datetime) -> dict[str, dict[str, int]]:
+    query = (
+        select(Delivery.channel, Delivery.state, func.count())
+        .join(PublicWarning, PublicWarning.id == Delivery.warning_id)
+        .where(PublicWarning.issued_at >= since)
+        .group_by(Delivery.channel, Delivery.state)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    async with ctx.db.reader() as session:
+        for channel, state, n in (await session.execute(query)).all():
+            counts.setdefault(channel, {})[state] = n
+    return counts
 
 
 async def get(ctx: Context, warning_id: str) -> PublicWarning:

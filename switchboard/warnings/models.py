@@ -39,6 +39,7 @@ class WarningOut(BaseModel):
     issued_at: datetime | None
     cancelled_at: datetime | None
     completed_at: datetime | None
+    names: dict[str, str] = {}  # username -> the person's name, for the people above (in lists and single reads)
 
 
 class IssueOut(WarningOut):

@@ -1,5 +1,6 @@
 """Warning routes: compose, submit, approve (a second person), issue, update, cancel; CAP, preview, deliveries."""
 
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -19,6 +20,8 @@ from broadcast.models import (
 from broadcast.workflow import alert_of, check_content
 from switchboard.api.deps import Ctx, Outboxes, Reader, require
 from switchboard.auth.models import Principal, Role
+from switchboard.auth.service import display_names
+from switchboard.core.db import utcnow
 from switchboard.core.errors import Conflict
 from switchboard.warnings import flows, progress
 from switchboard.warnings.links import trouble
@@ -58,7 +61,7 @@ async def list_warnings(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[WarningOut]:
     """Newest first: the alert office's list and the approver's queue (state=submitted)."""
-    return [WarningOut.model_validate(w) for w in await flows.listed(ctx, state, incident_id, limit)]
+    return await _named(ctx, await flows.listed(ctx, state, incident_id, limit))
 
 
 @router.get("/channels", response_model=list[ChannelState])
@@ -77,6 +80,14 @@ async def channel_states(_: Reader, outbox: Outboxes) -> list[ChannelState]:
     ]
 
 
+@router.get("/deliveries-by-channel", response_model=dict[str, dict[str, int]])
+async def deliveries_by_channel(
+    ctx: Ctx, _: Reader, hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24
+) -> dict[str, dict[str, int]]:
+    """Channel -> state -> deliveries of the warnings issued in the last `hours`: the dashboard's chart."""
+    return await flows.deliveries_by_channel(ctx, utcnow() - timedelta(hours=hours))
+
+
 @router.post("/preview", response_model=Preview)
 async def preview_content(_: AlertOfficer, body: WarningContent) -> Preview:
     """The composer's live preview: every channel's rendering of content not yet saved, with the SMS parts."""
@@ -87,7 +98,18 @@ async def preview_content(_: AlertOfficer, body: WarningContent) -> Preview:
 
 @router.get("/{warning_id}", response_model=WarningOut)
 async def get_warning(ctx: Ctx, _: Reader, warning_id: str) -> WarningOut:
-    return WarningOut.model_validate(await flows.get(ctx, warning_id))
+    [out] = await _named(ctx, [await flows.get(ctx, warning_id)])
+    return out
+
+
+async def _named(ctx: Ctx, warnings: list[PublicWarning]) -> list[WarningOut]:
+    """The warnings with the names of the people who drafted, submitted, approved, issued and cancelled them."""
+    people = {getattr(w, f"{step}_by") for w in warnings for step in _STEPS} - {None}
+    names = await display_names(ctx, people)
+    return [WarningOut.model_validate(w).model_copy(update={"names": names}) for w in warnings]
+
+
+_STEPS = ("created", "submitted", "approved", "issued", "cancelled")
 
 
 @router.post("/{warning_id}/submit", response_model=WarningOut)
