@@ -49,6 +49,7 @@ class Channel(Protocol):
     name: str
     rate_per_second: float  # the outbox never sends faster than this on the channel
     concurrency: int  # nor more sends in flight at once
+    receipts: bool  # the peer reports delivery later (SMS): rows without a report in time become unconfirmed
 
     async def start(self, on_receipt: ReceiptHandler) -> None: ...
 

@@ -46,6 +46,7 @@ class DeliveryState(StrEnum):
     sending = "sending"  # claimed by a worker, lease running
     sent = "sent"  # the peer accepted it
     delivered = "delivered"  # the peer's receipt says it reached the recipient
+    unconfirmed = "unconfirmed"  # sent on a channel with receipts, and none came in time (a late one still counts)
     failed = "failed"  # permanent failure, or attempts exhausted
     cancelled = "cancelled"  # its warning was cancelled or superseded before it went out
 
@@ -55,6 +56,7 @@ DELIVERY_STATE_NAMES = {
     DeliveryState.sending: "发送中",
     DeliveryState.sent: "已发送",
     DeliveryState.delivered: "已送达",
+    DeliveryState.unconfirmed: "未收到回执",
     DeliveryState.failed: "失败",
     DeliveryState.cancelled: "已取消",
 }

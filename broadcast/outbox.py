@@ -21,8 +21,13 @@ configuring each channel with its share). A peer's retry_after (SMPP ESME_RTHROT
 lane and puts the row back without spending an attempt. Other failures back off exponentially
 (base * 2^(attempt-1), capped, with jitter) until max_attempts; a permanent failure fails the row at once.
 
-Receipts. Channels report receipts by remote id; a receipt that overtakes the `sent` commit is held briefly and
-applied when the row's remote id is written.
+Writes. The claim is a transaction of its own, taken ahead for many rows (`_Lane.ahead`); results and receipts
+are written in batches, one transaction per tick (`broadcast/writes.py`, which says what that costs in the crash
+window). What the API reads is at most one tick (`tick_seconds`, 50 ms) behind the peers.
+
+Receipts. Channels report receipts by remote id; a receipt that overtakes its row's result is held briefly and
+applied with it. A row sent on a channel with receipts that gets none within `receipt_timeout_seconds` becomes
+`unconfirmed` (a receipt that comes later still moves it to delivered or failed).
 """
 
 import asyncio
@@ -31,6 +36,7 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -39,6 +45,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from switchboard.core import jobs
+from switchboard.core.config import Settings
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 from switchboard.core.events import Event
@@ -47,37 +54,57 @@ from switchboard.core.ids import new_id
 from .channel import Channel, SendResult
 from .models import Delivery, DeliveryState, PublicWarning
 from .render import MessageFactory
+from .writes import RECEIPTED, DeliveryWrites
 
 log = logging.getLogger(__name__)
 
 UNSETTLED = (DeliveryState.pending, DeliveryState.sending)
+COMPLETION_SECONDS = 1.0  # how often warnings whose rows changed are checked for completion
 
 
 @dataclass
 class OutboxSettings:
     lease_seconds: float = 60.0  # a claimed row belongs to its worker this long; sends time out at half of it
     poll_seconds: float = 0.25  # how often an idle lane looks for due rows (issue in this process wakes it at once)
+    tick_seconds: float = 0.05  # results and receipts are written in one transaction this often
     max_attempts: int = 8
     backoff_base: float = 2.0  # seconds before the 2nd attempt; doubles each attempt
     backoff_max: float = 600.0
     receipt_hold_seconds: float = 60.0  # keep a receipt that arrived before its row's remote id this long
+    receipt_timeout_seconds: float = 1800.0  # a row sent on a channel with receipts and none by then: unconfirmed
+    sweep_seconds: float = 10.0  # how often rows are checked for that
+    max_claim: int = 500  # rows one claim takes ahead for a lane (fewer for a slow channel: see _Lane.ahead)
+
+    @classmethod
+    def configured(cls, settings: Settings, **overrides: Any) -> "OutboxSettings":
+        """The defaults, with what [channels] configures."""
+        return cls(receipt_timeout_seconds=settings.channels.receipt_timeout_seconds, **overrides)
 
 
 @dataclass
 class _Lane:
     channel: Channel
     inflight: set[asyncio.Task[None]] = field(default_factory=set)
+    claimed: deque["_Claimed"] = field(default_factory=deque)  # claimed, not yet started
     next_send: float = 0.0  # monotonic time the next send may start
     paused_until: float = 0.0
     task: asyncio.Task[None] | None = None
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def pace(self) -> None:
-        """Space sends at 1/rate, and honour a pause the peer asked for."""
-        now = time.monotonic()
-        start = max(now, self.next_send, self.paused_until)
-        self.next_send = start + 1.0 / max(self.channel.rate_per_second, 1e-6)
-        if start > now:
-            await asyncio.sleep(start - now)
+        """Space sends at 1/rate, and honour a pause the peer asked for. One send at a time takes its turn, and the
+        next may start 1/rate after this one really starts: a late wake-up (a busy loop) never shortens a gap."""
+        async with self.turn:
+            wait = max(self.next_send, self.paused_until) - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.next_send = time.monotonic() + 1.0 / max(self.channel.rate_per_second, 1e-6)
+
+    def ahead(self, settings: OutboxSettings) -> int:
+        """How many rows to claim at once: what the channel sends in a quarter of a lease (so none of them waits
+        for its send until the lease runs out), at least what it may have in flight, at most max_claim."""
+        quarter = int(self.channel.rate_per_second * settings.lease_seconds / 4)
+        return max(self.channel.concurrency, min(quarter, settings.max_claim))
 
 
 @dataclass(frozen=True)
@@ -102,11 +129,11 @@ class Outbox:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
         self.lanes: dict[str, _Lane] = {c.name: _Lane(c) for c in channels}
         self.messages = MessageFactory()
+        self.writes = DeliveryWrites(ctx, self.worker_id, self.settings.receipt_hold_seconds)
         self._wake = asyncio.Event()
         self._running = False
         self._warnings: dict[str, PublicWarning] = {}
-        self._touched: set[str] = set()
-        self._early: dict[tuple[str, str], tuple[bool, str, float]] = {}
+        self._writer: asyncio.Task[None] | None = None
 
     # --- life cycle ---
 
@@ -115,6 +142,7 @@ class Outbox:
         self.ctx.bus.subscribe(self._on_event)
         for lane in self.lanes.values():
             await self._start_lane(lane)
+        self._writer = asyncio.create_task(self._write_loop(), name="outbox:writes")
 
     async def _on_event(self, event: Event) -> None:
         """Issuing or cancelling a warning has just committed its delivery rows: send now, not at the next poll."""
@@ -132,7 +160,8 @@ class Outbox:
         lane.task = asyncio.create_task(self._run(lane), name=f"outbox:{lane.channel.name}")
 
     async def stop(self) -> None:
-        """Stop claiming, let sends in flight finish (up to the send timeout), stop the channels."""
+        """Stop claiming, let sends in flight finish (up to the send timeout), write their results, hand back the
+        rows claimed but not started, stop the channels."""
         self._running = False
         self._wake.set()
         for lane in self.lanes.values():
@@ -142,6 +171,15 @@ class Outbox:
                     await lane.task
             if lane.inflight:
                 await asyncio.wait(lane.inflight, timeout=self.settings.lease_seconds / 2)
+        if self._writer:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        with contextlib.suppress(Exception):  # what cannot be written now is resent after its lease
+            await self.writes.flush()
+            await self._release([row.id for lane in self.lanes.values() for row in lane.claimed])
+        for lane in self.lanes.values():
+            lane.claimed.clear()
             with contextlib.suppress(Exception):
                 await lane.channel.stop()
         await self._check_completion()
@@ -160,19 +198,18 @@ class Outbox:
         name = lane.channel.name
         while self._running:
             try:
-                free = max(lane.channel.concurrency, 1) - len(lane.inflight)
-                if free <= 0:
+                if len(lane.inflight) >= max(lane.channel.concurrency, 1):
                     await asyncio.wait(lane.inflight, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                rows = await self._claim(name, free)
-                if not rows:
-                    await self._check_completion()
-                    await self._idle()
-                    continue
-                for row in rows:
-                    task = asyncio.create_task(self._deliver(lane, row))
-                    lane.inflight.add(task)
-                    task.add_done_callback(lane.inflight.discard)
+                if not lane.claimed:
+                    lane.claimed.extend(await self._claim(name, lane.ahead(self.settings)))
+                    if not lane.claimed:
+                        await self._idle()
+                        continue
+                row = lane.claimed.popleft()
+                task = asyncio.create_task(self._deliver(lane, row))
+                lane.inflight.add(task)
+                task.add_done_callback(lane.inflight.discard)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -196,6 +233,18 @@ class Outbox:
         )
         return [_Claimed(r.id, r.warning_id, r.recipient, r.attempts, r.attempts > 1) for r in rows]
 
+    async def _release(self, ids: list[str]) -> None:
+        """Rows claimed and never started go back to pending at once (not after their lease), attempt not spent."""
+        if not ids:
+            return
+        async with self.ctx.db.session() as session:
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.sending, Delivery.worker == self.worker_id)
+                .values(state=DeliveryState.pending, attempts=Delivery.attempts - 1, lease_until=None, worker=None)
+                .execution_options(synchronize_session=False)
+            )
+
     async def _warning(self, warning_id: str) -> PublicWarning:
         warning = self._warnings.get(warning_id)
         if warning is None:
@@ -209,10 +258,7 @@ class Outbox:
 
     async def _deliver(self, lane: _Lane, row: _Claimed) -> None:
         result = await self._attempt(lane, row)
-        try:
-            await self._finish(lane, row, result)
-        except Exception:
-            log.exception("outbox could not record the result of delivery %s; its lease will expire", row.id)
+        self._record(lane, row, result)
 
     async def _attempt(self, lane: _Lane, row: _Claimed) -> SendResult:
         channel = lane.channel
@@ -225,97 +271,94 @@ class Outbox:
         except Exception as exc:  # noqa: BLE001 - what cannot be rendered now will not render next time
             log.exception("cannot render delivery %s", row.id)
             return SendResult(False, permanent=True, detail=f"无法生成消息：{exc}"[:500])
-        await lane.pace()  # right before the send: the spacing the peer sees is the spacing we promise
+        await lane.pace()  # right before the send, in this task: the spacing the peer sees is the one we promise
         try:
-            return await asyncio.wait_for(channel.send(message), self.settings.lease_seconds / 2)
+            async with asyncio.timeout(self.settings.lease_seconds / 2):
+                return await channel.send(message)
         except Exception as exc:  # noqa: BLE001 - a failed send is a result to record, not a crash
             return SendResult(False, detail=f"{type(exc).__name__}: {exc}"[:500])
 
-    async def _finish(self, lane: _Lane, row: _Claimed, result: SendResult) -> None:
+    def _record(self, lane: _Lane, row: _Claimed, result: SendResult) -> None:
+        """What became of the send, for the next write (one tick away at most)."""
         now = utcnow()
-        values: dict[str, Any] = {"updated_at": now, "lease_until": None}
+        writes = self.writes
         if result.accepted:
-            values |= {"state": DeliveryState.sent, "sent_at": now, "remote_id": result.remote_id, "last_error": ""}
+            writes.sent(row.id, row.warning_id, lane.channel.name, result.remote_id, now)
         elif result.permanent:
-            values |= {"state": DeliveryState.failed, "last_error": result.detail or "对端拒绝（不可重试）"}
+            writes.failed(row.id, row.warning_id, result.detail or "对端拒绝（不可重试）", now)
         elif result.retry_after is not None:
             lane.paused_until = max(lane.paused_until, time.monotonic() + result.retry_after)
-            values |= {
-                "state": DeliveryState.pending,
-                "next_attempt_at": now + timedelta(seconds=result.retry_after),
-                "attempts": Delivery.attempts - 1,  # being asked to wait is not a failed attempt
-                "last_error": result.detail or f"对端要求 {result.retry_after:g} 秒后重试",
-            }
+            detail = result.detail or f"对端要求 {result.retry_after:g} 秒后重试"
+            writes.retry(row.id, row.warning_id, detail, now, now + timedelta(seconds=result.retry_after), undo=1)
         elif row.attempts >= self.settings.max_attempts:
-            values |= {"state": DeliveryState.failed, "last_error": f"重试 {row.attempts} 次后仍失败：{result.detail}"}
+            writes.failed(row.id, row.warning_id, f"重试 {row.attempts} 次后仍失败：{result.detail}", now)
         else:
-            values |= {
-                "state": DeliveryState.pending,
-                "next_attempt_at": now + timedelta(seconds=self.backoff(row.attempts)),
-                "last_error": result.detail,
-            }
-        async with self.ctx.db.session() as session:
-            done = await session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.id == row.id, Delivery.state == DeliveryState.sending, Delivery.worker == self.worker_id
-                )
-                .values(values)
-                .execution_options(synchronize_session=False)
-            )
-            if not done.rowcount:
-                log.warning("delivery %s was taken over by another worker before its result came back", row.id)
-        self._touched.add(row.warning_id)
-        if result.accepted and result.remote_id:
-            early = self._early.pop((lane.channel.name, result.remote_id), None)
-            if early:
-                await self.on_receipt(lane.channel.name, result.remote_id, early[0], early[1])
+            next_at = now + timedelta(seconds=self.backoff(row.attempts))
+            writes.retry(row.id, row.warning_id, result.detail, now, next_at, undo=0)
 
     def backoff(self, attempts: int) -> float:
         return jobs.backoff(attempts, self.settings.backoff_base, self.settings.backoff_max)
 
-    # --- receipts and completion ---
+    # --- writes, receipts and completion ---
+
+    async def _write_loop(self) -> None:
+        swept = checked = time.monotonic()
+        while True:
+            await asyncio.sleep(self.settings.tick_seconds)
+            try:
+                await self.writes.flush()
+                if time.monotonic() - checked >= COMPLETION_SECONDS:
+                    checked = time.monotonic()
+                    await self._check_completion()
+                if time.monotonic() - swept >= self.settings.sweep_seconds:
+                    swept = time.monotonic()
+                    await self._sweep_unconfirmed()
+            except Exception:
+                log.exception("outbox could not write delivery results; trying again next tick")
 
     async def on_receipt(self, channel: str, remote_id: str, delivered: bool, detail: str) -> None:
+        """A channel's delivery receipt: written with the next tick's results."""
+        self.writes.receipt(channel, remote_id, delivered, detail)
+
+    async def _sweep_unconfirmed(self) -> None:
+        """Rows sent on a channel with receipts whose receipt has not come within the timeout: unconfirmed."""
+        channels = [name for name, lane in self.lanes.items() if lane.channel.receipts]
+        if not channels:
+            return
         now = utcnow()
-        values: dict[str, Any] = {"updated_at": now}
-        if delivered:
-            values |= {"state": DeliveryState.delivered, "delivered_at": now}
-        else:
-            values |= {"state": DeliveryState.failed, "last_error": detail or "回执：未送达"}
+        timeout = self.settings.receipt_timeout_seconds
+        waited = f"{timeout:g} 秒" if timeout < 120 else f"{timeout / 60:g} 分钟"
         async with self.ctx.db.session() as session:
-            done = await session.execute(
+            result = await session.execute(
                 update(Delivery)
                 .where(
-                    Delivery.channel == channel,
-                    Delivery.remote_id == remote_id,
-                    Delivery.state.in_((DeliveryState.sent, DeliveryState.delivered)),
+                    Delivery.channel.in_(channels),
+                    Delivery.state == DeliveryState.sent,
+                    Delivery.sent_at < now - timedelta(seconds=timeout),
                 )
-                .values(values)
+                .values(
+                    state=DeliveryState.unconfirmed,
+                    updated_at=now,
+                    last_error=f"发送后 {waited}仍未收到送达回执",
+                )
                 .returning(Delivery.warning_id)
                 .execution_options(synchronize_session=False)
             )
-            warning_ids = {r for (r,) in done.all()}
-        if not warning_ids:
-            cutoff = time.monotonic() - self.settings.receipt_hold_seconds
-            self._early = {k: v for k, v in self._early.items() if v[2] > cutoff}
-            self._early[(channel, remote_id)] = (delivered, detail, time.monotonic())
-        self._touched |= warning_ids
+            self.writes.touched |= {warning_id for (warning_id,) in result.all()}
 
     async def _check_completion(self) -> None:
         """Once every delivery of a warning is settled, say so on its incident's timeline (exactly once, claimed)."""
-        if not self._touched:
+        if not self.writes.touched:
             return
-        touched, self._touched = self._touched, set()
+        touched, self.writes.touched = self.writes.touched, set()
         events = []
         async with self.ctx.db.session() as session:
             for warning_id in touched:
-                open_rows = await session.scalar(
-                    select(func.count())
-                    .select_from(Delivery)
-                    .where(Delivery.warning_id == warning_id, Delivery.state.in_(UNSETTLED))
+                open_row = await session.scalar(  # the first one found will do: no count over a large warning
+                    select(Delivery.id).where(Delivery.warning_id == warning_id, Delivery.state.in_(UNSETTLED)).limit(1)
                 )
-                if open_rows:
+                if open_row:
+                    self.writes.touched.add(warning_id)  # looked at again at the next check
                     continue
                 claimed = await session.execute(
                     update(PublicWarning)
@@ -336,7 +379,7 @@ class Outbox:
                         )
                     ).all()
                 )
-                ok = counts.get(DeliveryState.sent, 0) + counts.get(DeliveryState.delivered, 0)
+                ok = sum(counts.get(state, 0) for state in RECEIPTED)  # accepted by the peer
                 failed = counts.get(DeliveryState.failed, 0)
                 summary = f"预警 {row.identifier} 发送完成：成功 {ok} 条，失败 {failed} 条"
                 if counts.get(DeliveryState.cancelled):

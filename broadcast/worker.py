@@ -35,7 +35,9 @@ async def run(args: argparse.Namespace) -> None:
         channels = await channels
     if not channels:
         raise SystemExit("没有可用的发送渠道（请配置渠道或用 --channels 指定）")
-    outbox = Outbox(ctx, channels, OutboxSettings(lease_seconds=args.lease, poll_seconds=args.poll))
+    outbox = Outbox(
+        ctx, channels, OutboxSettings.configured(settings, lease_seconds=args.lease, poll_seconds=args.poll)
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -264,7 +264,7 @@ async def cancel(session: AsyncSession, actor: str, warning_id: str, issuer: Iss
     return Cancelled(original, notice, retired, notices)
 
 
-_MAY_HAVE_REACHED = (DeliveryState.sending, DeliveryState.sent, DeliveryState.delivered)
+_MAY_HAVE_REACHED = (DeliveryState.sending, DeliveryState.sent, DeliveryState.delivered, DeliveryState.unconfirmed)
 
 
 async def _replaceable(session: AsyncSession, warning_id: str) -> PublicWarning:

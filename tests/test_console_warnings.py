@@ -122,10 +122,10 @@ async def test_compose_approve_issue_and_follow_the_deliveries(
     async def settled() -> dict | None:
         series = await chart(officer, "#delivery-chart")
         last = {channel: points[-1][1:] for channel, points in series.items()}
-        return series if last == {"sms": [0, 0, 3, 0], "email": [0, 3, 0, 0]} else None
+        return series if last == {"sms": [0, 0, 3, 0, 0], "email": [0, 3, 0, 0, 0]} else None
 
     series = await until(settled, timeout=30, what="the delivery chart to reach delivered")
-    assert series["sms"][0][1:] == [3, 0, 0, 0]  # all pending at the issue
+    assert series["sms"][0][1:] == [3, 0, 0, 0, 0]  # all pending at the issue
     await expect(officer.locator("#warning-completed")).to_be_visible()
     await expect(officer.locator("#delivery-table .el-table__row")).to_have_count(6)
     await expect(officer.locator("#delivery-table")).to_contain_text("已送达")

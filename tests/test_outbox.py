@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 
 from broadcast.channel import Message, ReceiptHandler, SendResult
 from broadcast.channels.email import message_id
+from broadcast.channels.sms import SmsChannel
 from broadcast.models import Delivery, WarningContent
 from broadcast.outbox import Outbox, OutboxSettings
 from switchboard.core.context import Context
@@ -39,6 +40,7 @@ class ScriptedChannel:
 
     def __init__(self, script: Script | None = None, *, rate: float = 1000.0, concurrency: int = 8) -> None:
         self.name = "fake"
+        self.receipts = False
         self.rate_per_second = rate
         self.concurrency = concurrency
         self.script = script or (lambda message, attempt: SendResult(True, remote_id=f"m-{message.recipient}"))
@@ -227,14 +229,15 @@ async def test_receipts_update_rows_by_remote_id_even_when_early(ctx: Context) -
         assert channel.on_receipt
         await channel.on_receipt("fake", "m-r000", True, "DELIVRD")
         await channel.on_receipt("fake", "m-r001", False, "UNDELIV")
-        found = await rows(ctx, warning_id)
+        expected = [("delivered", "m-r000"), ("failed", "m-r001"), ("delivered", "m-r002")]
+
+        async def receipted() -> list[Delivery] | None:  # written with the next tick's batch
+            found = await rows(ctx, warning_id)
+            return found if [(r.state, r.remote_id) for r in found] == expected else None
+
+        found = await until(receipted, timeout=10, what="the receipts to be written")
     finally:
         await outbox.stop()
-    assert [(r.state, r.remote_id) for r in found] == [
-        ("delivered", "m-r000"),
-        ("failed", "m-r001"),
-        ("delivered", "m-r002"),
-    ]
     assert found[0].delivered_at and found[1].last_error == "UNDELIV" and early == ["r002"]
 
 
@@ -291,6 +294,31 @@ async def test_the_finished_broadcast_lands_on_the_timeline_once(ctx: Context) -
     finally:
         await outbox.stop()
     assert len(entries) == 1 and "成功 3 条" in entries[0].summary and entries[0].refs == [warning_id]
+
+
+async def test_a_receipt_that_does_not_come_in_time_leaves_the_row_unconfirmed(ctx: Context, smsc_factory: Any) -> None:
+    """A real SMSC whose receipts come 4 s after each part, an outbox that waits 1 s for them: the rows show
+    unconfirmed (counted, with the reason), and the late receipts still make them delivered."""
+    smsc = smsc_factory(receipt_delay=4)
+    _, warning_id = await issue(ctx, 2, channel="sms")
+    async with ctx.db.session() as session:  # the public outlets of `issue` become two mobile numbers
+        for i, row in enumerate(await session.scalars(select(Delivery).where(Delivery.warning_id == warning_id))):
+            row.recipient = f"1390000{i:04d}"
+    channel = SmsChannel("127.0.0.1", smsc.port, "switchboard", "secret", source_addr="12379")
+    outbox = Outbox(ctx, [channel], OutboxSettings(poll_seconds=0.05, receipt_timeout_seconds=1, sweep_seconds=0.2))
+    await outbox.start()
+    try:
+
+        async def states(wanted: str) -> list[Delivery] | None:
+            found = await rows(ctx, warning_id)
+            return found if {r.state for r in found} == {wanted} else None
+
+        unconfirmed = await until(lambda: states("unconfirmed"), timeout=10, what="the rows to become unconfirmed")
+        assert unconfirmed[0].last_error == "发送后 1 秒仍未收到送达回执"
+        delivered = await until(lambda: states("delivered"), timeout=15, what="the late receipts to be applied")
+        assert all(row.delivered_at and row.last_error == "" for row in delivered)
+    finally:
+        await outbox.stop()
 
 
 # --- a worker process killed mid-broadcast ------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class EmailChannel:
         self.name = name
         self.rate_per_second = rate_per_second
         self.concurrency = concurrency
+        self.receipts = False
         self._host, self._port, self._sender = host, port, sender
         self._username, self._password = username, password
         self._use_tls, self._start_tls, self._timeout = use_tls, start_tls, timeout

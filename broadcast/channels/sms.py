@@ -80,6 +80,7 @@ class SmsChannel:
         self.name = name
         self.rate_per_second = rate_per_second
         self.concurrency = concurrency
+        self.receipts = True
         self._source = {
             "source_addr": source_addr,
             "source_addr_ton": source_addr_ton,

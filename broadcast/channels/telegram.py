@@ -41,6 +41,7 @@ class TelegramChannel:
         self.name = name
         self.rate_per_second = rate_per_second
         self.concurrency = concurrency
+        self.receipts = False
         self._bot_args = {"token": token, "base_url": base_url, "base_file_url": base_file_url}
         self._bot: Bot | None = None
         self._ready = False  # getMe answered

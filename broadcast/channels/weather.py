@@ -27,6 +27,7 @@ class WeatherPushChannel:
     ) -> None:
         self.policy = policy  # checked again at each push: a name may resolve elsewhere than when it was composed
         self.rate_per_second, self.concurrency, self.timeout = rate_per_second, concurrency, timeout
+        self.receipts = False
         self._client: httpx.AsyncClient | None = None
         self.contact = LastContact()
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from broadcast.channels import from_settings as configured_channels
 from broadcast.models import CHANNEL_NAMES
-from broadcast.outbox import Outbox
+from broadcast.outbox import Outbox, OutboxSettings
 from recording.store import RecordingStore
 from switchboard import console
 from switchboard.api import errors, live
@@ -45,7 +45,9 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
     recordings = RecordingStore(ctx)
     telephony = telephony or Telephony(ctx, recordings=recordings)
     video = video or Video(ctx, recordings)
-    outbox = Outbox(ctx, configured_channels(ctx.settings))  # tests and plug-ins add channels: outbox.add
+    outbox = Outbox(  # tests and plug-ins add channels: outbox.add
+        ctx, configured_channels(ctx.settings), OutboxSettings.configured(ctx.settings)
+    )
     composed = Services(ctx, telephony, video, outbox, recordings, Sessions(ctx))
 
     @contextlib.asynccontextmanager

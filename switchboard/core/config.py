@@ -222,6 +222,9 @@ class ChannelSettings(_Section):
     telegram_token: str = Field("", description="Telegram bot token (set via environment); empty: no Telegram")
     telegram_base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL")
     weather_push: bool = Field(True, description="Push CAP documents to the weather-service endpoints warnings name")
+    receipt_timeout_seconds: float = Field(
+        1800.0, gt=0, description="An SMS sent without a delivery receipt by then is counted unconfirmed"
+    )
 
 
 class NetworkSettings(_Section):

@@ -87,8 +87,8 @@ class DeliveryReport(BaseModel):
 
 
 class Progress(BaseModel):
-    # channel -> [(time, pending, sent, delivered, failed)], from the issue until completion (or now)
-    series: dict[str, list[tuple[datetime, int, int, int, int]]]
+    # channel -> [(time, pending, sent, delivered, failed, unconfirmed)], from the issue until completion (or now)
+    series: dict[str, list[tuple[datetime, int, int, int, int, int]]]
     completed_at: datetime | None
 
 

@@ -1,4 +1,5 @@
-"""A warning's delivery progress for the console: each channel's pending/sent/delivered/failed over time, and what
+"""A warning's delivery progress for the console: each channel's pending/sent/delivered/failed/unconfirmed over time,
+and what
 holds back the deliveries that have not settled.
 
 The series is rebuilt from the rows' own timestamps (sent_at, delivered_at, and updated_at of the failed and the
@@ -30,13 +31,21 @@ class _Times:
     failed_after_send: list[datetime] = field(default_factory=list)
     failed_unsent: list[datetime] = field(default_factory=list)
     cancelled: list[datetime] = field(default_factory=list)
+    unconfirmed: list[datetime] = field(default_factory=list)
 
     def sort(self) -> None:
-        for times in (self.sent, self.delivered, self.failed_after_send, self.failed_unsent, self.cancelled):
+        for times in (
+            self.sent,
+            self.delivered,
+            self.failed_after_send,
+            self.failed_unsent,
+            self.cancelled,
+            self.unconfirmed,
+        ):
             times.sort()
 
-    def at(self, t: datetime) -> tuple[int, int, int, int]:
-        """(pending, sent, delivered, failed) at `t`; cancelled rows leave the count."""
+    def at(self, t: datetime) -> tuple[int, int, int, int, int]:
+        """(pending, sent, delivered, failed, unconfirmed) at `t`; cancelled rows leave the count."""
 
         def upto(times: list[datetime]) -> int:
             return bisect_right(times, t)
@@ -44,12 +53,19 @@ class _Times:
         sent, delivered = upto(self.sent), upto(self.delivered)
         failed_sent, failed_unsent = upto(self.failed_after_send), upto(self.failed_unsent)
         pending = self.total - sent - failed_unsent - upto(self.cancelled)
-        return pending, sent - delivered - failed_sent, delivered, failed_sent + failed_unsent
+        unconfirmed = upto(self.unconfirmed)
+        return (
+            pending,
+            sent - delivered - failed_sent - unconfirmed,
+            delivered,
+            failed_sent + failed_unsent,
+            unconfirmed,
+        )
 
 
-async def series(ctx: Context, warning: PublicWarning) -> dict[str, list[tuple[str, int, int, int, int]]]:
-    """Channel -> [(time, pending, sent, delivered, failed)] from the issue until now, or until its last change once
-    it completed."""
+async def series(ctx: Context, warning: PublicWarning) -> dict[str, list[tuple[str, int, int, int, int, int]]]:
+    """Channel -> [(time, pending, sent, delivered, failed, unconfirmed)] from the issue until now, or until its last
+    change once it completed."""
     start = warning.issued_at or warning.created_at
     end = warning.completed_at or utcnow()  # receipts may come after completion: see below
     times: dict[str, _Times] = {}
@@ -69,9 +85,11 @@ async def series(ctx: Context, warning: PublicWarning) -> dict[str, list[tuple[s
                 (one.failed_after_send if sent_at else one.failed_unsent).append(updated_at)
             elif state == DeliveryState.cancelled:
                 one.cancelled.append(updated_at)
+            elif state == DeliveryState.unconfirmed:
+                one.unconfirmed.append(updated_at)
     step = max((end - start) / (POINTS - 1), timedelta(milliseconds=200))
     moments = [start + step * i for i in range(POINTS) if start + step * i < end] + [end]
-    out: dict[str, list[tuple[str, int, int, int, int]]] = {}
+    out: dict[str, list[tuple[str, int, int, int, int, int]]] = {}
     for channel, one in times.items():
         one.sort()
         out[channel] = [(t.isoformat(timespec="milliseconds"), *one.at(t)) for t in moments]
