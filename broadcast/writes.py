@@ -30,35 +30,21 @@ from .models import Delivery, DeliveryState
 log = logging.getLogger(__name__)
 
 _T = Delivery.__table__
-_MINE = (_T.c.id == bindparam("b_id"), _T.c.state == DeliveryState.sending, _T.c.worker == bindparam("b_worker"))
-_SENT = (
-    update(_T)
-    .where(*_MINE)
-    .values(
-        state=DeliveryState.sent,
-        sent_at=bindparam("b_at"),
-        updated_at=bindparam("b_at"),
-        remote_id=bindparam("b_remote"),
-        last_error="",
-        lease_until=None,
-    )
-)
-_FAILED = (
-    update(_T)
-    .where(*_MINE)
-    .values(state=DeliveryState.failed, updated_at=bindparam("b_at"), last_error=bindparam("b_error"), lease_until=None)
-)
-_RETRY = (
-    update(_T)
-    .where(*_MINE)
-    .values(
-        state=DeliveryState.pending,
-        updated_at=bindparam("b_at"),
-        next_attempt_at=bindparam("b_next"),
-        last_error=bindparam("b_error"),
-        attempts=_T.c.attempts - bindparam("b_undo"),  # being asked to wait is not a failed attempt
-        lease_until=None,
-    )
+
+
+def _result(state: DeliveryState, **values: Any) -> Any:
+    """The executemany statement recording a send's result on a row this worker still holds."""
+    mine = (_T.c.id == bindparam("b_id"), _T.c.state == DeliveryState.sending, _T.c.worker == bindparam("b_worker"))
+    return update(_T).where(*mine).values(state=state, updated_at=bindparam("b_at"), lease_until=None, **values)
+
+
+_SENT = _result(DeliveryState.sent, sent_at=bindparam("b_at"), remote_id=bindparam("b_remote"), last_error="")
+_FAILED = _result(DeliveryState.failed, last_error=bindparam("b_error"))
+_RETRY = _result(
+    DeliveryState.pending,
+    next_attempt_at=bindparam("b_next"),
+    last_error=bindparam("b_error"),
+    attempts=_T.c.attempts - bindparam("b_undo"),  # being asked to wait is not a failed attempt
 )
 RECEIPTED = (DeliveryState.sent, DeliveryState.delivered, DeliveryState.unconfirmed)
 _RECEIPT = (
