@@ -99,6 +99,7 @@ async def test_compose_approve_issue_and_follow_the_deliveries(
     await officer.fill("#warning-description", "小店区降雨。")
     await officer.fill("#warning-instruction", "")  # the template's advice taken out: one part is enough
     await expect(parts).to_contain_text("分 1 条发送")
+    await screenshot(officer, "warning-compose")
     await officer.click("#warning-save")
     await expect(officer.locator("#warning-state")).to_have_text("草稿")
     await officer.click("#warning-submit")
