@@ -131,7 +131,7 @@ class DeliveryWrites:
                     if rows:
                         written += (await connection.execute(statement, rows)).rowcount or 0
                 lost = len(sent) + len(failed) + len(retry) - written
-                if lost:
+                if lost and connection.dialect.supports_sane_multi_rowcount:  # asyncpg's executemany has no count
                     log.warning("%d delivery results found their row taken over by another worker", lost)
                 applied = await self._apply(connection, receipts)
         except Exception:
