@@ -1,7 +1,9 @@
 """The weather-service broadcast's public face: an Atom feed of the CAP alerts in force.
 
 An alert is in force from issue until it expires, is cancelled, or is superseded by its Update (which then
-stands in its place). Each entry links to the CAP document and to a Mandarin audio bulletin of it.
+stands in its place). Each entry names its author (RFC 4287 4.1.1: the issuing office) and links to the CAP
+document and, where the script is short enough to speak (switchboard.core.speech.MAX_CHARACTERS), to a Mandarin
+audio bulletin of it.
 """
 
 import hashlib
@@ -11,8 +13,10 @@ from xml.sax.saxutils import escape, quoteattr
 from sqlalchemy import select
 
 from broadcast.models import COLOUR_NAMES, PublicWarning, WarningContent, WarningState
+from broadcast.render import render
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
+from switchboard.core.speech import MAX_CHARACTERS
 
 FEED_ID = "urn:switchboard:cap-feed"
 
@@ -37,14 +41,18 @@ def atom(warnings: list[PublicWarning], base_url: str, now: datetime) -> bytes:
         content = WarningContent.model_validate(warning.content)
         link = f"{base_url}/feeds/cap/{warning.identifier}"
         title = f"[{COLOUR_NAMES[warning.colour]}预警] {content.headline}"
+        author = content.sender_name or warning.sender or "应急管理部门"
+        spoken = len(render(warning, "tts").text) <= MAX_CHARACTERS  # else no bulletin: no broken enclosure
+        enclosure = f'    <link rel="enclosure" type="audio/wav" href={quoteattr(link + ".wav")}/>\n' if spoken else ""
         entries.append(
             "  <entry>\n"
             f"    <id>urn:cap:{escape(warning.identifier or '')}</id>\n"
             f"    <title>{escape(title)}</title>\n"
+            f"    <author><name>{escape(author)}</name></author>\n"
             f"    <updated>{_time(warning.sent_at or now)}</updated>\n"
             f"    <summary>{escape(content.description)}</summary>\n"
             f'    <link rel="alternate" type="application/cap+xml" href={quoteattr(link + ".xml")}/>\n'
-            f'    <link rel="enclosure" type="audio/wav" href={quoteattr(link + ".wav")}/>\n'
+            f"{enclosure}"
             "  </entry>\n"
         )
     text = (

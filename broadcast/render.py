@@ -52,13 +52,20 @@ def _when(value: datetime | None) -> str:
     return value.astimezone(BEIJING).strftime("%Y年%m月%d日 %H:%M") if value else ""
 
 
+def _replaced_sent(warning: PublicWarning) -> str:
+    """When the message an Update or Cancel replaces was sent: the last CAP reference, "sender,identifier,sent"."""
+    if not warning.references:
+        return ""
+    return _when(datetime.fromisoformat(warning.references[-1].rsplit(",", 1)[1]))
+
+
 def context_of(warning: PublicWarning) -> dict[str, Any]:
     content = WarningContent.model_validate(warning.content)
     return {
         "msg_type": warning.msg_type,
         "identifier": warning.identifier or "（发布时生成）",
         "sent": _when(warning.sent_at) or "（发布时）",
-        "replaced_sent": "",
+        "replaced_sent": _replaced_sent(warning),
         "event": content.event,
         "headline": content.headline,
         "description": content.description,

@@ -6,7 +6,7 @@ aiosmtpd server); the tests read what those peers received."""
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -310,6 +310,12 @@ async def test_update_and_cancel_reference_the_chain(
     assert notices["counts"] == {"sms": {"delivered": 3}, "email": {"sent": 3}}
     cancel_sms = [to for to, text in _texts(warning_channels.smsc.submits()).items() if "预警已解除" in text]
     assert sorted(cancel_sms) == [f"1390000{i:04d}" for i in range(3)]
+    # The Cancel names when the message it withdraws was sent, not its own time.
+    beijing = datetime.fromisoformat(second["sent_at"]).astimezone(timezone(timedelta(hours=8)))
+    assert (
+        f"预警已解除（原预警发布于{beijing:%Y年%m月%d日 %H:%M}）"
+        in _texts(warning_channels.smsc.submits())["13900000000"]
+    )
 
     timeline = await client.get(f"/api/v1/incidents/{incident_id}/timeline?kind=warning", headers=tokens["leader"])
     types = [e["type"] for e in timeline.json()["items"]]

@@ -41,7 +41,18 @@ async def test_feed_lists_alerts_in_force(
     other = await issued(
         client,
         tokens,
-        (await draft(client, tokens, incident_id, group, headline="阳泉市大风蓝色预警", colour="blue"))["id"],
+        (
+            await draft(
+                client,
+                tokens,
+                incident_id,
+                group,
+                headline="阳泉市大风蓝色预警",
+                colour="blue",
+                description="阳泉市大风。" * 1000,  # 6,000 characters: too long to speak as a bulletin
+                audiences={"groups": [group], "channels": ["email"]},
+            )
+        )["id"],
     )
 
     response = await client.get("/feeds/cap.atom")  # no token: the feed is public
@@ -50,6 +61,18 @@ async def test_feed_lists_alerts_in_force(
         "[橙色预警] 太原市气象台发布暴雨橙色预警信号",
         "[蓝色预警] 阳泉市大风蓝色预警",
     ]
+    authors = [
+        e.findtext(f"{ATOM}author/{ATOM}name") for e in ElementTree.fromstring(response.content).iter(f"{ATOM}entry")
+    ]
+    assert authors == ["太原市应急管理局", "太原市应急管理局"]  # RFC 4287 4.1.1
+    spoken = {
+        e.findtext(f"{ATOM}title"): [link.get("rel") for link in e.iter(f"{ATOM}link")]
+        for e in ElementTree.fromstring(response.content).iter(f"{ATOM}entry")
+    }
+    assert spoken == {  # no enclosure that would answer 422: the long one has no audio bulletin
+        "[橙色预警] 太原市气象台发布暴雨橙色预警信号": ["alternate", "enclosure"],
+        "[蓝色预警] 阳泉市大风蓝色预警": ["alternate"],
+    }
     tag = response.headers["etag"]
     assert (await client.get("/feeds/cap.atom", headers={"If-None-Match": tag})).status_code == 304
 
