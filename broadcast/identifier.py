@@ -1,19 +1,19 @@
-"""Warning identifiers in the style of GB/T 35965.1, so a message names its issuing office and moment.
+"""Warning identifiers as GB/T 35965.1 Appendix A (normative) lays them out, 31 characters:
 
-Layout chosen here (33 characters, digits and one underscore):
+    ZZZZZZ DDD UUU XX _ YYYYMMDDhhmmss _ N
+    |      |   |   |    |                sequence, 0-9, for this issuing unit within that second
+    |      |   |   |    entry time (the alert's `sent`) in Beijing time, to the second
+    |      |   |   extension code, 2 digits (default 00)
+    |      |   internal code of the unit, 3 digits (default 000)
+    |      industry code of the issuing department (GB/T 4657), 3 digits
+    GB/T 2260 area code of the issuing unit, 6 digits
 
-    AAAAAA GGG UUUUU _ YYYYMMDDhhmmss NNNN
-    |      |   |       |              sequence within that second for this sender code, 0001-9999
-    |      |   |       issue time (the alert's `sent`) in Beijing time, to the second
-    |      |   unit code, 5 digits (the issuing unit within the agency)
-    |      agency code, 3 digits (the issuing department)
-    GB/T 2260 area code of the issuing office, 6 digits
-
-e.g. 14010541600000_202611300800000001. The first 14 digits form the sender code.
+e.g. 14010541600000_20261130080005_0. The first 14 digits are the issuing unit's code. A receiving national
+warning system rejects anything else, so the layout is checked here and the unit code comes from configuration
+([warnings] in switchboard.toml), never from code.
 """
 
 import re
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,41 +22,44 @@ from switchboard.core.errors import Conflict, InvalidInput
 
 from .values import BEIJING
 
-LAYOUT = re.compile(r"^(?P<area>\d{6})(?P<agency>\d{3})(?P<unit>\d{5})_(?P<time>\d{14})(?P<sequence>\d{4})$")
-_MAX_SEQUENCE = 9999
-_lock = threading.Lock()
-_last: dict[str, tuple[str, int]] = {}  # sender code -> (timestamp, last sequence used)
+LAYOUT = re.compile(
+    r"^(?P<area>\d{6})(?P<industry>\d{3})(?P<internal>\d{3})(?P<extension>\d{2})_(?P<time>\d{14})_(?P<sequence>\d)$"
+)
+SEQUENCES = 10  # N is one digit: at most ten identifiers per unit and second
 
 
 @dataclass(frozen=True)
-class SenderCode:
+class UnitCode:
+    """The issuing unit's 14-digit code."""
+
     area: str
-    agency: str
-    unit: str
+    industry: str
+    internal: str = "000"
+    extension: str = "00"
 
     def __post_init__(self) -> None:
-        check_area_code(self.area, field="sender_code.area")
-        if not re.fullmatch(r"\d{3}", self.agency):
-            raise InvalidInput("机构代码必须是 3 位数字", field="sender_code.agency")
-        if not re.fullmatch(r"\d{5}", self.unit):
-            raise InvalidInput("单位代码必须是 5 位数字", field="sender_code.unit")
+        check_area_code(self.area, field="unit_code.area")
+        for name, digits, what in (
+            ("industry", 3, "行业代码"),
+            ("internal", 3, "内设机构代码"),
+            ("extension", 2, "扩展码"),
+        ):
+            if not re.fullmatch(rf"\d{{{digits}}}", getattr(self, name)):
+                raise InvalidInput(f"发布单位的{what}必须是 {digits} 位数字", field=f"unit_code.{name}")
 
     def __str__(self) -> str:
-        return f"{self.area}{self.agency}{self.unit}"
+        return f"{self.area}{self.industry}{self.internal}{self.extension}"
 
 
-def new_identifier(sender: SenderCode, sent: datetime) -> str:
-    """The next identifier for `sender` at `sent`; unique within this process.
+def prefix(unit: UnitCode, sent: datetime) -> str:
+    """What every identifier of `unit` entered at `sent` starts with; the sequence digit follows."""
+    return f"{unit}_{sent.astimezone(BEIJING):%Y%m%d%H%M%S}_"
 
-    Several workers issuing for one sender code in the same second need a shared sequence; the warning table's
-    unique constraint on the identifier catches a clash.
-    """
-    stamp = sent.astimezone(BEIJING).strftime("%Y%m%d%H%M%S")
-    code = str(sender)
-    with _lock:
-        last_stamp, last_sequence = _last.get(code, ("", 0))
-        sequence = last_sequence + 1 if last_stamp == stamp else 1
-        if sequence > _MAX_SEQUENCE:
-            raise Conflict(f"同一秒内签发的预警超过 {_MAX_SEQUENCE} 条，请稍后重试")
-        _last[code] = (stamp, sequence)
-    return f"{code}_{stamp}{sequence:04d}"
+
+def next_identifier(unit: UnitCode, sent: datetime, taken: set[str]) -> str:
+    """The first identifier of `unit` at `sent` not among `taken` (the ones already issued in that second)."""
+    start = prefix(unit, sent)
+    for sequence in range(SEQUENCES):
+        if (identifier := f"{start}{sequence}") not in taken:
+            return identifier
+    raise Conflict(f"同一发布单位同一秒内最多签发 {SEQUENCES} 条预警（GB/T 35965.1），请一秒后再试", field="identifier")

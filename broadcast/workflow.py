@@ -15,6 +15,7 @@ from sqlalchemy import insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from switchboard.core.config import Settings
 from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.divisions import check_area_code
 from switchboard.core.errors import Conflict, Forbidden, InvalidInput
@@ -22,7 +23,7 @@ from switchboard.core.ids import new_id
 
 from .alert import Alert, Reference
 from .area import GB_T_2260, Area, area_for
-from .identifier import SenderCode, new_identifier
+from .identifier import UnitCode, next_identifier, prefix
 from .info import Info
 from .models import STATE_NAMES, Delivery, DeliveryState, PublicWarning, WarningContent, WarningState
 from .values import ValuePair, cap_time
@@ -32,13 +33,18 @@ LANGUAGES = ("zh-CN",)  # languages with templates; zh-CN comes first in every w
 
 @dataclass(frozen=True)
 class Issuer:
-    """Who signs the CAP documents: the sender address and the GB/T 35965.1 sender code."""
+    """Who signs the CAP documents: the sender address and the GB/T 35965.1 issuing unit code ([warnings] config)."""
 
-    sender: str = "yjglj@switchboard.local"
-    code: SenderCode = SenderCode("140000", "416", "00000")
+    sender: str
+    code: UnitCode
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Issuer":
+        w = settings.warnings
+        return cls(w.sender, UnitCode(w.unit_area, w.unit_industry, w.unit_internal, w.unit_extension))
 
 
-DEFAULT_ISSUER = Issuer()
+DRAFT_SENDER = "draft@switchboard.invalid"  # only in trial documents of drafts, never in an issued one
 
 
 # --- building the CAP document --------------------------------------------------------------------------------------
@@ -84,7 +90,7 @@ def alert_of(warning: PublicWarning) -> Alert:
     content = WarningContent.model_validate(warning.content)
     return Alert(
         identifier=warning.identifier or "draft",
-        sender=warning.sender or DEFAULT_ISSUER.sender,
+        sender=warning.sender or DRAFT_SENDER,
         sent=warning.sent_at or utcnow(),
         status="Actual",
         msgType=warning.msg_type,  # type: ignore[arg-type]
@@ -116,7 +122,7 @@ def check_content(content: WarningContent) -> None:
             check_area_code(target.code, field=f"areas.{i}.code")
     try:
         info = info_of(content, content.colour)
-        Alert(identifier="draft", sender=DEFAULT_ISSUER.sender, sent=utcnow(), info=[info])
+        Alert(identifier="draft", sender=DRAFT_SENDER, sent=utcnow(), info=[info])
     except InvalidInput as error:
         raise InvalidInput(error.message, field=_content_field(error.field)) from None
 
@@ -192,7 +198,7 @@ async def issue(
     actor: str,
     warning_id: str,
     recipients: Iterable[tuple[str, str]],
-    issuer: Issuer = DEFAULT_ISSUER,
+    issuer: Issuer,
 ) -> tuple[PublicWarning, int]:
     """Give the warning its CAP identifier and sent time, and write one pending delivery per recipient and channel.
     An Update retires the message it replaces: that one's unsent deliveries are cancelled."""
@@ -200,7 +206,7 @@ async def issue(
     _expect(warning, WarningState.approved)
     replaced = await _replaceable(session, warning.replaces_id) if warning.replaces_id else None
     now = utcnow().replace(microsecond=0)
-    _stamp(warning, issuer, now, replaced)
+    await _stamp(session, warning, issuer, now, replaced)
     warning.state, warning.issued_by, warning.issued_at = WarningState.issued, actor, now
     alert_of(warning)  # every CAP rule once more, against the real sent time
     if replaced is not None:
@@ -224,7 +230,7 @@ class Cancelled:
     notices: int  # Cancel deliveries written (to those the warning may have reached)
 
 
-async def cancel(session: AsyncSession, actor: str, warning_id: str, issuer: Issuer = DEFAULT_ISSUER) -> Cancelled:
+async def cancel(session: AsyncSession, actor: str, warning_id: str, issuer: Issuer) -> Cancelled:
     """Before issue: the draft is dropped. After issue: a CAP Cancel with a new identifier, referencing the whole
     chain; every unsent delivery of the chain is cancelled, and whoever may have received it gets the Cancel."""
     warning = await load(session, warning_id, lock=True)
@@ -246,7 +252,7 @@ async def cancel(session: AsyncSession, actor: str, warning_id: str, issuer: Iss
         issued_by=actor,
         issued_at=now,
     )
-    _stamp(notice, issuer, now, original)
+    await _stamp(session, notice, issuer, now, original)
     session.add(notice)
     alert_of(notice)
     for member in chain:
@@ -284,10 +290,16 @@ async def _chain(session: AsyncSession, latest: PublicWarning) -> list[PublicWar
     return chain
 
 
-def _stamp(warning: PublicWarning, issuer: Issuer, now: datetime, replaced: PublicWarning | None) -> None:
+async def _stamp(
+    session: AsyncSession, warning: PublicWarning, issuer: Issuer, now: datetime, replaced: PublicWarning | None
+) -> None:
+    """Sender, sent time and identifier; the identifier's sequence digit is the first one not yet issued by this
+    unit in this second (the table's unique identifier settles a race between two workers)."""
+    start = prefix(issuer.code, now)
+    taken = await session.scalars(select(PublicWarning.identifier).where(PublicWarning.identifier.startswith(start)))
     warning.sender = issuer.sender
     warning.sent_at = now
-    warning.identifier = new_identifier(issuer.code, now)
+    warning.identifier = next_identifier(issuer.code, now, set(taken.all()))
     if replaced is not None:
         assert replaced.sent_at and replaced.identifier
         warning.references = [

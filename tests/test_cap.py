@@ -12,20 +12,20 @@ from capparselib.parsers import CAPParser
 from broadcast.alert import Alert, Reference, supersede
 from broadcast.area import GB_T_2260, area_for
 from broadcast.capxml import to_xml
-from broadcast.identifier import LAYOUT, SenderCode, new_identifier
+from broadcast.identifier import LAYOUT, UnitCode, next_identifier
 from broadcast.info import Info
 from broadcast.schema import validate
 from broadcast.values import BEIJING
 from switchboard.core.errors import Conflict, InvalidInput
 
 SENT = datetime(2026, 11, 30, 8, 0, tzinfo=BEIJING)
-SENDER = SenderCode("140105", "416", "00000")
+SENDER = UnitCode("140105", "416")
 SQUARE = "37.70,112.50 37.80,112.50 37.80,112.70 37.70,112.70 37.70,112.50"
 
 
 def _document() -> dict[str, Any]:
     return {
-        "identifier": "14010541600000_202611300800000001",
+        "identifier": "14010541600000_20261130080000_0",
         "sender": "sxyj@shanxi.gov.cn",
         "sent": SENT.isoformat(),
         "status": "Actual",
@@ -102,7 +102,7 @@ def test_chinese_document_validates_against_the_schema_and_parses_back() -> None
     assert b"urn:oasis:names:tc:emergency:cap:1.2" in document
 
     parsed = _parsed(document)
-    assert str(parsed["cap_id"]) == "14010541600000_202611300800000001"
+    assert str(parsed["cap_id"]) == "14010541600000_20261130080000_0"
     assert str(parsed["cap_sender"]) == "sxyj@shanxi.gov.cn"
     assert str(parsed["cap_sent"]) == "2026-11-30T08:00:00+08:00"
     assert str(parsed["cap_message_type"]) == "Alert"
@@ -228,41 +228,41 @@ def test_each_rule_names_its_field(change: Callable[[dict[str, Any]], None], fie
     assert raised.value.message  # a sentence for the duty officer, not an empty string
 
 
-def test_identifier_layout() -> None:
-    identifier = new_identifier(SENDER, datetime(2026, 11, 30, 0, 0, 5, tzinfo=UTC))
+def test_identifier_layout_is_gb_t_35965_1_appendix_a() -> None:
+    identifier = next_identifier(SENDER, datetime(2026, 11, 30, 0, 0, 5, tzinfo=UTC), set())
+    assert identifier == "14010541600000_20261130080005_0"  # Beijing time of 00:00:05 UTC
     match = LAYOUT.match(identifier)
-    assert match is not None
-    assert match["area"] == "140105"
-    assert match["agency"] == "416"
-    assert match["unit"] == "00000"
-    assert match["time"] == "20261130080005"  # Beijing time of 00:00:05 UTC
-    assert match["sequence"] == "0001"
-    assert len(identifier) == 33
+    assert match is not None and len(identifier) == 31
+    assert (match["area"], match["industry"], match["internal"], match["extension"]) == ("140105", "416", "000", "00")
+    assert UnitCode("140100", "416", "012", "03").__str__() == "14010041601203"
 
 
-def test_identifiers_are_unique_and_count_within_a_second() -> None:
+def test_the_sequence_is_the_first_digit_free_in_that_second() -> None:
     at = datetime(2026, 12, 1, 9, 30, tzinfo=BEIJING)
-    made = [new_identifier(SENDER, at) for _ in range(500)]
-    assert len(set(made)) == 500
-    assert [m[-4:] for m in made[:3]] == ["0001", "0002", "0003"]
-    assert made[-1].endswith("0500")
-    other = SenderCode("140100", "416", "00001")
-    assert new_identifier(other, at).endswith("0001")  # each sender code counts on its own
-    assert new_identifier(SENDER, at + timedelta(seconds=1)).endswith("0001")  # and starts again each second
+    taken: set[str] = set()
+    for _ in range(10):
+        taken.add(next_identifier(SENDER, at, taken))
+    assert sorted(i[-1] for i in taken) == [str(n) for n in range(10)]
+    with pytest.raises(Conflict) as raised:  # N is one digit: an eleventh in the same second waits for the next
+        next_identifier(SENDER, at, taken)
+    assert "10" in raised.value.message
+    assert next_identifier(SENDER, at + timedelta(seconds=1), taken).endswith("_0")
+    assert next_identifier(UnitCode("140100", "416"), at, taken).endswith("_0")  # each unit counts on its own
 
 
 @pytest.mark.parametrize(
     ("parts", "field"),
     [
-        (("140199", "416", "00000"), "sender_code.area"),  # unknown Shanxi division
-        (("1401", "416", "00000"), "sender_code.area"),
-        (("140105", "41", "00000"), "sender_code.agency"),
-        (("140105", "416", "0000A"), "sender_code.unit"),
+        (("140199", "416"), "unit_code.area"),  # unknown Shanxi division
+        (("1401", "416"), "unit_code.area"),
+        (("140105", "41"), "unit_code.industry"),
+        (("140105", "416", "0A0"), "unit_code.internal"),
+        (("140105", "416", "000", "123"), "unit_code.extension"),
     ],
 )
-def test_sender_code_is_checked(parts: tuple[str, str, str], field: str) -> None:
+def test_unit_code_is_checked(parts: tuple[str, ...], field: str) -> None:
     with pytest.raises(InvalidInput) as raised:
-        SenderCode(*parts)
+        UnitCode(*parts)
     assert raised.value.field == field
 
 
@@ -290,18 +290,18 @@ def test_update_and_cancel_get_new_identifiers_and_reference_the_chain() -> None
     original = Alert.model_validate(_document())
     later = SENT + timedelta(hours=1)
     update = supersede(
-        original, "Update", identifier=new_identifier(SENDER, later), sent=later, info=[_info("升级为红色")]
+        original, "Update", identifier=next_identifier(SENDER, later, set()), sent=later, info=[_info("升级为红色")]
     )
     assert update.msgType == "Update"
     assert update.identifier != original.identifier
     assert [str(r) for r in update.references] == [
-        "sxyj@shanxi.gov.cn,14010541600000_202611300800000001,2026-11-30T08:00:00+08:00"
+        "sxyj@shanxi.gov.cn,14010541600000_20261130080000_0,2026-11-30T08:00:00+08:00"
     ]
 
     end = SENT + timedelta(hours=2)
-    cancel = supersede(update, "Cancel", identifier=new_identifier(SENDER, end), sent=end, info=[])
+    cancel = supersede(update, "Cancel", identifier=next_identifier(SENDER, end, set()), sent=end, info=[])
     expected = (
-        "sxyj@shanxi.gov.cn,14010541600000_202611300800000001,2026-11-30T08:00:00+08:00 "
+        "sxyj@shanxi.gov.cn,14010541600000_20261130080000_0,2026-11-30T08:00:00+08:00 "
         f"sxyj@shanxi.gov.cn,{update.identifier},2026-11-30T09:00:00+08:00"
     )
     parsed = _parsed(to_xml(cancel))
@@ -311,7 +311,7 @@ def test_update_and_cancel_get_new_identifiers_and_reference_the_chain() -> None
     assert "cap_info" not in parsed
 
     with pytest.raises(Conflict):
-        supersede(cancel, "Update", identifier=new_identifier(SENDER, end), sent=end, info=[_info("x")])
+        supersede(cancel, "Update", identifier=next_identifier(SENDER, end, set()), sent=end, info=[_info("x")])
 
 
 def test_update_must_not_reuse_the_identifier() -> None:

@@ -6,6 +6,7 @@ aiosmtpd server); the tests read what those peers received."""
 
 import csv
 import io
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -118,7 +119,7 @@ async def test_workflow_writes_every_delivery_before_answering(
     await step(client, tokens["approver"], warning["id"], "approve")
     out = await step(client, tokens["alert_officer"], warning["id"], "issue")
     assert out["state"] == "issued" and out["msg_type"] == "Alert" and out["deliveries"] == 10
-    assert out["identifier"].startswith("14000041600000_")
+    assert re.fullmatch(r"14000041600000_\d{14}_0", out["identifier"])  # GB/T 35965.1 Appendix A, [warnings] unit
 
     report = (await client.get(f"{BASE}/{warning['id']}/deliveries", headers=tokens["leader"])).json()
     assert sum(report["counts"]["sms"].values()) == 5 and sum(report["counts"]["email"].values()) == 5

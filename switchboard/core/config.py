@@ -227,6 +227,19 @@ class ChannelSettings(_Section):
     )
 
 
+class WarningSettings(_Section):
+    """Who issues this deployment's warnings: the CAP sender and the GB/T 35965.1 issuing unit code, whose 14 digits
+    begin every identifier (a receiving national warning system checks them; two deployments must not share one)."""
+
+    sender: str = Field("yjglj@switchboard.local", description="CAP <sender>: the issuing office's address")
+    unit_area: str = Field("140000", pattern=r"^\d{6}$", description="Issuing unit's GB/T 2260 area code, 6 digits")
+    unit_industry: str = Field(
+        "416", pattern=r"^\d{3}$", description="Issuing department's GB/T 4657 industry code, 3 digits"
+    )
+    unit_internal: str = Field("000", pattern=r"^\d{3}$", description="Internal code of the unit, 3 digits")
+    unit_extension: str = Field("00", pattern=r"^\d{2}$", description="Extension code, 2 digits")
+
+
 class NetworkSettings(_Section):
     outbound_allow: str = Field(
         "",
@@ -247,6 +260,7 @@ class Settings(_Section):
     recordings: RecordingSettings = RecordingSettings()
     bridges: BridgeSettings = BridgeSettings()
     channels: ChannelSettings = ChannelSettings()
+    warnings: WarningSettings = WarningSettings()
     janus: JanusSettings = JanusSettings()
     fax: FaxSettings = FaxSettings()
     network: NetworkSettings = NetworkSettings()

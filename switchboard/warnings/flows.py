@@ -116,7 +116,7 @@ async def issue(ctx: Context, actor: str, warning_id: str, links: Links) -> tupl
         content = WarningContent.model_validate(warning.content)
         recipients = await resolve_recipients(session, content)
         _check_links(content, {channel for channel, _ in recipients}, links)
-        return await workflow.issue(session, actor, warning_id, recipients)
+        return await workflow.issue(session, actor, warning_id, recipients, workflow.Issuer.from_settings(ctx.settings))
 
     def describe(result: tuple[PublicWarning, int]) -> tuple[PublicWarning, str, dict[str, Any]]:
         warning, count = result
@@ -166,7 +166,8 @@ async def cancel(ctx: Context, actor: str, warning_id: str) -> workflow.Cancelle
         extra = {"notice_id": result.notice.id, "retired": result.retired, "notices": result.notices}
         return result.warning, summary, extra
 
-    return await _step(ctx, actor, "cancelled", lambda s: workflow.cancel(s, actor, warning_id), describe)
+    issuer = workflow.Issuer.from_settings(ctx.settings)
+    return await _step(ctx, actor, "cancelled", lambda s: workflow.cancel(s, actor, warning_id, issuer), describe)
 
 
 async def listed(ctx: Context, state: str | None, incident_id: str | None, limit: int) -> list[PublicWarning]:
