@@ -23,6 +23,7 @@ CHANNELS = ("sms", "email", "telegram", "tts")
 TEMPLATE_OF = {"voice": "tts"}
 COLOUR_CSS = {"blue": "#1e62d0", "yellow": "#f2c200", "orange": "#f07800", "red": "#d8000c"}
 COLOUR_EMOJI = {"blue": "🔵", "yellow": "🟡", "orange": "🟠", "red": "🔴"}
+MAX_SMS_PARTS = 6  # what one warning SMS may cost each recipient: 6 UCS-2 parts are about 400 characters
 
 
 @dataclass
@@ -97,7 +98,7 @@ def render(warning: PublicWarning, channel: str, language: str = "zh-CN") -> Ren
     values = context_of(warning)
     kind = TEMPLATE_OF.get(channel, channel if channel in CHANNELS else "email")
     if kind == "sms":
-        text = _template("sms.txt.j2", language, values)
+        text = _sms(values, language)
         parts = segment(text)
         return Rendering(channel, language, text, segments=parts.count, encoding=parts.encoding, length=parts.length)
     if kind == "email":
@@ -114,6 +115,25 @@ def render(warning: PublicWarning, channel: str, language: str = "zh-CN") -> Ren
     if kind == "telegram":
         return Rendering(channel, language, _template("telegram.html.j2", language, values))
     return Rendering(channel, language, _template("tts.txt.j2", language, values))
+
+
+def _sms(values: dict[str, Any], language: str) -> str:
+    """The SMS, at most MAX_SMS_PARTS parts: a long description (then instruction) is cut, with an ellipsis, to the
+    longest that fits; the headline and the validity always go. E-mail and the feed carry the whole text."""
+    for name in ("description", "instruction"):
+        if segment(text := _template("sms.txt.j2", language, values)).count <= MAX_SMS_PARTS:
+            return text
+        whole = values[name]
+        fits, too_long = 0, len(whole)
+        while fits < too_long:  # the longest cut that fits, found by halving
+            middle = (fits + too_long + 1) // 2
+            trial = values | {name: whole[:middle] + "……"}
+            if segment(_template("sms.txt.j2", language, trial)).count <= MAX_SMS_PARTS:
+                fits = middle
+            else:
+                too_long = middle - 1
+        values = values | {name: whole[:fits] + "……" if fits < len(whole) else whole}
+    return _template("sms.txt.j2", language, values)
 
 
 def render_all(warning: PublicWarning) -> list[Rendering]:

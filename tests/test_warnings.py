@@ -352,6 +352,15 @@ async def test_preview_shows_every_channel_and_sms_segments(
     renderings = {r["channel"]: r for r in response.json()["renderings"]}
     assert "<script>" not in renderings["email"]["html"] and "<script>" not in renderings["telegram"]["text"]
 
+    # A 10,000-character description: the SMS is cut to six parts with an ellipsis, keeping the headline and the
+    # validity; the e-mail keeps every word.
+    long = content(group, description="汾河水位持续上涨，" * 1112)
+    long_sms = await client.post(f"{BASE}/preview", json=long, headers=tokens["alert_officer"])
+    shown = {r["channel"]: r for r in long_sms.json()["renderings"]}
+    assert shown["sms"]["segments"] == 6 and "……" in shown["sms"]["text"] and "有效期至" in shown["sms"]["text"]
+    assert shown["sms"]["text"].startswith("【太原市应急管理局】太原市气象台发布暴雨橙色预警信号")
+    assert long["description"] in shown["email"]["text"]
+
     # The composer's live preview of content not yet saved, and its errors naming the field.
     live = await client.post(f"{BASE}/preview", json=content(group, headline="短"), headers=tokens["alert_officer"])
     assert live.status_code == 200, live.text
