@@ -110,6 +110,26 @@ async def test_short_gsm_and_undeliverable_receipts(smsc_factory) -> None:
     assert bytes.fromhex(gsm["short_message"]) == b"Test \x1b<1\x1b> \x1be5"  # GSM 03.38 escapes
 
 
+async def test_the_sender_is_numbered_as_it_looks(smsc_factory) -> None:
+    """The SMSC receives the short code as a national number (TON 2, NPI 1: repliable), a +86 number as
+    international E.164, a name as alphanumeric; configuration may still say otherwise."""
+    smsc = smsc_factory(receipt_delay=0.1)
+    for source, options in (("12379", {}), ("+8612379", {}), ("YJGLJ", {}), ("12379", {"source_addr_ton": 3})):
+        channel = SmsChannel("127.0.0.1", smsc.port, "switchboard", "secret", source_addr=source, **options)
+        await channel.start(Receipts())
+        try:
+            assert (await channel.send(Message("d1", "+8613800000002", "预警"))).accepted
+        finally:
+            await channel.stop()
+    records = await smsc.recorded(4)
+    assert [(r["source"], r["source_addr_ton"], r["source_addr_npi"]) for r in records] == [
+        ("12379", 2, 1),
+        ("8612379", 1, 1),
+        ("YJGLJ", 5, 0),
+        ("12379", 3, 1),
+    ]
+
+
 async def test_throttling_is_backed_off_and_the_message_goes_once(smsc_factory) -> None:
     smsc = smsc_factory(throttle_first=3, receipt_delay=0.1)
     channel = _channel(smsc, throttle_backoff=0.1)

@@ -28,6 +28,8 @@ def from_settings(settings: Settings) -> list[Channel]:
                 c.sms_system_id,
                 c.sms_password,
                 source_addr=c.sms_source_addr,
+                source_addr_ton=None if c.sms_source_ton < 0 else c.sms_source_ton,
+                source_addr_npi=None if c.sms_source_npi < 0 else c.sms_source_npi,
                 rate_per_second=c.sms_rate_per_second,
             )
         )

@@ -63,8 +63,8 @@ class SmsChannel:
         *,
         source_addr: str,
         system_type: str = "",
-        source_addr_ton: int = 5,  # alphanumeric
-        source_addr_npi: int = 0,
+        source_addr_ton: int | None = None,  # None: what source_addr looks like (see source_numbering)
+        source_addr_npi: int | None = None,
         window: int = 10,
         enquire_link_interval: float = 30.0,
         response_timeout: float = 10.0,
@@ -81,10 +81,11 @@ class SmsChannel:
         self.rate_per_second = rate_per_second
         self.concurrency = concurrency
         self.receipts = True
+        ton, npi = source_numbering(source_addr)
         self._source = {
-            "source_addr": source_addr,
-            "source_addr_ton": source_addr_ton,
-            "source_addr_npi": source_addr_npi,
+            "source_addr": source_addr.removeprefix("+"),
+            "source_addr_ton": ton if source_addr_ton is None else source_addr_ton,
+            "source_addr_npi": npi if source_addr_npi is None else source_addr_npi,
         }
         self._bind_wait = bind_wait
         self._part_deadline = part_deadline
@@ -285,6 +286,17 @@ class SmsChannel:
     def _forget(self, concatenated: _Concatenated) -> None:
         for message_id in concatenated.ids:
             self._parts.pop(message_id, None)
+
+
+def source_numbering(source_addr: str) -> tuple[int, int]:
+    """SMPP 3.4 5.2.5/5.2.6 (TON, NPI) for a sender as written: "+8613..." international E.164 (1, 1); digits, such
+    as the warning short code 12379, national (2, 1) as Chinese gateways expect it; anything else alphanumeric
+    (5, 0). Handsets show an alphanumeric sender as text, and a short code sent so cannot be replied to."""
+    if source_addr.startswith("+") and source_addr[1:].isdigit():
+        return 1, 1
+    if source_addr.isdigit():
+        return 2, 1
+    return 5, 0
 
 
 def _text(value: bytes | str | None) -> str:

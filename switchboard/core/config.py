@@ -212,6 +212,10 @@ class ChannelSettings(_Section):
     sms_system_id: str = Field("", description="SMPP system_id")
     sms_password: str = Field("", description="SMPP password (set via environment)")
     sms_source_addr: str = Field("12379", description="Sender shown on the handset (source_addr)")
+    sms_source_ton: int = Field(
+        -1, ge=-1, le=6, description="source_addr_ton; -1: from the sender (digits 2 national, +digits 1, text 5)"
+    )
+    sms_source_npi: int = Field(-1, ge=-1, le=18, description="source_addr_npi; -1: from the sender")
     sms_rate_per_second: float = Field(100.0, gt=0, description="Most submits per second")
     smtp_host: str = Field("", description="SMTP relay for warning e-mail; empty: no e-mail")
     smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port")

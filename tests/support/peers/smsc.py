@@ -87,6 +87,8 @@ async def main(args: argparse.Namespace) -> None:
             line = {
                 "session": event.session_id,
                 "source": event.source_addr,
+                "source_addr_ton": event.source_addr_ton,
+                "source_addr_npi": event.source_addr_npi,
                 "destination": event.destination_addr,
                 "dest_addr_ton": event.dest_addr_ton,
                 "data_coding": event.data_coding,
