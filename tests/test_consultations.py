@@ -236,6 +236,9 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(
 
     # The moderator removes 大同: its page is disconnected and told so; the others lose its tile.
     await pages[0].locator(f'.tile[data-site="{SITES[2]}"] button.remove').click()
+    await expect(pages[0].locator("#confirm-text")).to_contain_text(f"确定将“{SITES[2]}”移出本次会商")
+    await expect(pages[2].locator("body")).to_have_attribute("data-state", "joined")  # nothing happens before "yes"
+    await pages[0].click("#confirm-yes")
     await expect(pages[2].locator("#notice")).to_have_text("您已被主持人移出本次会商", timeout=10_000)
     await expect(pages[2].locator("body")).to_have_attribute("data-state", "removed")
     for page in pages[:2]:
@@ -346,18 +349,35 @@ async def test_wrong_expired_and_locked_links_are_refused(room: Room, browser: B
 
 
 class Signal:
-    """A page's signalling socket spoken by hand, as an attacker would: whatever the join page never sends."""
+    """A page's signalling socket spoken by hand (the Janus API, framed as janus.js frames it), as an attacker
+    would: whatever the join page never sends."""
 
-    def __init__(self, connection: websockets.ClientConnection) -> None:
-        self.connection, self.next = connection, 0
+    def __init__(self, connection: websockets.ClientConnection, token: str) -> None:
+        self.connection, self.token, self.next = connection, token, 0
 
-    async def ask(self, op: str, **fields: Any) -> dict[str, Any]:
+    async def send(self, verb: str, **fields: Any) -> str:
         self.next += 1
-        await self.connection.send(json.dumps({"id": self.next, "op": op} | fields))
+        transaction = f"t{self.next}"
+        frame = {"janus": verb, "transaction": transaction, "token": self.token} | fields
+        await self.connection.send(json.dumps(frame))
+        return transaction
+
+    async def ask(self, verb: str, **fields: Any) -> dict[str, Any]:
+        """The answer to one request (for a message: the plugin's event that follows the ack)."""
+        transaction = await self.send(verb, **fields)
         while True:
             reply = json.loads(await asyncio.wait_for(self.connection.recv(), 15))
-            if reply.get("id") == self.next:
+            if reply.get("transaction") == transaction and reply.get("janus") != "ack":
                 return reply
+
+    async def request(self, handle: int, body: dict[str, Any], jsep: dict[str, str] | None = None) -> dict[str, Any]:
+        """A VideoRoom request on `handle`: the plugin's data (an error carries error_code, error and field)."""
+        reply = await self.ask("message", handle_id=handle, body=body, **({"jsep": jsep} if jsep else {}))
+        assert reply["janus"] == "event", reply
+        return reply["plugindata"]["data"]
+
+    async def attach(self) -> int:
+        return (await self.ask("attach", plugin="janus.plugin.videoroom"))["data"]["id"]
 
     async def closed(self) -> tuple[int, str]:
         """Read until the server closes: its code and reason."""
@@ -369,12 +389,17 @@ class Signal:
 
 
 @contextlib.asynccontextmanager
-async def _signal(room: Room, cid: str, token: str | None) -> AsyncIterator[Signal]:
-    async with websockets.unix_connect(str(room.socket), f"ws://127.0.0.1/consult/{cid}/signal") as connection:
-        signal = Signal(connection)
-        if token is not None:
-            assert (await signal.ask("hello", token=token))["ok"]
+async def _signal(room: Room, cid: str, token: str, create: bool = True) -> AsyncIterator[Signal]:
+    url = f"ws://127.0.0.1/consult/{cid}/signal"
+    async with websockets.unix_connect(str(room.socket), url, subprotocols=["janus-protocol"]) as connection:
+        assert connection.subprotocol == "janus-protocol"
+        signal = Signal(connection, token)
+        if create:
+            assert (await signal.ask("create"))["janus"] == "success"
         yield signal
+
+
+OFFER = {"type": "offer", "sdp": "v=0"}
 
 
 def _janus_listens_on_tcp(janus: JanusHarness) -> list[str]:  # noqa: F811
@@ -400,43 +425,58 @@ async def test_janus_is_reached_only_through_an_invite(room: Room, janus: JanusH
     invitees = [{"site": "忻州市应急管理局"}, {"site": "朔州市应急管理局"}, {"site": "阳泉市应急管理局"}]
     invites = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": invitees})).json()
 
-    async with _signal(room, cid, None) as anonymous:  # no hello: nothing else is answered
-        await anonymous.connection.send(json.dumps({"id": 1, "op": "subscribe", "feed": 1}))
+    async with _signal(room, cid, "", create=False) as anonymous:  # no session: nothing else is answered
+        await anonymous.send("attach", plugin="janus.plugin.videoroom")
         assert await anonymous.closed() == (4401, "链接缺少会商令牌")
-    async with _signal(room, cid, None) as forged:
-        await forged.connection.send(json.dumps({"id": 1, "op": "hello", "token": invites[0]["token"][:-3] + "xyz"}))
+    async with _signal(room, cid, invites[0]["token"][:-3] + "xyz", create=False) as forged:
+        await forged.send("create")
         assert await forged.closed() == (4401, "会商链接无效")
 
     async with _signal(room, cid, invites[0]["token"]) as page:
-        refused = await page.ask("subscribe", feed=invites[1]["participant_id"])
-        assert refused == {"id": page.next, "ok": False, "error": "conflict", "message": "请先加入会商", "field": None}
-        listing = await page.ask("listparticipants")
-        assert not listing["ok"] and listing["field"] == "op"
-        wrong_pin = await page.ask("join", pin="0000")
-        assert (wrong_pin["ok"], wrong_pin["message"], wrong_pin["field"]) == (False, "会商密码错误", "pin")
-        assert (await page.ask("join", pin="1357"))["ok"]
-        planted = await page.ask("publish", offer="v=0", record=True, filename="../../../../x")
-        assert (planted["ok"], planted["field"]) == (False, "record") and "不允许的字段" in planted["message"]
+        handle = await page.attach()
+        subscribe = {"request": "join", "ptype": "subscriber", "streams": [{"feed": invites[1]["participant_id"]}]}
+        refused = await page.request(handle, subscribe)
+        assert (refused["error_code"], refused["error"], refused["field"]) == (409, "请先加入会商", None)
+        listing = await page.request(handle, {"request": "listparticipants", "room": 1234})
+        assert (listing["error_code"], listing["field"]) == (422, "request")
+        streaming = await page.ask("attach", plugin="janus.plugin.streaming")
+        assert (streaming["janus"], streaming["field"]) == ("error", "plugin")
+        stranger = await page.ask("keepalive", token=invites[2]["token"])  # another site's token on this session
+        assert (stranger["janus"], stranger["error"]["code"], stranger["field"]) == ("error", 403, "token")
+        wrong_pin = await page.request(handle, {"request": "join", "ptype": "publisher", "pin": "0000"})
+        assert (wrong_pin["error"], wrong_pin["field"]) == ("会商密码错误", "pin")
+        named = await page.request(handle, {"request": "join", "ptype": "publisher", "pin": "1357", "room": 1})
+        assert named["field"] == "room" and "不允许的字段" in named["error"]
+        joined = await page.request(handle, {"request": "join", "ptype": "publisher", "pin": "1357"})
+        assert joined["videoroom"] == "joined" and not {"room", "private_id"} & joined.keys(), joined
+        configure = {"request": "configure", "audio": True, "video": True}
+        planted = await page.request(handle, configure | {"record": True, "filename": "../../../../x"}, OFFER)
+        assert planted["field"] == "record" and "不允许的字段" in planted["error"]
         assert not await asyncio.to_thread(lambda: list(janus.engine.layout.base.rglob("x*")))
-        huge = await page.ask("publish", offer="v=0" + "a" * 66_000)
-        assert (huge["ok"], huge["field"]) == (False, "offer")
+        huge = await page.ask("message", handle_id=handle, body=configure, jsep={"type": "offer", "sdp": "a" * 66_000})
+        assert (huge["janus"], huge["field"]) == ("error", "jsep.sdp")
 
         # Removed while connected: the socket, and with it the site's Janus session, is closed by the server.
         async with _signal(room, cid, invites[1]["token"]) as removed:
-            assert (await removed.ask("join", pin="1357"))["ok"]
+            joined = await removed.request(
+                await removed.attach(), {"request": "join", "ptype": "publisher", "pin": "1357"}
+            )
+            assert joined["videoroom"] == "joined"
             gone = await room.api("DELETE", f"/api/v1/consultations/{cid}/participants/{invites[1]['invite_id']}")
             assert gone.status_code == 204, gone.text
             assert await removed.closed() == (4403, "您已被主持人移出本次会商")
-        async with _signal(room, cid, None) as again:
-            await again.connection.send(json.dumps({"id": 1, "op": "hello", "token": invites[1]["token"]}))
+        async with _signal(room, cid, invites[1]["token"], create=False) as again:
+            await again.send("create")
             assert await again.closed() == (4403, "您已被移出本次会商，链接已失效")
 
-        # Locked: a site outside the room may say hello but not join (nor, without joining, subscribe).
+        # Locked: a site outside the room may open a session but not join (nor, without joining, subscribe).
         assert (await room.api("POST", f"/api/v1/consultations/{cid}/lock", json={"on": True})).status_code == 200
         async with _signal(room, cid, invites[2]["token"]) as outside:
-            locked_out = await outside.ask("join", pin="1357")
-            assert (locked_out["ok"], locked_out["message"]) == (False, "会商已锁定，暂不能加入")
-            assert (await outside.ask("subscribe", feed=invites[0]["participant_id"]))["message"] == "请先加入会商"
+            handle = await outside.attach()
+            locked_out = await outside.request(handle, {"request": "join", "ptype": "publisher", "pin": "1357"})
+            assert locked_out["error"] == "会商已锁定，暂不能加入"
+            subscribe["streams"] = [{"feed": invites[0]["participant_id"]}]
+            assert (await outside.request(handle, subscribe))["error"] == "请先加入会商"
 
         closed = await room.api("DELETE", f"/api/v1/consultations/{cid}")
         assert closed.status_code == 200, closed.text

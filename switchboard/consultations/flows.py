@@ -162,6 +162,7 @@ async def join_details(ctx: Context, live: LiveRooms, consultation_id: str, toke
         "person": invite.person,
         "moderator": invite.moderator,
         "pin_required": bool(consultation.pin),
+        "recording": consultation.recording,
         "sites": sites,
     }
 
@@ -246,10 +247,12 @@ async def record(ctx: Context, live: LiveRooms, actor: str, consultation_id: str
         row.recording = on
         await audit.record(session, actor, "consultation.record", "consultation", row.id, {"on": on})
     consultation.recording = on
+    everyone = await invites(ctx, consultation.id)
+    live.tell([i.id for i in everyone], {"recording": on})  # every site sees that it is being recorded
     if on:
         live.recording_started[consultation.id] = utcnow()
     else:
-        sites = {i.participant_id: i.site for i in await invites(ctx, consultation.id)}
+        sites = {i.participant_id: i.site for i in everyone}
         live.file_recordings(consultation, sites, live.recording_started.pop(consultation.id, utcnow()))
     await _publish(ctx, consultation, "consultation.recording", "开始会商录像" if on else "停止会商录像", actor)
     return consultation
