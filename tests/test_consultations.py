@@ -37,6 +37,7 @@ from tests.support.janus_fixture import (
     janus,  # noqa: F401
     stop,
 )
+from tests.support.screenshots import screenshot
 from tests.support.wait import until
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed (scripts/setup)")
@@ -146,17 +147,35 @@ _KEPT_FRAMES = """async () => {
 }"""
 
 
-async def _join(browser: Browser, url: str, pin: str, stubborn: bool = False) -> Page:
+async def _join(browser: Browser, url: str, pin: str, stubborn: bool = False, check: bool = False) -> Page:
     page = await (await browser.new_context(locale="zh-CN")).new_page()
     if stubborn:
         await page.add_init_script(_STUBBORN)
     await page.goto(url)
     await expect(page.locator("#join-button")).to_be_visible()
+    if check:
+        await _check_devices(page)
     if pin:
         await page.fill("#pin", pin)
     await page.click("#join-button")
     await expect(page.locator("body")).to_have_attribute("data-state", "joined", timeout=15_000)
     return page
+
+
+async def _check_devices(page: Page) -> None:
+    """The device check before joining: devices listed by name, the camera's preview playing, the microphone's
+    level moving with the fake tone, a test sound played; another microphone picked is captured."""
+    await expect(page.locator("#camera option")).not_to_have_count(0)
+    await expect(page.locator("#speaker option").first).to_have_text("系统默认扬声器")
+    await page.wait_for_function("document.getElementById('preview').videoWidth > 0", timeout=10_000)
+    await page.wait_for_function("Number(document.getElementById('level').dataset.level) > 5", timeout=10_000)
+    await page.click("#test-sound")
+    await expect(page.locator("#test-sound")).to_have_attribute("data-played", "1")
+    second = await page.locator("#microphone option").nth(1).get_attribute("value")
+    await page.select_option("#microphone", second)
+    captured = "id => document.getElementById('preview').srcObject.getAudioTracks()[0].getSettings().deviceId === id"
+    await page.wait_for_function(captured, arg=second, timeout=10_000)
+    await screenshot(page, "consultation-device-check")
 
 
 async def _frames(page: Page) -> dict[str, int]:
@@ -192,14 +211,23 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(
     invites = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": invitees})).json()
     assert [i["site"] for i in invites] == SITES and invites[0]["url"].startswith(room.base + f"/consult/{cid}?token=")
 
-    pages = [await _join(browser, i["url"], "2468", stubborn=n == 2) for n, i in enumerate(invites)]
+    pages = [await _join(browser, i["url"], "2468", stubborn=n == 2, check=n == 1) for n, i in enumerate(invites)]
     await expect(pages[1].locator(".tile .name")).to_contain_text(["太原市应急管理局（本地）"])
     for page in pages:
         await expect(page.locator(".tile")).to_have_count(3, timeout=15_000)
     expected = {i: set(SITES) - {SITES[i]} for i in range(3)}
     frames = await _decoding(pages, expected)
     print("frames decoded per page:", frames)
-    await pages[0].screenshot(path=tmp_path / "consultation.png")
+    await screenshot(pages[0], "consultation-tiles")
+    # The tiles fill the window; the speaker view shows one site large and the others beside it.
+    tiles = [await t.bounding_box() for t in await pages[0].locator(".tile").all()]
+    assert all(t and t["width"] > 300 and t["height"] > 200 for t in tiles), tiles
+    await pages[0].click("#layout")
+    await expect(pages[0].locator("#layout")).to_have_text("宫格视图")
+    main = await pages[0].locator(".tile.main").bounding_box()
+    others = [await t.bounding_box() for t in await pages[0].locator(".tile:not(.main)").all()]
+    assert main and len(others) == 2 and all(o and o["width"] * 2 < main["width"] for o in others), (main, others)
+    await screenshot(pages[0], "consultation-speaker-view")
 
     health = (await room.http.get("/healthz")).json()["components"]["janus"]
     assert health["status"] == "ok" and health["link"] == "up"
@@ -216,10 +244,14 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(
     # The moderator records from its page; the recording is post-processed and filed under the incident.
     await pages[0].click("#record")
     await expect(pages[0].locator("#record")).to_have_text("停止录像")
+    for page in pages:  # every site is told it is being recorded
+        await expect(page.locator("#recording-notice")).to_be_visible()
     recording_from = [await _frames(p) for p in pages]
     await _frames_risen(pages, recording_from, expected, 60)  # 3 s of each 20 fps camera went through Janus
     await pages[0].click("#record")
     await expect(pages[0].locator("#record")).to_have_text("开始录像")
+    for page in pages:
+        await expect(page.locator("#recording-notice")).to_be_hidden()
     video = room.http._transport.app.state.services.video  # type: ignore[attr-defined]
     await video.live.filing.drain()
     found = (await room.api("GET", f"/api/v1/recordings?incident_id={incident_id}")).json()
