@@ -1,0 +1,75 @@
+"""The console's video consultation in Chromium: created from an incident by clicking as a duty officer does, a
+site invited from the directory, the moderator's page opened from the console and the site joining by its link
+in a browser context of its own; each sees the other's video, with no console error and no request elsewhere.
+Runs inside the Janus test namespace (the room and browser of tests/test_consultations.py)."""
+
+from playwright.async_api import Browser, Page, expect
+
+from tests.support.janus_fixture import janus  # noqa: F401
+from tests.support.screenshots import screenshot
+from tests.test_console import _watch, sign_in
+from tests.test_consultations import Room, _decoding, browser, room  # noqa: F401
+
+DIRECTORY = (
+    "organisation,department,name,title,office_phone,mobile,home_phone,groups\n"
+    "140105,应急管理局,王强,局长,8002,,,\n"
+    "140106,应急管理局,李明,值班员,8003,,,\n"
+)
+MODERATOR = "应急指挥中心值班室"
+
+
+async def _joined(page: Page) -> None:
+    await expect(page.locator("#join-button")).to_be_visible()
+    await page.click("#join-button")
+    await expect(page.locator("body")).to_have_attribute("data-state", "joined", timeout=15_000)
+
+
+async def test_a_consultation_from_an_incident_is_joined_by_two_sites(room: Room, browser: Browser) -> None:  # noqa: F811
+    files = {"file": ("contacts.csv", DIRECTORY.encode(), "text/csv")}
+    imported = await room.api("POST", "/api/v1/directory/import", files=files)
+    assert imported.status_code == 200 and imported.json()["created"] == 2, imported.text
+    incident = {"title": "小店区化工厂火灾", "category": "accident_disaster", "level": "II", "area_code": "140105"}
+    assert (await room.api("POST", "/api/v1/incidents", json=incident)).status_code == 201
+    server = room.base.removeprefix("http://")
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=room.base)
+    console = await context.new_page()
+    watched = [_watch(console, server)]  # each page's problems, filling as it runs
+
+    await sign_in(console, server, "duty_officer")
+    await console.locator("#incidents").get_by_text("小店区化工厂火灾").click()
+    await console.click("#consult-incident")
+    await expect(console.locator("#c-title")).to_have_value("小店区化工厂火灾视频会商")
+    await console.click("#create-consultation")
+    await expect(console.locator("#consultation-state")).to_contain_text("进行中")
+    # 王强 is picked in the directory tree and invited; his link is copied for sending.
+    tree = console.locator("#invite-tree")
+    for level in ("山西省", "太原市", "小店区", "应急管理局"):
+        await tree.get_by_text(level, exact=True).click()
+    await tree.locator(".el-tree-node__content", has_text="王强（局长）").locator(".el-checkbox").click()
+    await expect(console.locator("#invitees")).to_contain_text("王强")
+    await console.click("#send-invites")
+    links = console.locator("#invite-links .el-table__body tr")
+    await expect(links).to_have_count(2)
+    await expect(console.locator("#invitees li")).to_have_count(0)
+    await expect(tree.locator(".el-checkbox.is-checked")).to_have_count(0)  # picked afresh for the next invites
+    site = links.filter(has_text="王强")
+    url = await site.locator(".link input").input_value()
+    assert url.startswith(f"{room.base}/consult/") and "token=" in url
+    await site.locator("button.copy").click()
+    assert await console.evaluate("navigator.clipboard.readText()") == url
+    await screenshot(console, "console-consultation")
+
+    async with console.expect_popup() as opened:
+        await console.click("#open-moderator")
+    moderator = await opened.value
+    watched.append(_watch(moderator, server))
+    far = await (await browser.new_context(locale="zh-CN")).new_page()
+    watched.append(_watch(far, server))
+    await far.goto(url)
+    site_name = (await far.locator("#join-site").text_content() or "").split("“")[1].split("”")[0]
+    await _joined(moderator)
+    await _joined(far)
+    await _decoding([moderator, far], {0: {site_name}, 1: {MODERATOR}})
+    await screenshot(moderator, "console-consultation-moderator")
+    assert watched == [[], [], []], watched
