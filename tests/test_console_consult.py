@@ -1,13 +1,22 @@
 """The console's video consultation in Chromium: created from an incident by clicking as a duty officer does, a
 site invited from the directory, the moderator's page opened from the console and the site joining by its link
 in a browser context of its own; each sees the other's video, with no console error and no request elsewhere.
-Runs inside the Janus test namespace (the room and browser of tests/test_consultations.py)."""
+Runs inside the Janus test namespace (the room and browser of tests/test_consultations.py). And a consultation's
+video recording is listed and played as video."""
 
+from datetime import timedelta
+from pathlib import Path
+
+import av
+import numpy
 from playwright.async_api import Browser, Page, expect
 
+from recording.store import RecordingStore
+from switchboard.core.context import Context
+from switchboard.core.db import utcnow
 from tests.support.janus_fixture import janus  # noqa: F401
 from tests.support.screenshots import screenshot
-from tests.test_console import _watch, sign_in
+from tests.test_console import _watch, console_page, sign_in
 from tests.test_consultations import Room, _decoding, browser, room  # noqa: F401
 
 DIRECTORY = (
@@ -73,3 +82,32 @@ async def test_a_consultation_from_an_incident_is_joined_by_two_sites(room: Room
     await _decoding([moderator, far], {0: {site_name}, 1: {MODERATOR}})
     await screenshot(moderator, "console-consultation-moderator")
     assert watched == [[], [], []], watched
+
+
+def _webm(path: Path, frames: int = 10) -> Path:
+    """A second of VP8 video, as janus-pp-rec makes of a site's camera."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libvpx", rate=frames)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for i in range(frames):
+            image = numpy.full((120, 160, 3), i * 20, dtype=numpy.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode())
+    return path
+
+
+async def test_a_consultation_video_recording_is_listed_and_played_as_video(
+    app_ctx: Context, live_server: str, users: dict, tmp_path: Path
+) -> None:
+    now, site = utcnow(), [{"name": "太原市应急管理局"}]
+    when = {"started_at": now - timedelta(seconds=1), "ended_at": now, "parties": site}
+    await RecordingStore(app_ctx).file(_webm(tmp_path / "site.webm"), kind="consultation", **when)  # type: ignore[arg-type]
+    async with console_page(live_server) as (page, problems):
+        await sign_in(page, live_server, "leader")
+        await page.get_by_role("tab", name="录音").click()
+        row = page.locator("#rec-table tr", has_text="太原市应急管理局")
+        await expect(row).to_contain_text("会商录像")
+        await row.locator(".play").click()
+        await expect(page.locator(".player")).to_contain_text("会商录像 · 太原市应急管理局")
+        await page.wait_for_function("() => document.querySelector('video#player')?.ended === true", timeout=20_000)
+    assert problems == []

@@ -259,6 +259,10 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(
         (site, kind) for site in SITES for kind in ("webm", "opus")
     ), found
     assert all(r["kind"] == "consultation" for r in found)
+    assert all(
+        (r["video"], r["label"]) == ((True, "会商录像") if r["format"] == "webm" else (False, "会商录音"))
+        for r in found
+    )
     webm = next(r for r in found if r["format"] == "webm")
     played = await room.api("GET", f"/api/v1/recordings/{webm['id']}/audio")
     assert played.status_code == 200 and played.headers["content-type"] == "video/webm"
@@ -300,7 +304,8 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(
 
     summaries = await until(departure_noted, timeout=20, what="大同's departure on the incident's timeline")
     assert any("大同市应急管理局 加入视频会商" in s for s in summaries), summaries
-    assert sum(s.startswith("会商录音") for s in summaries) == 6, summaries
+    assert sum(s.startswith("会商录像") for s in summaries) == 3, summaries  # each site's video
+    assert sum(s.startswith("会商录音") for s in summaries) == 3, summaries  # and voice
 
 
 def _video_frames(path: Path) -> int:
