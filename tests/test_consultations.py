@@ -404,7 +404,7 @@ class Signal:
         transaction = await self.send(verb, **fields)
         while True:
             reply = json.loads(await asyncio.wait_for(self.connection.recv(), 15))
-            if reply.get("transaction") == transaction and reply.get("janus") != "ack":
+            if reply.get("transaction") == transaction and (reply.get("janus") != "ack" or verb != "message"):
                 return reply
 
     async def request(self, handle: int, body: dict[str, Any], jsep: dict[str, str] | None = None) -> dict[str, Any]:
@@ -478,6 +478,15 @@ async def test_janus_is_reached_only_through_an_invite(room: Room, janus: JanusH
         assert (listing["error_code"], listing["field"]) == (422, "request")
         streaming = await page.ask("attach", plugin="janus.plugin.streaming")
         assert (streaming["janus"], streaming["field"]) == ("error", "plugin")
+        for _ in range(6):  # with `handle`: one to publish and one per other site (max_sites 6), no more
+            await page.attach()
+        too_many = await page.ask("attach", plugin="janus.plugin.videoroom")
+        assert (too_many["janus"], too_many["error"]["code"]) == ("error", 409)
+        foreign = await page.ask("detach", handle_id=handle + 1)
+        assert (foreign["janus"], foreign["error"]["code"], foreign["field"]) == ("error", 404, "handle_id")
+        junk = await page.ask("trickle", handle_id=handle, candidate={"candidate": "x", "exec": "rm"})
+        assert (junk["janus"], junk["field"]) == ("error", "candidate.exec")
+        assert (await page.ask("keepalive"))["janus"] == "ack"  # refused, not cut off
         stranger = await page.ask("keepalive", token=invites[2]["token"])  # another site's token on this session
         assert (stranger["janus"], stranger["error"]["code"], stranger["field"]) == ("error", 403, "token")
         wrong_pin = await page.request(handle, {"request": "join", "ptype": "publisher", "pin": "0000"})

@@ -1,6 +1,6 @@
 """The Janus WebSocket API (subprotocol `janus-protocol`) as the join page's janus.js speaks it, answered by the relay
-rather than by Janus: create (carrying the join token, as every later frame does), attach, message, detach,
-keepalive, destroy. A message may say only the four VideoRoom requests the page makes (join, configure, join as
+rather than by Janus: create (carrying the join token, as every later frame does), attach, message, trickle,
+detach, keepalive, destroy. A message may say only the four VideoRoom requests the page makes (join, configure, join as
 subscriber, start) with none of the fields the relay writes itself; anything else is refused, naming the field,
 and never reaches Janus. Answers and events are framed as Janus frames them, so janus.js works unchanged."""
 
@@ -83,40 +83,48 @@ def event(sender: int, data: dict[str, Any], transaction: str | None = None, jse
 
 
 async def answer(relay: Relay, frame: Frame, session_id: int, send: Send) -> bool:
-    """Answer one frame after the session's create; False once the page has destroyed its session."""
+    """Answer one frame after the session's create; False once the page has destroyed its session. A refusal is
+    Janus's error for the frame (for a VideoRoom request: the plugin's error event), never the end of the session."""
     t = frame.transaction
     if not hmac.compare_digest(frame.token.encode(), relay.token.encode()):
         raise Refused(t, Forbidden("会商令牌与本连接不符", field="token"))
-    match frame.janus:
-        case "keepalive":
-            await send({"janus": "ack", "session_id": session_id, "transaction": t})
-        case "attach":
-            if frame.plugin != PLUGIN:
-                raise Refused(t, InvalidInput("plugin：只能使用 janus.plugin.videoroom", field="plugin"))
-            handle = await relay.attach()
-            await send({"janus": "success", "session_id": session_id, "transaction": t, "data": {"id": handle}})
-        case "detach":
-            await relay.detach(_handle(frame))
-            await send({"janus": "success", "session_id": session_id, "transaction": t})
-        case "destroy":
-            await send({"janus": "success", "session_id": session_id, "transaction": t})
-            return False
-        case "message":
-            handle = _handle(frame)
-            await send({"janus": "ack", "session_id": session_id, "transaction": t})
-            try:
+    try:
+        match frame.janus:
+            case "keepalive":
+                await send({"janus": "ack", "session_id": session_id, "transaction": t})
+            case "attach":
+                if frame.plugin != PLUGIN:
+                    raise InvalidInput("plugin：只能使用 janus.plugin.videoroom", field="plugin")
+                handle = await relay.attach()
+                await send({"janus": "success", "session_id": session_id, "transaction": t, "data": {"id": handle}})
+            case "detach":
+                await relay.detach(_handle(frame))
+                await send({"janus": "success", "session_id": session_id, "transaction": t})
+            case "trickle":
+                if frame.candidate is None:
+                    raise InvalidInput("candidate：缺少候选地址", field="candidate")
+                await relay.trickle(_handle(frame), frame.candidate.model_dump(exclude_none=True))
+                await send({"janus": "ack", "session_id": session_id, "transaction": t})
+            case "destroy":
+                await send({"janus": "success", "session_id": session_id, "transaction": t})
+                return False
+            case "message":
+                handle = _handle(frame)
+                await send({"janus": "ack", "session_id": session_id, "transaction": t})
                 await send(await _plugin_request(relay, handle, frame) | {"session_id": session_id})
-            except SwitchboardError as exc:
-                refusal = {"videoroom": "event", "error_code": exc.status, "error": exc.message, "field": exc.field}
-                await send(event(handle, refusal, t) | {"session_id": session_id})
-        case "create":
-            raise Refused(t, Conflict("会话已创建", field="janus"))
+            case "create":
+                raise Conflict("会话已创建", field="janus")
+    except SwitchboardError as exc:
+        if frame.janus != "message" or frame.handle_id is None:
+            raise Refused(t, exc) from None
+        refusal = {"videoroom": "event", "error_code": exc.status, "error": exc.message, "field": exc.field}
+        await send(event(frame.handle_id, refusal, t) | {"session_id": session_id})
     return True
 
 
 def _handle(frame: Frame) -> int:
     if frame.handle_id is None:
-        raise Refused(frame.transaction, InvalidInput("handle_id：缺少句柄", field="handle_id"))
+        raise InvalidInput("handle_id：缺少句柄", field="handle_id")
     return frame.handle_id
 
 

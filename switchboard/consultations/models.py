@@ -95,12 +95,23 @@ class Jsep(BaseModel):
     sdp: str = Field(min_length=1, max_length=MAX_SDP)
 
 
+class Candidate(BaseModel):
+    """An ICE candidate the browser trickles, or the end of them (completed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidate: str = Field("", max_length=1024)
+    sdpMid: str | None = Field(None, max_length=32)  # noqa: N815 (the WebRTC names)
+    sdpMLineIndex: int | None = Field(None, ge=0, lt=64)  # noqa: N815
+    completed: Literal[True] | None = None
+
+
 class Frame(BaseModel):
     """One request of the Janus API, as janus.js frames it (the join token rides in every one)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    janus: Literal["create", "attach", "message", "keepalive", "detach", "destroy"]
+    janus: Literal["create", "attach", "message", "trickle", "keepalive", "detach", "destroy"]
     transaction: str = Field(min_length=1, max_length=64)
     token: str = Field("", max_length=2000)
     session_id: int | None = Field(None, ge=0, lt=2**64)
@@ -109,6 +120,7 @@ class Frame(BaseModel):
     opaque_id: str | None = Field(None, max_length=100)
     body: dict[str, Any] | None = None
     jsep: Jsep | None = None
+    candidate: Candidate | None = None
 
 
 class Body(BaseModel):

@@ -1,10 +1,11 @@
 """The join page's signalling, relayed: each browser in a room talks to the control plane over one WebSocket, and the
 control plane talks to Janus for it through a Janus session of that browser's own (conference.video.client).
 
-A page can ask for six things: a handle, to join as its invite's site, to publish its camera and microphone, to
-subscribe to a site in the room, to answer (start) that subscription, and to drop a handle. Every Janus request is
-built here from the invite, so a browser never names a room, a participant id, an ACL token, a recording or a file
-name, and nobody without a live invite reaches Janus at all: its API listens on a Unix socket only. Removing a site
+A page can ask for seven things: a handle, to join as its invite's site, to publish its camera and microphone, to
+subscribe to a site in the room, to answer (start) that subscription, to pass on its ICE candidates, and to drop a
+handle. Every Janus request is built here from the invite, so a browser never names a room, a participant id, an
+ACL token, a recording or a file name, and nobody without a live invite reaches Janus at all: its API listens on a
+Unix socket only. Removing a site
 or closing the consultation closes its relays, and with them its Janus sessions: publisher and subscriptions end in
 Janus, whatever the browser does.
 """
@@ -158,6 +159,11 @@ class Relay:
         if reply.error:
             raise Unavailable(f"接收该参会方音视频失败：{reply.error[1]}")
         return withheld(reply.data)
+
+    async def trickle(self, handle: int, candidate: dict[str, Any]) -> None:
+        """An ICE candidate of the page's for one of its handles: Janus learns where to send the media."""
+        self._own(handle)
+        await self._client.trickle(handle, candidate)
 
     def _own(self, handle: int) -> None:
         if handle not in self.handles:

@@ -71,17 +71,15 @@ export class Handle {
     });
   }
 
-  // Without trickling (the relay passes no candidates on), janus.js calls success twice: first with nothing, then
-  // with the description holding every candidate once gathering ends.
   offer(tracks) {
     return new Promise((resolve, reject) => this.plugin.createOffer({
-      tracks, trickle: false, success: (jsep) => jsep && resolve(jsep), error: (e) => reject(new Error(String(e))),
+      tracks, success: resolve, error: (e) => reject(new Error(String(e))),
     }));
   }
 
   answer(jsep) {
     return new Promise((resolve, reject) => this.plugin.createAnswer({
-      jsep, tracks: [], trickle: false, success: (sdp) => sdp && resolve(sdp), error: (e) => reject(new Error(String(e))),
+      jsep, tracks: [], success: resolve, error: (e) => reject(new Error(String(e))),
     }));
   }
 

@@ -14,6 +14,7 @@ const devices = new DeviceCheck({
 });
 let janus = null, ticket = null, publisher = null, localStream = null, cameraTrack = null, left = false;
 let speaker = null; // the participant id of the active speaker
+let checked = null; // the device check's first capture: joining waits for it
 
 function say(text) { $("status").textContent = text; }
 function notice(text) { $("notice").textContent = text; $("notice").classList.remove("hidden"); }
@@ -177,7 +178,9 @@ function cutOff(message) {
 }
 
 async function publish() {
+  await checked;
   localStream = devices.take();
+  if (!localStream) throw new Error("没有可用的摄像头或麦克风");
   cameraTrack = localStream.getVideoTracks()[0];
   const me = tile(ticket.participant_id, ticket.site, true);
   localStream.getTracks().forEach((t) => me.stream.addTrack(t));
@@ -280,7 +283,7 @@ async function start() {
   $("leave").onclick = () => { left = true; janus.destroy(); location.reload(); };
   $("lock").onclick = (e) => moderatorSwitch(e.target, "lock", "解除锁定", "锁定会商");
   $("record").onclick = (e) => moderatorSwitch(e.target, "recording", "停止录像", "开始录像");
-  try { await devices.start(); } catch (err) { notice(`无法使用摄像头或麦克风：${err.message}`); }
+  checked = devices.start().catch((err) => notice(`无法使用摄像头或麦克风：${err.message}`));
 }
 
 // For monitoring and tests: frames decoded per remote site.
