@@ -246,6 +246,7 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(
     await expect(pages[0].locator("#record")).to_have_text("停止录像")
     for page in pages:  # every site is told it is being recorded
         await expect(page.locator("#recording-notice")).to_be_visible()
+    await screenshot(pages[1], "consultation-recording-notice")
     recording_from = [await _frames(p) for p in pages]
     await _frames_risen(pages, recording_from, expected, 60)  # 3 s of each 20 fps camera went through Janus
     await pages[0].click("#record")

@@ -67,12 +67,13 @@ def _checked(model: type[M], data: Any) -> M:
 
 def error(transaction: str | None, exc: SwitchboardError) -> dict[str, Any]:
     """Janus's error frame, its reason in Chinese; `field` names what was wrong."""
-    return {"janus": "error", "transaction": transaction, "error": {"code": exc.status, "reason": exc.message}} | {
-        "field": exc.field
-    }
+    reason = {"code": exc.status, "reason": exc.message}
+    return {"janus": "error", "transaction": transaction, "error": reason, "field": exc.field}
 
 
-def event(sender: int, data: dict[str, Any], transaction: str | None = None, jsep: str = "", kind: str = "") -> dict:
+def event(
+    sender: int, data: dict[str, Any], transaction: str | None = None, jsep: str = "", kind: str = ""
+) -> dict[str, Any]:
     """A VideoRoom event on handle `sender` (with an offer or answer when `jsep` holds one)."""
     frame: dict[str, Any] = {"janus": "event", "sender": sender, "plugindata": {"plugin": PLUGIN, "data": data}}
     if transaction is not None:
