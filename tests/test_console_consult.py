@@ -68,6 +68,12 @@ async def test_a_consultation_from_an_incident_is_joined_by_two_sites(room: Room
     await site.locator("button.copy").click()
     assert await console.evaluate("navigator.clipboard.readText()") == url
     await screenshot(console, "console-consultation")
+    # After a reload the console finds the incident's consultation and its links again.
+    await console.reload()
+    await console.locator("#incidents").get_by_text("小店区化工厂火灾").click()
+    await console.click("#consult-incident")
+    await expect(console.locator("#consultation-state")).to_contain_text("进行中")
+    await expect(links).to_have_count(2)
 
     async with console.expect_popup() as opened:
         await console.click("#open-moderator")
@@ -76,6 +82,7 @@ async def test_a_consultation_from_an_incident_is_joined_by_two_sites(room: Room
     far = await (await browser.new_context(locale="zh-CN")).new_page()
     watched.append(_watch(far, server))
     await far.goto(url)
+    await expect(far.locator("#join-site")).to_contain_text("身份加入会商")
     site_name = (await far.locator("#join-site").text_content() or "").split("“")[1].split("”")[0]
     await _joined(moderator)
     await _joined(far)

@@ -334,6 +334,13 @@ async def test_api_roles_validation_and_close(room: Room) -> None:
     assert await video.live.rooms.exists(created["room"])
     invitees = {"invitees": [{"site": "吕梁市应急管理局", "person": "张三", "moderator": True}]}
     [invite] = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json=invitees)).json()
+    # The console finds the incident's open consultation and its links again (after a reload, say).
+    assert [c["id"] for c in (await room.api("GET", f"/api/v1/consultations?incident_id={incident_id}")).json()] == [
+        cid
+    ]
+    assert (await room.api("GET", f"/api/v1/consultations/{cid}/invites")).json() == [invite]
+    listed = await room.api("GET", f"/api/v1/consultations?incident_id={incident_id}", "alert_officer")
+    assert listed.status_code == 403
     ticket = await room.http.post(f"/consult/{cid}/session", headers={"Authorization": f"Bearer {invite['token']}"})
     assert ticket.status_code == 200 and ticket.json()["site"] == "吕梁市应急管理局" and ticket.json()["moderator"]
     assert ticket.json()["pin_required"] is False
@@ -348,6 +355,7 @@ async def test_api_roles_validation_and_close(room: Room) -> None:
     assert again.status_code == 403 and again.json()["message"] == "本次会商已结束"
     timeline = (await room.api("GET", f"/api/v1/incidents/{incident_id}/timeline")).json()["items"]
     assert [e["summary"] for e in timeline][-1] == "视频会商《燃气泄漏处置会商》结束"
+    assert (await room.api("GET", f"/api/v1/consultations?incident_id={incident_id}")).json() == []
 
 
 async def test_wrong_expired_and_locked_links_are_refused(room: Room, browser: Browser) -> None:
@@ -512,6 +520,8 @@ async def test_janus_is_reached_only_through_an_invite(room: Room, janus: JanusH
             gone = await room.api("DELETE", f"/api/v1/consultations/{cid}/participants/{invites[1]['invite_id']}")
             assert gone.status_code == 204, gone.text
             assert await removed.closed() == (4403, "您已被主持人移出本次会商")
+        still = (await room.api("GET", f"/api/v1/consultations/{cid}/invites")).json()
+        assert [i["site"] for i in still] == ["忻州市应急管理局", "阳泉市应急管理局"]  # a removed site's link is gone
         async with _signal(room, cid, invites[1]["token"], create=False) as again:
             await again.send("create")
             assert await again.closed() == (4403, "您已被移出本次会商，链接已失效")

@@ -83,6 +83,24 @@ async def invites(ctx: Context, consultation_id: str) -> list[Invite]:
         return list((await session.scalars(query)).all())
 
 
+async def open_under(ctx: Context, incident_id: str) -> list[Consultation]:
+    """The open consultations filed under an incident, newest first."""
+    async with ctx.db.reader() as session:
+        query = select(Consultation).where(Consultation.incident_id == incident_id, Consultation.state == "open")
+        return list((await session.scalars(query.order_by(Consultation.created_at.desc()))).all())
+
+
+async def links(ctx: Context, consultation_id: str) -> list[tuple[Invite, str]]:
+    """The join links still good (sites not removed, not expired; camera feeds have none), with their tokens."""
+    consultation = await _open(ctx, consultation_id)
+    now = utcnow()
+    good = [
+        i for i in await invites(ctx, consultation.id)
+        if i.kind == "person" and i.revoked_at is None and i.expires_at > now
+    ]  # fmt: skip
+    return [(i, sign(ctx, i)) for i in good]
+
+
 async def create(
     ctx: Context, live: LiveRooms, actor: str, title: str, incident_id: str | None, max_sites: int, pin: str
 ) -> Consultation:
