@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from switchboard.core.db import Base, UTCDateTime, utcnow
 from switchboard.core.ids import new_id
 
+KINDS = {"call": "通话", "bridge": "会议", "fax": "传真", "consultation": "会商"}
+VIDEO_FORMATS = frozenset({"webm", "mp4"})  # a consultation site's camera (its voice is filed apart, as Opus)
+
 
 class Recording(Base):
     __tablename__ = "recordings"
@@ -32,3 +35,12 @@ class Recording(Base):
     held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def video(self) -> bool:
+        return self.format in VIDEO_FORMATS
+
+    @property
+    def label(self) -> str:
+        """What the record calls it: 会商录像 for a site's video, 会商录音 for its voice, 通话录音 ..."""
+        return KINDS[self.kind] + ("录像" if self.video else "录音")

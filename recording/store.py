@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from recording.models import Recording
+from recording.models import KINDS, Recording
 from switchboard.core.audit import service as audit
 from switchboard.core.audit.models import AuditEntry
 from switchboard.core.context import Context
@@ -31,7 +31,6 @@ from switchboard.core.errors import Conflict, InvalidInput, NotFound
 from switchboard.core.events import Event
 from switchboard.core.ids import new_id
 
-KINDS = {"call": "通话", "bridge": "会议", "fax": "传真", "consultation": "会商"}
 _UNSAFE = re.compile(r'[\\/:*?"<>|\s]+')  # not in a file name on any system the archive may be opened on
 
 
@@ -134,7 +133,7 @@ class RecordingStore:
             await asyncio.to_thread(shutil.move, target, source)  # not recorded: give the file back
             raise
         who = "、".join(p.get("name") or p.get("number") or "" for p in recording.parties) or "—"
-        summary = f"{KINDS[kind]}录音 {int(recording.duration_seconds)} 秒（{who}）"
+        summary = f"{recording.label} {int(recording.duration_seconds)} 秒（{who}）"
         event = Event(
             "recording.saved",
             incident_id=incident_id,
@@ -155,7 +154,7 @@ class RecordingStore:
                 detail = {"incident_id": incident_id, "source_id": source_id}
                 await audit.record(session, actor, "recording.attach", "recording", recording.id, detail)
         for recording in recordings:
-            summary = f"{KINDS[recording.kind]}录音 {int(recording.duration_seconds)} 秒归入本事件"
+            summary = f"{recording.label} {int(recording.duration_seconds)} 秒归入本事件"
             data = {"summary": summary, "refs": [recording.id], "recording_id": recording.id, "kind": recording.kind}
             await self.ctx.bus.publish(Event("recording.attached", incident_id=incident_id, actor=actor, data=data))
         return recordings

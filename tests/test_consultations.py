@@ -37,6 +37,7 @@ from tests.support.janus_fixture import (
     janus,  # noqa: F401
     stop,
 )
+from tests.support.screenshots import screenshot
 from tests.support.wait import until
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed (scripts/setup)")
@@ -146,17 +147,35 @@ _KEPT_FRAMES = """async () => {
 }"""
 
 
-async def _join(browser: Browser, url: str, pin: str, stubborn: bool = False) -> Page:
+async def _join(browser: Browser, url: str, pin: str, stubborn: bool = False, check: bool = False) -> Page:
     page = await (await browser.new_context(locale="zh-CN")).new_page()
     if stubborn:
         await page.add_init_script(_STUBBORN)
     await page.goto(url)
     await expect(page.locator("#join-button")).to_be_visible()
+    if check:
+        await _check_devices(page)
     if pin:
         await page.fill("#pin", pin)
     await page.click("#join-button")
     await expect(page.locator("body")).to_have_attribute("data-state", "joined", timeout=15_000)
     return page
+
+
+async def _check_devices(page: Page) -> None:
+    """The device check before joining: devices listed by name, the camera's preview playing, the microphone's
+    level moving with the fake tone, a test sound played; another microphone picked is captured."""
+    await expect(page.locator("#camera option")).not_to_have_count(0)
+    await expect(page.locator("#speaker option").first).to_have_text("系统默认扬声器")
+    await page.wait_for_function("document.getElementById('preview').videoWidth > 0", timeout=10_000)
+    await page.wait_for_function("Number(document.getElementById('level').dataset.level) > 5", timeout=10_000)
+    await page.click("#test-sound")
+    await expect(page.locator("#test-sound")).to_have_attribute("data-played", "1")
+    second = await page.locator("#microphone option").nth(1).get_attribute("value")
+    await page.select_option("#microphone", second)
+    captured = "id => document.getElementById('preview').srcObject.getAudioTracks()[0].getSettings().deviceId === id"
+    await page.wait_for_function(captured, arg=second, timeout=10_000)
+    await screenshot(page, "consultation-device-check")
 
 
 async def _frames(page: Page) -> dict[str, int]:
@@ -192,14 +211,23 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(
     invites = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": invitees})).json()
     assert [i["site"] for i in invites] == SITES and invites[0]["url"].startswith(room.base + f"/consult/{cid}?token=")
 
-    pages = [await _join(browser, i["url"], "2468", stubborn=n == 2) for n, i in enumerate(invites)]
+    pages = [await _join(browser, i["url"], "2468", stubborn=n == 2, check=n == 1) for n, i in enumerate(invites)]
     await expect(pages[1].locator(".tile .name")).to_contain_text(["太原市应急管理局（本地）"])
     for page in pages:
         await expect(page.locator(".tile")).to_have_count(3, timeout=15_000)
     expected = {i: set(SITES) - {SITES[i]} for i in range(3)}
     frames = await _decoding(pages, expected)
     print("frames decoded per page:", frames)
-    await pages[0].screenshot(path=tmp_path / "consultation.png")
+    await screenshot(pages[0], "consultation-tiles")
+    # The tiles fill the window; the speaker view shows one site large and the others beside it.
+    tiles = [await t.bounding_box() for t in await pages[0].locator(".tile").all()]
+    assert all(t and t["width"] > 300 and t["height"] > 200 for t in tiles), tiles
+    await pages[0].click("#layout")
+    await expect(pages[0].locator("#layout")).to_have_text("宫格视图")
+    main = await pages[0].locator(".tile.main").bounding_box()
+    others = [await t.bounding_box() for t in await pages[0].locator(".tile:not(.main)").all()]
+    assert main and len(others) == 2 and all(o and o["width"] * 2 < main["width"] for o in others), (main, others)
+    await screenshot(pages[0], "consultation-speaker-view")
 
     health = (await room.http.get("/healthz")).json()["components"]["janus"]
     assert health["status"] == "ok" and health["link"] == "up"
@@ -216,10 +244,15 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(
     # The moderator records from its page; the recording is post-processed and filed under the incident.
     await pages[0].click("#record")
     await expect(pages[0].locator("#record")).to_have_text("停止录像")
+    for page in pages:  # every site is told it is being recorded
+        await expect(page.locator("#recording-notice")).to_be_visible()
+    await screenshot(pages[1], "consultation-recording-notice")
     recording_from = [await _frames(p) for p in pages]
     await _frames_risen(pages, recording_from, expected, 60)  # 3 s of each 20 fps camera went through Janus
     await pages[0].click("#record")
     await expect(pages[0].locator("#record")).to_have_text("开始录像")
+    for page in pages:
+        await expect(page.locator("#recording-notice")).to_be_hidden()
     video = room.http._transport.app.state.services.video  # type: ignore[attr-defined]
     await video.live.filing.drain()
     found = (await room.api("GET", f"/api/v1/recordings?incident_id={incident_id}")).json()
@@ -227,6 +260,10 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(
         (site, kind) for site in SITES for kind in ("webm", "opus")
     ), found
     assert all(r["kind"] == "consultation" for r in found)
+    assert all(
+        (r["video"], r["label"]) == ((True, "会商录像") if r["format"] == "webm" else (False, "会商录音"))
+        for r in found
+    )
     webm = next(r for r in found if r["format"] == "webm")
     played = await room.api("GET", f"/api/v1/recordings/{webm['id']}/audio")
     assert played.status_code == 200 and played.headers["content-type"] == "video/webm"
@@ -236,6 +273,9 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(
 
     # The moderator removes 大同: its page is disconnected and told so; the others lose its tile.
     await pages[0].locator(f'.tile[data-site="{SITES[2]}"] button.remove').click()
+    await expect(pages[0].locator("#confirm-text")).to_contain_text(f"确定将“{SITES[2]}”移出本次会商")
+    await expect(pages[2].locator("body")).to_have_attribute("data-state", "joined")  # nothing happens before "yes"
+    await pages[0].click("#confirm-yes")
     await expect(pages[2].locator("#notice")).to_have_text("您已被主持人移出本次会商", timeout=10_000)
     await expect(pages[2].locator("body")).to_have_attribute("data-state", "removed")
     for page in pages[:2]:
@@ -265,7 +305,8 @@ async def test_three_sites_see_each_other_record_and_one_is_removed(
 
     summaries = await until(departure_noted, timeout=20, what="大同's departure on the incident's timeline")
     assert any("大同市应急管理局 加入视频会商" in s for s in summaries), summaries
-    assert sum(s.startswith("会商录音") for s in summaries) == 6, summaries
+    assert sum(s.startswith("会商录像") for s in summaries) == 3, summaries  # each site's video
+    assert sum(s.startswith("会商录音") for s in summaries) == 3, summaries  # and voice
 
 
 def _video_frames(path: Path) -> int:
@@ -293,6 +334,13 @@ async def test_api_roles_validation_and_close(room: Room) -> None:
     assert await video.live.rooms.exists(created["room"])
     invitees = {"invitees": [{"site": "吕梁市应急管理局", "person": "张三", "moderator": True}]}
     [invite] = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json=invitees)).json()
+    # The console finds the incident's open consultation and its links again (after a reload, say).
+    assert [c["id"] for c in (await room.api("GET", f"/api/v1/consultations?incident_id={incident_id}")).json()] == [
+        cid
+    ]
+    assert (await room.api("GET", f"/api/v1/consultations/{cid}/invites")).json() == [invite]
+    listed = await room.api("GET", f"/api/v1/consultations?incident_id={incident_id}", "alert_officer")
+    assert listed.status_code == 403
     ticket = await room.http.post(f"/consult/{cid}/session", headers={"Authorization": f"Bearer {invite['token']}"})
     assert ticket.status_code == 200 and ticket.json()["site"] == "吕梁市应急管理局" and ticket.json()["moderator"]
     assert ticket.json()["pin_required"] is False
@@ -307,6 +355,7 @@ async def test_api_roles_validation_and_close(room: Room) -> None:
     assert again.status_code == 403 and again.json()["message"] == "本次会商已结束"
     timeline = (await room.api("GET", f"/api/v1/incidents/{incident_id}/timeline")).json()["items"]
     assert [e["summary"] for e in timeline][-1] == "视频会商《燃气泄漏处置会商》结束"
+    assert (await room.api("GET", f"/api/v1/consultations?incident_id={incident_id}")).json() == []
 
 
 async def test_wrong_expired_and_locked_links_are_refused(room: Room, browser: Browser) -> None:
@@ -346,18 +395,35 @@ async def test_wrong_expired_and_locked_links_are_refused(room: Room, browser: B
 
 
 class Signal:
-    """A page's signalling socket spoken by hand, as an attacker would: whatever the join page never sends."""
+    """A page's signalling socket spoken by hand (the Janus API, framed as janus.js frames it), as an attacker
+    would: whatever the join page never sends."""
 
-    def __init__(self, connection: websockets.ClientConnection) -> None:
-        self.connection, self.next = connection, 0
+    def __init__(self, connection: websockets.ClientConnection, token: str) -> None:
+        self.connection, self.token, self.next = connection, token, 0
 
-    async def ask(self, op: str, **fields: Any) -> dict[str, Any]:
+    async def send(self, verb: str, **fields: Any) -> str:
         self.next += 1
-        await self.connection.send(json.dumps({"id": self.next, "op": op} | fields))
+        transaction = f"t{self.next}"
+        frame = {"janus": verb, "transaction": transaction, "token": self.token} | fields
+        await self.connection.send(json.dumps(frame))
+        return transaction
+
+    async def ask(self, verb: str, **fields: Any) -> dict[str, Any]:
+        """The answer to one request (for a message: the plugin's event that follows the ack)."""
+        transaction = await self.send(verb, **fields)
         while True:
             reply = json.loads(await asyncio.wait_for(self.connection.recv(), 15))
-            if reply.get("id") == self.next:
+            if reply.get("transaction") == transaction and (reply.get("janus") != "ack" or verb != "message"):
                 return reply
+
+    async def request(self, handle: int, body: dict[str, Any], jsep: dict[str, str] | None = None) -> dict[str, Any]:
+        """A VideoRoom request on `handle`: the plugin's data (an error carries error_code, error and field)."""
+        reply = await self.ask("message", handle_id=handle, body=body, **({"jsep": jsep} if jsep else {}))
+        assert reply["janus"] == "event", reply
+        return reply["plugindata"]["data"]
+
+    async def attach(self) -> int:
+        return (await self.ask("attach", plugin="janus.plugin.videoroom"))["data"]["id"]
 
     async def closed(self) -> tuple[int, str]:
         """Read until the server closes: its code and reason."""
@@ -369,12 +435,17 @@ class Signal:
 
 
 @contextlib.asynccontextmanager
-async def _signal(room: Room, cid: str, token: str | None) -> AsyncIterator[Signal]:
-    async with websockets.unix_connect(str(room.socket), f"ws://127.0.0.1/consult/{cid}/signal") as connection:
-        signal = Signal(connection)
-        if token is not None:
-            assert (await signal.ask("hello", token=token))["ok"]
+async def _signal(room: Room, cid: str, token: str, create: bool = True) -> AsyncIterator[Signal]:
+    url = f"ws://127.0.0.1/consult/{cid}/signal"
+    async with websockets.unix_connect(str(room.socket), url, subprotocols=["janus-protocol"]) as connection:
+        assert connection.subprotocol == "janus-protocol"
+        signal = Signal(connection, token)
+        if create:
+            assert (await signal.ask("create"))["janus"] == "success"
         yield signal
+
+
+OFFER = {"type": "offer", "sdp": "v=0"}
 
 
 def _janus_listens_on_tcp(janus: JanusHarness) -> list[str]:  # noqa: F811
@@ -400,43 +471,69 @@ async def test_janus_is_reached_only_through_an_invite(room: Room, janus: JanusH
     invitees = [{"site": "忻州市应急管理局"}, {"site": "朔州市应急管理局"}, {"site": "阳泉市应急管理局"}]
     invites = (await room.api("POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": invitees})).json()
 
-    async with _signal(room, cid, None) as anonymous:  # no hello: nothing else is answered
-        await anonymous.connection.send(json.dumps({"id": 1, "op": "subscribe", "feed": 1}))
+    async with _signal(room, cid, "", create=False) as anonymous:  # no session: nothing else is answered
+        await anonymous.send("attach", plugin="janus.plugin.videoroom")
         assert await anonymous.closed() == (4401, "链接缺少会商令牌")
-    async with _signal(room, cid, None) as forged:
-        await forged.connection.send(json.dumps({"id": 1, "op": "hello", "token": invites[0]["token"][:-3] + "xyz"}))
+    async with _signal(room, cid, invites[0]["token"][:-3] + "xyz", create=False) as forged:
+        await forged.send("create")
         assert await forged.closed() == (4401, "会商链接无效")
 
     async with _signal(room, cid, invites[0]["token"]) as page:
-        refused = await page.ask("subscribe", feed=invites[1]["participant_id"])
-        assert refused == {"id": page.next, "ok": False, "error": "conflict", "message": "请先加入会商", "field": None}
-        listing = await page.ask("listparticipants")
-        assert not listing["ok"] and listing["field"] == "op"
-        wrong_pin = await page.ask("join", pin="0000")
-        assert (wrong_pin["ok"], wrong_pin["message"], wrong_pin["field"]) == (False, "会商密码错误", "pin")
-        assert (await page.ask("join", pin="1357"))["ok"]
-        planted = await page.ask("publish", offer="v=0", record=True, filename="../../../../x")
-        assert (planted["ok"], planted["field"]) == (False, "record") and "不允许的字段" in planted["message"]
+        handle = await page.attach()
+        subscribe = {"request": "join", "ptype": "subscriber", "streams": [{"feed": invites[1]["participant_id"]}]}
+        refused = await page.request(handle, subscribe)
+        assert (refused["error_code"], refused["error"], refused["field"]) == (409, "请先加入会商", None)
+        listing = await page.request(handle, {"request": "listparticipants", "room": 1234})
+        assert (listing["error_code"], listing["field"]) == (422, "request")
+        streaming = await page.ask("attach", plugin="janus.plugin.streaming")
+        assert (streaming["janus"], streaming["field"]) == ("error", "plugin")
+        for _ in range(6):  # with `handle`: one to publish and one per other site (max_sites 6), no more
+            await page.attach()
+        too_many = await page.ask("attach", plugin="janus.plugin.videoroom")
+        assert (too_many["janus"], too_many["error"]["code"]) == ("error", 409)
+        foreign = await page.ask("detach", handle_id=handle + 1)
+        assert (foreign["janus"], foreign["error"]["code"], foreign["field"]) == ("error", 404, "handle_id")
+        junk = await page.ask("trickle", handle_id=handle, candidate={"candidate": "x", "exec": "rm"})
+        assert (junk["janus"], junk["field"]) == ("error", "candidate.exec")
+        assert (await page.ask("keepalive"))["janus"] == "ack"  # refused, not cut off
+        stranger = await page.ask("keepalive", token=invites[2]["token"])  # another site's token on this session
+        assert (stranger["janus"], stranger["error"]["code"], stranger["field"]) == ("error", 403, "token")
+        wrong_pin = await page.request(handle, {"request": "join", "ptype": "publisher", "pin": "0000"})
+        assert (wrong_pin["error"], wrong_pin["field"]) == ("会商密码错误", "pin")
+        named = await page.request(handle, {"request": "join", "ptype": "publisher", "pin": "1357", "room": 1})
+        assert named["field"] == "room" and "不允许的字段" in named["error"]
+        joined = await page.request(handle, {"request": "join", "ptype": "publisher", "pin": "1357"})
+        assert joined["videoroom"] == "joined" and not {"room", "private_id"} & joined.keys(), joined
+        configure = {"request": "configure", "audio": True, "video": True}
+        planted = await page.request(handle, configure | {"record": True, "filename": "../../../../x"}, OFFER)
+        assert planted["field"] == "record" and "不允许的字段" in planted["error"]
         assert not await asyncio.to_thread(lambda: list(janus.engine.layout.base.rglob("x*")))
-        huge = await page.ask("publish", offer="v=0" + "a" * 66_000)
-        assert (huge["ok"], huge["field"]) == (False, "offer")
+        huge = await page.ask("message", handle_id=handle, body=configure, jsep={"type": "offer", "sdp": "a" * 66_000})
+        assert (huge["janus"], huge["field"]) == ("error", "jsep.sdp")
 
         # Removed while connected: the socket, and with it the site's Janus session, is closed by the server.
         async with _signal(room, cid, invites[1]["token"]) as removed:
-            assert (await removed.ask("join", pin="1357"))["ok"]
+            joined = await removed.request(
+                await removed.attach(), {"request": "join", "ptype": "publisher", "pin": "1357"}
+            )
+            assert joined["videoroom"] == "joined"
             gone = await room.api("DELETE", f"/api/v1/consultations/{cid}/participants/{invites[1]['invite_id']}")
             assert gone.status_code == 204, gone.text
             assert await removed.closed() == (4403, "您已被主持人移出本次会商")
-        async with _signal(room, cid, None) as again:
-            await again.connection.send(json.dumps({"id": 1, "op": "hello", "token": invites[1]["token"]}))
+        still = (await room.api("GET", f"/api/v1/consultations/{cid}/invites")).json()
+        assert [i["site"] for i in still] == ["忻州市应急管理局", "阳泉市应急管理局"]  # a removed site's link is gone
+        async with _signal(room, cid, invites[1]["token"], create=False) as again:
+            await again.send("create")
             assert await again.closed() == (4403, "您已被移出本次会商，链接已失效")
 
-        # Locked: a site outside the room may say hello but not join (nor, without joining, subscribe).
+        # Locked: a site outside the room may open a session but not join (nor, without joining, subscribe).
         assert (await room.api("POST", f"/api/v1/consultations/{cid}/lock", json={"on": True})).status_code == 200
         async with _signal(room, cid, invites[2]["token"]) as outside:
-            locked_out = await outside.ask("join", pin="1357")
-            assert (locked_out["ok"], locked_out["message"]) == (False, "会商已锁定，暂不能加入")
-            assert (await outside.ask("subscribe", feed=invites[0]["participant_id"]))["message"] == "请先加入会商"
+            handle = await outside.attach()
+            locked_out = await outside.request(handle, {"request": "join", "ptype": "publisher", "pin": "1357"})
+            assert locked_out["error"] == "会商已锁定，暂不能加入"
+            subscribe["streams"] = [{"feed": invites[0]["participant_id"]}]
+            assert (await outside.request(handle, subscribe))["error"] == "请先加入会商"
 
         closed = await room.api("DELETE", f"/api/v1/consultations/{cid}")
         assert closed.status_code == 200, closed.text

@@ -42,7 +42,7 @@ class JanusClient:
         self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
         self.closed = asyncio.Event()
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._ack_answers: set[str] = set()  # transactions an `ack` answers (keepalives)
+        self._ack_answers: set[str] = set()  # transactions an `ack` answers (keepalives, trickles)
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -67,6 +67,10 @@ class JanusClient:
     async def detach(self, handle: int) -> None:
         with contextlib.suppress(JanusLinkDown):
             await self._call({"janus": "detach", "handle_id": handle})
+
+    async def trickle(self, handle: int, candidate: dict[str, Any]) -> None:
+        """One ICE candidate of the browser's for `handle` (or {"completed": true}); Janus acknowledges it."""
+        await self._call({"janus": "trickle", "handle_id": handle, "candidate": candidate})
 
     async def message(self, handle: int, body: dict[str, Any], jsep: dict[str, Any] | None = None) -> Reply:
         frame: dict[str, Any] = {"janus": "message", "handle_id": handle, "body": body}
@@ -112,7 +116,7 @@ class JanusClient:
         frame = self._frame(fields)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[frame["transaction"]] = future
-        if fields["janus"] == "keepalive":
+        if fields["janus"] in ("keepalive", "trickle"):
             self._ack_answers.add(frame["transaction"])
         try:
             await self.transport.send(frame)

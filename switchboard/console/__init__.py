@@ -21,11 +21,12 @@ _ICON = (
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 
-def _page(name: str) -> Response:
+def page(name: str, headers: dict[str, str] | None = None) -> Response:
+    """A built page (the console, /docs, the consultation join page), or the note that the build is missing."""
     path = DIST / name
     if not path.is_file():
         return HTMLResponse(_NOT_BUILT, status_code=503)
-    return FileResponse(path, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+    return FileResponse(path, media_type="text/html; charset=utf-8", headers=headers or {"Cache-Control": "no-cache"})
 
 
 def _asset(folder: str, name: str, cache: str) -> Response:
@@ -43,7 +44,7 @@ async def icon() -> Response:
 @router.get("/")
 async def index() -> Response:
     """The page holds no data: it signs in and reads everything through the API."""
-    return _page("index.html")
+    return page("index.html")
 
 
 @router.get("/assets/{name}")
@@ -54,7 +55,7 @@ async def asset(name: str) -> Response:
 @router.get("/docs")
 async def docs() -> Response:
     """Swagger UI over /openapi.json, from local files."""
-    return _page("docs.html")
+    return page("docs.html")
 
 
 @router.get("/docs/{name}")

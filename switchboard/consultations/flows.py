@@ -83,6 +83,24 @@ async def invites(ctx: Context, consultation_id: str) -> list[Invite]:
         return list((await session.scalars(query)).all())
 
 
+async def open_under(ctx: Context, incident_id: str) -> list[Consultation]:
+    """The open consultations filed under an incident, newest first."""
+    async with ctx.db.reader() as session:
+        query = select(Consultation).where(Consultation.incident_id == incident_id, Consultation.state == "open")
+        return list((await session.scalars(query.order_by(Consultation.created_at.desc()))).all())
+
+
+async def links(ctx: Context, consultation_id: str) -> list[tuple[Invite, str]]:
+    """The join links still good (sites not removed, not expired; camera feeds have none), with their tokens."""
+    consultation = await _open(ctx, consultation_id)
+    now = utcnow()
+    good = [
+        i for i in await invites(ctx, consultation.id)
+        if i.kind == "person" and i.revoked_at is None and i.expires_at > now
+    ]  # fmt: skip
+    return [(i, sign(ctx, i)) for i in good]
+
+
 async def create(
     ctx: Context, live: LiveRooms, actor: str, title: str, incident_id: str | None, max_sites: int, pin: str
 ) -> Consultation:
@@ -162,6 +180,7 @@ async def join_details(ctx: Context, live: LiveRooms, consultation_id: str, toke
         "person": invite.person,
         "moderator": invite.moderator,
         "pin_required": bool(consultation.pin),
+        "recording": consultation.recording,
         "sites": sites,
     }
 
@@ -246,10 +265,12 @@ async def record(ctx: Context, live: LiveRooms, actor: str, consultation_id: str
         row.recording = on
         await audit.record(session, actor, "consultation.record", "consultation", row.id, {"on": on})
     consultation.recording = on
+    everyone = await invites(ctx, consultation.id)
+    live.tell([i.id for i in everyone], {"recording": on})  # every site sees that it is being recorded
     if on:
         live.recording_started[consultation.id] = utcnow()
     else:
-        sites = {i.participant_id: i.site for i in await invites(ctx, consultation.id)}
+        sites = {i.participant_id: i.site for i in everyone}
         live.file_recordings(consultation, sites, live.recording_started.pop(consultation.id, utcnow()))
     await _publish(ctx, consultation, "consultation.recording", "开始会商录像" if on else "停止会商录像", actor)
     return consultation

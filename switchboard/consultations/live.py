@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -30,6 +30,8 @@ class Connected(Protocol):
     """A page in a room, as the control plane relays it (switchboard.consultations.relay)."""
 
     async def end(self, reason: str) -> None: ...
+
+    def tell(self, data: dict[str, Any]) -> None: ...
 
 
 class LiveRooms:
@@ -64,6 +66,12 @@ class LiveRooms:
         for invite_id in invite_ids:
             for page in list(self.connected.pop(invite_id, ())):
                 await page.end(reason)
+
+    def tell(self, invite_ids: Iterable[str], data: dict[str, Any]) -> None:
+        """A notice for every page of these invites (recording switched on or off)."""
+        for invite_id in invite_ids:
+            for page in self.connected.get(invite_id, ()):
+                page.tell(data)
 
     def rec_dir(self, consultation: Consultation) -> Path:
         return self.layout.recordings_dir / consultation.id

@@ -1,6 +1,7 @@
 """API schemas of consultations."""
 
 from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,50 +82,82 @@ class FeedCreate(BaseModel):
     site: Site = "现场摄像头"  # type: ignore[valid-type]
 
 
-# What a join page may send over its signalling socket (/consult/{id}/signal), one model per `op` -----------------
+# What a join page's janus.js may send over its signalling socket (/consult/{id}/signal): the Janus WebSocket API's
+# frames, and in a `message` the four VideoRoom requests the page makes. The relay writes every other field itself.
 
 MAX_SDP = 64 * 1024  # a browser's offer or answer with audio, video and all its candidates is 5-15 KB
-Sdp = Field(min_length=1, max_length=MAX_SDP)
-Feed = Field(ge=1, lt=2**53, description="the participant id of a site in the room")
 
 
-class PageRequest(BaseModel):
+class Jsep(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: int = Field(ge=0, lt=2**53, description="echoed in the reply")
-    op: str
+    type: Literal["offer", "answer"]
+    sdp: str = Field(min_length=1, max_length=MAX_SDP)
 
 
-class Hello(PageRequest):
-    token: str = Field(min_length=1, max_length=2000)
+class Candidate(BaseModel):
+    """An ICE candidate the browser trickles, or the end of them (completed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidate: str = Field("", max_length=1024)
+    sdpMid: str | None = Field(None, max_length=32)  # noqa: N815 (the WebRTC names)
+    sdpMLineIndex: int | None = Field(None, ge=0, lt=64)  # noqa: N815
+    completed: Literal[True] | None = None
 
 
-class Join(PageRequest):
+class Frame(BaseModel):
+    """One request of the Janus API, as janus.js frames it (the join token rides in every one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    janus: Literal["create", "attach", "message", "trickle", "keepalive", "detach", "destroy"]
+    transaction: str = Field(min_length=1, max_length=64)
+    token: str = Field("", max_length=2000)
+    session_id: int | None = Field(None, ge=0, lt=2**64)
+    handle_id: int | None = Field(None, ge=1, lt=2**64)
+    plugin: Literal["janus.plugin.videoroom"] | None = None
+    opaque_id: str | None = Field(None, max_length=100)
+    body: dict[str, Any] | None = None
+    jsep: Jsep | None = None
+    candidate: Candidate | None = None
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request: str
+
+
+class JoinAsPublisher(Body):
+    ptype: Literal["publisher"]
     pin: str = Field("", max_length=12)
 
 
-class Publish(PageRequest):
-    offer: str = Sdp
+class Configure(Body):
+    audio: Literal[True] = True
+    video: Literal[True] = True
 
 
-class Subscribe(PageRequest):
-    feed: int = Feed
+class Stream(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    feed: int = Field(ge=1, lt=2**53, description="the participant id of a site in the room")
 
 
-class Start(PageRequest):
-    feed: int = Feed
-    answer: str = Sdp
+class JoinAsSubscriber(Body):
+    ptype: Literal["subscriber"]
+    streams: list[Stream] = Field(min_length=1, max_length=1)
 
 
-class Unsubscribe(PageRequest):
-    feed: int = Feed
+class Start(Body):
+    pass
 
 
-PAGE_REQUESTS: dict[str, type[PageRequest]] = {
-    "hello": Hello,
-    "join": Join,
-    "publish": Publish,
-    "subscribe": Subscribe,
-    "start": Start,
-    "unsubscribe": Unsubscribe,
+# The body models by (request, ptype): what each message may say.
+BODIES: dict[tuple[str, str | None], type[Body]] = {
+    ("join", "publisher"): JoinAsPublisher,
+    ("configure", None): Configure,
+    ("join", "subscriber"): JoinAsSubscriber,
+    ("start", None): Start,
 }

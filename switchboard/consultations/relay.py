@@ -1,14 +1,16 @@
 """The join page's signalling, relayed: each browser in a room talks to the control plane over one WebSocket, and the
 control plane talks to Janus for it through a Janus session of that browser's own (conference.video.client).
 
-A page can ask for five things: join as its invite's site, publish its camera and microphone, subscribe to a site
-in the room, answer (start) that subscription, and end it. Every Janus request is built here from the invite, so
-a browser never names a room, a participant id, an ACL token, a recording or a file name, and nobody without a
-live invite reaches Janus at all: its API listens on a Unix socket only. Removing a site or closing the
-consultation closes its relays, and with them its Janus sessions: publisher and subscriptions end in Janus,
-whatever the browser does.
+A page can ask for seven things: a handle, to join as its invite's site, to publish its camera and microphone, to
+subscribe to a site in the room, to answer (start) that subscription, to pass on its ICE candidates, and to drop a
+handle. Every Janus request is built here from the invite, so a browser never names a room, a participant id, an
+ACL token, a recording or a file name, and nobody without a live invite reaches Janus at all: its API listens on a
+Unix socket only. Removing a site
+or closing the consultation closes its relays, and with them its Janus sessions: publisher and subscriptions end in
+Janus, whatever the browser does.
 """
 
+import asyncio
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -29,7 +31,10 @@ _JOIN_REFUSED = {
     433: "无权加入本次会商",
     436: "您已在会商中（另一个窗口）",
 }
-_ROOM_EVENTS = ("publishers", "unpublished", "leaving", "kicked")
+# Janus events about a page's own handles that it is told (plugin events, PeerConnection state).
+_PASSED = ("event", "hangup", "webrtcup", "media", "slowlink", "detached")
+# What a page is never told: the room's number and the private id are Janus's business, not the browser's.
+_WITHHELD = ("room", "private_id")
 
 
 class Relay:
@@ -40,12 +45,16 @@ class Relay:
         self.consultation, self.invite = consultation, invite
         self.end_reason = ""  # why the control plane cut this page off, once it has
         self.janus: JanusClient | None = None
-        self.publisher = 0  # the publisher handle, once joined
+        self.handles: set[int] = set()  # every handle the page attached and has not detached
+        self.publisher = 0  # the handle that joined as the invite's site, once joined
         self.private_id = 0
-        self.subscriptions: dict[int, int] = {}  # feed (participant id) -> subscriber handle
+        self.subscriptions: dict[int, int] = {}  # subscriber handle -> the feed (participant id) it receives
+        self.notices: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
 
-    async def open(self) -> None:
+    async def open(self) -> int:
+        """The page's session: its id."""
         self.janus = await JanusClient.open(self.live.layout.api_socket)
+        return self.janus.session_id
 
     async def close(self) -> None:
         if self.janus is not None:
@@ -56,6 +65,11 @@ class Relay:
         self.end_reason = reason
         await self.close()
 
+    def tell(self, data: dict[str, Any]) -> None:
+        """A control-plane notice for the page (recording switched on or off), told once it has joined."""
+        if self.publisher and not self.notices.full():
+            self.notices.put_nowait(data)
+
     @property
     def _client(self) -> JanusClient:
         if self.janus is None or self.janus.closed.is_set():
@@ -64,14 +78,30 @@ class Relay:
 
     # What the page may ask --------------------------------------------------------------------------------------
 
-    async def join(self, pin: str) -> dict[str, Any]:
+    async def attach(self) -> int:
+        """A VideoRoom handle: one to publish, one per site received."""
+        if len(self.handles) > self.consultation.max_sites:
+            raise Conflict("句柄数已达会商参会方上限")
+        handle = await self._client.attach()
+        self.handles.add(handle)
+        return handle
+
+    async def detach(self, handle: int) -> None:
+        self._own(handle)
+        await self._client.detach(handle)
+        self.handles.discard(handle)
+        self.subscriptions.pop(handle, None)
+        if handle == self.publisher:
+            self.publisher = self.private_id = 0
+
+    async def join(self, handle: int, pin: str) -> dict[str, Any]:
         """Join as the invite's site; refused while the room is locked to sites outside it, or for a wrong PIN."""
+        self._own(handle)
         if self.publisher:
             raise Conflict("已加入会商")
         consultation, _ = await flows.admitted(self.ctx, self.live, self.consultation.id, self.token)
         if consultation.pin and not hmac.compare_digest(pin.encode(), consultation.pin.encode()):
             raise Forbidden("会商密码错误", field="pin")
-        handle = await self._client.attach()
         body = {
             "request": "join",
             "ptype": "publisher",
@@ -82,30 +112,31 @@ class Relay:
         } | ({"pin": consultation.pin} if consultation.pin else {})
         reply = await self._client.message(handle, body)
         if reply.error or reply.data.get("videoroom") != "joined":
-            await self._client.detach(handle)
             code, reason = reply.error or (0, str(reply.data))
             log.info("join of %s refused by Janus: %s (%s)", self.invite.site, reason, code)
             raise Forbidden(_JOIN_REFUSED.get(code, f"无法加入会商（{code}）"))
         self.publisher, self.private_id = handle, int(reply.data.get("private_id", 0))
-        return {"publishers": _publishers(reply.data)}
+        return withheld(reply.data) | {"recording": consultation.recording}
 
-    async def publish(self, offer: str) -> str:
-        """Our camera and microphone into the room: the answer to the page's offer."""
+    async def publish(self, handle: int, offer: str) -> tuple[dict[str, Any], str]:
+        """Our camera and microphone into the room: Janus's word and the answer to the page's offer."""
+        if handle != self._joined():
+            raise Conflict("只能在加入会商的句柄上发布", field="handle_id")
         reply = await self._client.message(
-            self._joined(), {"request": "configure", "audio": True, "video": True}, {"type": "offer", "sdp": offer}
+            handle, {"request": "configure", "audio": True, "video": True}, {"type": "offer", "sdp": offer}
         )
         if reply.error or not reply.jsep:
             raise Unavailable(f"发布音视频失败：{(reply.error or (0, '无应答'))[1]}")
-        return str(reply.jsep["sdp"])
+        return withheld(reply.data), str(reply.jsep["sdp"])
 
-    async def subscribe(self, feed: int) -> str:
-        """A subscription to the site publishing as `feed`: Janus's offer."""
+    async def subscribe(self, handle: int, feed: int) -> tuple[dict[str, Any], str]:
+        """A subscription to the site publishing as `feed`: Janus's word and its offer."""
         self._joined()
-        if feed == self.invite.participant_id or feed in self.subscriptions:
+        self._own(handle)
+        if handle == self.publisher or handle in self.subscriptions:
+            raise Conflict("该句柄已在使用", field="handle_id")
+        if feed == self.invite.participant_id or feed in self.subscriptions.values():
             raise Conflict("已订阅该参会方", field="feed")
-        if len(self.subscriptions) >= self.consultation.max_sites:
-            raise Conflict("订阅数已达会商参会方上限", field="feed")
-        handle = await self._client.attach()
         body = {
             "request": "join",
             "ptype": "subscriber",
@@ -115,67 +146,52 @@ class Relay:
         } | ({"pin": self.consultation.pin} if self.consultation.pin else {})
         reply = await self._client.message(handle, body)
         if reply.error or not reply.jsep:
-            await self._client.detach(handle)
             raise NotFound("该参会方已不在会商中", field="feed")
-        self.subscriptions[feed] = handle
-        return str(reply.jsep["sdp"])
+        self.subscriptions[handle] = feed
+        return withheld(reply.data), str(reply.jsep["sdp"])
 
-    async def start(self, feed: int, answer: str) -> None:
-        handle = self._subscription(feed)
+    async def start(self, handle: int, answer: str) -> dict[str, Any]:
+        if handle not in self.subscriptions:
+            raise NotFound("该句柄没有订阅参会方", field="handle_id")
         reply = await self._client.message(
             handle, {"request": "start", "room": self.consultation.room}, {"type": "answer", "sdp": answer}
         )
         if reply.error:
             raise Unavailable(f"接收该参会方音视频失败：{reply.error[1]}")
+        return withheld(reply.data)
 
-    async def unsubscribe(self, feed: int) -> None:
-        await self._client.detach(self._subscription(feed))
-        self.subscriptions.pop(feed, None)
+    async def trickle(self, handle: int, candidate: dict[str, Any]) -> None:
+        """An ICE candidate of the page's for one of its handles: Janus learns where to send the media."""
+        self._own(handle)
+        await self._client.trickle(handle, candidate)
+
+    def _own(self, handle: int) -> None:
+        if handle not in self.handles:
+            raise NotFound("没有这个句柄", field="handle_id")
 
     def _joined(self) -> int:
         if not self.publisher:
             raise Conflict("请先加入会商")
         return self.publisher
 
-    def _subscription(self, feed: int) -> int:
-        if feed not in self.subscriptions:
-            raise NotFound("没有订阅该参会方", field="feed")
-        return self.subscriptions[feed]
-
     # What the page is told -----------------------------------------------------------------------------------
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
-        """Room events for the page, in its terms, until the Janus session ends."""
+        """Janus's events about the page's own handles, as Janus words them (less what is withheld), until the Janus
+        session ends."""
         client = self._client
         while (message := await client.next_event()) is not None:
-            if page_event := self._translate(message):
-                yield page_event
-
-    def _translate(self, message: dict[str, Any]) -> dict[str, Any] | None:
-        sender = message.get("sender")
-        feed = next((f for f, h in self.subscriptions.items() if h == sender), None)
-        if message.get("janus") == "hangup":
-            if sender == self.publisher:
-                return {"event": "hangup"}
-            if feed is not None:
-                return {"event": "gone", "id": feed}
-            return None
-        data = message.get("plugindata", {}).get("data", {})
-        if sender != self.publisher:
-            return None
-        if data.get("videoroom") in ("talking", "stopped-talking"):
-            return {"event": "talking", "id": data.get("id"), "on": data["videoroom"] == "talking"}
-        if data.get("videoroom") == "destroyed":
-            return {"event": "ended", "message": "本次会商已结束"}
-        if data.get("leaving") == "ok" and data.get("reason") == "kicked":
-            return {"event": "removed", "message": "您已被主持人移出本次会商"}
-        if data.get("publishers"):
-            return {"event": "publishers", "publishers": _publishers(data)}
-        for key in ("unpublished", "leaving", "kicked"):
-            if isinstance(data.get(key), int):
-                return {"event": "gone", "id": data[key]}
-        return None
+            if message.get("janus") in _PASSED and message.get("sender") in self.handles:
+                yield withheld_event(message)
 
 
-def _publishers(data: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"id": p["id"], "display": p.get("display", "")} for p in data.get("publishers", [])]
+def withheld(data: dict[str, Any]) -> dict[str, Any]:
+    """A plugin's data without what a page is never told."""
+    return {k: v for k, v in data.items() if k not in _WITHHELD}
+
+
+def withheld_event(message: dict[str, Any]) -> dict[str, Any]:
+    plugindata = message.get("plugindata")
+    if not isinstance(plugindata, dict):
+        return message
+    return message | {"plugindata": plugindata | {"data": withheld(plugindata.get("data", {}))}}

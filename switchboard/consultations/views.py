@@ -3,8 +3,9 @@ link also admits its holder to the moderation routes of that one consultation.""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
+from conference.video.models import Invite
 from switchboard.api.deps import BearerToken, Ctx, Officer, SignIn, VideoRooms, require
 from switchboard.auth.models import Role
 from switchboard.consultations import flows
@@ -45,6 +46,14 @@ async def create(ctx: Ctx, live: VideoRooms, who: Officer, body: ConsultationCre
     return ConsultationOut.model_validate(consultation)
 
 
+@router.get("", response_model=list[ConsultationOut])
+async def open_under(
+    ctx: Ctx, _: Officer, incident_id: Annotated[str, Query(min_length=1, max_length=26)]
+) -> list[ConsultationOut]:
+    """The open consultations of an incident, newest first."""
+    return [ConsultationOut.model_validate(c) for c in await flows.open_under(ctx, incident_id)]
+
+
 @router.get("/{consultation_id}", response_model=ConsultationOut)
 async def get(ctx: Ctx, _: Officer, consultation_id: str) -> ConsultationOut:
     return ConsultationOut.model_validate(await flows.get(ctx, consultation_id))
@@ -59,7 +68,16 @@ async def close(ctx: Ctx, live: VideoRooms, who: Moderator, consultation_id: str
 async def invite(ctx: Ctx, live: VideoRooms, who: Officer, consultation_id: str, body: InviteCreate) -> list[InviteOut]:
     invitees = [i.model_dump() for i in body.invitees]
     created = await flows.invite(ctx, live, who.username, consultation_id, invitees, body.hours)
-    base = ctx.settings.server.link_base
+    return _links(ctx.settings.server.link_base, consultation_id, created)
+
+
+@router.get("/{consultation_id}/invites", response_model=list[InviteOut])
+async def links(ctx: Ctx, _: Officer, consultation_id: str) -> list[InviteOut]:
+    """The join links still good: the console hands them out again, or opens the moderator's, after a reload."""
+    return _links(ctx.settings.server.link_base, consultation_id, await flows.links(ctx, consultation_id))
+
+
+def _links(base: str, consultation_id: str, invites: list[tuple[Invite, str]]) -> list[InviteOut]:
     return [
         InviteOut(
             invite_id=i.id,
@@ -71,7 +89,7 @@ async def invite(ctx: Ctx, live: VideoRooms, who: Officer, consultation_id: str,
             token=token,
             expires_at=i.expires_at,
         )
-        for i, token in created
+        for i, token in invites
     ]
 
 

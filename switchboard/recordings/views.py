@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from switchboard.api.deps import Officer, Recordings, require
 from switchboard.auth.models import Principal, Role
@@ -31,6 +31,8 @@ class RecordingOut(BaseModel):
     ended_at: datetime
     duration_seconds: float
     format: str
+    video: bool
+    label: str = Field(description="what the record calls it: 通话录音, 会商录像 (a site's video), 会商录音 ...")
     size: int
     sha256: str
     held: bool

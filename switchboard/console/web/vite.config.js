@@ -1,5 +1,6 @@
-// The console's build: one entry (index.html), hashed assets under /assets/, nothing fetched from elsewhere at run
-// time. Swagger UI's files are copied beside it so that /docs works offline too.
+// The console's build: two pages (index.html; consult.html, the consultation join page), hashed assets under
+// /assets/, nothing fetched from elsewhere at run time. Swagger UI's files are copied beside it so that /docs works
+// offline too.
 import { copyFileSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +29,8 @@ export default defineConfig({
   plugins: [vue(), Components({ resolvers: [ElementPlusResolver({ importStyle: "css" })], dts: false }), swaggerUi()],
   build: {
     outDir: "dist",
+    // The console, and the consultation join page (served at /consult/{id} with janus.js from npm).
+    rollupOptions: { input: { index: resolve(here, "index.html"), consult: resolve(here, "consult.html") } },
     emptyOutDir: true,
     chunkSizeWarningLimit: 2048,
     reportCompressedSize: false,
