@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from switchboard.core.divisions import check_area_code
-from switchboard.core.errors import Conflict, InvalidInput
+from switchboard.core.errors import InvalidInput
 
 from .values import BEIJING
 
@@ -56,10 +56,8 @@ def prefix(unit: UnitCode, sent: datetime) -> str:
     return f"{unit}_{sent.astimezone(BEIJING):%Y%m%d%H%M%S}_"
 
 
-def next_identifier(unit: UnitCode, sent: datetime, taken: set[str]) -> str:
-    """The first identifier of `unit` at `sent` not among `taken` (the ones already issued in that second)."""
+def next_identifier(unit: UnitCode, sent: datetime, taken: set[str]) -> str | None:
+    """The first identifier of `unit` at `sent` not among `taken` (the ones already issued in that second); None
+    when all ten are taken: the message then waits for the next second."""
     start = prefix(unit, sent)
-    for sequence in range(SEQUENCES):
-        if (identifier := f"{start}{sequence}") not in taken:
-            return identifier
-    raise Conflict(f"同一发布单位同一秒内最多签发 {SEQUENCES} 条预警（GB/T 35965.1），请一秒后再试", field="identifier")
+    return next((f"{start}{n}" for n in range(SEQUENCES) if f"{start}{n}" not in taken), None)

@@ -53,7 +53,7 @@ from switchboard.core.ids import new_id
 
 from .channel import Channel, SendResult
 from .models import Delivery, DeliveryState, PublicWarning
-from .render import MessageFactory
+from .render import MAX_SMS_PARTS, MessageFactory
 from .writes import RECEIPTED, DeliveryWrites
 
 log = logging.getLogger(__name__)
@@ -74,11 +74,13 @@ class OutboxSettings:
     receipt_timeout_seconds: float = 1800.0  # a row sent on a channel with receipts and none by then: unconfirmed
     sweep_seconds: float = 10.0  # how often rows are checked for that
     max_claim: int = 500  # rows one claim takes ahead for a lane (fewer for a slow channel: see _Lane.ahead)
+    sms_parts: int = MAX_SMS_PARTS  # the most parts one warning SMS may take
 
     @classmethod
     def configured(cls, settings: Settings, **overrides: Any) -> "OutboxSettings":
         """The defaults, with what [channels] configures."""
-        return cls(receipt_timeout_seconds=settings.channels.receipt_timeout_seconds, **overrides)
+        c = settings.channels
+        return cls(receipt_timeout_seconds=c.receipt_timeout_seconds, sms_parts=c.sms_max_parts, **overrides)
 
 
 @dataclass
@@ -128,7 +130,7 @@ class Outbox:
         self.settings = settings or OutboxSettings()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
         self.lanes: dict[str, _Lane] = {c.name: _Lane(c) for c in channels}
-        self.messages = MessageFactory()
+        self.messages = MessageFactory(self.settings.sms_parts)
         self.writes = DeliveryWrites(ctx, self.worker_id, self.settings.receipt_hold_seconds)
         self._wake = asyncio.Event()
         self._running = False

@@ -23,7 +23,7 @@ CHANNELS = ("sms", "email", "telegram", "tts")
 TEMPLATE_OF = {"voice": "tts"}
 COLOUR_CSS = {"blue": "#1e62d0", "yellow": "#f2c200", "orange": "#f07800", "red": "#d8000c"}
 COLOUR_EMOJI = {"blue": "🔵", "yellow": "🟡", "orange": "🟠", "red": "🔴"}
-MAX_SMS_PARTS = 6  # what one warning SMS may cost each recipient: 6 UCS-2 parts are about 400 characters
+MAX_SMS_PARTS = 6  # default of [channels] sms_max_parts: 6 UCS-2 parts are about 400 characters
 
 
 @dataclass
@@ -94,11 +94,13 @@ def cap_filename(warning: PublicWarning) -> str:
     return f"{warning.identifier or 'draft'}.xml"
 
 
-def render(warning: PublicWarning, channel: str, language: str = "zh-CN") -> Rendering:
+def render(
+    warning: PublicWarning, channel: str, language: str = "zh-CN", *, sms_parts: int = MAX_SMS_PARTS
+) -> Rendering:
     values = context_of(warning)
     kind = TEMPLATE_OF.get(channel, channel if channel in CHANNELS else "email")
     if kind == "sms":
-        text = _sms(values, language)
+        text = _sms(values, language, sms_parts)
         parts = segment(text)
         return Rendering(channel, language, text, segments=parts.count, encoding=parts.encoding, length=parts.length)
     if kind == "email":
@@ -117,40 +119,42 @@ def render(warning: PublicWarning, channel: str, language: str = "zh-CN") -> Ren
     return Rendering(channel, language, _template("tts.txt.j2", language, values))
 
 
-def _sms(values: dict[str, Any], language: str) -> str:
-    """The SMS, at most MAX_SMS_PARTS parts: a long description (then instruction) is cut, with an ellipsis, to the
-    longest that fits; the headline and the validity always go. E-mail and the feed carry the whole text."""
+def _sms(values: dict[str, Any], language: str, parts: int) -> str:
+    """The SMS, at most `parts` parts: a long description (then instruction) is cut to the longest that fits and
+    points to the full warning; the headline and the validity always go. E-mail and the feed carry the whole text."""
+    pointer = f"……（全文见 {values['web']}）" if values["web"] else "……（全文请见官方发布渠道）"
     for name in ("description", "instruction"):
-        if segment(text := _template("sms.txt.j2", language, values)).count <= MAX_SMS_PARTS:
+        if segment(text := _template("sms.txt.j2", language, values)).count <= parts:
             return text
         whole = values[name]
         fits, too_long = 0, len(whole)
         while fits < too_long:  # the longest cut that fits, found by halving
             middle = (fits + too_long + 1) // 2
-            trial = values | {name: whole[:middle] + "……"}
-            if segment(_template("sms.txt.j2", language, trial)).count <= MAX_SMS_PARTS:
+            if segment(_template("sms.txt.j2", language, values | {name: whole[:middle] + pointer})).count <= parts:
                 fits = middle
             else:
                 too_long = middle - 1
-        values = values | {name: whole[:fits] + "……" if fits < len(whole) else whole}
+        values = values | {name: whole[:fits] + pointer if fits < len(whole) else whole}
+        pointer = "……"  # said once
     return _template("sms.txt.j2", language, values)
 
 
-def render_all(warning: PublicWarning) -> list[Rendering]:
+def render_all(warning: PublicWarning, *, sms_parts: int = MAX_SMS_PARTS) -> list[Rendering]:
     languages = WarningContent.model_validate(warning.content).languages
-    return [render(warning, channel, language) for language in languages for channel in CHANNELS]
+    return [render(warning, c, language, sms_parts=sms_parts) for language in languages for c in CHANNELS]
 
 
 class MessageFactory:
     """Renders each warning once per channel and hands out one Message per delivery."""
 
-    def __init__(self) -> None:
+    def __init__(self, sms_parts: int = MAX_SMS_PARTS) -> None:
+        self.sms_parts = sms_parts
         self._cache: dict[tuple[str, str], tuple[Rendering, tuple[Attachment, ...]]] = {}
 
     def message(self, warning: PublicWarning, channel: str, delivery_id: str, recipient: str) -> Message:
         key = (warning.id, channel)
         if key not in self._cache:
-            rendering = render(warning, channel)
+            rendering = render(warning, channel, sms_parts=self.sms_parts)
             attachments: tuple[Attachment, ...] = ()
             if rendering.attachments:
                 document = to_xml(alert_of(warning))

@@ -8,7 +8,7 @@ data: the control plane resolves directory groups into (channel, address) pairs;
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -294,12 +294,18 @@ async def _stamp(
     session: AsyncSession, warning: PublicWarning, issuer: Issuer, now: datetime, replaced: PublicWarning | None
 ) -> None:
     """Sender, sent time and identifier; the identifier's sequence digit is the first one not yet issued by this
-    unit in this second (the table's unique identifier settles a race between two workers)."""
-    start = prefix(issuer.code, now)
-    taken = await session.scalars(select(PublicWarning.identifier).where(PublicWarning.identifier.startswith(start)))
+    unit in this second, and past 9 the message is sent in the next second (GB/T 35965.1 Appendix A). The table's
+    unique identifier settles a race between two workers."""
+    sent = now
+    while True:
+        start = prefix(issuer.code, sent)
+        query = select(PublicWarning.identifier).where(PublicWarning.identifier.startswith(start))
+        if identifier := next_identifier(issuer.code, sent, set((await session.scalars(query)).all())):
+            break
+        sent += timedelta(seconds=1)
     warning.sender = issuer.sender
-    warning.sent_at = now
-    warning.identifier = next_identifier(issuer.code, now, set(taken.all()))
+    warning.sent_at = sent
+    warning.identifier = identifier
     if replaced is not None:
         assert replaced.sent_at and replaced.identifier
         warning.references = [

@@ -68,3 +68,13 @@ def test_rendered_default_is_valid_commented_toml(tmp_path: Path) -> None:
     path = tmp_path / "switchboard.toml"
     path.write_text(text)
     assert config.load(path, environ={}) == config.load(tmp_path / "absent.toml", environ={})
+
+
+def test_sending_warnings_needs_the_issuer_named(tmp_path: Path) -> None:
+    """With a channel configured, the shipped [warnings] example stops the start; naming the unit lets it go."""
+    sms = {"SWITCHBOARD_CHANNELS_SMS_HOST": "smsc.example.cn"}
+    with pytest.raises(config.ConfigError) as raised:
+        config.load(tmp_path / "x.toml", environ=sms)
+    assert "warnings.unit_area" in str(raised.value) and "[warnings]" in str(raised.value)
+    named = config.load(tmp_path / "x.toml", environ=sms | {"SWITCHBOARD_WARNINGS_UNIT_AREA": "140100"})
+    assert named.warnings.unit_area == "140100"

@@ -14,7 +14,10 @@ import httpx
 from capparselib.parsers import CAPParser
 from sqlalchemy import select
 
+from broadcast.identifier import prefix
+from broadcast.models import PublicWarning
 from broadcast.schema import validate
+from broadcast.workflow import Issuer
 from switchboard.auth.models import User
 from switchboard.auth.service import issue_token
 from switchboard.core.audit.models import AuditEntry
@@ -139,6 +142,37 @@ async def test_workflow_writes_every_delivery_before_answering(
     assert done["counts"] == {"sms": {"delivered": 5}, "email": {"sent": 5}} and done["stuck"] == []
     assert sorted(_texts(warning_channels.smsc.submits())) == [f"1390000{i:04d}" for i in range(5)]
     assert sorted(warning_channels.mailbox.recipients()) == [f"r{i:03d}@example.cn" for i in range(5)]
+
+
+async def test_an_eleventh_warning_in_one_second_is_sent_in_the_next(
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict, warning_channels: WarningChannels
+) -> None:
+    """GB/T 35965.1: the sequence is one digit. With the unit's ten identifiers of this second and the next three
+    taken, the warning is stamped with the first second that has one free, and its sent time says so."""
+    group = await add_group(app_ctx, 1)
+    incident_id = await incident(client, tokens)
+    warning = await draft(client, tokens, incident_id, group)
+    now = utcnow().replace(microsecond=0)
+    unit = Issuer.from_settings(app_ctx.settings).code
+    async with app_ctx.db.session() as session:
+        for second in range(4):
+            start = prefix(unit, now + timedelta(seconds=second))
+            session.add_all(
+                PublicWarning(
+                    incident_id=incident_id,
+                    state="issued",
+                    msg_type="Alert",
+                    colour="blue",
+                    content=warning["content"],
+                    references=[],
+                    identifier=f"{start}{n}",
+                    created_by="alert_officer",
+                )
+                for n in range(10)
+            )
+    out = await issued(client, tokens, warning["id"])
+    sent = datetime.fromisoformat(out["sent_at"])
+    assert sent >= now + timedelta(seconds=4) and out["identifier"] == f"{prefix(unit, sent)}0"
 
 
 async def test_four_eyes_refuses_approving_ones_own_warning(
@@ -354,10 +388,11 @@ async def test_preview_shows_every_channel_and_sms_segments(
 
     # A 10,000-character description: the SMS is cut to six parts with an ellipsis, keeping the headline and the
     # validity; the e-mail keeps every word.
-    long = content(group, description="汾河水位持续上涨，" * 1112)
+    long = content(group, description="汾河水位持续上涨，" * 1112, web="https://yj.example.cn/w/1")
     long_sms = await client.post(f"{BASE}/preview", json=long, headers=tokens["alert_officer"])
     shown = {r["channel"]: r for r in long_sms.json()["renderings"]}
-    assert shown["sms"]["segments"] == 6 and "……" in shown["sms"]["text"] and "有效期至" in shown["sms"]["text"]
+    assert shown["sms"]["segments"] == 6 and "有效期至" in shown["sms"]["text"]
+    assert "……（全文见 https://yj.example.cn/w/1）" in shown["sms"]["text"]  # where to read the rest
     assert shown["sms"]["text"].startswith("【太原市应急管理局】太原市气象台发布暴雨橙色预警信号")
     assert long["description"] in shown["email"]["text"]
 

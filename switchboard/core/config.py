@@ -217,6 +217,9 @@ class ChannelSettings(_Section):
     )
     sms_source_npi: int = Field(-1, ge=-1, le=18, description="source_addr_npi; -1: from the sender")
     sms_rate_per_second: float = Field(100.0, gt=0, description="Most submits per second")
+    sms_max_parts: int = Field(
+        6, ge=1, le=20, description="Most parts one warning SMS may take; a longer text is cut, pointing to the whole"
+    )
     smtp_host: str = Field("", description="SMTP relay for warning e-mail; empty: no e-mail")
     smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port")
     smtp_username: str = Field("", description="SMTP user; empty: no AUTH")
@@ -318,10 +321,24 @@ def load(path: str | Path | None = None, environ: dict[str, str] | None = None) 
             raise ConfigError(section, "应为一个表（[section]）")
         data.setdefault(section, {}).update(values)
     try:
-        return Settings.model_validate(data, strict=True)
+        settings = Settings.model_validate(data, strict=True)
     except ValidationError as exc:
         error = exc.errors()[0]
         raise ConfigError(".".join(str(p) for p in error["loc"]), error["msg"]) from None
+    _check_issuer(settings)
+    return settings
+
+
+def _check_issuer(settings: Settings) -> None:
+    """A deployment that sends warnings to people must say who it is: the shipped [warnings] values are an example,
+    and two deployments sharing them would issue clashing identifiers under one unit's name."""
+    c = settings.channels
+    if (c.sms_host or c.smtp_host or c.telegram_token) and settings.warnings == WarningSettings():
+        raise ConfigError(
+            "warnings.unit_area",
+            "已配置预警发送渠道，须先在 [warnings] 中设置本单位的 sender 与发布单位代码（unit_area 等）："
+            "默认值只是示例",
+        )
 
 
 def render_default() -> str:

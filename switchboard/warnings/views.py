@@ -89,11 +89,11 @@ async def deliveries_by_channel(
 
 
 @router.post("/preview", response_model=Preview)
-async def preview_content(_: AlertOfficer, body: WarningContent) -> Preview:
+async def preview_content(ctx: Ctx, _: AlertOfficer, body: WarningContent) -> Preview:
     """The composer's live preview: every channel's rendering of content not yet saved, with the SMS parts."""
     check_content(body)
     draft = PublicWarning(msg_type="Alert", colour=body.colour, content=body.model_dump(mode="json"))
-    return Preview(renderings=[Rendering.model_validate(r, from_attributes=True) for r in render.render_all(draft)])
+    return _preview(ctx, draft)
 
 
 @router.get("/{warning_id}", response_model=WarningOut)
@@ -164,7 +164,12 @@ async def get_cap(ctx: Ctx, _: Reader, warning_id: str) -> Response:
 async def preview_warning(ctx: Ctx, _: Canceller, warning_id: str) -> Preview:
     """Every channel's rendering, with the SMS segment count, before the warning is issued."""
     warning = await flows.get(ctx, warning_id)
-    return Preview(renderings=[Rendering.model_validate(r, from_attributes=True) for r in render.render_all(warning)])
+    return _preview(ctx, warning)
+
+
+def _preview(ctx: Ctx, warning: PublicWarning) -> Preview:
+    renderings = render.render_all(warning, sms_parts=ctx.settings.channels.sms_max_parts)
+    return Preview(renderings=[Rendering.model_validate(r, from_attributes=True) for r in renderings])
 
 
 @router.get(
