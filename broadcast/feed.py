@@ -2,8 +2,7 @@
 
 An alert is in force from issue until it expires, is cancelled, or is superseded by its Update (which then
 stands in its place). Each entry names its author (RFC 4287 4.1.1: the issuing office) and links to the CAP
-document and, where the script is short enough to speak (switchboard.core.speech.MAX_CHARACTERS), to a Mandarin
-audio bulletin of it.
+document and to a Mandarin audio bulletin of it (a warning too long to speak whole is summarised: `bulletin_script`).
 """
 
 import hashlib
@@ -29,7 +28,8 @@ async def in_force(ctx: Context, now: datetime | None = None) -> list[PublicWarn
         PublicWarning.superseded_by_id.is_(None),
     )
     async with ctx.db.reader() as session:
-        issued = (await session.scalars(query.order_by(PublicWarning.sent_at.desc()))).all()
+        # A total order, so that an unchanged feed keeps its bytes (two warnings may share a second)
+        issued = (await session.scalars(query.order_by(PublicWarning.sent_at.desc(), PublicWarning.identifier))).all()
     return [w for w in issued if WarningContent.model_validate(w.content).expires > now]
 
 
@@ -42,8 +42,6 @@ def atom(warnings: list[PublicWarning], base_url: str, now: datetime) -> bytes:
         link = f"{base_url}/feeds/cap/{warning.identifier}"
         title = f"[{COLOUR_NAMES[warning.colour]}预警] {content.headline}"
         author = content.sender_name or warning.sender or "应急管理部门"
-        spoken = len(render(warning, "tts").text) <= MAX_CHARACTERS  # else no bulletin: no broken enclosure
-        enclosure = f'    <link rel="enclosure" type="audio/wav" href={quoteattr(link + ".wav")}/>\n' if spoken else ""
         entries.append(
             "  <entry>\n"
             f"    <id>urn:cap:{escape(warning.identifier or '')}</id>\n"
@@ -52,7 +50,7 @@ def atom(warnings: list[PublicWarning], base_url: str, now: datetime) -> bytes:
             f"    <updated>{_time(warning.sent_at or now)}</updated>\n"
             f"    <summary>{escape(content.description)}</summary>\n"
             f'    <link rel="alternate" type="application/cap+xml" href={quoteattr(link + ".xml")}/>\n'
-            f"{enclosure}"
+            f'    <link rel="enclosure" type="audio/wav" href={quoteattr(link + ".wav")}/>\n'
             "  </entry>\n"
         )
     text = (
@@ -64,6 +62,18 @@ def atom(warnings: list[PublicWarning], base_url: str, now: datetime) -> bytes:
         f'  <link rel="self" href={quoteattr(base_url + "/feeds/cap.atom")}/>\n' + "".join(entries) + "</feed>\n"
     )
     return text.encode("utf-8")
+
+
+def bulletin_script(warning: PublicWarning) -> str:
+    """What the audio bulletin says: the broadcast script, or for a warning too long to speak its beginning and
+    where to read the rest, so that every enclosure in the feed plays."""
+    script = render(warning, "tts").text
+    if len(script) <= MAX_CHARACTERS:
+        return script
+    return script[: MAX_CHARACTERS - len(_REST)] + _REST
+
+
+_REST = "……预警全文较长，请查看书面预警。"
 
 
 def etag(body: bytes) -> str:

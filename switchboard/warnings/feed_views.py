@@ -8,7 +8,6 @@ from sqlalchemy import select
 from broadcast import feed
 from broadcast.capxml import to_xml
 from broadcast.models import PublicWarning
-from broadcast.render import render
 from broadcast.workflow import alert_of
 from switchboard.api.deps import Ctx
 from switchboard.core.context import Context
@@ -39,7 +38,7 @@ async def cap_document(ctx: Ctx, identifier: str) -> Response:
 @router.get("/cap/{identifier}.wav", response_class=FileResponse, responses={200: {"content": {"audio/wav": {}}}})
 async def bulletin(ctx: Ctx, identifier: str) -> FileResponse:
     """The broadcast script spoken in Mandarin (espeak-ng, 8 kHz), synthesised once per text."""
-    script = render(await _issued(ctx, identifier), "tts").text
+    script = feed.bulletin_script(await _issued(ctx, identifier))
     return FileResponse(await synthesize(ctx.settings.var_path, script), media_type="audio/wav")
 
 
