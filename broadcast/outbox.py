@@ -6,14 +6,15 @@ lease_until=... WHERE id IN (those) RETURNING ...` (on SQLite the single writer,
 FOR UPDATE is not rendered there). A row is due when it is `pending` and its next_attempt_at has come, or when it is
 `sending` and its lease has run out.
 
-Never twice. A row is `sending` (with the worker's id and a lease) before the channel is called and `sent` right
-after the peer accepts. The only moment a duplicate can arise is a crash between the peer's acceptance and that
-commit. The rule: a row left `sending` is re-sent only after its lease expires (the lease is twice the send
-timeout, so a live worker has always finished or given up on its send by then), and with the same delivery id,
-which channels hand to the peer wherever the peer can carry it (e-mail: the X-Switchboard-Delivery header), so a
-receiver can recognise and drop the duplicate. SMTP has no two-phase commit: a mail the server accepted just
-before the crash, and not yet marked sent, goes again (tests/test_outbox.py measures 1-2 such copies per kill,
-all with the same delivery id). Rows merely claimed, or whose send had not completed, go once.
+Never twice. A row is `sending` (with the worker's id and a lease) before the channel is called and `sent` within
+one tick after the peer accepts. The only moment a duplicate can arise is a crash between the peer's acceptance and
+that write. The rule: a row left `sending` is re-sent only after its lease expires (the lease is twice the send
+timeout, and a send starts within a quarter of a lease of its claim or the row is handed back, so a live worker has
+always finished or given up on its send by then), and with the same delivery id, which channels hand to the peer
+wherever the peer can carry it (e-mail: the X-Switchboard-Delivery header), so a receiver can recognise and drop the
+duplicate. SMTP has no two-phase commit: a mail the server accepted just before the crash, and not yet marked sent,
+goes again (tests/test_outbox.py measures 1-5 such copies per kill at 50 mails/s, a tick's results among them, all
+with the same delivery id). Rows merely claimed, or whose send had not completed, go once.
 
 Pace. Each channel has a lane in each worker: at most `concurrency` sends in flight, and sends spaced at
 1/`rate_per_second`; both limits are per worker process (several workers share a channel's peer budget by
@@ -53,6 +54,7 @@ from switchboard.core.ids import new_id
 
 from .channel import Channel, SendResult
 from .models import Delivery, DeliveryState, PublicWarning
+from .pace import Pace
 from .render import MAX_SMS_PARTS, MessageFactory
 from .writes import RECEIPTED, DeliveryWrites
 
@@ -88,19 +90,8 @@ class _Lane:
     channel: Channel
     inflight: set[asyncio.Task[None]] = field(default_factory=set)
     claimed: deque["_Claimed"] = field(default_factory=deque)  # claimed, not yet started
-    next_send: float = 0.0  # monotonic time the next send may start
-    paused_until: float = 0.0
+    pace: Pace = field(default_factory=Pace)
     task: asyncio.Task[None] | None = None
-    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    async def pace(self) -> None:
-        """Space sends at 1/rate, and honour a pause the peer asked for. One send at a time takes its turn, and the
-        next may start 1/rate after this one really starts: a late wake-up (a busy loop) never shortens a gap."""
-        async with self.turn:
-            wait = max(self.next_send, self.paused_until) - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self.next_send = time.monotonic() + 1.0 / max(self.channel.rate_per_second, 1e-6)
 
     def ahead(self, settings: OutboxSettings) -> int:
         """How many rows to claim at once: what the channel sends in a quarter of a lease (so none of them waits
@@ -116,6 +107,7 @@ class _Claimed:
     recipient: str
     attempts: int
     resumed: bool  # re-claimed after another worker's lease ran out
+    claimed_at: float  # monotonic
 
 
 class Outbox:
@@ -208,6 +200,8 @@ class Outbox:
                     if not lane.claimed:
                         await self._idle()
                         continue
+                if await self._release_stale(lane):
+                    continue
                 row = lane.claimed.popleft()
                 task = asyncio.create_task(self._deliver(lane, row))
                 lane.inflight.add(task)
@@ -233,7 +227,22 @@ class Outbox:
             lease_seconds=self.settings.lease_seconds,
             returning=(Delivery.warning_id, Delivery.recipient),
         )
-        return [_Claimed(r.id, r.warning_id, r.recipient, r.attempts, r.attempts > 1) for r in rows]
+        now = time.monotonic()
+        return [_Claimed(r.id, r.warning_id, r.recipient, r.attempts, r.attempts > 1, now) for r in rows]
+
+    async def _release_stale(self, lane: _Lane) -> bool:
+        """A send started later than a quarter of the lease after its claim might still run when the lease ends,
+        and the row be claimed and sent again (by any worker): rows left that long (a slow peer, a busy machine)
+        are handed back instead. True when some were."""
+        cutoff = time.monotonic() - self.settings.lease_seconds / 4
+        if lane.claimed[0].claimed_at > cutoff:
+            return False
+        stale = []
+        while lane.claimed and lane.claimed[0].claimed_at <= cutoff:  # in claim order: the oldest first
+            stale.append(lane.claimed.popleft().id)
+        await self._release(stale)
+        log.info("outbox %s handed back %d rows claimed too long ago", lane.channel.name, len(stale))
+        return True
 
     async def _release(self, ids: list[str]) -> None:
         """Rows claimed and never started go back to pending at once (not after their lease), attempt not spent."""
@@ -273,7 +282,7 @@ class Outbox:
         except Exception as exc:  # noqa: BLE001 - what cannot be rendered now will not render next time
             log.exception("cannot render delivery %s", row.id)
             return SendResult(False, permanent=True, detail=f"无法生成消息：{exc}"[:500])
-        await lane.pace()  # right before the send, in this task: the spacing the peer sees is the one we promise
+        await lane.pace.wait(channel.rate_per_second)  # right before the send, in this task: the spacing promised
         try:
             async with asyncio.timeout(self.settings.lease_seconds / 2):
                 return await channel.send(message)
@@ -289,7 +298,7 @@ class Outbox:
         elif result.permanent:
             writes.failed(row.id, row.warning_id, result.detail or "对端拒绝（不可重试）", now)
         elif result.retry_after is not None:
-            lane.paused_until = max(lane.paused_until, time.monotonic() + result.retry_after)
+            lane.pace.pause(result.retry_after)
             detail = result.detail or f"对端要求 {result.retry_after:g} 秒后重试"
             writes.retry(row.id, row.warning_id, detail, now, now + timedelta(seconds=result.retry_after), undo=1)
         elif row.attempts >= self.settings.max_attempts:

@@ -1,0 +1,77 @@
+"""SMS routed by carrier over real gateways: two SMSC processes stand for two carriers' gateways (the CMPP, SMGP
+and SGIP peers plug in the same way); each number goes through the gateway of its segment, receipts come back
+under the gateway's name, and each gateway keeps its own pace."""
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from broadcast.channel import Message
+from broadcast.channels.carriers import CarrierRouter, carrier_of
+from broadcast.channels.sms import SmsChannel
+from tests.support.wait import until
+
+
+@pytest.mark.parametrize(
+    ("number", "carrier"),
+    [
+        ("13800000001", "mobile"),
+        ("+8619800000001", "mobile"),
+        ("8613000000001", "unicom"),
+        ("18900000001", "telecom"),
+        ("19900000001", "telecom"),
+        ("14500000001", "unicom"),
+        ("17000000001", None),  # virtual operators' segment: the default route
+        ("02112345678", None),
+        ("+4915112345678", None),
+    ],
+)
+def test_carrier_by_number_segment(number: str, carrier: str | None) -> None:
+    assert carrier_of(number) == carrier
+
+
+async def test_each_number_goes_through_its_carriers_gateway(smsc_factory: Any) -> None:
+    mobile, telecom = smsc_factory(receipt_delay=0.1), smsc_factory(receipt_delay=0.1)
+    gateways = [
+        SmsChannel("127.0.0.1", mobile.port, "sp", "secret", source_addr="12379", name="cmcc", rate_per_second=20),
+        SmsChannel("127.0.0.1", telecom.port, "sp", "secret", source_addr="12379", name="ctcc", rate_per_second=50),
+    ]
+    router = CarrierRouter(gateways, {"mobile": "cmcc", "telecom": "ctcc"}, default="ctcc")
+    assert (router.rate_per_second, router.receipts) == (70, True)
+    receipts: list[tuple[str, str, bool]] = []
+
+    async def on_receipt(channel: str, remote_id: str, delivered: bool, detail: str) -> None:
+        receipts.append((channel, remote_id, delivered))
+
+    await router.start(on_receipt)
+    try:
+        await until(lambda: router.health()["status"] == "ok", timeout=10, what="both gateways to bind")
+        numbers = ["13800000001", "18900000002", "13000000003", "+8613900000004"]
+        results = await asyncio.gather(*(router.send(Message(f"d{i}", n, "暴雨预警")) for i, n in enumerate(numbers)))
+        await until(lambda: len(receipts) == 4, timeout=10, what="the four receipts")
+    finally:
+        await router.stop()
+    assert [r.remote_id.split(":")[0] for r in results if r.remote_id] == ["cmcc", "ctcc", "ctcc", "cmcc"]
+    assert sorted(r["destination"] for r in mobile.submits()) == ["13800000001", "8613900000004"]
+    assert sorted(r["destination"] for r in telecom.submits()) == ["13000000003", "18900000002"]
+    assert {(channel, delivered) for channel, _, delivered in receipts} == {("sms", True)}
+    assert sorted(remote for _, remote, _ in receipts) == sorted(r.remote_id for r in results)
+
+
+async def test_a_gateway_down_is_named_in_health(smsc_factory: Any) -> None:
+    up = smsc_factory()
+    gateways = [
+        SmsChannel("127.0.0.1", up.port, "sp", "secret", source_addr="12379", name="cmcc"),
+        SmsChannel("127.0.0.1", 9, "sp", "secret", source_addr="12379", name="cucc"),  # nothing listens there
+    ]
+    router = CarrierRouter(gateways, {"mobile": "cmcc"}, default="cucc")
+    await router.start(lambda *_: asyncio.sleep(0))
+    try:
+        error = lambda: router.health().get("error", "")  # noqa: E731
+        await until(lambda: "cucc" in error() and "cmcc" not in error(), timeout=10, what="only the dead one named")
+        assert router.health()["status"] == "down"
+    finally:
+        await router.stop()
+    with pytest.raises(ValueError, match="sgip"):
+        CarrierRouter(gateways, {"unicom": "sgip"}, default="cucc")
