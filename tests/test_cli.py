@@ -146,7 +146,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve_until_healthy(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+def _serve_until_healthy(env: dict[str, str], tries: int = 3) -> tuple[subprocess.Popen[str], str]:
+    """`switchboard serve` on a free port, once it answers /healthz. A port found free can be taken by another
+    process before the server binds it (other test runs share the machine): then again on another port."""
+    try:
+        return _serve_on_a_free_port(env)
+    except PortTaken:
+        if tries == 1:
+            raise
+        return _serve_until_healthy(env, tries - 1)
+
+
+class PortTaken(AssertionError):
+    pass
+
+
+def _serve_on_a_free_port(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
     port = _free_port()
     process = subprocess.Popen(
         [SWITCHBOARD, "serve"],
@@ -158,7 +173,10 @@ def _serve_until_healthy(env: dict[str, str]) -> tuple[subprocess.Popen[str], st
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
-        assert process.poll() is None, f"switchboard serve exited: {process.communicate()[0]}"
+        if process.poll() is not None:
+            output = process.communicate()[0]
+            taken = "address already in use" in output
+            raise (PortTaken if taken else AssertionError)(f"switchboard serve exited: {output}")
         try:
             return httpx.get(f"{url}/healthz").status_code == 200
         except httpx.TransportError:
