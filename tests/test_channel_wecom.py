@@ -162,6 +162,23 @@ async def test_app_expired_token_is_refreshed_once_and_the_message_goes_once(api
     assert [c["body"]["touser"] for c in calls if c["api"] == "message/send"] == ["zhangsan", "lisi"]
 
 
+async def test_app_token_unknown_to_wecom_is_replaced(api: StandInProcess) -> None:
+    channel = _app(api)
+    await channel.start(_no_receipts)
+    try:
+        assert (await channel.send(_message("wecom_app", "zhangsan"))).accepted
+        await api.stop()  # a WeCom that no longer knows the token: 40014, not 42001
+        await api.start()
+        result = await channel.send(_message("wecom_app", "wangwu", "d2"))
+    finally:
+        await channel.stop()
+    assert result.accepted, result
+    assert [(c["api"], c.get("body", {}).get("touser")) for c in await api.accepted()] == [
+        ("gettoken", None),
+        ("message/send", "wangwu"),
+    ]
+
+
 async def test_app_flood_unknown_user_and_wrong_secret(api: StandInProcess) -> None:
     channel, wrong = _app(api), _app(api, secret="not-the-secret")
     for each in (channel, wrong):

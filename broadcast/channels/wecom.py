@@ -1,16 +1,17 @@
 """WeCom (企业微信) channels: group robots (`wecom_robot`) and application messages to users (`wecom_app`).
 
 They are two channels, not one, because the outbox paces per channel and their limits differ by two orders of
-magnitude: a group robot may send 20 messages a minute (so its channel goes at 1/3 a second, one at a time), an
-application is limited per member (30 a minute, 1,000 an hour) and per day (account limit × 200 person-times), its
-calls only by the corporation's base frequency. They also differ in who they reach (a group by its webhook, a
-person by WeCom userid), in credentials (a key in the URL; corpid + corpsecret for an access token) and in what
-makes them "down" (a wrong secret takes the whole application down, a wrong key only one robot's rows).
+magnitude: a group robot may send 20 messages a minute (its channel goes at 1/3 a second, one at a time), an
+application is limited per member (30 a minute, 1,000 an hour), per day (account limit × 200 person-times) and by
+the corporation's base frequency (10,000 calls a minute per API, shared with its other applications): its channel
+goes at 20 a second, 4 at a time, and each warning reaches each user once. They also differ in whom they reach (a
+group by its webhook, a person by WeCom userid), in credentials (a key in the URL; corpid + corpsecret for an access
+token) and in what makes them "down" (a wrong secret takes the whole application down, a wrong key one robot's rows).
 
 Answers map onto `SendResult` from the API's errcode (HTTP is 200 either way): 45009 (接口调用超过限制) and HTTP 429
 answer `retry_after` and hold (a robot, or the whole application), -1 (系统繁忙) is retried, 40014/42001 (access token
-invalid or expired) fetch a new token once and send again, anything else is permanent, with the errcode in the
-Chinese detail. Neither API reports delivery later.
+invalid or expired) fetch a new token once and send again (refused again, the row is retried later); anything else
+is permanent, with the errcode in the Chinese detail. Neither API reports delivery later.
 """
 
 import asyncio
@@ -46,6 +47,8 @@ def _verdict(answer: dict[str, Any], contact: LastContact, hold: float | None = 
         )
     if errcode == -1:
         return SendResult(False, detail=f"企业微信系统繁忙（errcode -1：{errmsg}）")
+    if errcode in TOKEN_ERRORS:  # refused again right after a new token: a passing fault at WeCom, worth a retry
+        return SendResult(False, detail=f"企业微信不认新取得的 access_token（errcode {errcode}：{errmsg}）")
     if errcode in APP_ERRORS:
         contact.failed(detail)
     return SendResult(False, permanent=True, detail=detail)
