@@ -19,20 +19,14 @@ from broadcast.channels.dingtalk import DingTalkRobotChannel, sign
 from switchboard.core.outbound import REFUSED, OutboundPolicy
 from tests.support.peers import dingtalk_api
 from tests.support.peers.dingtalk_api import KEYWORD, SECRET, SIGNED
-from tests.support.peers.standin import StandInProcess
+from tests.support.peers.standin import StandInProcess, no_receipts
 from tests.support.rendered import rendering
 
 
 @pytest.fixture
 async def api():
-    stand_in = StandInProcess("tests.support.peers.dingtalk_api")
-    await stand_in.start()
-    yield stand_in
-    await stand_in.stop()
-
-
-async def _no_receipts(*args: object) -> None:
-    raise AssertionError("DingTalk has no receipts")
+    async with StandInProcess("tests.support.peers.dingtalk_api") as stand_in:
+        yield stand_in
 
 
 def _channel(api: StandInProcess, secret: str = SECRET, policy: OutboundPolicy | None = None) -> DingTalkRobotChannel:
@@ -53,7 +47,7 @@ def test_signature_is_the_documented_one() -> None:
 
 async def test_signed_markdown_arrives_intact_with_mentions(api: StandInProcess) -> None:
     channel = _channel(api)
-    await channel.start(_no_receipts)
+    await channel.start(no_receipts)
     try:
         message = _message(f"{SIGNED}#at=13800001111,13900002222")
         result = await channel.send(message)
@@ -77,7 +71,7 @@ async def test_signed_markdown_arrives_intact_with_mentions(api: StandInProcess)
 
 async def test_wrong_secret_is_refused_permanently_in_chinese_and_in_health(api: StandInProcess) -> None:
     channel = _channel(api, secret="SEC-not-the-one")
-    await channel.start(_no_receipts)
+    await channel.start(no_receipts)
     try:
         result = await channel.send(_message(SIGNED))
         health = channel.health()
@@ -94,7 +88,7 @@ async def test_keywords_unknown_robot_and_an_outlet_address(api: StandInProcess)
     refusing = _channel(api, policy=OutboundPolicy(frozenset(), ()))
     allowing = _channel(api, policy=OutboundPolicy(frozenset(), (ipaddress.ip_network("127.0.0.1/32"),)))
     for channel in (refusing, allowing):
-        await channel.start(_no_receipts)
+        await channel.start(no_receipts)
     try:
         with_keyword = await allowing.send(_message(KEYWORD))  # the warning says 预警: the robot's keyword
         without = await allowing.send(Message("d2", KEYWORD, "### 测试消息", subject="测试"))
@@ -115,7 +109,7 @@ async def test_keywords_unknown_robot_and_an_outlet_address(api: StandInProcess)
 
 async def test_sending_too_fast_backs_off_and_sends_once(api: StandInProcess) -> None:
     channel = _channel(api)
-    await channel.start(_no_receipts)
+    await channel.start(no_receipts)
     try:
         sent = [await channel.send(_message(SIGNED, f"d{i}")) for i in range(dingtalk_api.PER_MINUTE)]
         over = await channel.send(_message(SIGNED, "d20"))  # the 21st within a minute: 130101

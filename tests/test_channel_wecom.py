@@ -13,7 +13,7 @@ from broadcast.channel import Message
 from broadcast.channels.wecom import WeComAppChannel, WeComRobotChannel
 from switchboard.core.outbound import REFUSED, OutboundPolicy
 from tests.support.peers import wecom_api
-from tests.support.peers.standin import StandInProcess
+from tests.support.peers.standin import StandInProcess, no_receipts
 from tests.support.rendered import rendering
 
 KEY, OTHER_KEY = sorted(wecom_api.ROBOT_KEYS)
@@ -22,14 +22,8 @@ LOCAL = OutboundPolicy(frozenset(), (ipaddress.ip_network("127.0.0.1/32"),))
 
 @pytest.fixture
 async def api():
-    stand_in = StandInProcess("tests.support.peers.wecom_api")
-    await stand_in.start()
-    yield stand_in
-    await stand_in.stop()
-
-
-async def _no_receipts(*args: object) -> None:
-    raise AssertionError("WeCom has no receipts")
+    async with StandInProcess("tests.support.peers.wecom_api") as stand_in:
+        yield stand_in
 
 
 def _robot(api: StandInProcess, policy: OutboundPolicy | None = None) -> WeComRobotChannel:
@@ -47,7 +41,7 @@ def _message(channel: str, recipient: str, delivery_id: str = "d1") -> Message:
 
 async def test_robot_markdown_arrives_intact_with_userid_mentions(api: StandInProcess) -> None:
     channel = _robot(api)
-    await channel.start(_no_receipts)
+    await channel.start(no_receipts)
     try:
         message = _message("wecom_robot", f"{KEY}#at=zhangsan,lisi")
         result = await channel.send(message)
@@ -62,7 +56,7 @@ async def test_robot_markdown_arrives_intact_with_userid_mentions(api: StandInPr
 
 async def test_robot_mobiles_are_mentioned_in_a_text_message(api: StandInProcess) -> None:
     channel = _robot(api)
-    await channel.start(_no_receipts)
+    await channel.start(no_receipts)
     try:
         result = await channel.send(_message("wecom_robot", f"{KEY}#at=13800001111,zhangsan"))
     finally:
@@ -80,7 +74,7 @@ async def test_robot_mobiles_are_mentioned_in_a_text_message(api: StandInProcess
 
 async def test_robot_over_its_limit_backs_off_and_sends_once(api: StandInProcess) -> None:
     channel = _robot(api)
-    await channel.start(_no_receipts)
+    await channel.start(no_receipts)
     try:
         accepted = [await channel.send(_message("wecom_robot", KEY, f"d{i}")) for i in range(20)]
         over = await channel.send(_message("wecom_robot", KEY, "d20"))  # the stand-in's 21st within a minute
@@ -108,7 +102,7 @@ async def test_robot_unknown_key_is_permanent_and_an_outlet_address_needs_the_po
     outlet = f"{api.base_url}/cgi-bin/webhook/send?key={KEY}#at=wangwu"
     refusing, allowing = _robot(api, OutboundPolicy(frozenset(), ())), _robot(api, LOCAL)
     for channel in (refusing, allowing):
-        await channel.start(_no_receipts)
+        await channel.start(no_receipts)
     try:
         unknown = await allowing.send(_message("wecom_robot", "no-such-key"))
         refused = await refusing.send(_message("wecom_robot", outlet))
@@ -126,7 +120,7 @@ async def test_robot_unknown_key_is_permanent_and_an_outlet_address_needs_the_po
 
 async def test_app_message_reaches_the_user_with_one_token(api: StandInProcess) -> None:
     channel = _app(api)
-    await channel.start(_no_receipts)
+    await channel.start(no_receipts)
     try:
         first = await channel.send(_message("wecom_app", "zhangsan"))
         second = await channel.send(_message("wecom_app", "lisi", "d2"))
@@ -148,7 +142,7 @@ async def test_app_message_reaches_the_user_with_one_token(api: StandInProcess) 
 
 async def test_app_expired_token_is_refreshed_once_and_the_message_goes_once(api: StandInProcess) -> None:
     channel = _app(api)
-    await channel.start(_no_receipts)
+    await channel.start(no_receipts)
     try:
         assert (await channel.send(_message("wecom_app", "zhangsan"))).accepted
         await api.turn(expire_tokens=True)  # WeCom may end a token before expires_in
@@ -164,7 +158,7 @@ async def test_app_expired_token_is_refreshed_once_and_the_message_goes_once(api
 
 async def test_app_token_unknown_to_wecom_is_replaced(api: StandInProcess) -> None:
     channel = _app(api)
-    await channel.start(_no_receipts)
+    await channel.start(no_receipts)
     try:
         assert (await channel.send(_message("wecom_app", "zhangsan"))).accepted
         await api.stop()  # a WeCom that no longer knows the token: 40014, not 42001
@@ -182,7 +176,7 @@ async def test_app_token_unknown_to_wecom_is_replaced(api: StandInProcess) -> No
 async def test_app_flood_unknown_user_and_wrong_secret(api: StandInProcess) -> None:
     channel, wrong = _app(api), _app(api, secret="not-the-secret")
     for each in (channel, wrong):
-        await each.start(_no_receipts)
+        await each.start(no_receipts)
     try:
         await api.turn(flood=1)
         flooded = await channel.send(_message("wecom_app", "zhangsan"))

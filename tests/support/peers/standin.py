@@ -78,6 +78,11 @@ def serve(stand_in: StandIn, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
 
 
+async def no_receipts(*args: object) -> None:
+    """The receipt handler for channels whose API has none (WeCom, DingTalk): never called."""
+    raise AssertionError(f"a receipt from an API that has none: {args}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,6 +102,13 @@ class StandInProcess:
         command = [sys.executable, "-m", self.module, str(self.port), *self.args]
         self._process = subprocess.Popen(command, cwd=ROOT)
         await until(self._answers, timeout=15, what=f"the {self.module} stand-in to listen")
+
+    async def __aenter__(self) -> "StandInProcess":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
     async def stop(self) -> None:
         process, self._process = self._process, None
