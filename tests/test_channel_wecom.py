@@ -197,3 +197,23 @@ async def test_app_flood_unknown_user_and_wrong_secret(api: StandInProcess) -> N
     assert health["status"] == "down" and "errcode 40001" in health["error"] and "not-the-secret" not in str(health)
     sends = [c["body"]["touser"] for c in await api.accepted() if c["api"] == "message/send"]
     assert sends == ["zhangsan"]  # once, after the flood
+
+
+async def test_a_long_warning_is_cut_to_what_wecom_takes(api: StandInProcess) -> None:
+    shown = rendering("wecom_robot", description="汾河水位持续上涨，" * 500)  # 13,500 bytes of description
+    robot, app = _robot(api), _app(api)
+    for channel in (robot, app):
+        await channel.start(no_receipts)
+    try:
+        to_group = await robot.send(Message("d1", f"{KEY}#at=zhangsan", shown.text))
+        to_user = await app.send(Message("d2", "lisi", shown.text))
+    finally:
+        for channel in (robot, app):
+            await channel.stop()
+    assert to_group.accepted and to_user.accepted, (to_group, to_user)
+    group, user = [c["body"] for c in await api.accepted() if c["api"] != "gettoken"]
+    assert len(group["markdown"]["content"].encode()) <= 4096 and group["markdown"]["content"].endswith(
+        "……\n<@zhangsan>"
+    )
+    assert len(user["markdown"]["content"].encode()) <= 2048 and user["markdown"]["content"].endswith("……")
+    assert group["markdown"]["content"].startswith(shown.text[:200])
