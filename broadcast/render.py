@@ -17,10 +17,11 @@ from .segments import segment
 from .values import BEIJING
 from .workflow import alert_of, areas_of
 
-CHANNELS = ("sms", "email", "telegram", "tts")
+CHANNELS = ("sms", "email", "telegram", "tts", "wecom", "dingtalk")
 # Channels without templates of their own borrow one: the voice call reads the broadcast script, anything else
 # (weather push, fax, a peer added later) gets the e-mail rendering: subject, text, HTML and the CAP document.
-TEMPLATE_OF = {"voice": "tts"}
+# WeCom's robots and application messages read the same markdown (WeCom's dialect: <font color>, `>` quotes).
+TEMPLATE_OF = {"voice": "tts", "wecom_robot": "wecom", "wecom_app": "wecom"}
 COLOUR_CSS = {"blue": "#1e62d0", "yellow": "#f2c200", "orange": "#f07800", "red": "#d8000c"}
 COLOUR_EMOJI = {"blue": "🔵", "yellow": "🟡", "orange": "🟠", "red": "🔴"}
 MAX_SMS_PARTS = 6  # default of [channels] sms_max_parts: 6 UCS-2 parts are about 400 characters
@@ -114,6 +115,9 @@ def render(
             html=_template("email.html.j2", language, values),
             attachments=[cap_filename(warning)],
         )
+    if kind in ("wecom", "dingtalk"):  # the subject is DingTalk's markdown title (what the chat list shows)
+        subject = _template("email_subject.txt.j2", language, values)
+        return Rendering(channel, language, _template(f"{kind}.md.j2", language, values), subject=subject)
     if kind == "telegram":
         return Rendering(channel, language, _template("telegram.html.j2", language, values))
     return Rendering(channel, language, _template("tts.txt.j2", language, values))

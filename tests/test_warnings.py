@@ -373,13 +373,18 @@ async def test_preview_shows_every_channel_and_sms_segments(
     response = await client.post(f"{BASE}/{warning['id']}/preview", headers=tokens["approver"])
     assert response.status_code == 200, response.text
     renderings = {r["channel"]: r for r in response.json()["renderings"]}
-    assert set(renderings) == {"sms", "email", "telegram", "tts"}
+    assert set(renderings) == {"sms", "email", "telegram", "tts", "wecom", "dingtalk"}
     sms = renderings["sms"]
     assert sms["encoding"] == "UCS-2" and sms["text"].startswith("【太原市应急管理局】")
     assert sms["segments"] == (1 if sms["length"] <= 70 else -(-sms["length"] // 67)) and sms["segments"] >= 2
     email = renderings["email"]
     assert "橙色" in email["subject"] and "<h2" in email["html"] and email["attachments"] == ["draft.xml"]
     assert "<b>" in renderings["telegram"]["text"] and "暴雨橙色预警" in renderings["tts"]["text"]
+    assert (
+        renderings["wecom"]["text"].startswith("### ")
+        and '<font color="warning">橙色</font>' in renderings["wecom"]["text"]
+    )
+    assert "**橙色**" in renderings["dingtalk"]["text"] and renderings["dingtalk"]["subject"] == email["subject"]
     # HTML renderings escape what the office typed.
     hostile = await draft(client, tokens, warning["incident_id"], group, headline="<script>x</script>")
     response = await client.post(f"{BASE}/{hostile['id']}/preview", headers=tokens["approver"])

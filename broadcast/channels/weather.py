@@ -9,7 +9,8 @@ import logging
 
 import httpx
 
-from broadcast.channel import NOT_STARTED, LastContact, Message, ReceiptHandler, SendResult
+from broadcast.channel import NOT_STARTED, Message, SendResult
+from broadcast.channels.http_channel import HttpChannel
 from switchboard.core.outbound import REFUSED, OutboundPolicy
 
 log = logging.getLogger(__name__)
@@ -19,30 +20,15 @@ NAME = "weather"
 SCHEMES = ("http", "https")
 
 
-class WeatherPushChannel:
+class WeatherPushChannel(HttpChannel):
     name = NAME
 
     def __init__(
         self, policy: OutboundPolicy, *, rate_per_second: float = 5.0, concurrency: int = 4, timeout: float = 10.0
     ) -> None:
+        super().__init__(timeout)
         self.policy = policy  # checked again at each push: a name may resolve elsewhere than when it was composed
-        self.rate_per_second, self.concurrency, self.timeout = rate_per_second, concurrency, timeout
-        self.receipts = False
-        self._client: httpx.AsyncClient | None = None
-        self.contact = LastContact()
-
-    async def start(self, on_receipt: ReceiptHandler) -> None:
-        """A push has no receipts; `on_receipt` is not needed."""
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
-
-    async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    def health(self) -> dict[str, str]:
-        return self.contact.health(self._client is not None)
+        self.rate_per_second, self.concurrency = rate_per_second, concurrency
 
     async def send(self, message: Message) -> SendResult:
         document = next((a for a in message.attachments if a.content_type == CAP_XML), None)
