@@ -1,19 +1,20 @@
-"""What the Chinese carriers' SMS channels (SMGP for China Telecom, SGIP for China Unicom) share above the wire.
+"""What the SMS channels share above the wire: SMPP (`sms`), SMGP for China Telecom, SGIP for China Unicom.
 
-Sending: the text is split by `broadcast.segments` as UCS-2 (70 characters alone, 67 per part), each part a
-Submit with MessageCoding/MsgFormat 8 and, when there are several, TP_udhi=1 and a 3GPP concatenation header
-(8-bit reference, total, index) at the start of the content. Parts of one message go in order, one at a time;
-different messages share the session's window. The `remote_id` of a long message is its LAST part's id; the
-receipt is reported once, under that id, when every part has a final report (delivered only if all were), or
-as soon as one part fails.
+Sending: the text is split by `broadcast.segments` (GSM-7 160/153 or UCS-2 70/67; the Chinese carriers' gateways
+are sent UCS-2 only, `encoding`). One part goes as is; several go with the protocol's UDHI flag and a 3GPP
+concatenation header (8-bit reference, total, index) at the start of the content, each part one submit with a
+report requested. Parts of one message go in order, one at a time; different messages share the session's
+window. The `remote_id` of a long message is its LAST part's id; the receipt is reported once, under that id,
+when every part has a final report (delivered only if all were), or as soon as one part fails.
 
-Back-off: a "busy" answer on a message's first part answers `retry_after` and holds the whole channel for that
-long (doubling while the gateway keeps refusing, reset by the next success), so the outbox does not hammer it. On
-a later part the channel waits and resubmits that part itself, since re-sending the whole message would duplicate
-the parts already accepted; likewise across a reconnect, within `part_deadline`.
+Back-off: a "busy" answer (ESME_RTHROTTLED, SMGP Status 1, SGIP Result 11) on a message's first part answers
+`retry_after` and holds the whole channel for that long (doubling while the gateway keeps refusing, reset by the
+next success), so the outbox does not hammer it. On a later part the channel waits and resubmits that part
+itself, since re-sending the whole message would duplicate the parts already accepted; likewise across a
+reconnect, within `part_deadline`.
 
-A protocol supplies `_submit` (one part onto its session) and calls `_report_part` for each status report and
-`_mobile_originated` for each MO message.
+A protocol supplies `_submit` (one part onto its session) and `_stop_session`, and calls `_report_part` for each
+final delivery report and `_mobile_originated` for each MO message.
 """
 
 import asyncio
@@ -27,9 +28,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from broadcast.channel import NOT_STARTED, Message, ReceiptHandler, SendResult
-from broadcast.framing import LinkDown
-from broadcast.segments import segment
-from broadcast.smpp.pdu import concatenation_udh
+from broadcast.segments import Encoding, segment
+from broadcast.smpp.pdu import concatenation_udh, gsm_encode
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,17 @@ MobileOriginatedHandler = Callable[[str, str], Awaitable[None]]  # (source numbe
 
 @dataclass(frozen=True)
 class Part:
-    recipient: str  # digits only, as the gateways take them (+86 becomes 86)
-    content: bytes  # UCS-2, after the UDH when udhi
+    recipient: str  # as the message gives it: "+8613...", "8613...", "12379"
+    encoding: Encoding
+    content: bytes  # unpacked GSM-7 or UCS-2, after the UDH when udhi
     udhi: bool
     total: int
     index: int  # 1-based
+
+    @property
+    def number(self) -> str:
+        """Digits only, as the gateways take them (+86 becomes 86)."""
+        return self.recipient.removeprefix("+")
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,7 @@ class _Concatenated:
 
 class GatewayChannel:
     receipts = True
+    encoding: Encoding | None = "UCS-2"  # None: GSM-7 where the text allows (SMPP)
 
     def __init__(
         self,
@@ -103,7 +110,7 @@ class GatewayChannel:
 
     async def _submit(self, part: Part, *, wait: float, accepted: Callable[[str], None]) -> Answer:
         """Submit one part; `accepted(id)` must run before the link reads the next PDU (a report may follow).
-        Raise LinkDown or TimeoutError when no session could carry it."""
+        Raise ConnectionError (the sessions' LinkDown) or TimeoutError when no session could carry it."""
         raise NotImplementedError
 
     async def _stop_session(self) -> None:
@@ -134,17 +141,17 @@ class GatewayChannel:
         held = self._hold_until - time.monotonic()
         if held > 0:
             return SendResult(accepted=False, retry_after=held, detail="短信网关限流，暂缓发送")
-        texts = segment(message.text, "UCS-2").parts
-        if not texts:
+        segments = segment(message.text, self.encoding)
+        if not segments.parts:
             return SendResult(accepted=False, permanent=True, detail="短信内容为空")
-        total, reference = len(texts), next(self._references)
+        total, reference = segments.count, next(self._references)
         concatenated = _Concatenated(total)
         deadline = time.monotonic() + self._part_deadline
-        for index, text in enumerate(texts, start=1):
-            payload = text.encode("utf-16-be")
+        for index, text in enumerate(segments.parts, start=1):
+            payload = text.encode("utf-16-be") if segments.encoding == "UCS-2" else gsm_encode(text)
             if total > 1:
                 payload = concatenation_udh(reference, total, index) + payload
-            part = Part(message.recipient.removeprefix("+"), payload, total > 1, total, index)
+            part = Part(message.recipient, segments.encoding, payload, total > 1, total, index)
             result = await self._submit_part(concatenated, part, deadline)
             if result is not None:  # the message stops here
                 self._forget(concatenated)
@@ -170,7 +177,7 @@ class GatewayChannel:
             wait = self._bind_wait if first else max(0.0, deadline - time.monotonic())
             try:
                 answer = await self._submit(part, wait=wait, accepted=accepted)
-            except (LinkDown, TimeoutError) as exc:
+            except (ConnectionError, TimeoutError) as exc:
                 if first or time.monotonic() >= deadline:
                     detail = f"短信网关连接中断：{exc or type(exc).__name__}"
                     return SendResult(accepted=False, retry_after=self._bind_wait, detail=detail)
@@ -244,5 +251,6 @@ class GatewayChannel:
 
 
 def report_detail(delivered: bool, stat: str, err: str) -> str:
+    """ "回执：未送达（状态 UNDELIV，错误码 001）", as the delivery row shows it."""
     verdict = "已送达" if delivered else "未送达"
-    return f"状态报告：{verdict}（状态 {stat}，错误码 {err}）"
+    return f"回执：{verdict}（状态 {stat}，错误码 {err}）"

@@ -88,7 +88,7 @@ class SgipChannel(GatewayChannel):
         return health
 
     async def _submit(self, part: Part, *, wait: float, accepted: Callable[[str], None]) -> Answer:
-        submit = pdu.Submit(user_number=part.recipient, content=part.content, tp_udhi=part.udhi, **self._submit_fields)
+        submit = pdu.Submit(user_number=part.number, content=part.content, tp_udhi=part.udhi, **self._submit_fields)
 
         def on_response(frame: Frame) -> None:
             if pdu.result_of(frame.body) == pdu.OK:

@@ -76,7 +76,7 @@ class SmgpChannel(GatewayChannel):
     async def _submit(self, part: Part, *, wait: float, accepted: Callable[[str], None]) -> Answer:
         submit = pdu.Submit(
             src_term_id=self._src_term_id,
-            dest_term_id=part.recipient,
+            dest_term_id=part.number,
             content=part.content,
             service_id=self._service_id,
             udhi=part.udhi,
