@@ -21,11 +21,11 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import json
 import re
-import signal
 import struct
 import time
+
+from tests.support.peers.carrier import Knobs, Refused, arguments, run, udh_concatenation
 
 BIND, UNBIND, SUBMIT, DELIVER, REPORT = 0x1, 0x2, 0x3, 0x4, 0x5
 RESP = 0x80000000
@@ -35,27 +35,8 @@ UNKNOWN_USER = 29
 NUMBER = re.compile(rb"[0-9]{1,21}")
 
 
-class Refused(Exception):
-    def __init__(self, result: int, why: str) -> None:
-        super().__init__(why)
-        self.result = result
-
-
 def cstring(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("ascii", "replace")
-
-
-def udh_concatenation(content: bytes) -> dict | None:
-    if len(content) < 6 or content[0] + 1 > len(content):
-        return None
-    header, position = content[1 : 1 + content[0]], 0
-    while position + 2 <= len(header):
-        iei, size = header[position], header[position + 1]
-        if iei == 0x00 and size == 3:
-            data = header[position + 2 : position + 5]
-            return {"ref": data[0], "total": data[1], "part": data[2], "header_length": 1 + content[0]}
-        position += 2 + size
-    return None
 
 
 def check_time(raw: bytes, name: str) -> str:
@@ -132,20 +113,11 @@ def resp(result: int) -> bytes:
 class Gateway:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.record = open(args.record, "a", buffering=1)  # noqa: SIM115  (one line per submit, flushed)
+        self.knobs = Knobs(args)
         self.counter = itertools.count(1)
-        self.throttle_left, self.skip_left = args.throttle_first, args.throttle_after
-        self.accepted = 0
-        self.dropped = self.mo_sent = False
-        self.tasks: set[asyncio.Task] = set()
 
     def sequence(self) -> bytes:
         return struct.pack(">LLL", self.args.node_id, int(time.strftime("%m%d%H%M%S")), next(self.counter))
-
-    def spawn(self, work) -> None:
-        task = asyncio.create_task(work)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         bound = False
@@ -169,9 +141,7 @@ class Gateway:
                     if result != OK:
                         return
                     bound = True
-                    if self.args.mo and not self.mo_sent:
-                        self.mo_sent = True
-                        self.spawn(self.mobile_originated())
+                    self.knobs.after_login(self.mobile_originated)
                 elif not bound:
                     return
                 elif command == SUBMIT:
@@ -198,40 +168,25 @@ class Gateway:
             line.update(parse_submit(body))
             if not 101000000 <= stamp <= 1231235959:
                 raise Refused(BAD_PARAMETER, f"Sequence Number time {stamp}")
-            if self.skip_left > 0:
-                self.skip_left -= 1
-            elif self.throttle_left > 0:
-                self.throttle_left -= 1
-                raise Refused(NODE_BUSY, "throttled")
+            self.knobs.throttle(NODE_BUSY)
             result = OK
         except Refused as refused:
-            result = refused.result
+            result = refused.code
             line["refused"] = str(refused)
         line["result"] = result
-        self.record.write(json.dumps(line, ensure_ascii=False) + "\n")
-        if self.args.response_delay:
-            await asyncio.sleep(self.args.response_delay)
-        send(SUBMIT | RESP, sequence, resp(result))
-        if result != OK:
-            return False
-        if line["report_flag"] in (0, 1):
-            self.spawn(self.report(sequence, line["user_numbers"][0]))
-        self.accepted += 1
-        if self.args.drop_after and self.accepted == self.args.drop_after and not self.dropped:
-            self.dropped = True
-            return True
-        return False
+        drop = await self.knobs.answer(line, result == OK, lambda: send(SUBMIT | RESP, sequence, resp(result)))
+        if result == OK and line["report_flag"] in (0, 1):
+            self.knobs.spawn(self.report(sequence, line["user_numbers"][0]))
+        return drop
 
     async def report(self, submit_sequence: bytes, user: str) -> None:
         await asyncio.sleep(self.args.receipt_delay)
-        undeliverable = self.args.undeliverable_prefix and user.startswith(self.args.undeliverable_prefix)
+        undeliverable = self.knobs.undeliverable(user)
         state, error = (2, UNKNOWN_USER) if undeliverable else (0, 0)
         body = struct.pack(">12sB21sBB", submit_sequence, 0, user.encode(), state, error) + bytes(8)
         await self.to_sp(REPORT, body)
 
-    async def mobile_originated(self) -> None:
-        await asyncio.sleep(0.2)
-        source, _, text = self.args.mo.partition("=")
+    async def mobile_originated(self, source: str, text: str) -> None:
         content = text.encode("utf-16-be")
         body = struct.pack(">21s21sBBBL", source.encode(), b"12379", 0, 0, 8, len(content)) + content + bytes(8)
         await self.to_sp(DELIVER, body)
@@ -256,35 +211,15 @@ class Gateway:
                 writer.close()
 
 
-async def main(args: argparse.Namespace) -> None:
-    gateway = Gateway(args)
-    server = await asyncio.start_server(gateway.serve, "127.0.0.1", args.port)
-    print("READY", flush=True)
-    async with server:
-        await server.serve_forever()
-
-
-def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--record", required=True)
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sp-port", type=int, required=True)
     parser.add_argument("--login", default="sb")
     parser.add_argument("--password", default="secret")
     parser.add_argument("--sp-login", default="smg")
     parser.add_argument("--sp-password", default="smgsecret")
     parser.add_argument("--node-id", type=int, default=2000000001)
-    parser.add_argument("--receipt-delay", type=float, default=0.2)
-    parser.add_argument("--throttle-first", type=int, default=0)
-    parser.add_argument("--throttle-after", type=int, default=0)
-    parser.add_argument("--undeliverable-prefix", default="")
-    parser.add_argument("--drop-after", type=int, default=0)
-    parser.add_argument("--response-delay", type=float, default=0.0)
-    parser.add_argument("--mo", default="")
-    return parser.parse_args()
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        asyncio.run(main(_arguments()))
+    options = arguments(__doc__.splitlines()[0], _options)
+    run(Gateway(options).serve, options.port)

@@ -18,15 +18,14 @@ first `--throttle-after` M; `--drop-after N` closes the connection after answeri
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import itertools
-import json
 import os
 import re
-import signal
 import struct
 import time
+
+from tests.support.peers.carrier import Knobs, Refused, arguments, run, udh_concatenation
 
 LOGIN, SUBMIT, DELIVER, ACTIVE_TEST, EXIT = 0x1, 0x2, 0x3, 0x4, 0x6
 RESP = 0x80000000
@@ -39,12 +38,6 @@ TAGS = {0x0001: "TP_pid", 0x0002: "TP_udhi", 0x0003: "LinkID", 0x0009: "PkTotal"
 DIGITS = re.compile(rb"[0-9]{1,21}")
 
 
-class Refused(Exception):
-    def __init__(self, status: int, why: str) -> None:
-        super().__init__(why)
-        self.status = status
-
-
 def cstring(raw: bytes) -> bytes:
     return raw.split(b"\0", 1)[0]
 
@@ -54,19 +47,6 @@ def check_time(raw: bytes, name: str) -> str:
     if value and not re.fullmatch(r"[0-9]{12}[0-9]{1}[0-9]{2}[+-R]", value):
         raise Refused(TIME_FORMAT, f"{name} {value!r}")
     return value
-
-
-def udh_concatenation(content: bytes) -> dict | None:
-    if len(content) < 6 or content[0] + 1 > len(content):
-        return None
-    header, position = content[1 : 1 + content[0]], 0
-    while position + 2 <= len(header):
-        iei, size = header[position], header[position + 1]
-        if iei == 0x00 and size == 3:
-            data = header[position + 2 : position + 5]
-            return {"ref": data[0], "total": data[1], "part": data[2], "header_length": 1 + content[0]}
-        position += 2 + size
-    return None
 
 
 def parse_submit(body: bytes) -> dict:
@@ -145,24 +125,14 @@ def parse_submit(body: bytes) -> dict:
 class Gateway:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.record = open(args.record, "a", buffering=1)  # noqa: SIM115  (one line per submit, flushed)
+        self.knobs = Knobs(args)
         self.ids = itertools.count(1)
         self.sequences = itertools.count(1)
-        self.throttle_left, self.skip_left = args.throttle_first, args.throttle_after
-        self.accepted = 0
-        self.dropped = False
-        self.mo_sent = False
-        self.tasks: set[asyncio.Task] = set()
 
     def msg_id(self) -> bytes:
         """10 bytes BCD: SMGW code (6 digits), MMDDHHMM, sequence (6 digits)."""
         digits = f"{os.getpid() % 1000000:06d}{time.strftime('%m%d%H%M')}{next(self.ids) % 1000000:06d}"
         return bytes.fromhex(digits)
-
-    def spawn(self, work) -> None:
-        task = asyncio.create_task(work)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
 
     def login(self, body: bytes) -> tuple[int, bytes]:
         if len(body) != 30:
@@ -195,9 +165,7 @@ class Gateway:
                         await writer.drain()
                         return
                     logged_in = True
-                    if self.args.mo and not self.mo_sent:
-                        self.mo_sent = True
-                        self.spawn(self.mobile_originated(send))
+                    self.knobs.after_login(lambda source, text: self.mobile_originated(send, source, text))
                 elif not logged_in:
                     return
                 elif command == SUBMIT:
@@ -226,44 +194,31 @@ class Gateway:
         msg_id = bytes(10)
         try:
             line.update(parse_submit(body))
-            if self.skip_left > 0:
-                self.skip_left -= 1
-            elif self.throttle_left > 0:
-                self.throttle_left -= 1
-                raise Refused(BUSY, "throttled")
+            self.knobs.throttle(BUSY)
             status = OK
             msg_id = self.msg_id()
             line["msg_id"] = msg_id.hex()
         except Refused as refused:
-            status = refused.status
+            status = refused.code
             line["refused"] = str(refused)
         line["status"] = status
-        self.record.write(json.dumps(line, ensure_ascii=False) + "\n")
-        if self.args.response_delay:
-            await asyncio.sleep(self.args.response_delay)
-        send(SUBMIT | RESP, sequence, struct.pack(">10sL", msg_id, status))
-        if status != OK:
-            return False
-        if line["need_report"]:
-            self.spawn(self.report(send, msg_id, line["dest_term_ids"][0], line["src_term_id"]))
-        self.accepted += 1
-        if self.args.drop_after and self.accepted == self.args.drop_after and not self.dropped:
-            self.dropped = True
-            return True
-        return False
+        drop = await self.knobs.answer(
+            line, status == OK, lambda: send(SUBMIT | RESP, sequence, struct.pack(">10sL", msg_id, status))
+        )
+        if status == OK and line["need_report"]:
+            self.knobs.spawn(self.report(send, msg_id, line["dest_term_ids"][0], line["src_term_id"]))
+        return drop
 
     async def report(self, send, msg_id: bytes, destination: str, source: str) -> None:
         await asyncio.sleep(self.args.receipt_delay)
-        undeliverable = self.args.undeliverable_prefix and destination.startswith(self.args.undeliverable_prefix)
+        undeliverable = self.knobs.undeliverable(destination)
         stat, err = ("UNDELIV", "001") if undeliverable else ("DELIVRD", "000")
         now = time.strftime("%y%m%d%H%M")
         text = b"id:" + msg_id + f" sub:001 dlvrd:{0 if undeliverable else 1:03d} Submit_date:{now}".encode()
         text += f" done_date:{now} Stat:{stat} Err:{err} Txt:".encode() + bytes(20)
         self.deliver(send, True, 0, destination, source, text)
 
-    async def mobile_originated(self, send) -> None:
-        await asyncio.sleep(0.2)
-        source, _, text = self.args.mo.partition("=")
+    async def mobile_originated(self, send, source: str, text: str) -> None:
         self.deliver(send, False, 8, source, "12379", text.encode("utf-16-be"))
 
     def deliver(self, send, is_report: bool, msg_format: int, source: str, dest: str, content: bytes) -> None:
@@ -280,31 +235,11 @@ class Gateway:
         send(DELIVER, next(self.sequences), body + content + bytes(8))
 
 
-async def main(args: argparse.Namespace) -> None:
-    gateway = Gateway(args)
-    server = await asyncio.start_server(gateway.serve, "127.0.0.1", args.port)
-    print("READY", flush=True)
-    async with server:
-        await server.serve_forever()
-
-
-def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--record", required=True)
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--client-id", default="sb")
     parser.add_argument("--secret", default="secret")
-    parser.add_argument("--receipt-delay", type=float, default=0.2)
-    parser.add_argument("--throttle-first", type=int, default=0)
-    parser.add_argument("--throttle-after", type=int, default=0)
-    parser.add_argument("--undeliverable-prefix", default="")
-    parser.add_argument("--drop-after", type=int, default=0)
-    parser.add_argument("--response-delay", type=float, default=0.0)
-    parser.add_argument("--mo", default="")
-    return parser.parse_args()
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        asyncio.run(main(_arguments()))
+    options = arguments(__doc__.splitlines()[0], _options)
+    run(Gateway(options).serve, options.port)
