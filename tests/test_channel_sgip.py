@@ -6,6 +6,7 @@ No independent SGIP client exists on PyPI (the names that come close are unrelat
 """
 
 import asyncio
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from broadcast.channels.sgip import SgipChannel
 from broadcast.sgip import pdu
 from tests.support.channel_peers import Smsc, free_port
 from tests.support.wait import until
+from tests.test_channel_smgp import first_mobile_originated
 from tests.test_channel_sms import LONG_ZH, Receipts
 
 NODE_ID = 3010012345
@@ -165,18 +167,7 @@ async def test_wrong_password_is_refused_with_a_chinese_error_in_health(smsc_fac
 
 async def test_mobile_originated_message_reaches_the_callback(smsc_factory) -> None:
     gateway = smsc_factory(SgipGateway, mo="8613000000009=收到，已转移")
-    got: list[tuple[str, str]] = []
-
-    async def mobile_originated(source: str, text: str) -> None:
-        got.append((source, text))
-
-    channel = _channel(gateway, on_mobile_originated=mobile_originated)
-    await channel.start(Receipts())
-    try:
-        await until(lambda: got, timeout=10, what="the MO message")
-    finally:
-        await channel.stop()
-    assert got == [("8613000000009", "收到，已转移")]
+    assert await first_mobile_originated(partial(_channel, gateway)) == ("8613000000009", "收到，已转移")
 
 
 async def test_the_listener_refuses_a_gateway_with_wrong_credentials(smsc_factory) -> None:

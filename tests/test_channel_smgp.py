@@ -6,8 +6,11 @@ No independent SMGP client exists on PyPI (the `smgp` package there is unrelated
 """
 
 import asyncio
+from collections.abc import Callable
+from functools import partial
 
 from broadcast.channel import Message
+from broadcast.channels.gateway import GatewayChannel
 from broadcast.channels.smgp import SmgpChannel
 from broadcast.segments import segment
 from broadcast.smgp import pdu
@@ -185,20 +188,25 @@ async def test_wrong_secret_is_refused_with_a_chinese_error_in_health(smsc_facto
     assert gateway.submits() == []
 
 
-async def test_mobile_originated_message_reaches_the_callback(smsc_factory) -> None:
-    gateway = smsc_factory(SmgpGateway, mo="8613300000009=收到，已转移")
+async def first_mobile_originated(make: Callable[..., GatewayChannel]) -> tuple[str, str]:
+    """Start the channel `make(on_mobile_originated=...)` builds, and return the first MO message it hands over."""
     got: list[tuple[str, str]] = []
 
     async def mobile_originated(source: str, text: str) -> None:
         got.append((source, text))
 
-    channel = _channel(gateway, on_mobile_originated=mobile_originated)
+    channel = make(on_mobile_originated=mobile_originated)
     await channel.start(Receipts())
     try:
         await until(lambda: got, timeout=10, what="the MO message")
     finally:
         await channel.stop()
-    assert got == [("8613300000009", "收到，已转移")]
+    return got[0]
+
+
+async def test_mobile_originated_message_reaches_the_callback(smsc_factory) -> None:
+    gateway = smsc_factory(SmgpGateway, mo="8613300000009=收到，已转移")
+    assert await first_mobile_originated(partial(_channel, gateway)) == ("8613300000009", "收到，已转移")
 
 
 async def test_active_test_keeps_the_link_and_exit_on_stop(smsc_factory) -> None:
