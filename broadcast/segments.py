@@ -37,9 +37,10 @@ def encoding_of(text: str) -> Encoding:
     return "GSM-7" if all(ch in _GSM_BASIC or ch in _GSM_EXTENSION for ch in text) else "UCS-2"
 
 
-def segment(text: str) -> Segments:
-    """The encoding, length and message parts of `text`; an empty text costs no message."""
-    encoding = encoding_of(text)
+def segment(text: str, encoding: Encoding | None = None) -> Segments:
+    """The encoding, length and message parts of `text`; an empty text costs no message. `encoding` forces one:
+    the Chinese carriers' gateways (SMGP, SGIP) are sent UCS-2 only, having no GSM 03.38 format."""
+    encoding = encoding or encoding_of(text)
     single, per_part = LIMITS[encoding]
     units = [_units(ch, encoding) for ch in text]
     length = sum(units)

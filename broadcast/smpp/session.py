@@ -11,15 +11,14 @@ on stop, and `submit_sm` that waits a little for a bound link rather than failin
 """
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from broadcast.gateway_session import OneLinkSession
 from broadcast.smpp import pdu
-from switchboard.core.link import LinkState, ReconnectingLink
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +154,7 @@ def _decode(data: bytes) -> Any:
         return None
 
 
-class Transceiver(ReconnectingLink):
+class Transceiver(OneLinkSession):
     link_down = LinkDown
 
     def __init__(
@@ -181,24 +180,6 @@ class Transceiver(ReconnectingLink):
         self._connect_timeout = connect_timeout
         self._on_deliver_sm = on_deliver_sm
         self._link: Link | None = None
-
-    @property
-    def bound(self) -> bool:
-        """Up, and the link has not died since (the link's read loop ends before the policy notices)."""
-        return self.state is LinkState.up and self._link is not None and self._link.alive
-
-    @property
-    def max_in_flight(self) -> int:
-        return self._link.max_in_flight if self._link else 0
-
-    async def wait_bound(self, timeout: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                while not self.bound:
-                    await self._up.wait()
-                    if not self.bound:
-                        await asyncio.sleep(0.01)  # the link died before the policy noticed: let it clear
-        return self.bound
 
     async def submit_sm(
         self, *, wait: float, on_response: Callable[[Response], None] | None = None, **fields: Any
@@ -232,12 +213,6 @@ class Transceiver(ReconnectingLink):
         if answer.status != pdu.ESME_ROK:
             raise ConnectionError(f"bind_transceiver refused: status 0x{answer.status:08X}")
 
-    async def _until_lost(self) -> None:
-        link = self._link
-        assert link is not None
-        await link.closed()
-        raise ConnectionError(link.closed_reason)
-
     async def _ping(self) -> None:
         assert self._link is not None
         try:
@@ -248,8 +223,3 @@ class Transceiver(ReconnectingLink):
     async def _farewell(self) -> None:
         if self._link is not None:
             await self._link.request("unbind")
-
-    def _disconnect(self, reason: str) -> None:
-        link, self._link = self._link, None
-        if link is not None:
-            link.close()  # its read loop fails what still waits for an answer

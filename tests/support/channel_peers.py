@@ -32,7 +32,10 @@ def free_port() -> int:
 
 
 class Smsc:
-    """One SMSC process; `start` again after `kill` keeps the port and the record file."""
+    """One SMSC process; `start` again after `kill` keeps the port and the record file. Other gateway peers that
+    take the same --port/--record arguments and print READY reuse it with their own `module`."""
+
+    module = "tests.support.peers.smsc"
 
     def __init__(self, tmp: Path, **options: object) -> None:
         self.port = free_port()
@@ -45,7 +48,7 @@ class Smsc:
         args = [
             sys.executable,
             "-m",
-            "tests.support.peers.smsc",
+            self.module,
             "--port",
             str(self.port),
             "--record",
@@ -76,10 +79,11 @@ class Smsc:
 
 @pytest.fixture
 def smsc_factory(tmp_path: Path) -> Iterator[Any]:
+    """`make(**options)` starts an SMSC; `make(kind, **options)` another gateway peer built on `Smsc`."""
     started: list[Smsc] = []
 
-    def make(**options: object) -> Smsc:
-        smsc = Smsc(tmp_path, **options)
+    def make(kind: type[Smsc] = Smsc, **options: object) -> Smsc:
+        smsc = kind(tmp_path, **options)
         smsc.start()
         started.append(smsc)
         return smsc

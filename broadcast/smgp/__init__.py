@@ -1,0 +1,1 @@
+"""SMGP 3.0: China Telecom's SMS gateway protocol."""
