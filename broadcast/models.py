@@ -38,7 +38,15 @@ STATE_NAMES = {
 }
 COLOUR_NAMES = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
 # Every channel a warning can go out on, by the name deliveries carry, as the duty room says it.
-CHANNEL_NAMES = {"sms": "短信", "email": "电子邮件", "telegram": "Telegram", "weather": "气象部门推送"}
+CHANNEL_NAMES = {
+    "sms": "短信",
+    "email": "电子邮件",
+    "telegram": "Telegram",
+    "weather": "气象部门推送",
+    "wecom_app": "企业微信",
+    "wecom_robot": "企业微信群机器人",
+    "dingtalk": "钉钉群机器人",
+}
 
 
 class DeliveryState(StrEnum):

@@ -3,13 +3,16 @@ and SGIP peers plug in the same way); each number goes through the gateway of it
 under the gateway's name, and each gateway keeps its own pace."""
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from broadcast.channel import Message
+from broadcast.channels import from_settings
 from broadcast.channels.carriers import CarrierRouter, carrier_of
 from broadcast.channels.sms import SmsChannel
+from switchboard.core import config
 from tests.support.wait import until
 
 
@@ -75,3 +78,25 @@ async def test_a_gateway_down_is_named_in_health(smsc_factory: Any) -> None:
         await router.stop()
     with pytest.raises(ValueError, match="sgip"):
         CarrierRouter(gateways, {"unicom": "sgip"}, default="cucc")
+
+
+def test_configuration_puts_the_gateways_behind_one_sms_channel(tmp_path: Path) -> None:
+    """[channels] with SMPP, SMGP and SGIP gateways and routes: one "sms" channel routing by carrier, and the
+    WeCom and DingTalk channels beside it (nothing is connected before start)."""
+    environ = {
+        "SWITCHBOARD_WARNINGS_UNIT_AREA": "140100",
+        "SWITCHBOARD_CHANNELS_SMS_HOST": "smsc.example.cn",
+        "SWITCHBOARD_CHANNELS_SMGP_HOST": "smgp.example.cn",
+        "SWITCHBOARD_CHANNELS_SGIP_HOST": "sgip.example.cn",
+        "SWITCHBOARD_CHANNELS_SMS_ROUTES": "mobile=smpp, unicom=sgip, telecom=smgp",
+        "SWITCHBOARD_CHANNELS_WECOM_ROBOT": "true",
+        "SWITCHBOARD_CHANNELS_WECOM_CORPID": "ww0123",
+        "SWITCHBOARD_CHANNELS_DINGTALK": "true",
+        "SWITCHBOARD_CHANNELS_WEATHER_PUSH": "false",
+    }
+    channels = {c.name: c for c in from_settings(config.load(tmp_path / "absent.toml", environ=environ))}
+    assert set(channels) == {"sms", "wecom_robot", "wecom_app", "dingtalk"}
+    router = channels["sms"]
+    assert isinstance(router, CarrierRouter)
+    routed = [router.route(n) for n in ("13800000001", "13000000001", "18900000001", "17000000001")]
+    assert routed == ["smpp", "sgip", "smgp", "smpp"]  # the last, a virtual operator's, by the default route

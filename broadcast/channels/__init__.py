@@ -4,35 +4,33 @@
 - `sms.SmsChannel`: SMPP 3.4 transceiver (`broadcast.smpp`), UCS-2 with UDH concatenation, delivery receipts.
 - `telegram.TelegramChannel`: Bot API with python-telegram-bot.
 - `weather.WeatherPushChannel`: the CAP document POSTed to the weather service's endpoints.
+- `smgp.SmgpChannel` (China Telecom, SMGP 3.0) and `sgip.SgipChannel` (China Unicom, SGIP 1.2), on the sending path
+  they share with SMPP (`gateway.py`); `carriers.CarrierRouter` puts the configured SMS gateways behind one "sms"
+  channel, each number to its carrier's gateway by number segment.
+- `wecom.WeComRobotChannel`, `wecom.WeComAppChannel` and `dingtalk.DingTalkRobotChannel`: WeCom group robots and
+  application messages, DingTalk signed robots (`chat.py`, `http_channel.py`).
 
 The modules are imported by name (``from broadcast.channels.sms import SmsChannel``) so that a process which
 drives one channel does not load the others' client libraries; `from_settings` imports only the configured ones.
 """
 
 from switchboard.core.config import Settings
+from switchboard.core.outbound import OutboundPolicy
 
 from ..channel import Channel
 
 
 def from_settings(settings: Settings) -> list[Channel]:
-    """The channels the [channels] section turns on."""
+    """The channels the [channels] section turns on. The SMS gateways (SMPP, SMGP, SGIP) become one channel, "sms",
+    that routes each number to its carrier's gateway ([channels] sms_routes)."""
     c = settings.channels
+    policy = OutboundPolicy.from_settings(settings)
     channels: list[Channel] = []
-    if c.sms_host:
-        from .sms import SmsChannel
+    if gateways := _sms_gateways(settings):
+        from .carriers import CarrierRouter
 
-        channels.append(
-            SmsChannel(
-                c.sms_host,
-                c.sms_port,
-                c.sms_system_id,
-                c.sms_password,
-                source_addr=c.sms_source_addr,
-                source_addr_ton=None if c.sms_source_ton < 0 else c.sms_source_ton,
-                source_addr_npi=None if c.sms_source_npi < 0 else c.sms_source_npi,
-                rate_per_second=c.sms_rate_per_second,
-            )
-        )
+        routes = dict(pair.strip().split("=", 1) for pair in c.sms_routes.split(",") if "=" in pair)
+        channels.append(CarrierRouter(gateways, routes, default=c.sms_default_route or gateways[0].name))
     if c.smtp_host:
         from .email import EmailChannel
 
@@ -51,9 +49,78 @@ def from_settings(settings: Settings) -> list[Channel]:
 
         channels.append(TelegramChannel(c.telegram_token, base_url=c.telegram_base_url))
     if c.weather_push:
-        from switchboard.core.outbound import OutboundPolicy
-
         from .weather import WeatherPushChannel
 
-        channels.append(WeatherPushChannel(OutboundPolicy.from_settings(settings)))
+        channels.append(WeatherPushChannel(policy))
+    if c.wecom_robot:
+        from .wecom import WeComRobotChannel
+
+        channels.append(WeComRobotChannel(policy, base_url=c.wecom_robot_base_url))
+    if c.wecom_corpid:
+        from .wecom import WeComAppChannel
+
+        channels.append(
+            WeComAppChannel(c.wecom_corpid, c.wecom_corpsecret, c.wecom_agentid, base_url=c.wecom_app_base_url)
+        )
+    if c.dingtalk:
+        from .dingtalk import DingTalkRobotChannel
+
+        secrets = dict(pair.strip().split("=", 1) for pair in c.dingtalk_secrets.split(",") if "=" in pair)
+        channels.append(DingTalkRobotChannel(secrets, policy, base_url=c.dingtalk_base_url))
     return channels
+
+
+def _sms_gateways(settings: Settings) -> list[Channel]:
+    c = settings.channels
+    gateways: list[Channel] = []
+    if c.sms_host:
+        from .sms import SmsChannel
+
+        gateways.append(
+            SmsChannel(
+                c.sms_host,
+                c.sms_port,
+                c.sms_system_id,
+                c.sms_password,
+                source_addr=c.sms_source_addr,
+                source_addr_ton=None if c.sms_source_ton < 0 else c.sms_source_ton,
+                source_addr_npi=None if c.sms_source_npi < 0 else c.sms_source_npi,
+                rate_per_second=c.sms_rate_per_second,
+                name="smpp",
+            )
+        )
+    if c.smgp_host:
+        from .smgp import SmgpChannel
+
+        gateways.append(
+            SmgpChannel(
+                c.smgp_host,
+                c.smgp_port,
+                c.smgp_client_id,
+                c.smgp_secret,
+                src_term_id=c.smgp_src_term_id,
+                service_id=c.smgp_service_id,
+                rate_per_second=c.smgp_rate_per_second,
+            )
+        )
+    if c.sgip_host:
+        from .sgip import SgipChannel
+
+        gateways.append(
+            SgipChannel(
+                c.sgip_host,
+                c.sgip_port,
+                c.sgip_login_name,
+                c.sgip_password,
+                sp_number=c.sgip_sp_number,
+                corp_id=c.sgip_corp_id,
+                node_id=c.sgip_node_id,
+                service_type=c.sgip_service_type,
+                listen_host=c.sgip_listen_host,
+                listen_port=c.sgip_listen_port,
+                listen_login_name=c.sgip_listen_login_name,
+                listen_password=c.sgip_listen_password,
+                rate_per_second=c.sgip_rate_per_second,
+            )
+        )
+    return gateways

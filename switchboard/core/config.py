@@ -229,6 +229,47 @@ class ChannelSettings(_Section):
     telegram_token: str = Field("", description="Telegram bot token (set via environment); empty: no Telegram")
     telegram_base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL")
     weather_push: bool = Field(True, description="Push CAP documents to the weather-service endpoints warnings name")
+    smgp_host: str = Field("", description="China Telecom SMGP 3.0 gateway address; empty: off")
+    smgp_port: int = Field(8890, ge=1, le=65535, description="SMGP gateway port (the carrier assigns it)")
+    smgp_client_id: str = Field("", description="SMGP ClientID (8 characters at most)")
+    smgp_secret: str = Field("", description="SMGP shared secret (set via environment)")
+    smgp_src_term_id: str = Field("", description="SMGP SrcTermID: the SP access number shown as the sender")
+    smgp_service_id: str = Field("", description="SMGP ServiceID")
+    smgp_rate_per_second: float = Field(50.0, gt=0, description="Most SMGP submits per second")
+    sgip_host: str = Field("", description="China Unicom SGIP 1.2 gateway address; empty: off")
+    sgip_port: int = Field(8801, ge=1, le=65535, description="SGIP gateway port (the carrier assigns it)")
+    sgip_login_name: str = Field("", description="SGIP Bind login name")
+    sgip_password: str = Field("", description="SGIP Bind password (set via environment)")
+    sgip_sp_number: str = Field("", description="SGIP SPNumber: the SP access number shown as the sender")
+    sgip_corp_id: str = Field("", description="SGIP CorpId, 5 digits")
+    sgip_node_id: int = Field(0, ge=0, description="SGIP SP node number (3 + area code + corp id)")
+    sgip_service_type: str = Field("", description="SGIP ServiceType")
+    sgip_listen_host: str = Field("0.0.0.0", description="Where the SGIP gateway connects to deliver reports and MO")
+    sgip_listen_port: int = Field(8802, ge=1, le=65535, description="Port of that listener")
+    sgip_listen_login_name: str = Field("", description="What the gateway binds to the listener with; empty: ours")
+    sgip_listen_password: str = Field("", description="Its password (set via environment); empty: ours")
+    sgip_rate_per_second: float = Field(50.0, gt=0, description="Most SGIP submits per second")
+    sms_routes: str = Field(
+        "",
+        description="Which SMS gateway carries each carrier's numbers, e.g. mobile=smpp,unicom=sgip,telecom=smgp "
+        "(gateways: smpp, smgp, sgip as configured above); numbers of others go by sms_default_route",
+    )
+    sms_default_route: str = Field("", description="Gateway for the rest; empty: the first configured")
+    wecom_robot: bool = Field(
+        False, description="Send to WeCom (企业微信) group robots named by key or webhook address"
+    )
+    wecom_robot_base_url: str = Field(
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send", description="WeCom robot webhook base URL (for keys)"
+    )
+    wecom_corpid: str = Field("", description="WeCom corpid; empty: no application messages")
+    wecom_corpsecret: str = Field("", description="WeCom application secret (set via environment)")
+    wecom_agentid: int = Field(0, ge=0, description="WeCom application AgentId")
+    wecom_app_base_url: str = Field("https://qyapi.weixin.qq.com/cgi-bin", description="WeCom API base URL")
+    dingtalk: bool = Field(False, description="Send to DingTalk (钉钉) custom robots")
+    dingtalk_base_url: str = Field("https://oapi.dingtalk.com/robot/send", description="DingTalk robot webhook URL")
+    dingtalk_secrets: str = Field(
+        "", description="access_token=SEC... pairs, comma-separated, for robots signed with 加签 (set via environment)"
+    )
     receipt_timeout_seconds: float = Field(
         1800.0, gt=0, description="An SMS sent without a delivery receipt by then is counted unconfirmed"
     )
@@ -333,7 +374,17 @@ def _check_issuer(settings: Settings) -> None:
     """A deployment that sends warnings to people must say who it is: the shipped [warnings] values are an example,
     and two deployments sharing them would issue clashing identifiers under one unit's name."""
     c = settings.channels
-    if (c.sms_host or c.smtp_host or c.telegram_token) and settings.warnings == WarningSettings():
+    sending = (
+        c.sms_host,
+        c.smgp_host,
+        c.sgip_host,
+        c.smtp_host,
+        c.telegram_token,
+        c.wecom_robot,
+        c.wecom_corpid,
+        c.dingtalk,
+    )
+    if any(sending) and settings.warnings == WarningSettings():
         raise ConfigError(
             "warnings.unit_area",
             "已配置预警发送渠道，须先在 [warnings] 中设置本单位的 sender 与发布单位代码（unit_area 等）："

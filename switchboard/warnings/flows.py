@@ -38,7 +38,14 @@ from switchboard.incidents import timeline
 from switchboard.warnings.links import Links, trouble
 
 # Which contact kinds each channel delivers to.
-CHANNEL_KINDS = {"sms": ContactKind.mobile, "email": ContactKind.email, "telegram": ContactKind.telegram}
+CHANNEL_KINDS = {
+    "sms": ContactKind.mobile,
+    "email": ContactKind.email,
+    "telegram": ContactKind.telegram,
+    "wecom_app": ContactKind.wecom,
+}
+# Public outlets whose recipient is an address the server posts to: checked against the outbound policy at compose.
+POSTED_OUTLETS = {WEATHER, "wecom_robot", "dingtalk"}
 T = TypeVar("T")
 
 
@@ -151,7 +158,7 @@ async def _check_outlets(ctx: Context, content: WarningContent) -> None:
     """Weather-service endpoints are addresses the server will POST to: only where configuration allows."""
     policy = OutboundPolicy.from_settings(ctx.settings)
     for i, outlet in enumerate(content.audiences.public):
-        if outlet.channel == WEATHER:
+        if outlet.channel == WEATHER or (outlet.channel in POSTED_OUTLETS and "://" in outlet.recipient):
             await policy.check(outlet.recipient, schemes=WEATHER_SCHEMES, field=f"audiences.public.{i}.recipient")
 
 
