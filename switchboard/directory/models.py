@@ -29,7 +29,6 @@ class ContactKind(StrEnum):
     email = "email"
     telegram = "telegram"
     sip_uri = "sip_uri"
-    wecom = "wecom"  # a WeCom (企业微信) userid: application messages reach the person there
 
 
 CONTACT_KIND_NAMES = {
@@ -40,7 +39,6 @@ CONTACT_KIND_NAMES = {
     ContactKind.email: "电子邮件",
     ContactKind.telegram: "Telegram",
     ContactKind.sip_uri: "SIP 地址",
-    ContactKind.wecom: "企业微信",
 }
 # Kinds a voice call can be placed to, in the order tried when a row gives no priorities.
 VOICE_KINDS = (ContactKind.office_phone, ContactKind.mobile, ContactKind.home_phone, ContactKind.sip_uri)

@@ -22,7 +22,6 @@ export const KIND = {
   email: "电子邮件",
   telegram: "Telegram",
   sip_uri: "SIP 地址",
-  wecom: "企业微信",
 };
 export const COMPONENT = { database: "数据库", asterisk: "电话引擎", janus: "视频会商引擎" };
 export const CHANNEL = {
