@@ -29,7 +29,7 @@ def from_settings(settings: Settings) -> list[Channel]:
     if gateways := _sms_gateways(settings):
         from .carriers import CarrierRouter
 
-        routes = dict(pair.strip().split("=", 1) for pair in c.sms_routes.split(",") if "=" in pair)
+        routes = _pairs(c.sms_routes)
         channels.append(CarrierRouter(gateways, routes, default=c.sms_default_route or gateways[0].name))
     if c.smtp_host:
         from .email import EmailChannel
@@ -65,9 +65,13 @@ def from_settings(settings: Settings) -> list[Channel]:
     if c.dingtalk:
         from .dingtalk import DingTalkRobotChannel
 
-        secrets = dict(pair.strip().split("=", 1) for pair in c.dingtalk_secrets.split(",") if "=" in pair)
-        channels.append(DingTalkRobotChannel(secrets, policy, base_url=c.dingtalk_base_url))
+        channels.append(DingTalkRobotChannel(_pairs(c.dingtalk_secrets), policy, base_url=c.dingtalk_base_url))
     return channels
+
+
+def _pairs(text: str) -> dict[str, str]:
+    """ "a=x, b=y" -> {"a": "x", "b": "y"}: how [channels] writes routes and robot secrets."""
+    return dict(pair.strip().split("=", 1) for pair in text.split(",") if "=" in pair)
 
 
 def _sms_gateways(settings: Settings) -> list[Channel]:

@@ -187,16 +187,17 @@ async def listed(ctx: Context, state: str | None, incident_id: str | None, limit
 
 
 async def deliveries_by_channel(ctx: Context, since: datetime) -> dict[str, dict[str, int]]:
-    query = (
-        select(Delivery.channel, Delivery.state, func.count())
-        .join(PublicWarning, PublicWarning.id == Delivery.warning_id)
-        .where(PublicWarning.issued_at >= since)
-        .group_by(Delivery.channel, Delivery.state)
-    )
-    counts: dict[str, dict[str, int]] = {}
+    issued_since = Delivery.warning_id.in_(select(PublicWarning.id).where(PublicWarning.issued_at >= since))
     async with ctx.db.reader() as session:
-        for channel, state, n in (await session.execute(query)).all():
-            counts.setdefault(channel, {})[state] = n
+        return await _counts(session, issued_since)
+
+
+async def _counts(session: AsyncSession, which: Any) -> dict[str, dict[str, int]]:
+    """Channel -> state -> deliveries, of the rows `which` selects."""
+    query = select(Delivery.channel, Delivery.state, func.count()).where(which)
+    counts: dict[str, dict[str, int]] = {}
+    for channel, state, n in (await session.execute(query.group_by(Delivery.channel, Delivery.state))).all():
+        counts.setdefault(channel, {})[state] = n
     return counts
 
 
@@ -246,14 +247,7 @@ async def deliveries(
     each page row's recipient where the directory knows the address."""
     async with ctx.db.reader() as session:
         await workflow.load(session, warning_id)
-        counted = await session.execute(
-            select(Delivery.channel, Delivery.state, func.count())
-            .where(Delivery.warning_id == warning_id)
-            .group_by(Delivery.channel, Delivery.state)
-        )
-        counts: dict[str, dict[str, int]] = {}
-        for row_channel, row_state, n in counted.all():
-            counts.setdefault(row_channel, {})[row_state] = n
+        counts = await _counts(session, Delivery.warning_id == warning_id)
         query = select(Delivery).where(Delivery.warning_id == warning_id)
         if channel:
             query = query.where(Delivery.channel == channel)

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from broadcast.models import CHANNEL_NAMES, Delivery, DeliveryState, PublicWarning
 from switchboard.core.context import Context
@@ -99,13 +99,15 @@ async def series(ctx: Context, warning: PublicWarning) -> dict[str, list[tuple[s
 async def stuck(ctx: Context, warning_id: str, links: Links) -> list[dict[str, object]]:
     """For each channel with unsettled rows, why they are waiting: the channel's trouble, or the last error of the
     rows waiting for a retry. Rows in their first attempt on a healthy channel are not stuck."""
-    query = select(Delivery.channel, Delivery.last_error).where(
-        Delivery.warning_id == warning_id, Delivery.state.in_(UNSETTLED)
+    query = (  # counted by the database: the console asks every second, and a large broadcast has many rows open
+        select(Delivery.channel, Delivery.last_error, func.count())
+        .where(Delivery.warning_id == warning_id, Delivery.state.in_(UNSETTLED))
+        .group_by(Delivery.channel, Delivery.last_error)
     )
     waiting: dict[str, Counter[str]] = {}
     async with ctx.db.reader() as session:
-        for channel, error in (await session.execute(query)).all():
-            waiting.setdefault(channel, Counter())[error] += 1
+        for channel, error, n in (await session.execute(query)).all():
+            waiting.setdefault(channel, Counter())[error] += n
     found: list[dict[str, object]] = []
     for channel, errors in sorted(waiting.items()):
         rows = sum(errors.values())
