@@ -39,6 +39,7 @@ class SendResult:
     retry_after: float | None = None  # the peer asked us to slow down (ESME_RTHROTTLED, HTTP 429)
     permanent: bool = False  # retrying cannot help (bad address, rejected content)
     detail: str = ""
+    via: str = ""  # the gateway that carried it, where a channel routes over several (SMS by carrier)
 
 
 # A delivery receipt arriving later: (channel name, remote id, delivered?, detail).

@@ -119,6 +119,7 @@ class Delivery(Base):
     worker: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     remote_id: Mapped[str | None] = mapped_column(String(200))
+    via: Mapped[str] = mapped_column(String(64), default="")  # the gateway that carried it (SMS by carrier)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

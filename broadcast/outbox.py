@@ -294,18 +294,20 @@ class Outbox:
         now = utcnow()
         writes = self.writes
         if result.accepted:
-            writes.sent(row.id, row.warning_id, lane.channel.name, result.remote_id, now)
+            writes.sent(row.id, row.warning_id, lane.channel.name, result, now)
         elif result.permanent:
-            writes.failed(row.id, row.warning_id, result.detail or "对端拒绝（不可重试）", now)
+            writes.failed(row.id, row.warning_id, result.detail or "对端拒绝（不可重试）", now, result.via)
         elif result.retry_after is not None:
             lane.pace.pause(result.retry_after)
             detail = result.detail or f"对端要求 {result.retry_after:g} 秒后重试"
-            writes.retry(row.id, row.warning_id, detail, now, now + timedelta(seconds=result.retry_after), undo=1)
+            next_at = now + timedelta(seconds=result.retry_after)
+            writes.retry(row.id, row.warning_id, detail, now, next_at, undo=1, via=result.via)
         elif row.attempts >= self.settings.max_attempts:
-            writes.failed(row.id, row.warning_id, f"重试 {row.attempts} 次后仍失败：{result.detail}", now)
+            detail = f"重试 {row.attempts} 次后仍失败：{result.detail}"
+            writes.failed(row.id, row.warning_id, detail, now, result.via)
         else:
             next_at = now + timedelta(seconds=self.backoff(row.attempts))
-            writes.retry(row.id, row.warning_id, result.detail, now, next_at, undo=0)
+            writes.retry(row.id, row.warning_id, result.detail, now, next_at, undo=0, via=result.via)
 
     def backoff(self, attempts: int) -> float:
         return jobs.backoff(attempts, self.settings.backoff_base, self.settings.backoff_max)

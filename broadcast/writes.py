@@ -25,6 +25,7 @@ from sqlalchemy import bindparam, or_, select, update
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 
+from .channel import SendResult
 from .models import Delivery, DeliveryState
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,8 @@ _T = Delivery.__table__
 def _result(state: DeliveryState, **values: Any) -> Any:
     """The executemany statement recording a send's result on a row this worker still holds."""
     mine = (_T.c.id == bindparam("b_id"), _T.c.state == DeliveryState.sending, _T.c.worker == bindparam("b_worker"))
-    return update(_T).where(*mine).values(state=state, updated_at=bindparam("b_at"), lease_until=None, **values)
+    values |= {"updated_at": bindparam("b_at"), "via": bindparam("b_via")}
+    return update(_T).where(*mine).values(state=state, lease_until=None, **values)
 
 
 _SENT = _result(DeliveryState.sent, sent_at=bindparam("b_at"), remote_id=bindparam("b_remote"), last_error="")
@@ -92,8 +94,12 @@ class DeliveryWrites:
 
     # --- what the outbox records (no I/O) ---
 
-    def sent(self, row_id: str, warning_id: str, channel: str, remote_id: str | None, at: datetime) -> None:
-        self._sent.append({"b_id": row_id, "b_worker": self.worker_id, "b_at": at, "b_remote": remote_id})
+    def _row(self, row_id: str, at: datetime, via: str, **values: Any) -> dict[str, Any]:
+        return {"b_id": row_id, "b_worker": self.worker_id, "b_at": at, "b_via": via} | values
+
+    def sent(self, row_id: str, warning_id: str, channel: str, result: SendResult, at: datetime) -> None:
+        remote_id = result.remote_id
+        self._sent.append(self._row(row_id, at, result.via, b_remote=remote_id))
         self.touched.add(warning_id)
         if remote_id:
             key = (channel, remote_id)
@@ -103,13 +109,14 @@ class DeliveryWrites:
             if (early := self._early.pop(key, None)) is not None:
                 self._receipts.append(early)
 
-    def failed(self, row_id: str, warning_id: str, error: str, at: datetime) -> None:
-        self._failed.append({"b_id": row_id, "b_worker": self.worker_id, "b_at": at, "b_error": error})
+    def failed(self, row_id: str, warning_id: str, error: str, at: datetime, via: str = "") -> None:
+        self._failed.append(self._row(row_id, at, via, b_error=error))
         self.touched.add(warning_id)
 
-    def retry(self, row_id: str, warning_id: str, error: str, at: datetime, next_at: datetime, undo: int) -> None:
-        row = {"b_id": row_id, "b_worker": self.worker_id, "b_at": at, "b_error": error, "b_next": next_at}
-        self._retry.append(row | {"b_undo": undo})
+    def retry(
+        self, row_id: str, warning_id: str, error: str, at: datetime, next_at: datetime, undo: int, via: str = ""
+    ) -> None:
+        self._retry.append(self._row(row_id, at, via, b_error=error, b_next=next_at, b_undo=undo))
         self.touched.add(warning_id)
 
     def receipt(self, channel: str, remote_id: str, delivered: bool, detail: str) -> None:

@@ -55,7 +55,8 @@ async def test_each_number_goes_through_its_carriers_gateway(smsc_factory: Any) 
         await until(lambda: len(receipts) == 4, timeout=10, what="the four receipts")
     finally:
         await router.stop()
-    assert [r.remote_id.split(":")[0] for r in results if r.remote_id] == ["cmcc", "ctcc", "ctcc", "cmcc"]
+    assert [r.via for r in results] == ["cmcc", "ctcc", "ctcc", "cmcc"]
+    assert all(r.remote_id and r.remote_id.startswith(f"{r.via}:") for r in results)
     assert sorted(r["destination"] for r in mobile.submits()) == ["13800000001", "8613900000004"]
     assert sorted(r["destination"] for r in telecom.submits()) == ["13000000003", "18900000002"]
     assert {(channel, delivered) for channel, _, delivered in receipts} == {("sms", True)}

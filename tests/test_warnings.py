@@ -439,7 +439,7 @@ async def test_delivery_report_filters_explains_and_exports(
         "短信",
         "失败",
     )
-    assert row["last_error"] == "回执：未送达（状态 UNDELIV，错误码 001）"
+    assert row["last_error"] == "回执：未送达（状态 UNDELIV，错误码 001）" and row["via"] == "smpp"
     named = (await client.get(f"{BASE}/{warning['id']}/deliveries?q=接收人001", headers=tokens["leader"])).json()
     assert sorted(r["recipient"] for r in named["items"]) == ["13900000001", "r001@example.cn"]
     only_mail = await client.get(f"{BASE}/{warning['id']}/deliveries?channel=email&limit=3", headers=tokens["leader"])
@@ -448,7 +448,8 @@ async def test_delivery_report_filters_explains_and_exports(
     response = await client.get(f"{BASE}/{warning['id']}/deliveries?format=csv", headers=tokens["leader"])
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert rows[0][:4] == ["渠道", "接收方", "姓名", "状态"] and len(rows) == 9
+    assert rows[0][:6] == ["渠道", "接收方", "姓名", "状态", "尝试次数", "网关"] and len(rows) == 9
+    assert sorted(row[5] for row in rows[1:]) == [""] * 4 + ["smpp"] * 4  # e-mail has one relay, SMS a gateway
     assert sorted(row[3] for row in rows[1:]) == ["失败"] + ["已发送"] * 4 + ["已送达"] * 3
 
     # The chart's series: everything pending at the issue, everything settled at the end.

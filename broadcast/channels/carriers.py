@@ -98,7 +98,7 @@ class CarrierRouter:
             result = await gateway.channel.send(message)
         remote_id = f"{name}:{result.remote_id}" if result.remote_id else None
         detail = f"经 {name}：{result.detail}" if result.detail and not result.accepted else result.detail
-        return SendResult(result.accepted, remote_id, result.retry_after, result.permanent, detail)
+        return SendResult(result.accepted, remote_id, result.retry_after, result.permanent, detail, via=name)
 
     def health(self) -> dict[str, str]:
         """Down while any gateway is: a warning to numbers of that carrier could not go."""

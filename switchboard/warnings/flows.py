@@ -283,7 +283,7 @@ async def _names(session: AsyncSession, addresses: set[str]) -> dict[str, str]:
 def deliveries_csv(rows: list[Delivery], names: dict[str, str]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["渠道", "接收方", "姓名", "状态", "尝试次数", "对端编号", "原因", "发送时间", "送达时间"])
+    writer.writerow(["渠道", "接收方", "姓名", "状态", "尝试次数", "网关", "对端编号", "原因", "发送时间", "送达时间"])
     for row in rows:
         writer.writerow(
             [
@@ -292,6 +292,7 @@ def deliveries_csv(rows: list[Delivery], names: dict[str, str]) -> bytes:
                 neutralised(names.get(row.recipient, "")),
                 DELIVERY_STATE_NAMES[DeliveryState(row.state)],
                 row.attempts,
+                row.via,
                 neutralised(row.remote_id or ""),
                 neutralised(row.last_error),
                 row.sent_at.isoformat() if row.sent_at else "",

@@ -65,6 +65,7 @@ class DeliveryOut(BaseModel):
     state_name: str
     attempts: int
     remote_id: str | None
+    via: str  # the gateway that carried it, "" where the channel has one peer
     last_error: str
     sent_at: datetime | None
     delivered_at: datetime | None

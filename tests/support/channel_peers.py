@@ -16,6 +16,7 @@ import pytest_asyncio
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from broadcast.channels.carriers import CarrierRouter
 from broadcast.channels.email import EmailChannel
 from broadcast.channels.sms import SmsChannel
 from broadcast.outbox import Outbox
@@ -134,12 +135,13 @@ class WarningChannels:
 
 @pytest_asyncio.fixture
 async def warning_channels(app_ctx: Context, smsc_factory: Any, smtp_server: Any) -> AsyncIterator[WarningChannels]:
-    """SMS and e-mail channels in the app's outbox, pointed at the real peers, their links up. The SMSC reports
+    """SMS (one SMPP gateway behind the carrier router) and e-mail channels in the app's outbox, pointed at the real peers, their links up. The SMSC reports
     numbers starting 13999 undeliverable; the SMTP server answers 451 for busy@ and 550 for nobody@."""
     outbox: Outbox = app_ctx.app.state.services.outbox  # type: ignore[attr-defined]
     smsc = smsc_factory(receipt_delay=0.1, undeliverable_prefix="13999")
     controller, mailbox = smtp_server
-    await outbox.add(SmsChannel("127.0.0.1", smsc.port, "switchboard", "secret", source_addr="12379"))
+    gateway = SmsChannel("127.0.0.1", smsc.port, "switchboard", "secret", source_addr="12379", name="smpp")
+    await outbox.add(CarrierRouter([gateway], {}, default="smpp"))  # as configuration builds it
     await outbox.add(EmailChannel("127.0.0.1", controller.port, "yjglj@switchboard.local", rate_per_second=200))
     await until(lambda: outbox.health()["sms"]["status"] == "ok", timeout=10, what="the SMPP link to bind")
     yield WarningChannels(outbox, smsc, mailbox)
