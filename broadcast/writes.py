@@ -8,10 +8,10 @@ window in which a crash leaves an accepted row `sending` (re-sent, with the same
 the length of one commit to one tick plus one commit. The claim still commits before any send, so no row is sent
 that the database does not hold as `sending` under this worker's lease.
 
-Receipts name a remote id. One this worker recorded a result for is applied in the same flush as that result or
-later; one it does not know (another worker's send, or sent before a restart) is looked up by remote id; one not
-found yet (it overtook its own result) is held and applied when the result comes, or dropped after
-`hold_seconds`."""
+Receipts name a remote id. One whose result this worker has written is applied at once (in the same transaction
+as that result or later); one it does not know (another worker's send, sent before a restart, or overtaking its
+own result, which is common on a busy machine) is looked up by remote id; one not found yet is held and looked
+up again at every flush, and dropped (logged) after `hold_seconds`."""
 
 import logging
 import time
@@ -82,6 +82,7 @@ class DeliveryWrites:
         self.worker_id = worker_id
         self.hold_seconds = hold_seconds
         self._sent: list[dict[str, Any]] = []
+        self._sent_remotes: list[tuple[tuple[str, str], str]] = []  # ((channel, remote id), warning) of _sent
         self._failed: list[dict[str, Any]] = []
         self._retry: list[dict[str, Any]] = []
         self._receipts: list[Receipt] = []
@@ -98,16 +99,10 @@ class DeliveryWrites:
         return {"b_id": row_id, "b_worker": self.worker_id, "b_at": at, "b_via": via} | values
 
     def sent(self, row_id: str, warning_id: str, channel: str, result: SendResult, at: datetime) -> None:
-        remote_id = result.remote_id
-        self._sent.append(self._row(row_id, at, result.via, b_remote=remote_id))
+        self._sent.append(self._row(row_id, at, result.via, b_remote=result.remote_id))
+        if result.remote_id:
+            self._sent_remotes.append(((channel, result.remote_id), warning_id))
         self.touched.add(warning_id)
-        if remote_id:
-            key = (channel, remote_id)
-            self._remotes[key] = warning_id
-            if len(self._remotes) > _KNOWN_REMOTES:
-                self._remotes.popitem(last=False)
-            if (early := self._early.pop(key, None)) is not None:
-                self._receipts.append(early)
 
     def failed(self, row_id: str, warning_id: str, error: str, at: datetime, via: str = "") -> None:
         self._failed.append(self._row(row_id, at, via, b_error=error))
@@ -129,7 +124,8 @@ class DeliveryWrites:
         if not len(self):
             return
         sent, failed, retry, receipts = self._sent, self._failed, self._retry, self._receipts
-        self._sent, self._failed, self._retry, self._receipts = [], [], [], []
+        remotes = self._sent_remotes
+        self._sent, self._failed, self._retry, self._receipts, self._sent_remotes = [], [], [], [], []
         try:
             async with self.ctx.db.session() as session:
                 connection = await session.connection()
@@ -140,15 +136,27 @@ class DeliveryWrites:
                 lost = len(sent) + len(failed) + len(retry) - written
                 if lost and connection.dialect.supports_sane_multi_rowcount:  # asyncpg's executemany has no count
                     log.warning("%d delivery results found their row taken over by another worker", lost)
+                self._remember(remotes)
                 applied = await self._apply(connection, receipts)
         except Exception:
             self._sent, self._failed, self._retry = sent + self._sent, failed + self._failed, retry + self._retry
             self._receipts = receipts + self._receipts
+            self._sent_remotes = remotes + self._sent_remotes
             raise
         self.touched |= applied
 
+    def _remember(self, remotes: list[tuple[tuple[str, str], str]]) -> None:
+        """The remote ids of results written in this transaction: only from now on may a receipt name them. (Known
+        from the send on, a receipt overtaking its result would be applied before the row had its remote id.)"""
+        self._remotes.update(remotes)
+        while len(self._remotes) > _KNOWN_REMOTES:
+            self._remotes.popitem(last=False)
+
     async def _apply(self, connection: Any, receipts: list[Receipt]) -> set[str]:
-        """Apply the receipts whose rows are known or found; hold the others. Returns the warnings touched."""
+        """Apply the receipts whose rows are known or found, those held earlier included; hold the others. Returns
+        the warnings touched."""
+        receipts = [*self._early.values(), *receipts]
+        self._early = {}
         unknown = [r for r in receipts if (r.channel, r.remote_id) not in self._remotes]
         if unknown:
             found = await connection.execute(
@@ -160,10 +168,12 @@ class DeliveryWrites:
                 self._remotes[(channel, remote_id)] = warning_id
         ready = [r for r in receipts if (r.channel, r.remote_id) in self._remotes]
         cutoff = time.monotonic() - self.hold_seconds
-        for receipt in receipts:
-            if (receipt.channel, receipt.remote_id) not in self._remotes and receipt.arrived > cutoff:
-                self._early[(receipt.channel, receipt.remote_id)] = receipt
-        self._early = {k: r for k, r in self._early.items() if r.arrived > cutoff}
+        held = [r for r in receipts if (r.channel, r.remote_id) not in self._remotes]
+        self._early = {(r.channel, r.remote_id): r for r in held if r.arrived > cutoff}
+        if dropped := len(held) - len(self._early):
+            log.warning(
+                "%d receipts dropped: no delivery row has their remote id after %g s", dropped, self.hold_seconds
+            )
         if ready:
             await connection.execute(_RECEIPT, [_receipt_row(r) for r in ready])
         return {self._remotes[(r.channel, r.remote_id)] for r in ready}
