@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -436,6 +437,10 @@ def child(phase: str, args: argparse.Namespace, peers: Peers, url: str, var_dir:
         argv += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     if args.tracemalloc:
         argv.append("--tracemalloc")
+    if args.profile:  # sampled from outside: the profile costs the measured process nothing but the samples
+        spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "--rate", "50"]
+        samples = Path(args.profile) / f"{phase}-{url.partition('+')[0]}.txt"
+        argv = [*spy, "--nonblocking", "-o", str(samples), "--", *argv]
     cpu0, submits0 = peers.cpu(), peers.submits()
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
@@ -446,7 +451,7 @@ def child(phase: str, args: argparse.Namespace, peers: Peers, url: str, var_dir:
             process.wait(5)
     if process.returncode != 0:
         raise SystemExit(f"{phase} run failed (exit {process.returncode})")
-    result = json.loads(out.strip().splitlines()[-1])
+    result = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
     cpu1 = peers.cpu()
     result["peer_cpu_s"] = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
     result["submit_sm"] = peers.submits() - submits0
@@ -488,6 +493,25 @@ async def orchestrate(args: argparse.Namespace) -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report(results, setup, args, load_before, uptime())
+
+
+def hot_spots(raw: Path, top: int = 12) -> list[tuple[float, str]]:
+    """Share of the samples per function and per package, self time (the innermost frame), from py-spy's raw
+    (collapsed stacks) output: what the measured process was doing when it was on a core."""
+    functions: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frame = stack.rpartition(";")[2]
+        name, _, where = frame.partition(" (")
+        path = where.rsplit(":", 1)[0]
+        package = path.split("site-packages/")[-1].split("/")[0] if "site-packages/" in path else path.split("/")[0]
+        functions[f"{name} ({path.rsplit('/', 1)[-1]})"] += int(count)
+        packages[package.removesuffix(".py")] += int(count)
+        total += int(count)
+    top_functions = [(100 * n / total, name) for name, n in functions.most_common(top)]
+    return top_functions + [(100 * n / total, f"[package] {name}") for name, n in packages.most_common(8)]
 
 
 def report(results: dict, setup: dict, args: argparse.Namespace, before: str, after: str) -> None:
@@ -542,6 +566,11 @@ def report(results: dict, setup: dict, args: argparse.Namespace, before: str, af
         print(f"{name}: {json.dumps(extra, ensure_ascii=False)}")
     if "peers" in setup:
         print(f"SMTP server received {setup['peers']['smtp_received']:,} mails in all")
+    if args.profile:
+        for raw in sorted(Path(args.profile).glob("*.txt")):
+            print(f"\nwhere the time went, {raw.stem} run (py-spy, self time, % of samples):")
+            for share, name in hot_spots(raw):
+                print(f"  {share:5.1f}  {name}")
 
 
 def main() -> None:
@@ -557,6 +586,7 @@ def main() -> None:
     parser.add_argument("--pg", action="store_true", help="also PostgreSQL (fsync on): about 3.5 min more")
     parser.add_argument("--tracemalloc", action="store_true", help="also trace Python allocations (slows runs)")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up on a run after this many seconds")
+    parser.add_argument("--profile", help="directory: sample each run with py-spy, print where its time went")
     # internal: the SMTP server process and the measured children
     parser.add_argument("--serve-smtp", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--phase", choices=("outbox", "bare"), help=argparse.SUPPRESS)

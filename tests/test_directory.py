@@ -18,21 +18,21 @@ from switchboard.directory import importer, service
 from switchboard.directory.initials import initials
 from switchboard.directory.models import ContactOut, ContactPoint, GroupMember, Person
 
-HEADER = "organisation,department,name,title,roles,office_phone,mobile,home_phone,fax,email,telegram,sip_uri,groups,call_order"
+HEADER = "organisation,department,name,title,roles,office_phone,mobile,home_phone,fax,email,telegram,wecom,sip_uri,groups,call_order"
 MIXED = (
     "\n".join(
         [
             HEADER,
-            "140100,,张三,局长,带班领导;值班员,0351-4012345,13800138000,,,zs@example.cn,,,防汛组,",  # 2 good
-            "140100,,王五,,,,1380013,,,,,,,",  # 3 mobile too short
-            "火星市,,赵六,,,,13800138002,,,,,,,",  # 4 unknown organisation
+            "140100,,张三,局长,带班领导;值班员,0351-4012345,13800138000,,,zs@example.cn,,,,防汛组,",  # 2 good
+            "140100,,王五,,,,1380013,,,,,,,,",  # 3 mobile too short
+            "火星市,,赵六,,,,13800138002,,,,,,,,",  # 4 unknown organisation
             "",  # 5 empty: skipped, still counts as a row
-            "140100,,,科员,,,13800138003,,,,,,,",  # 6 name missing
-            "140100,,张三,副局长,,,13900139000,,,,,,,",  # 7 duplicate of row 2
-            "小店区,应急管理局,李四,科长,值班员、联络员,,138 0013 8001,,,,-1001234567,sip:8001@10.0.0.1,防汛组;抗震组,",  # 8 good
-            "140100,,钱七,,,,,,,,,,,",  # 9 no contact point
-            "城区,,孙八,,,,13800138004,,,,,,,",  # 10 ambiguous name: two cities have a 城区
-            "140100,,周九,,,,,,,bad-email,,,,",  # 11 malformed email
+            "140100,,,科员,,,13800138003,,,,,,,,",  # 6 name missing
+            "140100,,张三,副局长,,,13900139000,,,,,,,,",  # 7 duplicate of row 2
+            "小店区,应急管理局,李四,科长,值班员、联络员,,138 0013 8001,,,,-1001234567,,sip:8001@10.0.0.1,防汛组;抗震组,",  # 8 good
+            "140100,,钱七,,,,,,,,,,,,",  # 9 no contact point
+            "城区,,孙八,,,,13800138004,,,,,,,,",  # 10 ambiguous name: two cities have a 城区
+            "140100,,周九,,,,,,,bad-email,,,,,",  # 11 malformed email
         ]
     )
     + "\n"
@@ -177,7 +177,7 @@ async def test_the_tree_runs_from_province_to_department_with_people_on_demand(
 
 async def test_export_reimports_to_identical_contacts(ctx: Context) -> None:
     await run_import(ctx, MIXED.encode())
-    row = "140400,,陈五,,,0355-1111111;0355-2222222,13600136000,03553333333,03554444444,,,,,mobile;home_phone"
+    row = "140400,,陈五,,,0355-1111111;0355-2222222,13600136000,03553333333,03554444444,,,,,,mobile;home_phone"
     await run_import(ctx, f"{HEADER}\n{row}\n".encode())
     before = await service.search_contacts(ctx, "", 100)
 
@@ -199,9 +199,9 @@ async def test_formulas_are_refused_on_import_and_written_as_text_on_export(ctx:
     formula = "=2+5+cmd|' /C calc'!A0"
     rows = [
         HEADER,
-        f"140100,,甲,,,,13800138010,,,{formula}@x.cn,,,,",
-        f"140100,,乙,,,,13800138011,,,,{formula},,,",
-        "140100,,丙,,,,13800138012,,,,@duty_taiyuan,,,",
+        f"140100,,甲,,,,13800138010,,,{formula}@x.cn,,,,,",
+        f"140100,,乙,,,,13800138011,,,,{formula},,,,",
+        "140100,,丙,,,,13800138012,,,,@duty_taiyuan,,,,",
     ]
     result = await run_import(ctx, ("\n".join(rows) + "\n").encode())
     assert [(r.row, r.field) for r in result.rejected] == [(2, "email"), (3, "telegram")]
@@ -268,7 +268,7 @@ async def test_spreadsheet_bombs_are_refused_before_they_are_unpacked(ctx: Conte
 
 async def test_priorities_follow_call_order(ctx: Context) -> None:
     row = (
-        "140400,,陈五,,,0355-1111111;0355-2222222,13600136000,03553333333,03554444444;03555555555,c@example.cn,,,,"
+        "140400,,陈五,,,0355-1111111;0355-2222222,13600136000,03553333333,03554444444;03555555555,c@example.cn,,,,,"
         "mobile;home_phone"
     )
     await run_import(ctx, f"{HEADER}\n{row}\n".encode())
@@ -411,3 +411,17 @@ def test_department_codes_fit_the_column_and_stay_distinct() -> None:
     long_a, long_b = "山西省" * 10 + "甲", "山西省" * 10 + "乙"
     codes = {importer.department_code("140100", long_a), importer.department_code("140100", long_b)}
     assert len(codes) == 2 and all(len(c) <= 40 for c in codes)
+
+
+async def test_wecom_userids_are_checked_as_wecom_allows(ctx: Context) -> None:
+    rows = [
+        HEADER,
+        "140100,,甲,,,,13800138020,,,,,zhang.san-01@yjj,,,",
+        "140100,,乙,,,,13800138021,,,,,张三,,,",
+        "140100,,丙,,,,13800138022,,,,,_lisi,,,",
+    ]
+    result = await run_import(ctx, ("\n".join(rows) + "\n").encode())
+    assert [(r.row, r.field) for r in result.rejected] == [(3, "wecom"), (4, "wecom")]
+    assert "企业微信账号" in result.rejected[0].reason
+    [jia] = await service.search_contacts(ctx, "甲", 1)
+    assert ("wecom", "zhang.san-01@yjj") in [(c.kind, c.value) for c in jia.contacts]

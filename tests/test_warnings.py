@@ -14,6 +14,7 @@ import httpx
 from capparselib.parsers import CAPParser
 from sqlalchemy import select
 
+from broadcast.channels.wecom import WeComAppChannel
 from broadcast.identifier import prefix
 from broadcast.models import PublicWarning
 from broadcast.schema import validate
@@ -26,6 +27,8 @@ from switchboard.core.db import utcnow
 from switchboard.directory.models import ContactPoint, Group, GroupMember, Organisation, Person
 from tests.conftest import _HASH
 from tests.support.channel_peers import WarningChannels
+from tests.support.peers import wecom_api
+from tests.support.peers.standin import StandInProcess
 from tests.support.wait import until
 
 BASE = "/api/v1/warnings"
@@ -44,9 +47,12 @@ async def add_group(ctx: Context, members: int, *, kinds: tuple[str, ...] = ("mo
             session.add(person)
             await session.flush()
             for kind in kinds:
-                value = {"mobile": f"1390000{i:04d}", "email": f"r{i:03d}@example.cn", "telegram": str(10_000 + i)}[
-                    kind
-                ]
+                value = {
+                    "mobile": f"1390000{i:04d}",
+                    "email": f"r{i:03d}@example.cn",
+                    "telegram": str(10_000 + i),
+                    "wecom": ("zhangsan", "lisi", "wangwu")[i],  # the users the WeCom stand-in knows
+                }[kind]
                 session.add(ContactPoint(person_id=person.id, kind=kind, value=value))
             session.add(GroupMember(group_id=group.id, person_id=person.id))
     return group.id
@@ -234,6 +240,28 @@ async def test_cap_document_validates_and_parses(
     [info] = alert["cap_info"]
     assert str(info["cap_severity"]) == "Severe" and str(info["cap_event"]) == "暴雨"
     assert incident_id in response.text
+
+
+async def test_members_wecom_userids_get_application_messages(
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict, warning_channels: WarningChannels
+) -> None:
+    """A group whose members have a WeCom userid in the directory, audience channel wecom_app: each userid gets
+    the application message, as the WeCom stand-in (tests/support/peers/wecom_api.py: the real API is not reachable
+    offline) accepted it."""
+    async with StandInProcess("tests.support.peers.wecom_api") as api:
+        app = WeComAppChannel(
+            wecom_api.CORP_ID, wecom_api.CORP_SECRET, wecom_api.AGENT_ID, base_url=f"{api.base_url}/cgi-bin"
+        )
+        await warning_channels.outbox.add(app)
+        group = await add_group(app_ctx, 3, kinds=("mobile", "wecom"))
+        audiences = {"groups": [group], "channels": ["wecom_app"]}
+        warning = await draft(client, tokens, await incident(client, tokens), group, audiences=audiences)
+        assert (await issued(client, tokens, warning["id"]))["deliveries"] == 3
+        report = await settled(client, tokens, warning["id"])
+        accepted = [a for a in await api.accepted() if a["api"] == "message/send"]
+    assert report["counts"] == {"wecom_app": {"sent": 3}}
+    assert sorted(a["body"]["touser"] for a in accepted) == ["lisi", "wangwu", "zhangsan"]
+    assert all("太原市气象台发布暴雨橙色预警信号" in a["body"]["markdown"]["content"] for a in accepted)
 
 
 async def test_issuing_onto_a_channel_that_cannot_carry_it_is_refused(

@@ -74,6 +74,8 @@ _SPLIT_VALUES = re.compile(r"[;；]")
 _SPLIT_NAMES = re.compile(r"[;；、，,]")
 _EMAIL = re.compile(r"^[^@\s;,<>\"]+@[^@\s;,<>\"]+\.[^@\s;,<>\"]+$")
 _TELEGRAM = re.compile(r"^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$")
+# WeCom: 1-64 of letters, digits and _-@., beginning with a letter or digit (成员 UserID as the admin console allows)
+_WECOM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-@.]{0,63}$")
 _SIP = re.compile(r"^sips?:[A-Za-z0-9._~+\-]+@[A-Za-z0-9.\-]+(:\d{1,5})?$", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NON_VOICE = tuple(kind for kind in ContactKind if kind not in VOICE_KINDS)
@@ -82,6 +84,7 @@ _PHONE_KINDS = (ContactKind.office_phone, ContactKind.mobile, ContactKind.home_p
 _FORMATS = {
     ContactKind.email: (_EMAIL, "例如 name@example.cn"),
     ContactKind.telegram: (_TELEGRAM, "应为数字 chat id（可为负）或 @用户名"),
+    ContactKind.wecom: (_WECOM, "应为企业微信账号（userid）：字母、数字和 _-@.，以字母或数字开头，至多 64 个字符"),
     ContactKind.sip_uri: (_SIP, "例如 sip:8001@10.0.0.1"),
 }
 

@@ -28,6 +28,7 @@ class ContactKind(StrEnum):
     fax = "fax"
     email = "email"
     telegram = "telegram"
+    wecom = "wecom"  # WeCom (企业微信) userid: application messages reach the person there
     sip_uri = "sip_uri"
 
 
@@ -38,6 +39,7 @@ CONTACT_KIND_NAMES = {
     ContactKind.fax: "传真",
     ContactKind.email: "电子邮件",
     ContactKind.telegram: "Telegram",
+    ContactKind.wecom: "企业微信",
     ContactKind.sip_uri: "SIP 地址",
 }
 # Kinds a voice call can be placed to, in the order tried when a row gives no priorities.

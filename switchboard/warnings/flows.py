@@ -42,6 +42,7 @@ CHANNEL_KINDS = {
     "sms": ContactKind.mobile,
     "email": ContactKind.email,
     "telegram": ContactKind.telegram,
+    "wecom_app": ContactKind.wecom,
 }
 # Public outlets whose recipient is an address the server posts to: checked against the outbound policy at compose.
 POSTED_OUTLETS = {WEATHER, "wecom_robot", "dingtalk"}

@@ -135,8 +135,9 @@ class WarningChannels:
 
 @pytest_asyncio.fixture
 async def warning_channels(app_ctx: Context, smsc_factory: Any, smtp_server: Any) -> AsyncIterator[WarningChannels]:
-    """SMS (one SMPP gateway behind the carrier router) and e-mail channels in the app's outbox, pointed at the real peers, their links up. The SMSC reports
-    numbers starting 13999 undeliverable; the SMTP server answers 451 for busy@ and 550 for nobody@."""
+    """SMS (one SMPP gateway behind the carrier router) and e-mail channels in the app's outbox, pointed at the
+    real peers, their links up. The SMSC reports numbers starting 13999 undeliverable; the SMTP server answers 451
+    for busy@ and 550 for nobody@."""
     outbox: Outbox = app_ctx.app.state.services.outbox  # type: ignore[attr-defined]
     smsc = smsc_factory(receipt_delay=0.1, undeliverable_prefix="13999")
     controller, mailbox = smtp_server

@@ -21,6 +21,7 @@ export const KIND = {
   fax: "传真",
   email: "电子邮件",
   telegram: "Telegram",
+  wecom: "企业微信",
   sip_uri: "SIP 地址",
 };
 export const COMPONENT = { database: "数据库", asterisk: "电话引擎", janus: "视频会商引擎" };
