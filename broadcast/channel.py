@@ -30,6 +30,7 @@ class Message:
     subject: str = ""
     html: str | None = None
     attachments: tuple[Attachment, ...] = field(default_factory=tuple)
+    colour: str = ""  # a warning's level (blue, yellow, orange, red): the fax page's header band is drawn in it
 
 
 @dataclass(frozen=True)

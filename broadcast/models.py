@@ -46,6 +46,7 @@ CHANNEL_NAMES = {
     "wecom_app": "企业微信",
     "wecom_robot": "企业微信群机器人",
     "dingtalk": "钉钉群机器人",
+    "fax": "传真",
 }
 
 

@@ -17,9 +17,9 @@ from .segments import segment
 from .values import BEIJING
 from .workflow import alert_of, areas_of
 
-CHANNELS = ("sms", "email", "telegram", "tts", "wecom", "dingtalk")
+CHANNELS = ("sms", "email", "telegram", "tts", "wecom", "dingtalk", "fax")
 # Channels without templates of their own borrow one: the voice call reads the broadcast script, anything else
-# (weather push, fax, a peer added later) gets the e-mail rendering: subject, text, HTML and the CAP document.
+# (weather push, a peer added later) gets the e-mail rendering: subject, text, HTML and the CAP document.
 # WeCom's robots and application messages read the same markdown (WeCom's dialect: <font color>, `>` quotes).
 TEMPLATE_OF = {"voice": "tts", "wecom_robot": "wecom", "wecom_app": "wecom"}
 COLOUR_CSS = {"blue": "#1e62d0", "yellow": "#f2c200", "orange": "#f07800", "red": "#d8000c"}
@@ -118,6 +118,9 @@ def render(
     if kind in ("wecom", "dingtalk"):  # the subject is DingTalk's markdown title (what the chat list shows)
         subject = _template("email_subject.txt.j2", language, values)
         return Rendering(channel, language, _template(f"{kind}.md.j2", language, values), subject=subject)
+    if kind == "fax":  # the page's text, its first line the title; the fax channel draws it under a colour band
+        subject = _template("email_subject.txt.j2", language, values)
+        return Rendering(channel, language, _template("fax.txt.j2", language, values), subject=subject)
     if kind == "telegram":
         return Rendering(channel, language, _template("telegram.html.j2", language, values))
     return Rendering(channel, language, _template("tts.txt.j2", language, values))
@@ -174,4 +177,5 @@ class MessageFactory:
             subject=rendering.subject,
             html=rendering.html,
             attachments=attachments,
+            colour=warning.colour,
         )

@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,20 @@ DIRECTORY = (
     "140105,应急管理局,王强,局长,,8700,值班传真组\n"
     "140105,应急管理局,李明,值班员,13800138000,,值班传真组\n"
     "140106,应急管理局,赵刚,科长,,8701,值班传真组\n"
+    "140105,防汛办,周平,值班员,,8700,预警传真组\n"
 )
+WARNING = {  # an orange warning to 预警传真组 by fax: 周平's fax number is the T.38 far end
+    "event": "暴雨",
+    "headline": "太原市气象台发布暴雨橙色预警信号",
+    "description": "预计未来 3 小时内小店区降雨量将达 50 毫米以上，伴有雷电、短时大风。",
+    "instruction": "停止户外作业，转移低洼地带人员。",
+    "category": ["Met"],
+    "urgency": "Immediate",
+    "certainty": "Likely",
+    "colour": "orange",
+    "areas": [{"code": "140105"}],
+    "sender_name": "太原市应急管理局",
+}
 MAX_HEADER_ROWS = 64  # spandsp adds its header line (32 rows at 196 lpi) on top of each page
 NEVER_ANSWERS = "8008"  # the desk named 传真机, registered by a phone that lets it ring
 BUSY = "8009"  # a desk whose phone answers every call with 486 Busy Here
@@ -64,6 +78,7 @@ class FaxDesk:
     received: list[dict[str, Any]] = field(default_factory=list)
     submitted_at: float = 0.0
     skipped: list[dict[str, str]] = field(default_factory=list)
+    warning_id: str = ""
 
     async def settled(self, case: str, timeout: float) -> list[dict[str, Any]]:
         ids = self.batches[case]
@@ -177,8 +192,11 @@ async def fax_desk(
             desk = FaxDesk(ctx, http, tokens, telephony, incident.json()["id"], pdf_document(tmp_path, 2))
             files = {"file": ("contacts.csv", DIRECTORY.encode(), "text/csv")}
             imported = await http.post("/api/v1/directory/import", files=files, headers=tokens["duty_officer"])
-            assert imported.json()["created"] == 3, imported.text
-            [group] = (await http.get("/api/v1/directory/groups", headers=tokens["leader"])).json()
+            assert imported.json()["created"] == 4, imported.text
+            groups = {
+                g["name"]: g for g in (await http.get("/api/v1/directory/groups", headers=tokens["leader"])).json()
+            }
+            group = groups["值班传真组"]
             [wang] = (await http.get("/api/v1/directory/contacts?q=王强", headers=tokens["leader"])).json()
 
             async def collect(event: Event) -> None:
@@ -206,7 +224,28 @@ async def fax_desk(
             assert sent.status_code == 201, sent.text
             desk.batches["directory"] = [f["id"] for f in sent.json()["faxes"]]
             desk.skipped = sent.json()["skipped"]
+            desk.warning_id = await _issue_by_fax(desk, groups["预警传真组"]["id"])
             yield desk
+
+
+async def _issue_by_fax(desk: FaxDesk, group_id: str) -> str:
+    expires = (datetime.now(UTC) + timedelta(hours=12)).isoformat()
+    body = WARNING | {"audiences": {"groups": [group_id], "channels": ["fax"]}, "expires": expires}
+    drafted = await desk.http.post(
+        "/api/v1/warnings", json=body | {"incident_id": desk.incident_id}, headers=desk.tokens["alert_officer"]
+    )
+    assert drafted.status_code == 201, drafted.text
+    warning_id = drafted.json()["id"]
+    for who, action in (("alert_officer", "submit"), ("approver", "approve"), ("alert_officer", "issue")):
+        done = await desk.http.post(f"/api/v1/warnings/{warning_id}/{action}", headers=desk.tokens[who])
+        assert done.status_code == 200, done.text
+
+    async def queued() -> bool:  # its fax job written (before the tests that count the jobs run)
+        report = await desk.http.get(f"/api/v1/warnings/{warning_id}/deliveries", headers=desk.tokens["leader"])
+        return not {"pending", "sending"} & set(report.json()["counts"].get("fax", {"pending": 1}))
+
+    await until(queued, timeout=30, what="the warning's fax job to be queued")
+    return warning_id
 
 
 @pytest.mark.timeout(60)
@@ -303,6 +342,34 @@ async def test_contacts_and_groups_get_one_fax_per_number(fax_desk: FaxDesk) -> 
     assert sorted((f["number"], f["party_name"]) for f in faxes) == [("8700", "王强"), ("8701", "赵刚")]
     assert desk.skipped == [{"name": "李明", "reason": "没有登记传真号码"}]
     assert [(f["state"], f["pages_total"], f["pages"]) for f in faxes] == [("sent", 1, 1)] * 2, faxes
+
+
+@pytest.mark.timeout(150)
+async def test_a_warning_by_fax_arrives_as_its_page_under_the_colour_band(fax_desk: FaxDesk, tmp_path: Path) -> None:
+    """A warning whose audience channel is fax: each member's fax number gets one page (the warning's text under an
+    orange band), sent by the fax service; its delivery row is delivered when the fax service says it went."""
+    desk = fax_desk
+    base = f"/api/v1/warnings/{desk.warning_id}/deliveries"
+
+    async def delivered() -> dict | None:
+        report = (await desk.http.get(base, headers=desk.tokens["leader"])).json()
+        return report if report["counts"] == {"fax": {"delivered": 1}} else None
+
+    report = await until(delivered, timeout=140, what="the warning's fax to be delivered", interval=0.5)
+    [row] = report["items"]
+    assert (row["recipient"], row["channel_name"]) == ("8700", "传真")  # 王强's desk shares the fax machine
+    assert row["last_error"] == ""
+    fax = await desk.telephony.faxes.get(row["remote_id"])
+    assert (fax.state, fax.pages_total, fax.created_by) == ("sent", 1, "warnings")
+    sent_page = tiff_pages(desk.telephony.faxes.document_path(fax))
+    band, foot = sent_page[0][20:240, :], sent_page[0][-400:-200, :]
+    assert band.mean() > 0.2 > foot.mean()  # the orange band, dithered to dots; the page's foot is blank
+    # 8700 also got the scanned page (one page too): the warning's is the one under a band (below the fax header).
+    store = desk.telephony.recordings
+    one_page = [f for f in await desk.received_on("8700", 3 + CONCURRENT, 60) if f["pages"] == 1]
+    pages = [pdf_pages(store.path_of(await store.get(f["recording_id"])), tmp_path) for f in one_page]
+    [received] = [p for p in pages if p[0][MAX_HEADER_ROWS + 20 : MAX_HEADER_ROWS + 200, :].mean() > 0.2]
+    assert_same_pages(sent_page, received)
 
 
 @pytest.mark.timeout(60)

@@ -51,7 +51,7 @@ async def add_group(ctx: Context, members: int, *, kinds: tuple[str, ...] = ("mo
                     "mobile": f"1390000{i:04d}",
                     "email": f"r{i:03d}@example.cn",
                     "telegram": str(10_000 + i),
-                    "wecom": ("zhangsan", "lisi", "wangwu")[i],  # the users the WeCom stand-in knows
+                    "wecom": ("zhangsan", "lisi", "wangwu", f"user{i}")[min(i, 3)],  # the stand-in knows the first 3
                 }[kind]
                 session.add(ContactPoint(person_id=person.id, kind=kind, value=value))
             session.add(GroupMember(group_id=group.id, person_id=person.id))
@@ -401,7 +401,8 @@ async def test_preview_shows_every_channel_and_sms_segments(
     response = await client.post(f"{BASE}/{warning['id']}/preview", headers=tokens["approver"])
     assert response.status_code == 200, response.text
     renderings = {r["channel"]: r for r in response.json()["renderings"]}
-    assert set(renderings) == {"sms", "email", "telegram", "tts", "wecom", "dingtalk"}
+    assert set(renderings) == {"sms", "email", "telegram", "tts", "wecom", "dingtalk", "fax"}
+    assert renderings["fax"]["text"].startswith("太原市气象台发布暴雨橙色预警信号\n预警级别：橙色")
     sms = renderings["sms"]
     assert sms["encoding"] == "UCS-2" and sms["text"].startswith("【太原市应急管理局】")
     assert sms["segments"] == (1 if sms["length"] <= 70 else -(-sms["length"] // 67)) and sms["segments"] >= 2

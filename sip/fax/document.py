@@ -8,7 +8,6 @@ or has too many pages is refused with `InvalidInput` (422) naming the `file` fie
 """
 
 import asyncio
-import contextlib
 import io
 import logging
 import struct
@@ -17,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from switchboard.core.errors import InvalidInput
+from switchboard.core.page import HEIGHT, WIDTH, text_page  # the fax line's 1728 dots, A4 at 196 lpi
 
 log = logging.getLogger(__name__)
 
-WIDTH, HEIGHT = 1728, 2292  # pixels: the fax line's 1728 dots, A4 (297 mm) at 196 lines per inch
 RESOLUTION = "204x196"
 CONVERT_TIMEOUT = 120.0
 MAX_PIXELS = 40_000_000  # per image page: an A4 scan at 600 dpi is 35 million; the fax page itself 4 million
@@ -35,10 +34,6 @@ MAGIC = {
     b"MM\x00*": "tiff",
 }
 TYPE_NAMES = "PDF、JPEG、PNG 或 TIFF"
-FONT_PATHS = (
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
-)
 
 
 class DocumentError(InvalidInput):
@@ -213,36 +208,10 @@ def cover_text(values: dict[str, Any], template: str = "cover.txt.j2") -> str:
     return _templates.get_template(template).render(values)
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    for path in FONT_PATHS:
-        with contextlib.suppress(OSError):
-            return ImageFont.truetype(path, size)
-    return ImageFont.load_default(size)
-
-
 def _cover_pdf(text: str) -> bytes:
-    """Draw the rendered cover text onto a fax page (first line as the title) and return it as a one-page PDF.
-    The page is drawn at the fax resolution, so each pixel is one dot on the line."""
-    page = Image.new("L", (WIDTH, HEIGHT), 255)
-    draw = ImageDraw.Draw(page)
+    """The rendered cover text on a fax page, its first line as the title."""
     lines = text.splitlines() or [""]
-    title, body = _font(96), _font(44)
-    draw.text((WIDTH // 2, 160), lines[0], font=title, fill=0, anchor="mm")
-    y = 320
-    for line in lines[1:]:
-        if not line:
-            y += 64  # a blank line
-        while line and y < HEIGHT - 120:
-            # Wrap long lines by width (Chinese has no spaces to break at).
-            cut = len(line)
-            while cut > 1 and draw.textlength(line[:cut], font=body) > WIDTH - 240:
-                cut -= 1
-            draw.text((120, y), line[:cut], font=body, fill=0)
-            line, y = line[cut:], y + 64
-    buffer = io.BytesIO()
-    # 204x196 dpi as the PDF's page size: ghostscript lays it 1:1 onto the fax page.
-    page.convert("1").save(buffer, "PDF", resolution=204.0)
-    return buffer.getvalue()
+    return text_page(lines[0], lines[1:])
 
 
 async def cover_page(values: dict[str, Any]) -> bytes:

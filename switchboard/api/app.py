@@ -37,6 +37,7 @@ from switchboard.telephony import Telephony
 from switchboard.video import Video
 from switchboard.warnings import feed_views
 from switchboard.warnings import views as warning_views
+from switchboard.warnings.fax_channel import FaxChannel
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
         watcher = asyncio.create_task(deadlines.watch(ctx))
         purger = asyncio.create_task(retention.watch(ctx, recordings))
         await telephony.start()
+        if telephony.faxes is not None:  # warnings by fax go through the same fax lines
+            await outbox.add(FaxChannel(ctx, lambda: telephony.faxes))
         await video.start()
         await outbox.start()
         try:

@@ -43,6 +43,7 @@ CHANNEL_KINDS = {
     "email": ContactKind.email,
     "telegram": ContactKind.telegram,
     "wecom_app": ContactKind.wecom,
+    "fax": ContactKind.fax,
 }
 # Public outlets whose recipient is an address the server posts to: checked against the outbound policy at compose.
 POSTED_OUTLETS = {WEATHER, "wecom_robot", "dingtalk"}
