@@ -14,8 +14,9 @@ import pytest
 
 from broadcast.channel import Message, SendResult
 from broadcast.channels.sms import SmsChannel
+from broadcast.framing import Frame, FramedLink
 from broadcast.segments import segment
-from broadcast.smpp.session import Link
+from broadcast.smpp import pdu
 from tests.support.channel_peers import Smsc
 from tests.support.wait import until
 
@@ -190,7 +191,7 @@ async def test_window_keeps_several_submits_in_flight(smsc_factory) -> None:
             *(channel.send(Message(f"d{i}", f"+86138000{i:05d}", f"第{i}号预警：请注意防范。")) for i in range(40))
         )
         await receipts.wait_for(40)
-        assert 1 < channel.transceiver.max_in_flight <= 8
+        assert 1 < channel.session.max_in_flight <= 8
     finally:
         await channel.stop()
     assert all(r.accepted for r in results)
@@ -228,7 +229,7 @@ async def test_session_reconnects_after_the_smsc_restarts(smsc_factory) -> None:
         down = await channel.send(Message("d2", "+8613800000007", "第二条"))
         assert (down.accepted, down.permanent) == (False, False), down
         smsc.start()
-        assert await channel.transceiver.wait_bound(10)
+        assert await channel.session.wait_bound(10)
         for _ in range(5):  # as the outbox would: a retryable failure right after the rebind is tried again
             again = await channel.send(Message("d2", "+8613800000007", "第二条"))
             if again.accepted:
@@ -238,7 +239,7 @@ async def test_session_reconnects_after_the_smsc_restarts(smsc_factory) -> None:
         assert again.accepted, again
         await receipts.wait_for(2)
         assert receipts.got[1][1:3] == (again.remote_id, True)
-        assert channel.transceiver.connects == 2
+        assert channel.session.connects == 2
     finally:
         await channel.stop()
     assert [r["destination"] for r in smsc.submits()] == ["8613800000006", "8613800000007"]
@@ -246,29 +247,29 @@ async def test_session_reconnects_after_the_smsc_restarts(smsc_factory) -> None:
 
 async def test_enquire_link_detects_a_hung_smsc_and_rebinds(smsc_factory, monkeypatch: pytest.MonkeyPatch) -> None:
     answered = 0
-    request = Link.request
+    request = FramedLink.request
 
-    async def counted(self: Link, command: str, **fields: Any) -> Any:
+    async def counted(self: FramedLink, command: int, body: bytes = b"", **options: Any) -> Frame:
         nonlocal answered
-        response = await request(self, command, **fields)
-        answered += command == "enquire_link"
+        response = await request(self, command, body, **options)
+        answered += command == pdu.ENQUIRE_LINK
         return response
 
-    monkeypatch.setattr(Link, "request", counted)
+    monkeypatch.setattr(FramedLink, "request", counted)
     smsc = smsc_factory()
     channel = _channel(smsc, enquire_link_interval=0.2, response_timeout=0.5, reconnect_max=0.5)
     await channel.start(Receipts())
     try:
-        assert await channel.transceiver.wait_bound(5)
+        assert await channel.session.wait_bound(5)
         await until(lambda: answered >= 3, timeout=10, what="three enquire_links answered")
-        assert channel.transceiver.connects == 1 and channel.transceiver.bound
+        assert channel.session.connects == 1 and channel.session.bound
         assert smsc.process is not None
         os.kill(smsc.process.pid, signal.SIGSTOP)  # TCP stays up, nothing answers
         try:
-            await until(lambda: not channel.transceiver.bound, timeout=10, what="the unanswered link to be dropped")
+            await until(lambda: not channel.session.bound, timeout=10, what="the unanswered link to be dropped")
         finally:
             os.kill(smsc.process.pid, signal.SIGCONT)
-        await until(lambda: channel.transceiver.connects >= 2, timeout=20, what="a second bind")
+        await until(lambda: channel.session.connects >= 2, timeout=20, what="a second bind")
         assert (await channel.send(Message("d1", "+8613800000008", "恢复"))).accepted
     finally:
         await channel.stop()
@@ -280,7 +281,7 @@ async def test_start_stop_idempotent_and_no_task_left(smsc_factory) -> None:
     before = asyncio.all_tasks()
     await channel.start(Receipts())
     await channel.start(Receipts())
-    assert await channel.transceiver.wait_bound(5)
+    assert await channel.session.wait_bound(5)
     assert (await channel.send(Message("d1", "+8613800000009", "x"))).accepted
     await channel.stop()
     await channel.stop()
@@ -295,7 +296,7 @@ async def test_health_follows_the_smpp_link_down_and_back(smsc_factory) -> None:
     smsc = smsc_factory()
     channel = _channel(smsc, reconnect_max=0.5)
     changed = asyncio.Event()
-    channel.transceiver.on_state(lambda state: changed.set())
+    channel.session.on_state(lambda state: changed.set())
 
     async def health_becomes(status: str) -> dict[str, str]:
         async with asyncio.timeout(10):
@@ -313,7 +314,7 @@ async def test_health_follows_the_smpp_link_down_and_back(smsc_factory) -> None:
         assert down["link"] in ("down", "connecting") and down["error"], down
         smsc.start()
         assert await health_becomes("ok") == {"status": "ok", "link": "up"}
-        assert channel.transceiver.connects == 2
+        assert channel.session.connects == 2
     finally:
         await channel.stop()
     assert channel.health() == {"status": "down", "link": "down"}

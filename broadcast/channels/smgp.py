@@ -56,7 +56,7 @@ class SmgpChannel(GatewayChannel):
             client_id,
             secret,
             window=window,
-            active_test_interval=active_test_interval,
+            keepalive=active_test_interval,
             response_timeout=response_timeout,
             backoff=(0.2, reconnect_max),
             on_deliver=self._deliver,
