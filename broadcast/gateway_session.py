@@ -11,11 +11,17 @@ import asyncio
 import contextlib
 import itertools
 import struct
+import time
 from collections.abc import Callable
 from typing import TypedDict
 
 from broadcast.framing import Frame, FramedLink, LinkDown
 from switchboard.core.link import LinkState, ReconnectingLink
+
+
+def timestamp(now: float | None = None) -> int:
+    """The login time stamp of CMPP and SMGP: MMDDHHMMSS of local (Beijing) time, as an integer."""
+    return int(time.strftime("%m%d%H%M%S", time.localtime(now)))
 
 
 class LinkOptions(TypedDict, total=False):

@@ -1,4 +1,5 @@
-"""What the SMS channels share above the wire: SMPP (`sms`), SMGP for China Telecom, SGIP for China Unicom.
+"""What the SMS channels share above the wire: SMPP (`sms`), CMPP for China Mobile, SMGP for China Telecom, SGIP
+for China Unicom.
 
 Sending: the text is split by `broadcast.segments` (GSM-7 160/153 or UCS-2 70/67; the Chinese carriers' gateways
 are sent UCS-2 only, `encoding`). One part goes as is; several go with the protocol's UDHI flag and a 3GPP
@@ -7,9 +8,9 @@ report requested. Parts of one message go in order, one at a time; different mes
 window. The `remote_id` of a long message is its LAST part's id; the receipt is reported once, under that id,
 when every part has a final report (delivered only if all were), or as soon as one part fails.
 
-Back-off: a "busy" answer (ESME_RTHROTTLED, SMGP Status 1, SGIP Result 11) on a message's first part answers
-`retry_after` and holds the whole channel for that long (doubling while the gateway keeps refusing, reset by the
-next success), so the outbox does not hammer it. On a later part the channel waits and resubmits that part
+Back-off: a "busy" answer (ESME_RTHROTTLED, CMPP Result 8, SMGP Status 1, SGIP Result 11) on a message's first
+part answers `retry_after` and holds the whole channel for that long (doubling while the gateway keeps refusing,
+reset by the next success), so the outbox does not hammer it. On a later part the channel waits and resubmits that part
 itself, since re-sending the whole message would duplicate the parts already accepted; likewise across a
 reconnect, within `part_deadline`.
 
@@ -250,7 +251,8 @@ class GatewayChannel:
             self._parts.pop(remote_id, None)
 
 
-def report_detail(delivered: bool, stat: str, err: str) -> str:
-    """ "回执：未送达（状态 UNDELIV，错误码 001）", as the delivery row shows it."""
+def report_detail(delivered: bool, stat: str, err: str = "") -> str:
+    """ "回执：未送达（状态 UNDELIV，错误码 001）", as the delivery row shows it; CMPP's reports have no error code."""
     verdict = "已送达" if delivered else "未送达"
-    return f"回执：{verdict}（状态 {stat}，错误码 {err}）"
+    code = f"，错误码 {err}" if err else ""
+    return f"回执：{verdict}（状态 {stat}{code}）"

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from broadcast.channel import ReceiptHandler
 from broadcast.channels.gateway import Answer, GatewayChannel, MobileOriginatedHandler, Part, PartReport, report_detail
 from broadcast.framing import Frame
+from broadcast.segments import mobile_originated_text
 from broadcast.smgp import pdu
 from broadcast.smgp.session import SmgpSession
 
@@ -102,7 +103,7 @@ class SmgpChannel(GatewayChannel):
 
     def _deliver(self, deliver: pdu.Deliver) -> None:
         if not deliver.is_report:
-            self._mobile_originated(deliver.src_term_id, pdu.decode_content(deliver.content, deliver.msg_format))
+            self._mobile_originated(deliver.src_term_id, mobile_originated_text(deliver.content, deliver.msg_format))
             return
         report = pdu.parse_report(deliver.content)
         if report is None or not report.final:

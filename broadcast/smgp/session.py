@@ -3,18 +3,12 @@ authenticator, Active_Test every `keepalive` seconds, Exit on stop, and Deliver_
 reports and MO messages the gateway delivers. The rest of the policy is `broadcast.gateway_session`'s."""
 
 import hmac
-import time
 from collections.abc import Callable
 from typing import Unpack
 
 from broadcast.framing import Frame, FramedLink
-from broadcast.gateway_session import GatewaySession, LinkOptions
+from broadcast.gateway_session import GatewaySession, LinkOptions, timestamp
 from broadcast.smgp import pdu
-
-
-def timestamp(now: float | None = None) -> int:
-    """The Login TimeStamp: MMDDHHMMSS of local (Beijing) time, as an integer."""
-    return int(time.strftime("%m%d%H%M%S", time.localtime(now)))
 
 
 class SmgpSession(GatewaySession):
