@@ -12,9 +12,9 @@ long messages: `broadcast.channels.gateway`. MO messages (Registered_Delivery=0)
 
 import re
 from collections.abc import Callable
+from typing import Unpack
 
-from broadcast.channel import ReceiptHandler
-from broadcast.channels.gateway import Answer, GatewayChannel, MobileOriginatedHandler, Part, PartReport, report_detail
+from broadcast.channels.gateway import Answer, GatewayChannel, GatewayOptions, Part, PartReport, report_detail
 from broadcast.cmpp import pdu
 from broadcast.cmpp.session import CmppSession
 
@@ -32,29 +32,11 @@ class CmppChannel(GatewayChannel):
         src_id: str,  # the SP's access number and extension the handset shows (Src_Id)
         service_id: str,
         version: str = "3.0",
-        window: int = 16,
         active_test_interval: float = 30.0,
-        response_timeout: float = 10.0,
-        rate_per_second: float = 100.0,
-        concurrency: int = 16,
-        bind_wait: float = 5.0,
-        part_deadline: float = 60.0,
-        throttle_backoff: float = 1.0,
-        throttle_backoff_max: float = 30.0,
-        reconnect_max: float = 5.0,
-        on_mobile_originated: MobileOriginatedHandler | None = None,
         name: str = "cmpp",
+        **options: Unpack[GatewayOptions],
     ) -> None:
-        super().__init__(
-            name=name,
-            rate_per_second=rate_per_second,
-            concurrency=concurrency,
-            bind_wait=bind_wait,
-            part_deadline=part_deadline,
-            throttle_backoff=throttle_backoff,
-            throttle_backoff_max=throttle_backoff_max,
-            on_mobile_originated=on_mobile_originated,
-        )
+        super().__init__(name=name, **options)
         self._addressing = {"source_addr": source_addr, "service_id": service_id, "src_id": src_id}
         self.session = CmppSession(
             host,
@@ -62,23 +44,11 @@ class CmppChannel(GatewayChannel):
             source_addr,
             shared_secret,
             version=version,
-            window=window,
             keepalive=active_test_interval,
-            response_timeout=response_timeout,
-            backoff=(0.2, reconnect_max),
             on_deliver=self._deliver,
+            **self.link_options,
         )
-
-    async def start(self, on_receipt: ReceiptHandler) -> None:
-        self._on_receipt = on_receipt
-        self.session.start()
-
-    async def _stop_session(self) -> None:
-        await self.session.stop()
-
-    def health(self) -> dict[str, str]:
-        """The CMPP link's: ok while logged in; a refused CONNECT names the ISMG's Status in Chinese."""
-        return self.session.health()
+        self.sessions = [self.session]
 
     async def _submit(self, part: Part, *, wait: float, accepted: Callable[[str], None]) -> Answer:
         submit = pdu.Submit(

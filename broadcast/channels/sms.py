@@ -19,10 +19,9 @@ TLV authoritative where the SMSC sends one); other deliver_sm are MO messages fo
 
 import logging
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
-from broadcast.channel import ReceiptHandler
-from broadcast.channels.gateway import Answer, GatewayChannel, MobileOriginatedHandler, Part, PartReport, report_detail
+from broadcast.channels.gateway import Answer, GatewayChannel, GatewayOptions, Part, PartReport, report_detail
 from broadcast.smpp import pdu
 from broadcast.smpp.session import Bind, Response, SmppSession
 
@@ -31,6 +30,9 @@ log = logging.getLogger(__name__)
 
 class SmsChannel(GatewayChannel):
     encoding = None  # GSM-7 where the text allows: 160 characters instead of 70
+    rate_per_second = 100.0
+    concurrency = 10
+    window = 10
 
     def __init__(
         self,
@@ -44,29 +46,11 @@ class SmsChannel(GatewayChannel):
         bind: Literal["transceiver", "transmitter_receiver"] = "transceiver",
         source_addr_ton: int | None = None,  # None: what source_addr looks like (see source_numbering)
         source_addr_npi: int | None = None,
-        window: int = 10,
         enquire_link_interval: float = 30.0,
-        response_timeout: float = 10.0,
-        rate_per_second: float = 100.0,
-        concurrency: int = 10,
-        bind_wait: float = 5.0,  # how long a send waits for a (re)bind before answering retry
-        part_deadline: float = 60.0,  # how long the rest of a started concatenated message may take
-        throttle_backoff: float = 1.0,
-        throttle_backoff_max: float = 30.0,
-        reconnect_max: float = 5.0,  # the back-off cap between bind attempts
-        on_mobile_originated: MobileOriginatedHandler | None = None,
         name: str = "sms",
+        **options: Unpack[GatewayOptions],
     ) -> None:
-        super().__init__(
-            name=name,
-            rate_per_second=rate_per_second,
-            concurrency=concurrency,
-            bind_wait=bind_wait,
-            part_deadline=part_deadline,
-            throttle_backoff=throttle_backoff,
-            throttle_backoff_max=throttle_backoff_max,
-            on_mobile_originated=on_mobile_originated,
-        )
+        super().__init__(name=name, **options)
         ton, npi = source_numbering(source_addr)
         self._source = {
             "source_addr": source_addr.removeprefix("+"),
@@ -84,31 +68,15 @@ class SmsChannel(GatewayChannel):
                 password,
                 bind=kind,
                 system_type=system_type,
-                window=window,
                 keepalive=enquire_link_interval,
-                response_timeout=response_timeout,
-                backoff=(0.2, reconnect_max),
                 on_deliver_sm=self._deliver_sm,
+                **self.link_options,
             )
 
         # `session` carries the submits; `receiver`, where bound apart, the receipts and MO messages
         self.session = session("transceiver" if bind == "transceiver" else "transmitter")
         self.receiver = None if bind == "transceiver" else session("receiver")
-        self._sessions = [s for s in (self.session, self.receiver) if s is not None]
-
-    async def start(self, on_receipt: ReceiptHandler) -> None:
-        self._on_receipt = on_receipt
-        for session in self._sessions:
-            session.start()
-
-    async def _stop_session(self) -> None:
-        for session in self._sessions:
-            await session.stop()
-
-    def health(self) -> dict[str, str]:
-        """The SMPP links': ok while bound; the first that is not, else the submitting one's."""
-        healths = [session.health() for session in self._sessions]
-        return next((h for h in healths if h["status"] != "ok"), healths[0])
+        self.sessions = [self.session] if self.receiver is None else [self.session, self.receiver]
 
     async def _submit(self, part: Part, *, wait: float, accepted: Callable[[str], None]) -> Answer:
         def on_response(response: Response) -> None:  # runs before the link reads the receipt for this id
