@@ -17,7 +17,7 @@ from broadcast.smgp import pdu
 from broadcast.smgp.session import timestamp
 from tests.support.channel_peers import Smsc
 from tests.support.wait import until
-from tests.test_channel_sms import LONG_ZH, Receipts
+from tests.test_channel_sms import LONG_ZH, Receipts, sent
 
 
 class SmgpGateway(Smsc):
@@ -52,15 +52,8 @@ def test_authenticator_client_is_the_spec_digest() -> None:
 
 async def test_long_chinese_message_reassembles_and_the_report_maps_back(smsc_factory) -> None:
     gateway = smsc_factory(SmgpGateway, receipt_delay=0.3)
-    receipts = Receipts()
-    channel = _channel(gateway)
-    await channel.start(receipts)
-    try:
-        result = await channel.send(Message("w1:smgp:1", "+8613300000001", LONG_ZH))
-        assert result.accepted, result
-        await receipts.wait_for(1)
-    finally:
-        await channel.stop()
+    [result], receipts = await sent(_channel(gateway), Message("w1:smgp:1", "+8613300000001", LONG_ZH))
+    assert result.accepted, result
     assert segment(LONG_ZH, "UCS-2").count == 3
     records = await gateway.recorded(3)
     assert [r["status"] for r in records] == [0, 0, 0]
@@ -78,17 +71,13 @@ async def test_long_chinese_message_reassembles_and_the_report_maps_back(smsc_fa
 
 async def test_undeliverable_report_and_a_short_message(smsc_factory) -> None:
     gateway = smsc_factory(SmgpGateway, receipt_delay=0.1, undeliverable_prefix="8618900")
-    receipts = Receipts()
-    channel = _channel(gateway)
-    await channel.start(receipts)
-    try:
-        ok = await channel.send(Message("d1", "8613300000002", "Test [1] €5"))
-        bad = await channel.send(Message("d2", "+8618900000003", "暴雨预警" * 30))
-        await receipts.wait_for(2)
-    finally:
-        await channel.stop()
+    [ok, bad], receipts = await sent(
+        _channel(gateway),
+        Message("d1", "8613300000002", "Test [1] €5"),
+        Message("d2", "+8618900000003", "暴雨预警" * 30),
+    )
     assert ok.accepted and bad.accepted
-    by_id = {remote_id: (delivered, detail) for _, remote_id, delivered, detail, _ in receipts.got}
+    by_id = receipts.by_id()
     assert by_id[ok.remote_id][0] is True
     delivered, detail = by_id[bad.remote_id]
     assert delivered is False and "未送达" in detail and "UNDELIV" in detail
@@ -124,14 +113,7 @@ async def test_throttling_is_backed_off_and_the_message_goes_once(smsc_factory) 
 
 async def test_throttle_mid_message_resubmits_only_that_part(smsc_factory) -> None:
     gateway = smsc_factory(SmgpGateway, throttle_after=1, throttle_first=2, receipt_delay=0.1)
-    channel = _channel(gateway, throttle_backoff=0.05)
-    receipts = Receipts()
-    await channel.start(receipts)
-    try:
-        result = await channel.send(Message("d1", "+8613300000005", LONG_ZH))
-        await receipts.wait_for(1)
-    finally:
-        await channel.stop()
+    [result], receipts = await sent(_channel(gateway, throttle_backoff=0.05), Message("d1", "+8613300000005", LONG_ZH))
     assert result.accepted, result
     records = gateway.submits()
     assert [(r["udh"]["part"], r["status"]) for r in records] == [(1, 0), (2, 1), (2, 1), (2, 0), (3, 0)]

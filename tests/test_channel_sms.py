@@ -5,14 +5,17 @@ part count, an inconsistent concatenation header or one changed character fails 
 """
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from broadcast.channel import Message, SendResult
+from broadcast.channels.gateway import GatewayChannel
 from broadcast.channels.sms import SmsChannel
 from broadcast.framing import Frame, FramedLink
 from broadcast.segments import segment
@@ -36,11 +39,46 @@ class Receipts:
         self.got.append((channel, remote_id, delivered, detail, time.monotonic()))
         self.event.set()
 
+    def by_id(self) -> dict[str, tuple[bool, str]]:
+        """(delivered, detail) of each receipt, by remote id."""
+        return {remote_id: (delivered, detail) for _, remote_id, delivered, detail, _ in self.got}
+
     async def wait_for(self, count: int, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
             while len(self.got) < count:
                 self.event.clear()
                 await self.event.wait()
+
+
+async def send_until_accepted(channel: GatewayChannel, message: Message) -> tuple[SendResult, list[float]]:
+    """As the outbox does: a refused send with retry_after is sent again that much later. The result, the waits."""
+    waits: list[float] = []
+    result = await channel.send(message)
+    while not result.accepted:
+        assert not result.permanent and result.retry_after is not None, result
+        waits.append(result.retry_after)
+        await asyncio.sleep(result.retry_after)
+        result = await channel.send(message)
+    return result, waits
+
+
+@contextlib.asynccontextmanager
+async def started(channel: GatewayChannel) -> AsyncIterator[Receipts]:
+    """The channel started, and stopped again whatever happens; what it reports arrives in the Receipts."""
+    receipts = Receipts()
+    await channel.start(receipts)
+    try:
+        yield receipts
+    finally:
+        await channel.stop()
+
+
+async def sent(channel: GatewayChannel, *messages: Message) -> tuple[list[SendResult], Receipts]:
+    """Start `channel`, send `messages` one after the other, wait for a receipt on each one accepted, and stop it."""
+    async with started(channel) as receipts:
+        results = [await channel.send(message) for message in messages]
+        await receipts.wait_for(sum(result.accepted for result in results))
+    return results, receipts
 
 
 def _channel(smsc: Smsc, **options: object) -> SmsChannel:
@@ -93,17 +131,11 @@ async def test_long_chinese_message_is_ucs2_parts_that_reassemble_and_receipt_ma
 
 async def test_short_gsm_and_undeliverable_receipts(smsc_factory) -> None:
     smsc = smsc_factory(receipt_delay=0.1, undeliverable_prefix="8613900")
-    receipts = Receipts()
-    channel = _channel(smsc)
-    await channel.start(receipts)
-    try:
-        ok = await channel.send(Message("d1", "+8613800000002", "Test [1] €5"))
-        bad = await channel.send(Message("d2", "+8613900000003", "暴雨预警" * 30))
-        await receipts.wait_for(2)
-    finally:
-        await channel.stop()
+    [ok, bad], receipts = await sent(
+        _channel(smsc), Message("d1", "+8613800000002", "Test [1] €5"), Message("d2", "+8613900000003", "暴雨预警" * 30)
+    )
     assert ok.accepted and bad.accepted
-    by_id = {remote_id: (delivered, detail) for _, remote_id, delivered, detail, _ in receipts.got}
+    by_id = receipts.by_id()
     assert by_id[ok.remote_id][0] is True
     assert by_id[bad.remote_id][0] is False and "UNDELIV" in by_id[bad.remote_id][1]
     gsm = smsc.submits()[0]
@@ -159,14 +191,7 @@ async def test_throttling_is_backed_off_and_the_message_goes_once(smsc_factory) 
 
 async def test_throttle_mid_message_resubmits_only_that_part(smsc_factory) -> None:
     smsc = smsc_factory(throttle_after=1, throttle_first=2, receipt_delay=0.1)
-    channel = _channel(smsc, throttle_backoff=0.05)
-    receipts = Receipts()
-    await channel.start(receipts)
-    try:
-        result = await channel.send(Message("d1", "+8613800000005", LONG_ZH))
-        await receipts.wait_for(1)
-    finally:
-        await channel.stop()
+    [result], receipts = await sent(_channel(smsc, throttle_backoff=0.05), Message("d1", "+8613800000005", LONG_ZH))
     assert result.accepted, result
     records = smsc.submits()
     assert [(r["udh"]["part"], r["answer"]) for r in records] == [
