@@ -27,6 +27,15 @@ class LinkDown(ConnectionError):
     """No link logged in, or it went down before the answer came."""
 
 
+class Goodbye(ConnectionError):
+    """Raised by `on_request` when the peer ends the session (unbind, TERMINATE, Exit): `answer` is written, then
+    the link closes, so that the session reconnects rather than wait on a peer that may never close it."""
+
+    def __init__(self, answer: "Frame", reason: str) -> None:
+        super().__init__(reason)
+        self.answer = answer
+
+
 @dataclass(frozen=True)
 class Frame:
     command: int
@@ -131,6 +140,9 @@ class FramedLink:
                     continue
                 try:
                     answer = self._on_request(pdu)
+                except Goodbye as goodbye:
+                    self._write(goodbye.answer)
+                    raise
                 except Exception:
                     log.exception("%s: handling command 0x%08X failed", self._label, pdu.command)
                     continue

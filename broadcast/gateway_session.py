@@ -5,6 +5,7 @@ connect, log in (the protocol's `_login`), send requests once logged in (waiting
 link alive with the protocol's keepalive request where it has one (an unanswered one drops the link), answer
 the peer's keepalive and goodbye, and say goodbye on stop. A protocol supplies only its PDUs: the class
 attributes below, `_login`, and `_handle` for what else the gateway sends (deliveries, reports, MO messages).
+A gateway's goodbye is answered and the link closed at once: the policy logs in again with capped back-off.
 """
 
 import asyncio
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TypedDict
 
-from broadcast.framing import Frame, FramedLink, LinkDown
+from broadcast.framing import Frame, FramedLink, Goodbye, LinkDown
 from switchboard.core.link import LinkState, ReconnectingLink
 
 
@@ -120,7 +121,7 @@ class GatewaySession(ReconnectingLink):
 
     def _on_request(self, request: Frame) -> Frame | None:
         if request.command == self.farewell_command:
-            return request.answer()  # the gateway closes next; the policy reconnects
+            raise Goodbye(request.answer(), f"短信网关结束了会话（命令 0x{request.command:08X}）")
         if request.command == self.keepalive_command:
             return request.answer(self.keepalive_answer)
         return self._handle(request)

@@ -20,8 +20,7 @@ from broadcast.channels.cmpp import CmppChannel
 from broadcast.segments import segment
 from tests.support.channel_peers import Smsc
 from tests.support.wait import until
-from tests.test_channel_smgp import first_mobile_originated
-from tests.test_channel_sms import LONG_ZH, send_until_accepted, sent, started
+from tests.test_channel_sms import LONG_ZH, first_mobile_originated, send_until_accepted, sent, started
 
 SOURCE_ADDR = "901234"  # the SP id the ISMG knows
 SECRET = "Sw1tchb0ard"  # the shared secret the gateway issued

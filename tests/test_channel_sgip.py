@@ -16,8 +16,7 @@ from broadcast.channels.sgip import SgipChannel
 from broadcast.sgip import pdu
 from tests.support.channel_peers import Smsc, free_port
 from tests.support.wait import until
-from tests.test_channel_smgp import first_mobile_originated
-from tests.test_channel_sms import LONG_ZH, Receipts, send_until_accepted, sent
+from tests.test_channel_sms import LONG_ZH, Receipts, first_mobile_originated, send_until_accepted, sent
 
 NODE_ID = 3010012345
 

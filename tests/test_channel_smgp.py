@@ -6,18 +6,16 @@ No independent SMGP client exists on PyPI (the `smgp` package there is unrelated
 """
 
 import asyncio
-from collections.abc import Callable
 from functools import partial
 
 from broadcast.channel import Message
-from broadcast.channels.gateway import GatewayChannel
 from broadcast.channels.smgp import SmgpChannel
 from broadcast.segments import segment
 from broadcast.smgp import pdu
 from broadcast.smgp.session import timestamp
 from tests.support.channel_peers import Smsc
 from tests.support.wait import until
-from tests.test_channel_sms import LONG_ZH, Receipts, sent
+from tests.test_channel_sms import LONG_ZH, Receipts, first_mobile_originated, sent
 
 
 class SmgpGateway(Smsc):
@@ -168,22 +166,6 @@ async def test_wrong_secret_is_refused_with_a_chinese_error_in_health(smsc_facto
     assert "短信网关拒绝登录" in health["error"] and "认证错" in health["error"] and "Status 21" in health["error"]
     assert not result.accepted and not result.permanent and result.retry_after
     assert gateway.submits() == []
-
-
-async def first_mobile_originated(make: Callable[..., GatewayChannel]) -> tuple[str, str]:
-    """Start the channel `make(on_mobile_originated=...)` builds, and return the first MO message it hands over."""
-    got: list[tuple[str, str]] = []
-
-    async def mobile_originated(source: str, text: str) -> None:
-        got.append((source, text))
-
-    channel = make(on_mobile_originated=mobile_originated)
-    await channel.start(Receipts())
-    try:
-        await until(lambda: got, timeout=10, what="the MO message")
-    finally:
-        await channel.stop()
-    return got[0]
 
 
 async def test_mobile_originated_message_reaches_the_callback(smsc_factory) -> None:

@@ -9,7 +9,8 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -79,6 +80,18 @@ async def sent(channel: GatewayChannel, *messages: Message) -> tuple[list[SendRe
         results = [await channel.send(message) for message in messages]
         await receipts.wait_for(sum(result.accepted for result in results))
     return results, receipts
+
+
+async def first_mobile_originated(make: Callable[..., GatewayChannel]) -> tuple[str, str]:
+    """Start the channel `make(on_mobile_originated=...)` builds, and return the first MO message it hands over."""
+    got: list[tuple[str, str]] = []
+
+    async def mobile_originated(source: str, text: str) -> None:
+        got.append((source, text))
+
+    async with started(make(on_mobile_originated=mobile_originated)):
+        await until(lambda: got, timeout=10, what="the MO message")
+    return got[0]
 
 
 def _channel(smsc: Smsc, **options: object) -> SmsChannel:
@@ -161,6 +174,53 @@ async def test_the_sender_is_numbered_as_it_looks(smsc_factory) -> None:
         ("YJGLJ", 5, 0),
         ("12379", 3, 1),
     ]
+
+
+async def test_a_transmitter_and_a_receiver_deliver_and_get_receipts(smsc_factory) -> None:
+    """bind="transmitter_receiver": the parts go on a bind_transmitter, the receipts come on a bind_receiver, to an
+    SMSC that binds so and refuses a transceiver's submits."""
+    smsc = smsc_factory(receipt_delay=0.1, bind="transmitter_receiver")
+    channel = _channel(smsc, bind="transmitter_receiver")
+    [result], receipts = await sent(channel, Message("d1", "+8613800000001", LONG_ZH))
+    assert result.accepted, result
+    binds = {b["session"]: b for b in smsc.events("bind")}
+    assert [b.get("problem") for b in binds.values()] == [None, None]
+    records = smsc.submits()
+    assert [r["answer"] for r in records] == ["ESME_ROK"] * 3
+    assert _decode_parts(records)[1] == LONG_ZH
+    [transmitter] = {r["session"] for r in records}
+    [receiver] = {r["session"] for r in smsc.events("receipt")}
+    assert (binds[transmitter]["can_receive"], binds[receiver]["can_receive"]) == (False, True)
+    assert receipts.got[0][1:3] == (result.remote_id, True)
+    assert channel.receiver is not None and channel.receiver.connects == channel.session.connects == 1
+
+
+async def test_the_smsc_holds_each_side_to_its_bind_type(smsc_factory) -> None:
+    """A transceiver's submits to an SMSC that wants a transmitter and a receiver are refused (ESME_RINVBNDSTS,
+    worth retrying once it is bound right); a transmitter and receiver pair at one that wants a transceiver loses
+    its transmitter, and health says the channel is down."""
+    pair_only = smsc_factory(bind="transmitter_receiver")
+    channel = _channel(pair_only)
+    async with started(channel):
+        refused = await channel.send(Message("d1", "+8613800000002", "x"))
+    assert (refused.accepted, refused.permanent) == (False, False)
+    assert "绑定类型不允许此命令（状态码 0x00000004）" in refused.detail
+    assert [r["answer"] for r in pair_only.submits()] == ["ESME_RINVBNDSTS"]
+    transceiver_only = smsc_factory()
+    channel = _channel(transceiver_only, bind="transmitter_receiver", reconnect_max=0.3)
+    async with started(channel):
+        problems = lambda: [b for b in transceiver_only.events("bind") if "problem" in b]  # noqa: E731
+        await until(problems, timeout=10, what="the SMSC to refuse the transmitter")
+        await until(lambda: channel.health()["status"] == "down", timeout=10, what="health to say down")
+    assert {b["can_receive"] for b in problems()} == {False}
+
+
+async def test_a_mobile_originated_message_reaches_the_callback(smsc_factory) -> None:
+    smsc = smsc_factory(mo="8613800000009=收到，已转移", bind="transmitter_receiver")
+    got = await first_mobile_originated(partial(_channel, smsc, bind="transmitter_receiver"))
+    assert got == ("8613800000009", "收到，已转移")
+    [mo] = smsc.events("mo")
+    assert [b["can_receive"] for b in smsc.events("bind") if b["session"] == mo["session"]] == [True]
 
 
 async def test_throttling_is_backed_off_and_the_message_goes_once(smsc_factory) -> None:

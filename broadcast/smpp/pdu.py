@@ -51,6 +51,7 @@ PERMANENT_STATUSES = frozenset(
 STATUS_MEANINGS = {
     ESME_RINVMSGLEN: "消息长度无效",
     ESME_RINVCMDID: "命令无效",
+    ESME_RINVBNDSTS: "绑定类型不允许此命令",
     ESME_RSYSERR: "网关系统错误",
     ESME_RINVSRCADR: "发送号码无效",
     ESME_RINVDSTADR: "接收号码无效",
