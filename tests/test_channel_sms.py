@@ -215,6 +215,12 @@ async def test_the_smsc_holds_each_side_to_its_bind_type(smsc_factory) -> None:
     assert {b["can_receive"] for b in problems()} == {False}
 
 
+def test_mobile_originated_text_reads_gsm_escapes_and_skips_the_udh() -> None:
+    assert pdu.short_message_text(pdu.gsm_encode("Test [1] €5 @"), pdu.DATA_CODING_DEFAULT, False) == "Test [1] €5 @"
+    ucs2 = pdu.concatenation_udh(7, 2, 1) + "收到".encode("utf-16-be")
+    assert pdu.short_message_text(ucs2, pdu.DATA_CODING_UCS2, True) == "收到"
+
+
 async def test_a_mobile_originated_message_reaches_the_callback(smsc_factory) -> None:
     smsc = smsc_factory(mo="8613800000009=收到，已转移", bind="transmitter_receiver")
     got = await first_mobile_originated(partial(_channel, smsc, bind="transmitter_receiver"))

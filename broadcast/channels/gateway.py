@@ -8,14 +8,15 @@ report requested. Parts of one message go in order, one at a time; different mes
 window. The `remote_id` of a long message is its LAST part's id; the receipt is reported once, under that id,
 when every part has a final report (delivered only if all were), or as soon as one part fails.
 
-Back-off: a "busy" answer (ESME_RTHROTTLED, CMPP Result 8, SMGP Status 1, SGIP Result 11) on a message's first
-part answers `retry_after` and holds the whole channel for that long (doubling while the gateway keeps refusing,
-reset by the next success), so the outbox does not hammer it. On a later part the channel waits and resubmits that part
-itself, since re-sending the whole message would duplicate the parts already accepted; likewise across a
-reconnect, within `part_deadline`.
+Back-off: a "busy" answer (ESME_RTHROTTLED, CMPP Result 8, SMGP Status 1, SGIP Result 11) on a message's first part
+answers `retry_after` and holds the whole channel for that long (doubling while the gateway keeps refusing, reset by
+the next success), so the outbox does not hammer it. On a later part the channel waits and resubmits that part
+itself, since re-sending the whole message would duplicate the parts already accepted; likewise across a reconnect,
+within `part_deadline`.
 
-A protocol supplies `_submit` (one part onto its session) and `_stop_session`, and calls `_report_part` for each
-final delivery report and `_mobile_originated` for each MO message.
+A protocol's channel builds its `sessions` (`broadcast.gateway_session`, from `link_options`), which start, stop
+and report health here, supplies `_submit` (one part onto its session), and calls `_report_part` for each final
+delivery report and `_mobile_originated` for each MO message.
 """
 
 import asyncio

@@ -52,8 +52,8 @@ class SgipChannel(GatewayChannel):
         )
 
     async def start(self, on_receipt: ReceiptHandler) -> None:
-        await self.receiver.start()
         await super().start(on_receipt)
+        await self.receiver.start()
 
     async def _stop_session(self) -> None:
         await super()._stop_session()
