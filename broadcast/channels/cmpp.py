@@ -31,7 +31,7 @@ class CmppChannel(GatewayChannel):
         *,
         src_id: str,  # the SP's access number and extension the handset shows (Src_Id)
         service_id: str,
-        version: str = "3.0",
+        version: pdu.Version = "3.0",
         active_test_interval: float = 30.0,
         name: str = "cmpp",
         **options: Unpack[GatewayOptions],

@@ -10,7 +10,7 @@ version says the layout, and `pack`/`unpack` walk it.
 import hashlib
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from broadcast.segments import mobile_originated_text
 
@@ -20,7 +20,8 @@ SUBMIT = 0x00000004
 DELIVER = 0x00000005
 ACTIVE_TEST = 0x00000008
 
-VERSIONS = {"2.0": 0x20, "3.0": 0x30}
+Version = Literal["2.0", "3.0"]
+VERSIONS: dict[Version, int] = {"2.0": 0x20, "3.0": 0x30}  # the Version octet: major and minor in 4 bits each
 
 MSG_FMT_UCS2 = 8
 MAX_CONTENT = 140  # Msg_Length octets, UDH included
@@ -64,19 +65,19 @@ def connect_text(status: int) -> str:
 Layout = tuple[tuple[str, str | int], ...]
 
 
-def _terminal(version: str) -> int:
+def _terminal(version: Version) -> int:
     return 21 if version == "2.0" else 32
 
 
-def _status(version: str) -> str:
+def _status(version: Version) -> str:
     return "B" if version == "2.0" else "L"
 
 
-def connect_resp_layout(version: str) -> Layout:
+def connect_resp_layout(version: Version) -> Layout:
     return (("Status", _status(version)), ("AuthenticatorISMG", 16), ("Version", "B"))
 
 
-def submit_head_layout(version: str) -> Layout:
+def submit_head_layout(version: Version) -> Layout:
     """SUBMIT up to and including DestUsr_tl; the terminals, Msg_Length and Msg_Content follow."""
     fee = (("Fee_terminal_Id", _terminal(version)),)
     if version == "3.0":
@@ -103,18 +104,18 @@ def submit_head_layout(version: str) -> Layout:
     )
 
 
-def result_layout(version: str) -> Layout:
+def result_layout(version: Version) -> Layout:
     """SUBMIT_RESP and DELIVER_RESP."""
     return (("Msg_Id", "Q"), ("Result", _status(version)))
 
 
-def decode_result(version: str, body: bytes) -> tuple[int, int]:
+def decode_result(version: Version, body: bytes) -> tuple[int, int]:
     """(Msg_Id, Result) of a SUBMIT_RESP."""
     values, _ = unpack(result_layout(version), body)
     return values["Msg_Id"], values["Result"]
 
 
-def deliver_head_layout(version: str) -> Layout:
+def deliver_head_layout(version: Version) -> Layout:
     """DELIVER up to and including Msg_Length; Msg_Content and Reserved (2.0) or LinkID (3.0) follow."""
     source = (("Src_terminal_Id", _terminal(version)),)
     if version == "3.0":
@@ -132,7 +133,7 @@ def deliver_head_layout(version: str) -> Layout:
     )
 
 
-def report_layout(version: str) -> Layout:
+def report_layout(version: Version) -> Layout:
     """The status report a DELIVER with Registered_Delivery=1 carries in Msg_Content."""
     return (
         ("Msg_Id", "Q"),
@@ -183,13 +184,13 @@ def authenticator_source(source_addr: str, secret: str, stamp: int) -> bytes:
     return hashlib.md5(digest).digest()  # noqa: S324 - the spec's authenticator, not our choice of hash
 
 
-def authenticator_ismg(status: int, version: str, source: bytes, secret: str) -> bytes:
+def authenticator_ismg(status: int, version: Version, source: bytes, secret: str) -> bytes:
     """MD5(Status + AuthenticatorSource + shared secret), Status as wide as the version's field."""
     status_bytes = struct.pack(">" + _status(version), status)
     return hashlib.md5(status_bytes + source + secret.encode()).digest()  # noqa: S324
 
 
-def connect(source_addr: str, secret: str, version: str, stamp: int) -> tuple[bytes, bytes]:
+def connect(source_addr: str, secret: str, version: Version, stamp: int) -> tuple[bytes, bytes]:
     """The CONNECT body and its AuthenticatorSource (the answer's authenticator is checked against it)."""
     authenticator = authenticator_source(source_addr, secret, stamp)
     body = pack(
@@ -220,7 +221,7 @@ class Submit:
     pk_number: int = 1
     udhi: bool = False
 
-    def encode(self, version: str) -> bytes:
+    def encode(self, version: Version) -> bytes:
         if len(self.content) > MAX_CONTENT:
             raise ValueError(f"Msg_Content longer than {MAX_CONTENT} octets")
         head = {
@@ -271,7 +272,7 @@ class MobileOriginated:
     text: str
 
 
-def decode_deliver(version: str, body: bytes) -> tuple[int, StatusReport | MobileOriginated]:
+def decode_deliver(version: Version, body: bytes) -> tuple[int, StatusReport | MobileOriginated]:
     """The DELIVER's Msg_Id (its DELIVER_RESP names it) and what it carries."""
     head, offset = unpack(deliver_head_layout(version), body)
     content = body[offset : offset + head["Msg_Length"]]
@@ -286,7 +287,7 @@ def decode_deliver(version: str, body: bytes) -> tuple[int, StatusReport | Mobil
     return head["Msg_Id"], MobileOriginated(head["Src_terminal_Id"], head["Dest_Id"], text)
 
 
-def deliver_resp(version: str, msg_id: int) -> bytes:
+def deliver_resp(version: Version, msg_id: int) -> bytes:
     """The DELIVER_RESP body: the DELIVER's Msg_Id and Result 0."""
     return pack(result_layout(version), {"Msg_Id": msg_id, "Result": RESULT_OK})
 

@@ -27,7 +27,7 @@ class CmppSession(GatewaySession):
         source_addr: str,
         shared_secret: str,
         *,
-        version: str = "3.0",
+        version: pdu.Version = "3.0",
         on_deliver: DeliverHandler = lambda carried: None,
         **link: Unpack[LinkOptions],
     ) -> None:
