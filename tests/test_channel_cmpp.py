@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from broadcast.channel import Message
+from broadcast.channels.carriers import CarrierRouter
 from broadcast.channels.cmpp import CmppChannel
+from broadcast.channels.sms import SmsChannel
 from broadcast.segments import segment
 from tests.support.channel_peers import Smsc
 from tests.support.wait import until
@@ -198,6 +200,31 @@ async def test_bad_recipients_are_permanent_and_never_raise(ismg_factory) -> Non
         "短信网关拒绝：Dest_terminal_Id 错误（Result=13）",
     )
     assert (empty.accepted, empty.permanent) == (False, True)
+
+
+async def test_behind_the_carrier_router_mobile_numbers_go_to_the_ismg(ismg_factory, smsc_factory) -> None:
+    """As [channels] sets it up: China Mobile's numbers through the ISMG, the rest through an SMSC."""
+    ismg, smsc = ismg_factory(report_delay=0.1), smsc_factory(receipt_delay=0.1)
+    smpp = SmsChannel("127.0.0.1", smsc.port, "sp", "secret", source_addr="12379", name="smpp")
+    router = CarrierRouter([_channel(ismg), smpp], {"mobile": "cmpp"}, default="smpp")
+    receipts: list[tuple[str, bool]] = []
+
+    async def on_receipt(channel: str, remote_id: str, delivered: bool, detail: str) -> None:
+        receipts.append((remote_id, delivered))
+
+    await router.start(on_receipt)
+    try:
+        await until(lambda: router.health()["status"] == "ok", timeout=10, what="both gateways to log in")
+        results = [
+            await router.send(Message(f"d{i}", n, "暴雨预警")) for i, n in enumerate(("+8613800000001", "18900000002"))
+        ]
+        await until(lambda: len(receipts) == 2, timeout=10, what="both receipts")
+    finally:
+        await router.stop()
+    assert [(r.remote_id or "").split(":")[0] for r in results] == ["cmpp", "smpp"]
+    assert [r["Dest_terminal_Id"] for r in ismg.submits()] == [["13800000001"]]
+    assert [r["destination"] for r in smsc.submits()] == ["18900000002"]
+    assert sorted(receipts) == sorted((r.remote_id, True) for r in results)
 
 
 def _pycmpp_session(port: int) -> tuple[int, int, dict]:
