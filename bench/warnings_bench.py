@@ -219,7 +219,7 @@ async def run_outbox(args: argparse.Namespace) -> dict[str, Any]:
     outbox = Outbox(ctx, [sms, email], OutboxSettings(poll_seconds=TICK))
     await outbox.start()
     try:
-        assert await sms.transceiver.wait_bound(10), "SMSC bind failed"
+        assert await sms.session.wait_bound(10), "SMSC bind failed"
         result: dict[str, Any] = {"rss_before_mb": rss_mb()}
         if args.tracemalloc:
             tracemalloc.start()
@@ -254,7 +254,7 @@ async def run_outbox(args: argparse.Namespace) -> dict[str, Any]:
         result |= done
         result["counts"] = counts
         result["cpu_s"] = time.process_time() - cpu0
-        result["smpp_binds"] = sms.transceiver.connects
+        result["smpp_binds"] = sms.session.connects
         if args.tracemalloc:
             result["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
@@ -295,7 +295,7 @@ async def run_bare(args: argparse.Namespace) -> dict[str, Any]:
     await email.start(on_receipt)  # only for compose(); sends go through aiosmtplib below
     result: dict[str, Any] = {"rss_before_mb": rss_mb()}
     try:
-        assert await sms.transceiver.wait_bound(10), "SMSC bind failed"
+        assert await sms.session.wait_bound(10), "SMSC bind failed"
         if args.tracemalloc:
             tracemalloc.start()
         cpu0, began = time.process_time(), time.perf_counter()
@@ -344,7 +344,7 @@ async def run_bare(args: argparse.Namespace) -> dict[str, Any]:
             receipts(),
         )
         result |= marks | {"cpu_s": time.process_time() - cpu0, "refused": len(refused), **got}
-        result["smpp_binds"] = sms.transceiver.connects
+        result["smpp_binds"] = sms.session.connects
         if args.tracemalloc:
             result["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()

@@ -1,11 +1,12 @@
-"""One TCP connection to a Chinese carrier's SMS gateway (SMGP 3.0, SGIP 1.2): framing and the window.
+"""One TCP connection to an SMS gateway (SMPP 3.4, CMPP 2.0/3.0, SMGP 3.0, SGIP 1.2): framing and the window.
 
-Both protocols frame a PDU as `total length (4) | command id (4) | sequence | body`, the sequence 4 bytes in
-SMGP and 12 in SGIP, and set bit 31 of the command id on an answer, which carries its request's sequence.
-`FramedLink` sends requests, keeps up to `window` of them in flight and matches each answer to its request by
-sequence; requests from the peer (Deliver, Active_Test, Report, Exit/Unbind) go to `on_request`, whose bytes,
-if any, are the answer written back before the next PDU is read. It knows nothing of logins or reconnecting:
-the session around it (`broadcast.smgp.session`, `broadcast.sgip.session`) holds that policy.
+All four frame a PDU as `total length (4) | command id (4) | [status (4)] | sequence | body`: only SMPP has the
+status field (command_status), the sequence is 4 bytes except SGIP's 12, and every protocol sets bit 31 of the
+command id on an answer, which carries its request's sequence. `FramedLink` sends requests, keeps up to `window`
+of them in flight and matches each answer to its request by sequence; requests from the peer (deliver_sm,
+DELIVER, Deliver, enquire_link, ACTIVE_TEST, unbind, TERMINATE, Exit) go to `on_request`, whose answer, if any,
+is written back before the next PDU is read. It knows nothing of logins or reconnecting: the session around it
+(`broadcast.gateway_session`) holds that policy, and each protocol's session only its login and PDUs.
 """
 
 import asyncio
@@ -19,30 +20,49 @@ log = logging.getLogger(__name__)
 RESPONSE_BIT = 0x80000000
 MAX_PDU_LENGTH = 64 * 1024
 _HEAD = struct.Struct(">LL")
+_STATUS = struct.Struct(">L")
 
 
 class LinkDown(ConnectionError):
     """No link logged in, or it went down before the answer came."""
 
 
+class Goodbye(ConnectionError):
+    """Raised by `on_request` when the peer ends the session (unbind, TERMINATE, Exit): `answer` is written, then
+    the link closes, so that the session reconnects rather than wait on a peer that may never close it."""
+
+    def __init__(self, answer: "Frame", reason: str) -> None:
+        super().__init__(reason)
+        self.answer = answer
+
+
 @dataclass(frozen=True)
 class Frame:
     command: int
-    sequence: bytes  # as it came on the wire: 4 bytes (SMGP) or 12 (SGIP)
+    sequence: bytes  # as it came on the wire: 4 bytes, or 12 (SGIP)
     body: bytes
+    status: int | None = None  # SMPP's command_status; the other protocols answer in the body
+
+    def answer(self, body: bytes = b"", *, command: int | None = None, status: int | None = None) -> "Frame":
+        """The answer to this request: its command with bit 31 set (unless `command`), its sequence."""
+        return Frame(self.command | RESPONSE_BIT if command is None else command, self.sequence, body, status)
 
 
-def frame(command: int, sequence: bytes, body: bytes = b"") -> bytes:
-    return _HEAD.pack(_HEAD.size + len(sequence) + len(body), command) + sequence + body
+def frame(command: int, sequence: bytes, body: bytes = b"", status: int | None = None) -> bytes:
+    """The wire bytes; `status` None leaves the status field out (all but SMPP)."""
+    head = b"" if status is None else _STATUS.pack(status)
+    return _HEAD.pack(_HEAD.size + len(head) + len(sequence) + len(body), command) + head + sequence + body
 
 
-async def read_frame(reader: asyncio.StreamReader, sequence_size: int) -> Frame:
+async def read_frame(reader: asyncio.StreamReader, sequence_size: int, *, status: bool = False) -> Frame:
     """One PDU; ConnectionError on a length no gateway would send."""
     length, command = _HEAD.unpack(await reader.readexactly(_HEAD.size))
-    if not _HEAD.size + sequence_size <= length <= MAX_PDU_LENGTH:
+    head = _STATUS.size if status else 0
+    if not _HEAD.size + head + sequence_size <= length <= MAX_PDU_LENGTH:
         raise ConnectionError(f"bad PDU length {length}")
     rest = await reader.readexactly(length - _HEAD.size)
-    return Frame(command, rest[:sequence_size], rest[sequence_size:])
+    code = _STATUS.unpack_from(rest)[0] if status else None
+    return Frame(command, rest[head : head + sequence_size], rest[head + sequence_size :], code)
 
 
 class FramedLink:
@@ -54,12 +74,15 @@ class FramedLink:
         sequences: Callable[[], bytes],
         window: int,
         response_timeout: float,
-        on_request: Callable[[Frame], bytes | None],
+        on_request: Callable[[Frame], Frame | None],
         label: str,
+        status: bool = False,
     ) -> None:
+        """`status`: the protocol's header has SMPP's command_status field."""
         self._reader, self._writer = reader, writer
         self._sequences = sequences
         self._sequence_size = len(sequences())
+        self._status = status
         self._window = asyncio.Semaphore(window)
         self._response_timeout = response_timeout
         self._on_request = on_request
@@ -75,7 +98,7 @@ class FramedLink:
         return not self._reading.done()
 
     async def closed(self) -> None:
-        await asyncio.wait([self._reading])
+        await asyncio.wait([self._reading])  # never raises, whether the read loop ended or was cancelled
 
     async def request(
         self, command: int, body: bytes = b"", *, on_response: Callable[[Frame], None] | None = None
@@ -91,7 +114,7 @@ class FramedLink:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             try:
-                self._writer.write(frame(command, sequence, body))
+                self._write(Frame(command, sequence, body, 0 if self._status else None))
                 await self._writer.drain()
                 return await asyncio.wait_for(future, self._response_timeout)
             except (OSError, RuntimeError) as exc:
@@ -104,20 +127,27 @@ class FramedLink:
         self._reading.cancel()
         self._writer.close()
 
+    def _write(self, pdu: Frame) -> None:
+        status = (pdu.status or 0) if self._status else None
+        self._writer.write(frame(pdu.command, pdu.sequence, pdu.body, status))
+
     async def _read_loop(self) -> None:
         try:
             while True:
-                pdu = await read_frame(self._reader, self._sequence_size)
+                pdu = await read_frame(self._reader, self._sequence_size, status=self._status)
                 if pdu.command & RESPONSE_BIT:
                     self._answer(pdu)
                     continue
                 try:
                     answer = self._on_request(pdu)
+                except Goodbye as goodbye:
+                    self._write(goodbye.answer)
+                    raise
                 except Exception:
                     log.exception("%s: handling command 0x%08X failed", self._label, pdu.command)
                     continue
                 if answer is not None:
-                    self._writer.write(frame(pdu.command | RESPONSE_BIT, pdu.sequence, answer))
+                    self._write(answer)
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
             self.closed_reason = str(exc) or type(exc).__name__
             log.info("%s link closed: %s", self._label, self.closed_reason)
@@ -133,7 +163,7 @@ class FramedLink:
             log.warning("%s: answer to unknown sequence %s", self._label, pdu.sequence.hex())
             return
         future, on_response = entry
-        if future.done():
+        if future.done():  # timed out meanwhile
             return
         if on_response is not None:
             try:

@@ -39,7 +39,7 @@ def encoding_of(text: str) -> Encoding:
 
 def segment(text: str, encoding: Encoding | None = None) -> Segments:
     """The encoding, length and message parts of `text`; an empty text costs no message. `encoding` forces one:
-    the Chinese carriers' gateways (SMGP, SGIP) are sent UCS-2 only, having no GSM 03.38 format."""
+    the Chinese carriers' gateways (CMPP, SMGP, SGIP) are sent UCS-2 only, having no GSM 03.38 format."""
     encoding = encoding or encoding_of(text)
     single, per_part = LIMITS[encoding]
     units = [_units(ch, encoding) for ch in text]
@@ -55,6 +55,16 @@ def segment(text: str, encoding: Encoding | None = None) -> Segments:
         used += size
     parts.append(text[start:])
     return Segments(encoding, length, tuple(parts))
+
+
+def mobile_originated_text(content: bytes, coding: int) -> str:
+    """The text of an MO message from a Chinese carrier's gateway, by its coding (CMPP Msg_Fmt, SMGP MsgFormat,
+    SGIP MessageCoding all number them alike): UCS-2 (8), GB 18030 and its GBK subset (15), else ASCII."""
+    if coding == 8:
+        return content.decode("utf-16-be", "replace")
+    if coding == 15:
+        return content.decode("gb18030", "replace")
+    return content.decode("ascii", "replace")
 
 
 def _units(ch: str, encoding: Encoding) -> int:

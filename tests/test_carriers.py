@@ -1,4 +1,4 @@
-"""SMS routed by carrier over real gateways: two SMSC processes stand for two carriers' gateways (the CMPP, SMGP
+"""SMS routed by carrier over real gateways: two SMSC processes stand for two carriers' gateways (the ISMG, SMGP
 and SGIP peers plug in the same way); each number goes through the gateway of its segment, receipts come back
 under the gateway's name, and each gateway keeps its own pace."""
 
@@ -82,14 +82,17 @@ async def test_a_gateway_down_is_named_in_health(smsc_factory: Any) -> None:
 
 
 def test_configuration_puts_the_gateways_behind_one_sms_channel(tmp_path: Path) -> None:
-    """[channels] with SMPP, SMGP and SGIP gateways and routes: one "sms" channel routing by carrier, and the
+    """[channels] with SMPP, CMPP, SMGP and SGIP gateways and routes: one "sms" channel routing by carrier, and the
     WeCom and DingTalk channels beside it (nothing is connected before start)."""
     environ = {
         "SWITCHBOARD_WARNINGS_UNIT_AREA": "140100",
         "SWITCHBOARD_CHANNELS_SMS_HOST": "smsc.example.cn",
+        "SWITCHBOARD_CHANNELS_SMS_BIND": "transmitter_receiver",
+        "SWITCHBOARD_CHANNELS_CMPP_HOST": "ismg.example.cn",
+        "SWITCHBOARD_CHANNELS_CMPP_VERSION": "2.0",
         "SWITCHBOARD_CHANNELS_SMGP_HOST": "smgp.example.cn",
         "SWITCHBOARD_CHANNELS_SGIP_HOST": "sgip.example.cn",
-        "SWITCHBOARD_CHANNELS_SMS_ROUTES": "mobile=smpp, unicom=sgip, telecom=smgp",
+        "SWITCHBOARD_CHANNELS_SMS_ROUTES": "mobile=cmpp, unicom=sgip, telecom=smgp",
         "SWITCHBOARD_CHANNELS_WECOM_ROBOT": "true",
         "SWITCHBOARD_CHANNELS_WECOM_CORPID": "ww0123",
         "SWITCHBOARD_CHANNELS_DINGTALK": "true",
@@ -100,4 +103,6 @@ def test_configuration_puts_the_gateways_behind_one_sms_channel(tmp_path: Path) 
     router = channels["sms"]
     assert isinstance(router, CarrierRouter)
     routed = [router.route(n) for n in ("13800000001", "13000000001", "18900000001", "17000000001")]
-    assert routed == ["smpp", "sgip", "smgp", "smpp"]  # the last, a virtual operator's, by the default route
+    assert routed == ["cmpp", "sgip", "smgp", "smpp"]  # the last, a virtual operator's, by the default route
+    with pytest.raises(config.ConfigError, match="SMS_BIND"):
+        config.load(tmp_path / "absent.toml", environ={**environ, "SWITCHBOARD_CHANNELS_SMS_BIND": "receiver"})

@@ -16,8 +16,7 @@ from broadcast.channels.sgip import SgipChannel
 from broadcast.sgip import pdu
 from tests.support.channel_peers import Smsc, free_port
 from tests.support.wait import until
-from tests.test_channel_smgp import first_mobile_originated
-from tests.test_channel_sms import LONG_ZH, Receipts
+from tests.test_channel_sms import LONG_ZH, Receipts, first_mobile_originated, send_until_accepted, sent
 
 NODE_ID = 3010012345
 
@@ -58,15 +57,8 @@ def _reassemble(records: list[dict]) -> str:
 
 async def test_long_chinese_message_reassembles_and_the_report_maps_back(smsc_factory) -> None:
     gateway = smsc_factory(SgipGateway, receipt_delay=0.3)
-    receipts = Receipts()
-    channel = _channel(gateway)
-    await channel.start(receipts)
-    try:
-        result = await channel.send(Message("w1:sgip:1", "+8613000000001", LONG_ZH))
-        assert result.accepted, result
-        await receipts.wait_for(1)
-    finally:
-        await channel.stop()
+    [result], receipts = await sent(_channel(gateway), Message("w1:sgip:1", "+8613000000001", LONG_ZH))
+    assert result.accepted, result
     records = await gateway.recorded(3)
     assert [r["result"] for r in records] == [0, 0, 0]
     assert {
@@ -84,16 +76,10 @@ async def test_long_chinese_message_reassembles_and_the_report_maps_back(smsc_fa
 
 async def test_undeliverable_report_names_the_error(smsc_factory) -> None:
     gateway = smsc_factory(SgipGateway, receipt_delay=0.1, undeliverable_prefix="8613100")
-    receipts = Receipts()
-    channel = _channel(gateway)
-    await channel.start(receipts)
-    try:
-        ok = await channel.send(Message("d1", "8613000000002", "预警"))
-        bad = await channel.send(Message("d2", "+8613100000003", "暴雨预警" * 30))
-        await receipts.wait_for(2)
-    finally:
-        await channel.stop()
-    by_id = {remote_id: (delivered, detail) for _, remote_id, delivered, detail, _ in receipts.got}
+    [ok, bad], receipts = await sent(
+        _channel(gateway), Message("d1", "8613000000002", "预警"), Message("d2", "+8613100000003", "暴雨预警" * 30)
+    )
+    by_id = receipts.by_id()
     assert by_id[ok.remote_id][0] is True
     delivered, detail = by_id[bad.remote_id]
     assert delivered is False and "未送达" in detail and "29" in detail and "不知道的用户" in detail
@@ -104,15 +90,8 @@ async def test_throttling_is_backed_off_and_the_message_goes_once(smsc_factory) 
     channel = _channel(gateway, throttle_backoff=0.1)
     receipts = Receipts()
     await channel.start(receipts)
-    waits: list[float] = []
     try:
-        message = Message("d1", "+8613000000004", "请注意防范")
-        result = await channel.send(message)
-        while not result.accepted:
-            assert not result.permanent and result.retry_after is not None, result
-            waits.append(result.retry_after)
-            await asyncio.sleep(result.retry_after)
-            result = await channel.send(message)
+        result, waits = await send_until_accepted(channel, Message("d1", "+8613000000004", "请注意防范"))
         await receipts.wait_for(1)
     finally:
         await channel.stop()
@@ -123,14 +102,7 @@ async def test_throttling_is_backed_off_and_the_message_goes_once(smsc_factory) 
 
 async def test_throttle_mid_message_resubmits_only_that_part(smsc_factory) -> None:
     gateway = smsc_factory(SgipGateway, throttle_after=1, throttle_first=1, receipt_delay=0.1)
-    channel = _channel(gateway, throttle_backoff=0.05)
-    receipts = Receipts()
-    await channel.start(receipts)
-    try:
-        result = await channel.send(Message("d1", "+8613000000005", LONG_ZH))
-        await receipts.wait_for(1)
-    finally:
-        await channel.stop()
+    [result], receipts = await sent(_channel(gateway, throttle_backoff=0.05), Message("d1", "+8613000000005", LONG_ZH))
     assert result.accepted, result
     records = gateway.submits()
     assert [(r["udh"]["part"], r["result"]) for r in records] == [(1, 0), (2, 11), (2, 0), (3, 0)]

@@ -6,18 +6,16 @@ No independent SMGP client exists on PyPI (the `smgp` package there is unrelated
 """
 
 import asyncio
-from collections.abc import Callable
 from functools import partial
 
 from broadcast.channel import Message
-from broadcast.channels.gateway import GatewayChannel
 from broadcast.channels.smgp import SmgpChannel
 from broadcast.segments import segment
 from broadcast.smgp import pdu
 from broadcast.smgp.session import timestamp
 from tests.support.channel_peers import Smsc
 from tests.support.wait import until
-from tests.test_channel_sms import LONG_ZH, Receipts
+from tests.test_channel_sms import LONG_ZH, Receipts, first_mobile_originated, sent
 
 
 class SmgpGateway(Smsc):
@@ -52,15 +50,8 @@ def test_authenticator_client_is_the_spec_digest() -> None:
 
 async def test_long_chinese_message_reassembles_and_the_report_maps_back(smsc_factory) -> None:
     gateway = smsc_factory(SmgpGateway, receipt_delay=0.3)
-    receipts = Receipts()
-    channel = _channel(gateway)
-    await channel.start(receipts)
-    try:
-        result = await channel.send(Message("w1:smgp:1", "+8613300000001", LONG_ZH))
-        assert result.accepted, result
-        await receipts.wait_for(1)
-    finally:
-        await channel.stop()
+    [result], receipts = await sent(_channel(gateway), Message("w1:smgp:1", "+8613300000001", LONG_ZH))
+    assert result.accepted, result
     assert segment(LONG_ZH, "UCS-2").count == 3
     records = await gateway.recorded(3)
     assert [r["status"] for r in records] == [0, 0, 0]
@@ -78,17 +69,13 @@ async def test_long_chinese_message_reassembles_and_the_report_maps_back(smsc_fa
 
 async def test_undeliverable_report_and_a_short_message(smsc_factory) -> None:
     gateway = smsc_factory(SmgpGateway, receipt_delay=0.1, undeliverable_prefix="8618900")
-    receipts = Receipts()
-    channel = _channel(gateway)
-    await channel.start(receipts)
-    try:
-        ok = await channel.send(Message("d1", "8613300000002", "Test [1] €5"))
-        bad = await channel.send(Message("d2", "+8618900000003", "暴雨预警" * 30))
-        await receipts.wait_for(2)
-    finally:
-        await channel.stop()
+    [ok, bad], receipts = await sent(
+        _channel(gateway),
+        Message("d1", "8613300000002", "Test [1] €5"),
+        Message("d2", "+8618900000003", "暴雨预警" * 30),
+    )
     assert ok.accepted and bad.accepted
-    by_id = {remote_id: (delivered, detail) for _, remote_id, delivered, detail, _ in receipts.got}
+    by_id = receipts.by_id()
     assert by_id[ok.remote_id][0] is True
     delivered, detail = by_id[bad.remote_id]
     assert delivered is False and "未送达" in detail and "UNDELIV" in detail
@@ -124,14 +111,7 @@ async def test_throttling_is_backed_off_and_the_message_goes_once(smsc_factory) 
 
 async def test_throttle_mid_message_resubmits_only_that_part(smsc_factory) -> None:
     gateway = smsc_factory(SmgpGateway, throttle_after=1, throttle_first=2, receipt_delay=0.1)
-    channel = _channel(gateway, throttle_backoff=0.05)
-    receipts = Receipts()
-    await channel.start(receipts)
-    try:
-        result = await channel.send(Message("d1", "+8613300000005", LONG_ZH))
-        await receipts.wait_for(1)
-    finally:
-        await channel.stop()
+    [result], receipts = await sent(_channel(gateway, throttle_backoff=0.05), Message("d1", "+8613300000005", LONG_ZH))
     assert result.accepted, result
     records = gateway.submits()
     assert [(r["udh"]["part"], r["status"]) for r in records] == [(1, 0), (2, 1), (2, 1), (2, 0), (3, 0)]
@@ -186,22 +166,6 @@ async def test_wrong_secret_is_refused_with_a_chinese_error_in_health(smsc_facto
     assert "短信网关拒绝登录" in health["error"] and "认证错" in health["error"] and "Status 21" in health["error"]
     assert not result.accepted and not result.permanent and result.retry_after
     assert gateway.submits() == []
-
-
-async def first_mobile_originated(make: Callable[..., GatewayChannel]) -> tuple[str, str]:
-    """Start the channel `make(on_mobile_originated=...)` builds, and return the first MO message it hands over."""
-    got: list[tuple[str, str]] = []
-
-    async def mobile_originated(source: str, text: str) -> None:
-        got.append((source, text))
-
-    channel = make(on_mobile_originated=mobile_originated)
-    await channel.start(Receipts())
-    try:
-        await until(lambda: got, timeout=10, what="the MO message")
-    finally:
-        await channel.stop()
-    return got[0]
 
 
 async def test_mobile_originated_message_reaches_the_callback(smsc_factory) -> None:

@@ -1,12 +1,14 @@
 """Warning channels, each behind the one `broadcast.channel.Channel` interface.
 
 - `email.EmailChannel`: SMTP with aiosmtplib (UTF-8 headers and body, HTML + text, attachments).
-- `sms.SmsChannel`: SMPP 3.4 transceiver (`broadcast.smpp`), UCS-2 with UDH concatenation, delivery receipts.
+- `sms.SmsChannel`: SMPP 3.4 (`broadcast.smpp`), one transceiver or a transmitter and receiver pair, GSM-7 or
+  UCS-2 with UDH concatenation, delivery receipts.
 - `telegram.TelegramChannel`: Bot API with python-telegram-bot.
 - `weather.WeatherPushChannel`: the CAP document POSTed to the weather service's endpoints.
-- `smgp.SmgpChannel` (China Telecom, SMGP 3.0) and `sgip.SgipChannel` (China Unicom, SGIP 1.2), on the sending path
-  they share with SMPP (`gateway.py`); `carriers.CarrierRouter` puts the configured SMS gateways behind one "sms"
-  channel, each number to its carrier's gateway by number segment.
+- `cmpp.CmppChannel` (China Mobile, CMPP 2.0/3.0), `smgp.SmgpChannel` (China Telecom, SMGP 3.0) and
+  `sgip.SgipChannel` (China Unicom, SGIP 1.2), on the sending path they share with SMPP (`gateway.py`) and one
+  windowed link and session policy (`broadcast.framing`, `broadcast.gateway_session`); `carriers.CarrierRouter`
+  puts the configured SMS gateways behind one "sms" channel, each number to its carrier's gateway by number segment.
 - `wecom.WeComRobotChannel`, `wecom.WeComAppChannel` and `dingtalk.DingTalkRobotChannel`: WeCom group robots and
   application messages, DingTalk signed robots (`chat.py`, `http_channel.py`).
 
@@ -21,8 +23,8 @@ from ..channel import Channel
 
 
 def from_settings(settings: Settings) -> list[Channel]:
-    """The channels the [channels] section turns on. The SMS gateways (SMPP, SMGP, SGIP) become one channel, "sms",
-    that routes each number to its carrier's gateway ([channels] sms_routes)."""
+    """The channels the [channels] section turns on. The SMS gateways (SMPP, CMPP, SMGP, SGIP) become one channel,
+    "sms", that routes each number to its carrier's gateway ([channels] sms_routes)."""
     c = settings.channels
     policy = OutboundPolicy.from_settings(settings)
     channels: list[Channel] = []
@@ -89,8 +91,24 @@ def _sms_gateways(settings: Settings) -> list[Channel]:
                 source_addr=c.sms_source_addr,
                 source_addr_ton=None if c.sms_source_ton < 0 else c.sms_source_ton,
                 source_addr_npi=None if c.sms_source_npi < 0 else c.sms_source_npi,
+                bind=c.sms_bind,
                 rate_per_second=c.sms_rate_per_second,
                 name="smpp",
+            )
+        )
+    if c.cmpp_host:
+        from .cmpp import CmppChannel
+
+        gateways.append(
+            CmppChannel(
+                c.cmpp_host,
+                c.cmpp_port,
+                c.cmpp_source_addr,
+                c.cmpp_secret,
+                src_id=c.cmpp_src_id,
+                service_id=c.cmpp_service_id,
+                version=c.cmpp_version,
+                rate_per_second=c.cmpp_rate_per_second,
             )
         )
     if c.smgp_host:

@@ -1,4 +1,5 @@
-"""What the SMS channels share above the wire: SMPP (`sms`), SMGP for China Telecom, SGIP for China Unicom.
+"""What the SMS channels share above the wire: SMPP (`sms`), CMPP for China Mobile, SMGP for China Telecom, SGIP
+for China Unicom.
 
 Sending: the text is split by `broadcast.segments` (GSM-7 160/153 or UCS-2 70/67; the Chinese carriers' gateways
 are sent UCS-2 only, `encoding`). One part goes as is; several go with the protocol's UDHI flag and a 3GPP
@@ -7,14 +8,15 @@ report requested. Parts of one message go in order, one at a time; different mes
 window. The `remote_id` of a long message is its LAST part's id; the receipt is reported once, under that id,
 when every part has a final report (delivered only if all were), or as soon as one part fails.
 
-Back-off: a "busy" answer (ESME_RTHROTTLED, SMGP Status 1, SGIP Result 11) on a message's first part answers
-`retry_after` and holds the whole channel for that long (doubling while the gateway keeps refusing, reset by the
-next success), so the outbox does not hammer it. On a later part the channel waits and resubmits that part
-itself, since re-sending the whole message would duplicate the parts already accepted; likewise across a
-reconnect, within `part_deadline`.
+Back-off: a "busy" answer (ESME_RTHROTTLED, CMPP Result 8, SMGP Status 1, SGIP Result 11) on a message's first part
+answers `retry_after` and holds the whole channel for that long (doubling while the gateway keeps refusing, reset by
+the next success), so the outbox does not hammer it. On a later part the channel waits and resubmits that part
+itself, since re-sending the whole message would duplicate the parts already accepted; likewise across a reconnect,
+within `part_deadline`.
 
-A protocol supplies `_submit` (one part onto its session) and `_stop_session`, and calls `_report_part` for each
-final delivery report and `_mobile_originated` for each MO message.
+A protocol's channel builds its `sessions` (`broadcast.gateway_session`, from `link_options`), which start, stop
+and report health here, supplies `_submit` (one part onto its session), and calls `_report_part` for each final
+delivery report and `_mobile_originated` for each MO message.
 """
 
 import asyncio
@@ -26,8 +28,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from broadcast.channel import NOT_STARTED, Message, ReceiptHandler, SendResult
+from broadcast.gateway_session import GatewaySession, LinkOptions
 from broadcast.segments import Encoding, segment
 from broadcast.smpp.pdu import concatenation_udh, gsm_encode
 
@@ -37,6 +41,21 @@ _MSISDN = re.compile(r"\+?[0-9]{3,20}")
 _MAX_TRACKED_PARTS = 200_000  # reports that never come must not grow memory without bound
 
 MobileOriginatedHandler = Callable[[str, str], Awaitable[None]]  # (source number, text)
+
+
+class GatewayOptions(TypedDict, total=False):
+    """What every gateway channel takes besides its protocol's own settings, passed through to `GatewayChannel`."""
+
+    rate_per_second: float
+    concurrency: int
+    window: int  # submits in flight at once on the link
+    bind_wait: float  # how long a send waits for a (re)login before answering retry
+    part_deadline: float  # how long the rest of a started long message may take
+    throttle_backoff: float
+    throttle_backoff_max: float
+    response_timeout: float
+    reconnect_max: float  # the back-off cap between login attempts
+    on_mobile_originated: MobileOriginatedHandler | None
 
 
 @dataclass(frozen=True)
@@ -81,22 +100,35 @@ class _Concatenated:
 class GatewayChannel:
     receipts = True
     encoding: Encoding | None = "UCS-2"  # None: GSM-7 where the text allows (SMPP)
+    rate_per_second = 50.0  # defaults a protocol may change
+    concurrency = 16
+    window = 16
+    sessions: list[GatewaySession]  # the protocol's links, the one carrying the submits first
 
     def __init__(
         self,
         *,
         name: str,
-        rate_per_second: float,
-        concurrency: int,
-        bind_wait: float,
-        part_deadline: float,
-        throttle_backoff: float,
-        throttle_backoff_max: float,
-        on_mobile_originated: MobileOriginatedHandler | None,
+        rate_per_second: float | None = None,
+        concurrency: int | None = None,
+        window: int | None = None,
+        bind_wait: float = 5.0,
+        part_deadline: float = 60.0,
+        throttle_backoff: float = 1.0,
+        throttle_backoff_max: float = 30.0,
+        response_timeout: float = 10.0,
+        reconnect_max: float = 5.0,
+        on_mobile_originated: MobileOriginatedHandler | None = None,
     ) -> None:
         self.name = name
-        self.rate_per_second = rate_per_second
-        self.concurrency = concurrency
+        self.rate_per_second = self.rate_per_second if rate_per_second is None else rate_per_second
+        self.concurrency = self.concurrency if concurrency is None else concurrency
+        # what the protocol's sessions are built with
+        self.link_options: LinkOptions = {
+            "window": self.window if window is None else window,
+            "response_timeout": response_timeout,
+            "backoff": (0.2, reconnect_max),
+        }
         self._bind_wait = bind_wait
         self._part_deadline = part_deadline
         self._throttle = (throttle_backoff, throttle_backoff_max)
@@ -113,8 +145,20 @@ class GatewayChannel:
         Raise ConnectionError (the sessions' LinkDown) or TimeoutError when no session could carry it."""
         raise NotImplementedError
 
+    async def start(self, on_receipt: ReceiptHandler) -> None:
+        self._on_receipt = on_receipt
+        for session in self.sessions:
+            session.start()
+
     async def _stop_session(self) -> None:
-        raise NotImplementedError
+        for session in self.sessions:
+            await session.stop()
+
+    def health(self) -> dict[str, str]:
+        """The links': ok while every one is logged in, else the first that is not (a refused login names the
+        gateway's code in Chinese)."""
+        healths = [session.health() for session in self.sessions]
+        return next((h for h in healths if h["status"] != "ok"), healths[0])
 
     async def stop(self) -> None:
         await self._stop_session()
@@ -250,7 +294,8 @@ class GatewayChannel:
             self._parts.pop(remote_id, None)
 
 
-def report_detail(delivered: bool, stat: str, err: str) -> str:
-    """ "回执：未送达（状态 UNDELIV，错误码 001）", as the delivery row shows it."""
+def report_detail(delivered: bool, stat: str, err: str = "") -> str:
+    """ "回执：未送达（状态 UNDELIV，错误码 001）", as the delivery row shows it; CMPP's reports have no error code."""
     verdict = "已送达" if delivered else "未送达"
-    return f"回执：{verdict}（状态 {stat}，错误码 {err}）"
+    code = f"，错误码 {err}" if err else ""
+    return f"回执：{verdict}（状态 {stat}{code}）"

@@ -9,9 +9,10 @@ messages: `broadcast.channels.gateway`.
 """
 
 from collections.abc import Callable
+from typing import Unpack
 
 from broadcast.channel import ReceiptHandler
-from broadcast.channels.gateway import Answer, GatewayChannel, MobileOriginatedHandler, Part, PartReport, report_detail
+from broadcast.channels.gateway import Answer, GatewayChannel, GatewayOptions, Part, PartReport, report_detail
 from broadcast.framing import Frame
 from broadcast.sgip import pdu
 from broadcast.sgip.receiver import Receiver
@@ -34,33 +35,13 @@ class SgipChannel(GatewayChannel):
         listen_login_name: str = "",  # what the gateway binds to our listener with
         listen_password: str = "",
         service_type: str = "",
-        window: int = 16,
-        response_timeout: float = 10.0,
-        rate_per_second: float = 50.0,
-        concurrency: int = 16,
-        bind_wait: float = 5.0,
-        part_deadline: float = 60.0,
-        throttle_backoff: float = 1.0,
-        throttle_backoff_max: float = 30.0,
-        reconnect_max: float = 5.0,
-        on_mobile_originated: MobileOriginatedHandler | None = None,
         name: str = "sgip",
+        **options: Unpack[GatewayOptions],
     ) -> None:
-        super().__init__(
-            name=name,
-            rate_per_second=rate_per_second,
-            concurrency=concurrency,
-            bind_wait=bind_wait,
-            part_deadline=part_deadline,
-            throttle_backoff=throttle_backoff,
-            throttle_backoff_max=throttle_backoff_max,
-            on_mobile_originated=on_mobile_originated,
-        )
+        super().__init__(name=name, **options)
         self._submit_fields = {"sp_number": sp_number, "corp_id": corp_id, "service_type": service_type}
-        self.session = SgipSession(
-            host, port, login_name, password, node_id=node_id, window=window, response_timeout=response_timeout,
-            backoff=(0.2, reconnect_max),
-        )  # fmt: skip
+        self.session = SgipSession(host, port, login_name, password, node_id=node_id, **self.link_options)
+        self.sessions = [self.session]
         self.receiver = Receiver(
             listen_host,
             listen_port,
@@ -71,18 +52,17 @@ class SgipChannel(GatewayChannel):
         )
 
     async def start(self, on_receipt: ReceiptHandler) -> None:
-        self._on_receipt = on_receipt
+        await super().start(on_receipt)
         await self.receiver.start()
-        self.session.start()
 
     async def _stop_session(self) -> None:
-        await self.session.stop()
+        await super()._stop_session()
         await self.receiver.stop()
 
     def health(self) -> dict[str, str]:
         """The SGIP bind's: ok while bound; down too while the listener for Reports cannot listen, since every
         message would then go unconfirmed."""
-        health = self.session.health()
+        health = super().health()
         if self._on_receipt is not None and not self.receiver.listening:
             return {**health, "status": "down", "error": self.receiver.error}
         return health

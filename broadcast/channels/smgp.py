@@ -7,10 +7,11 @@ and receipts of long messages: `broadcast.channels.gateway`.
 """
 
 from collections.abc import Callable
+from typing import Unpack
 
-from broadcast.channel import ReceiptHandler
-from broadcast.channels.gateway import Answer, GatewayChannel, MobileOriginatedHandler, Part, PartReport, report_detail
+from broadcast.channels.gateway import Answer, GatewayChannel, GatewayOptions, Part, PartReport, report_detail
 from broadcast.framing import Frame
+from broadcast.segments import mobile_originated_text
 from broadcast.smgp import pdu
 from broadcast.smgp.session import SmgpSession
 
@@ -25,53 +26,17 @@ class SmgpChannel(GatewayChannel):
         *,
         src_term_id: str,  # the SP's access number (e.g. 10659...12379) the message comes from
         service_id: str = "",
-        window: int = 16,
         active_test_interval: float = 30.0,
-        response_timeout: float = 10.0,
-        rate_per_second: float = 50.0,
-        concurrency: int = 16,
-        bind_wait: float = 5.0,
-        part_deadline: float = 60.0,
-        throttle_backoff: float = 1.0,
-        throttle_backoff_max: float = 30.0,
-        reconnect_max: float = 5.0,
-        on_mobile_originated: MobileOriginatedHandler | None = None,
         name: str = "smgp",
+        **options: Unpack[GatewayOptions],
     ) -> None:
-        super().__init__(
-            name=name,
-            rate_per_second=rate_per_second,
-            concurrency=concurrency,
-            bind_wait=bind_wait,
-            part_deadline=part_deadline,
-            throttle_backoff=throttle_backoff,
-            throttle_backoff_max=throttle_backoff_max,
-            on_mobile_originated=on_mobile_originated,
-        )
+        super().__init__(name=name, **options)
         self._src_term_id = src_term_id
         self._service_id = service_id
         self.session = SmgpSession(
-            host,
-            port,
-            client_id,
-            secret,
-            window=window,
-            active_test_interval=active_test_interval,
-            response_timeout=response_timeout,
-            backoff=(0.2, reconnect_max),
-            on_deliver=self._deliver,
+            host, port, client_id, secret, keepalive=active_test_interval, on_deliver=self._deliver, **self.link_options
         )
-
-    async def start(self, on_receipt: ReceiptHandler) -> None:
-        self._on_receipt = on_receipt
-        self.session.start()
-
-    async def _stop_session(self) -> None:
-        await self.session.stop()
-
-    def health(self) -> dict[str, str]:
-        """The SMGP link's: ok while logged in; a refused login names the gateway's Status in Chinese."""
-        return self.session.health()
+        self.sessions = [self.session]
 
     async def _submit(self, part: Part, *, wait: float, accepted: Callable[[str], None]) -> Answer:
         submit = pdu.Submit(
@@ -102,7 +67,7 @@ class SmgpChannel(GatewayChannel):
 
     def _deliver(self, deliver: pdu.Deliver) -> None:
         if not deliver.is_report:
-            self._mobile_originated(deliver.src_term_id, pdu.decode_content(deliver.content, deliver.msg_format))
+            self._mobile_originated(deliver.src_term_id, mobile_originated_text(deliver.content, deliver.msg_format))
             return
         report = pdu.parse_report(deliver.content)
         if report is None or not report.final:

@@ -1,6 +1,8 @@
 """SMS channel over SMPP 3.4.
 
-Client: our own asyncio transceiver (`broadcast.smpp.session`) on smpplib's PDU codec (`broadcast.smpp.pdu`).
+Client: our own asyncio session (`broadcast.smpp.session`) on smpplib's PDU codec (`broadcast.smpp.pdu`), bound
+as one transceiver (`bind="transceiver"`) or, for SMSCs that want it, as a transmitter for the submits and a
+receiver for the deliver_sm receipts and MO messages (`bind="transmitter_receiver"`), each link kept by itself.
 Why not the alternatives: smpplib's own client is blocking (one socket read in a thread, a thread-unsafe
 sequence counter), so windowing means sharing one socket between threads and marshalling every answer back to
 the loop; Twisted's `smpp.twisted3` works but needs the asyncio reactor installed process-wide before anything
@@ -12,23 +14,25 @@ bytes come from smpplib's long-used codec, and the test SMSC is a different impl
 Sending, back-off and receipts of long messages: `broadcast.channels.gateway`, which SMGP and SGIP share. Here:
 the submit_sm of each part (`esm_class` UDHI when concatenated, `data_coding` 0 or 8, `registered_delivery=1`),
 ESME_RTHROTTLED and ESME_RMSGQFUL as "busy", and deliver_sm receipts (appendix B text, the receipted_message_id
-TLV authoritative where the SMSC sends one).
+TLV authoritative where the SMSC sends one); other deliver_sm are MO messages for `on_mobile_originated`.
 """
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, Unpack
 
-from broadcast.channel import ReceiptHandler
-from broadcast.channels.gateway import Answer, GatewayChannel, Part, PartReport, report_detail
+from broadcast.channels.gateway import Answer, GatewayChannel, GatewayOptions, Part, PartReport, report_detail
 from broadcast.smpp import pdu
-from broadcast.smpp.session import Response, Transceiver
+from broadcast.smpp.session import Bind, Response, SmppSession
 
 log = logging.getLogger(__name__)
 
 
 class SmsChannel(GatewayChannel):
     encoding = None  # GSM-7 where the text allows: 160 characters instead of 70
+    rate_per_second = 100.0
+    concurrency = 10
+    window = 10
 
     def __init__(
         self,
@@ -39,66 +43,47 @@ class SmsChannel(GatewayChannel):
         *,
         source_addr: str,
         system_type: str = "",
+        bind: Literal["transceiver", "transmitter_receiver"] = "transceiver",
         source_addr_ton: int | None = None,  # None: what source_addr looks like (see source_numbering)
         source_addr_npi: int | None = None,
-        window: int = 10,
         enquire_link_interval: float = 30.0,
-        response_timeout: float = 10.0,
-        rate_per_second: float = 100.0,
-        concurrency: int = 10,
-        bind_wait: float = 5.0,  # how long a send waits for a (re)bind before answering retry
-        part_deadline: float = 60.0,  # how long the rest of a started concatenated message may take
-        throttle_backoff: float = 1.0,
-        throttle_backoff_max: float = 30.0,
-        reconnect_max: float = 5.0,  # the back-off cap between bind attempts
         name: str = "sms",
+        **options: Unpack[GatewayOptions],
     ) -> None:
-        super().__init__(
-            name=name,
-            rate_per_second=rate_per_second,
-            concurrency=concurrency,
-            bind_wait=bind_wait,
-            part_deadline=part_deadline,
-            throttle_backoff=throttle_backoff,
-            throttle_backoff_max=throttle_backoff_max,
-            on_mobile_originated=None,
-        )
+        super().__init__(name=name, **options)
         ton, npi = source_numbering(source_addr)
         self._source = {
             "source_addr": source_addr.removeprefix("+"),
             "source_addr_ton": ton if source_addr_ton is None else source_addr_ton,
             "source_addr_npi": npi if source_addr_npi is None else source_addr_npi,
         }
-        self.transceiver = Transceiver(
-            host,
-            port,
-            system_id,
-            password,
-            system_type=system_type,
-            window=window,
-            enquire_link_interval=enquire_link_interval,
-            response_timeout=response_timeout,
-            backoff=(0.2, reconnect_max),
-            on_deliver_sm=self._deliver_sm,
-        )
+        if bind not in ("transceiver", "transmitter_receiver"):
+            raise ValueError(f"SMPP bind {bind!r}: transceiver or transmitter_receiver")
 
-    async def start(self, on_receipt: ReceiptHandler) -> None:
-        self._on_receipt = on_receipt
-        self.transceiver.start()
+        def session(kind: Bind) -> SmppSession:
+            return SmppSession(
+                host,
+                port,
+                system_id,
+                password,
+                bind=kind,
+                system_type=system_type,
+                keepalive=enquire_link_interval,
+                on_deliver_sm=self._deliver_sm,
+                **self.link_options,
+            )
 
-    async def _stop_session(self) -> None:
-        await self.transceiver.stop()
-
-    def health(self) -> dict[str, str]:
-        """The SMPP link's: ok while bound."""
-        return self.transceiver.health()
+        # `session` carries the submits; `receiver`, where bound apart, the receipts and MO messages
+        self.session = session("transceiver" if bind == "transceiver" else "transmitter")
+        self.receiver = None if bind == "transceiver" else session("receiver")
+        self.sessions = [self.session] if self.receiver is None else [self.session, self.receiver]
 
     async def _submit(self, part: Part, *, wait: float, accepted: Callable[[str], None]) -> Answer:
         def on_response(response: Response) -> None:  # runs before the link reads the receipt for this id
             if response.status == pdu.ESME_ROK and response.body is not None:
                 accepted(_text(response.body.message_id))
 
-        response = await self.transceiver.submit_sm(
+        response = await self.session.submit_sm(
             wait=wait,
             on_response=on_response,
             **self._source,
@@ -123,8 +108,11 @@ class SmsChannel(GatewayChannel):
         )
 
     def _deliver_sm(self, body: Any) -> None:
-        if (body.esm_class or 0) & pdu.ESM_CLASS_TYPE_MASK != pdu.ESM_CLASS_DELIVERY_RECEIPT:
-            log.info("SMS mobile-originated message from %s ignored", _text(body.source_addr))
+        esm_class = body.esm_class or 0
+        if esm_class & pdu.ESM_CLASS_TYPE_MASK != pdu.ESM_CLASS_DELIVERY_RECEIPT:
+            udhi = bool(esm_class & pdu.ESM_CLASS_UDHI)
+            text = pdu.short_message_text(body.short_message or b"", body.data_coding or 0, udhi)
+            self._mobile_originated(_text(body.source_addr), text)
             return
         receipt = pdu.parse_receipt(body.short_message or b"")
         if receipt is None:

@@ -10,6 +10,8 @@ import struct
 import time
 from dataclasses import dataclass
 
+from broadcast.segments import mobile_originated_text
+
 BIND, BIND_RESP = 0x00000001, 0x80000001
 UNBIND, UNBIND_RESP = 0x00000002, 0x80000002
 SUBMIT, SUBMIT_RESP = 0x00000003, 0x80000003
@@ -19,7 +21,6 @@ REPORT, REPORT_RESP = 0x00000005, 0x80000005
 LOGIN_SP_TO_SMG = 1  # Bind LoginType: the SP's connection to the gateway
 LOGIN_SMG_TO_SP = 2  # the gateway's connection to the SP, bringing Deliver and Report
 MESSAGE_CODING_UCS2 = 8
-MESSAGE_CODING_GBK = 15
 
 # Result / ErrorCode values (section 4.x, shared by every answer and the Report's ErrorCode)
 OK = 0
@@ -166,11 +167,7 @@ class Deliver:
 
     @property
     def text(self) -> str:
-        if self.message_coding == MESSAGE_CODING_UCS2:
-            return self.content.decode("utf-16-be", "replace")
-        if self.message_coding == MESSAGE_CODING_GBK:
-            return self.content.decode("gb18030", "replace")
-        return self.content.decode("ascii", "replace")
+        return mobile_originated_text(self.content, self.message_coding)
 
 
 def parse_deliver(body: bytes) -> Deliver:

@@ -233,12 +233,3 @@ def parse_report(content: bytes) -> DeliveryReceipt | None:
         return None
     text = content.decode("latin-1")
     return DeliveryReceipt(content[3:13].hex(), fields["stat"].upper(), fields.get("err", ""), text)
-
-
-def decode_content(content: bytes, msg_format: int) -> str:
-    """MO text: UCS-2 (8), GB18030/GBK (15) or ASCII (0)."""
-    if msg_format == MSG_FORMAT_UCS2:
-        return content.decode("utf-16-be", "replace")
-    if msg_format == 15:
-        return content.decode("gb18030", "replace")
-    return content.decode("ascii", "replace")

@@ -1,2 +1,2 @@
-"""SMPP 3.4 client side, asyncio: `pdu` (framing and the PDUs as the spec names them, on smpplib's codec) and
-`session` (one bound transceiver link, and the policy around it: bind, enquire_link, reconnect)."""
+"""SMPP 3.4 client side, asyncio: `pdu` (the PDUs as the spec names them, on smpplib's codec) and `session` (one
+bound link, transceiver, transmitter or receiver, on the gateways' shared session policy)."""

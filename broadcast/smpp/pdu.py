@@ -1,11 +1,12 @@
 """SMPP 3.4 PDUs: encoding and decoding on smpplib's codec, plus the pieces of the spec the codec leaves out
 (the concatenation UDH, the GSM 03.38 default alphabet, the delivery receipt text of appendix B).
 
-smpplib's PDU classes are used for the bytes only (its blocking client is not): `make_pdu` takes the sequence
-number from a "client" object, so `encode` sets it afterwards; `decode` returns smpplib PDU objects whose
-string fields are bytes.
+smpplib's PDU classes are used for the bodies only (its blocking client is not): `request` gives the command_id
+and body the shared link (`broadcast.framing`, with SMPP's command_status field) frames, and `decode` turns a
+frame back into an smpplib PDU object whose string fields are bytes.
 """
 
+import logging
 import re
 import struct
 from dataclasses import dataclass
@@ -13,22 +14,24 @@ from typing import Any
 
 from smpplib import smpp
 
+from broadcast.framing import Frame
+
+log = logging.getLogger(__name__)
+
 HEADER = struct.Struct(">LLLL")  # command_length, command_id, command_status, sequence_number
-MAX_PDU_LENGTH = 64 * 1024
 
 # command_id values used here (SMPP 3.4 section 5.1.2.1)
 GENERIC_NACK = 0x80000000
-BIND_TRANSCEIVER = 0x00000009
 SUBMIT_SM = 0x00000004
 DELIVER_SM = 0x00000005
 UNBIND = 0x00000006
 ENQUIRE_LINK = 0x00000015
-RESPONSE_BIT = 0x80000000
 
 # command_status values (section 5.1.3)
 ESME_ROK = 0x00
 ESME_RINVMSGLEN = 0x01
 ESME_RINVCMDID = 0x03
+ESME_RINVBNDSTS = 0x04
 ESME_RSYSERR = 0x08
 ESME_RINVSRCADR = 0x0A
 ESME_RINVDSTADR = 0x0B
@@ -48,6 +51,7 @@ PERMANENT_STATUSES = frozenset(
 STATUS_MEANINGS = {
     ESME_RINVMSGLEN: "消息长度无效",
     ESME_RINVCMDID: "命令无效",
+    ESME_RINVBNDSTS: "绑定类型不允许此命令",
     ESME_RSYSERR: "网关系统错误",
     ESME_RINVSRCADR: "发送号码无效",
     ESME_RINVDSTADR: "接收号码无效",
@@ -74,7 +78,7 @@ DATA_CODING_UCS2 = 0x08
 
 
 class _NoSequence:
-    """smpplib asks its client for sequence numbers; ours come from the session."""
+    """smpplib asks its client for sequence numbers; ours come from the link, which writes the header."""
 
     sequence = 0
 
@@ -85,20 +89,25 @@ class _NoSequence:
 _CLIENT = _NoSequence()
 
 
-def encode(command: str, sequence: int, status: int = ESME_ROK, **fields: Any) -> bytes:
+def request(command: str, **fields: Any) -> tuple[int, bytes]:
+    """The command_id and body of a PDU, encoded by smpplib; the link writes the header around the body."""
     pdu = smpp.make_pdu(command, client=_CLIENT, **fields)
-    pdu.sequence = sequence
-    pdu.status = status
-    return pdu.generate()
+    data = pdu.generate()
+    return HEADER.unpack_from(data)[1], data[HEADER.size :]
 
 
-def decode(data: bytes) -> Any:
-    """An smpplib PDU object (`.command`, `.status`, `.sequence`, fields as attributes)."""
-    return smpp.parse_pdu(data, client=_CLIENT)
-
-
-def header(data: bytes) -> tuple[int, int, int, int]:
-    return HEADER.unpack_from(data)
+def decode(frame: Frame) -> Any:
+    """The smpplib PDU object of a frame (`.command`, `.status`, fields as attributes, strings as bytes), or
+    None when it has no body or does not parse."""
+    if not frame.body:
+        return None
+    (sequence,) = struct.unpack(">L", frame.sequence)
+    head = HEADER.pack(HEADER.size + len(frame.body), frame.command, frame.status or 0, sequence)
+    try:
+        return smpp.parse_pdu(head + frame.body, client=_CLIENT)
+    except Exception:
+        log.warning("SMPP PDU did not parse: %s", frame.body[:64].hex())
+        return None
 
 
 def concatenation_udh(reference: int, total: int, index: int) -> bytes:
@@ -127,6 +136,28 @@ def gsm_encode(text: str) -> bytes:
                 raise ValueError(f"not in the GSM 03.38 alphabet: {ch!r}")
             out.append(index)
     return bytes(out)
+
+
+_GSM_ESCAPED = {code: ch for ch, code in _GSM_EXTENSION.items()}
+
+
+def short_message_text(short_message: bytes, data_coding: int, udhi: bool) -> str:
+    """The text of a mobile-originated deliver_sm: its UDH skipped, UCS-2 or unpacked GSM 03.38 (escapes read
+    through the extension table), anything else as Latin-1."""
+    if udhi and short_message:
+        short_message = short_message[1 + short_message[0] :]
+    if data_coding == DATA_CODING_UCS2:
+        return short_message.decode("utf-16-be", "replace")
+    if data_coding != DATA_CODING_DEFAULT:
+        return short_message.decode("latin-1")
+    text, escaped = [], False
+    for octet in short_message:
+        if escaped or octet != 0x1B:
+            text.append(_GSM_ESCAPED.get(octet, "?") if escaped else _GSM_BASIC[octet & 0x7F])
+            escaped = False
+        else:
+            escaped = True
+    return "".join(text)
 
 
 @dataclass(frozen=True)

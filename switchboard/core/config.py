@@ -216,6 +216,11 @@ class ChannelSettings(_Section):
         -1, ge=-1, le=6, description="source_addr_ton; -1: from the sender (digits 2 national, +digits 1, text 5)"
     )
     sms_source_npi: int = Field(-1, ge=-1, le=18, description="source_addr_npi; -1: from the sender")
+    sms_bind: Literal["transceiver", "transmitter_receiver"] = Field(
+        "transceiver",
+        description="How to bind to the SMSC: one transceiver, or a transmitter for submits and a receiver for "
+        "receipts and MO messages (transmitter_receiver), as the SMSC asks",
+    )
     sms_rate_per_second: float = Field(100.0, gt=0, description="Most submits per second")
     sms_max_parts: int = Field(
         6, ge=1, le=20, description="Most parts one warning SMS may take; a longer text is cut, pointing to the whole"
@@ -229,6 +234,14 @@ class ChannelSettings(_Section):
     telegram_token: str = Field("", description="Telegram bot token (set via environment); empty: no Telegram")
     telegram_base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL")
     weather_push: bool = Field(True, description="Push CAP documents to the weather-service endpoints warnings name")
+    cmpp_host: str = Field("", description="China Mobile CMPP ISMG address; empty: off")
+    cmpp_port: int = Field(7890, ge=1, le=65535, description="ISMG port (the carrier assigns it)")
+    cmpp_version: Literal["2.0", "3.0"] = Field("3.0", description="CMPP version the ISMG speaks")
+    cmpp_source_addr: str = Field("", description="CMPP Source_Addr: the SP id (企业代码, 6 characters)")
+    cmpp_secret: str = Field("", description="CMPP shared secret (set via environment)")
+    cmpp_src_id: str = Field("", description="CMPP Src_Id: the SP access number (and extension) shown as the sender")
+    cmpp_service_id: str = Field("", description="CMPP Service_Id (业务代码)")
+    cmpp_rate_per_second: float = Field(50.0, gt=0, description="Most CMPP submits per second")
     smgp_host: str = Field("", description="China Telecom SMGP 3.0 gateway address; empty: off")
     smgp_port: int = Field(8890, ge=1, le=65535, description="SMGP gateway port (the carrier assigns it)")
     smgp_client_id: str = Field("", description="SMGP ClientID (8 characters at most)")
@@ -251,8 +264,8 @@ class ChannelSettings(_Section):
     sgip_rate_per_second: float = Field(50.0, gt=0, description="Most SGIP submits per second")
     sms_routes: str = Field(
         "",
-        description="Which SMS gateway carries each carrier's numbers, e.g. mobile=smpp,unicom=sgip,telecom=smgp "
-        "(gateways: smpp, smgp, sgip as configured above); numbers of others go by sms_default_route",
+        description="Which SMS gateway carries each carrier's numbers, e.g. mobile=cmpp,unicom=sgip,telecom=smgp "
+        "(gateways: smpp, cmpp, smgp, sgip as configured above); numbers of others go by sms_default_route",
     )
     sms_default_route: str = Field("", description="Gateway for the rest; empty: the first configured")
     wecom_robot: bool = Field(
@@ -376,6 +389,7 @@ def _check_issuer(settings: Settings) -> None:
     c = settings.channels
     sending = (
         c.sms_host,
+        c.cmpp_host,
         c.smgp_host,
         c.sgip_host,
         c.smtp_host,

@@ -1,10 +1,10 @@
-"""A link that reconnects: the connection policy the AMI, Janus and SMPP sessions share.
+"""A link that reconnects: the connection policy the AMI, Janus and SMS gateway sessions share.
 
-As in Twisted, a protocol (panoramisk's AMI framing, the Janus pfunix transport, the SMPP `Link`) parses bytes
-and emits events; the service around it holds the policy. `ReconnectingLink` is that service: it connects,
-resynchronises whoever depends on the peer after every connect, proves the connection alive every `keepalive`
-seconds, notices it lost, reconnects with capped exponential back-off (with jitter, never blocking the loop),
-and reports its state (`state`, `last_error`, `on_state` listeners, `health()`). A session subclasses it and
+As in Twisted, a protocol (panoramisk's AMI framing, the Janus pfunix transport, the SMS gateways' `FramedLink`)
+parses bytes and emits events; the service around it holds the policy. `ReconnectingLink` is that service: it
+connects, resynchronises whoever depends on the peer after every connect, proves the connection alive every
+`keepalive` seconds, notices it lost, reconnects with capped exponential back-off (with jitter, never blocking the
+loop), and reports its state (`state`, `last_error`, `on_state` listeners, `health()`). A session subclasses it and
 supplies only what differs from peer to peer: `_connect`, `_until_lost`, `_disconnect`, and where it has them
 `_resync`, `_ping` and `_farewell`.
 """

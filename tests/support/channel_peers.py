@@ -67,6 +67,13 @@ class Smsc:
             self.process.wait(5)
 
     def submits(self) -> list[dict]:
+        return [line for line in self._lines() if "event" not in line]
+
+    def events(self, kind: str) -> list[dict]:
+        """What else the SMSC recorded: its binds ("bind"), the receipts ("receipt") and MO messages ("mo") sent."""
+        return [line for line in self._lines() if line.get("event") == kind]
+
+    def _lines(self) -> list[dict]:
         return [json.loads(line) for line in self.record.read_text().splitlines()]
 
     async def recorded(self, count: int, timeout: float = 10.0) -> list[dict]:

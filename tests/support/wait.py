@@ -2,7 +2,7 @@
 test) or too long everywhere else. `until` polls the condition itself, briefly apart, and fails after a generous
 deadline with a message naming what did not happen.
 
-    await until(lambda: channel.transceiver.bound, timeout=10, what="the SMPP link to bind")
+    await until(lambda: channel.session.bound, timeout=10, what="the SMPP link to bind")
     found = await until(lambda: rows(ctx, warning_id), timeout=20, what="the delivery rows")  # async works too
 
 The condition's first true(ish) value is returned, so a poll that fetches something can hand it back.

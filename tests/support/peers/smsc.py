@@ -6,10 +6,18 @@ It accepts binds, answers every submit_sm, and records each one as a JSON line (
 data_coding, esm_class, UDH ref/part/total, short_message hex, what it answered). Accepted messages get a
 delivery receipt (deliver_sm, esm_class 0x04, appendix B text plus the receipted_message_id and message_state
 TLVs) `--receipt-delay` seconds later, never instantly: a real SMSC takes time, and an instant receipt races
-the client's id mapping. Knobs: `--throttle-first N` answers ESME_RTHROTTLED to the first N submits
-(after the first `--throttle-after` M);
-destinations starting with `--undeliverable-prefix` get stat:UNDELIV; those starting with `--invalid-prefix`
-are refused with ESME_RINVDSTADR. It prints `READY` once listening.
+the client's id mapping. A receipt goes to a session of the same system_id that can receive (the submitting
+one when it is a transceiver), as an SMSC routes it; it waits for one as an SMSC queues it.
+
+Binds are checked against `--bind`, what this SMSC is configured for: `transceiver` (the default) unbinds a
+bind_transmitter at once; `transmitter_receiver` answers ESME_RINVBNDSTS to a submit_sm on a session that can
+receive (a transceiver). smpp34 itself answers a submit_sm on a bind_receiver with generic_nack. Every bind, and
+every receipt and MO message sent, is a line with "event" in the record too.
+
+Knobs: `--throttle-first N` answers ESME_RTHROTTLED to the first N submits (after the first `--throttle-after`
+M); destinations starting with `--undeliverable-prefix` get stat:UNDELIV; those starting with `--invalid-prefix`
+are refused with ESME_RINVDSTADR; `--mo SOURCE=TEXT` delivers one MO message (UCS-2) to the first session that
+can receive. It prints `READY` once listening.
 """
 
 import argparse
@@ -20,9 +28,12 @@ import json
 import os
 import signal
 import time
+from collections.abc import Awaitable
+from typing import Any
 
 import smpp34
 
+ESME_RINVBNDSTS = 0x04
 ESME_RINVDSTADR = 0x0B
 TLV_RECEIPTED_MESSAGE_ID = 0x001E
 TLV_MESSAGE_STATE = 0x0427
@@ -52,22 +63,46 @@ async def main(args: argparse.Namespace) -> None:
     esmes: dict[str, smpp34.Esme] = {}
     ids = itertools.count(1)
     throttle_left, skip_left = args.throttle_first, args.throttle_after
+    mo_left = bool(args.mo)
     pending: set[asyncio.Task] = set()
     record = open(args.record, "a", buffering=1)  # noqa: SIM115  (one line per submit, flushed)
 
-    async def receipt(session_id: str, source: str, destination: str, message_id: str) -> None:
+    def write(line: dict) -> None:
+        record.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    def spawn(work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)  # smpp34's calls return futures, not coroutines
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    async def receiving(system_id: str, preferred: str) -> smpp34.Esme | None:
+        """The session a deliver_sm for `system_id` goes on: `preferred` if it can receive, else another."""
+        for _ in range(200):
+            esme = esmes.get(preferred)
+            if esme is not None and esme.can_receive:
+                return esme
+            others = [e for e in esmes.values() if e.system_id == system_id and e.can_receive]
+            if others:
+                return others[0]
+            await asyncio.sleep(0.05)
+        return None
+
+    async def receipt(event: smpp34.SubmitSmEvent, message_id: str) -> None:
         await asyncio.sleep(args.receipt_delay)
-        esme = esmes.get(session_id)
+        submitter = esmes.get(event.session_id)
+        esme = await receiving(submitter.system_id if submitter else "", event.session_id)
         if esme is None:
             return
+        destination = event.destination_addr
         undeliverable = args.undeliverable_prefix and destination.startswith(args.undeliverable_prefix)
         stat, state = ("UNDELIV", STATE_UNDELIVERABLE) if undeliverable else ("DELIVRD", STATE_DELIVERED)
         now = time.strftime("%y%m%d%H%M")
         text = f"id:{message_id} sub:001 dlvrd:{0 if undeliverable else 1:03d} submit date:{now} done date:{now}"
         text += f" stat:{stat} err:{'001' if undeliverable else '000'} text:"
+        write({"event": "receipt", "session": esme.session_id, "message_id": message_id})
         with contextlib.suppress(Exception):
             await esme.deliver_sm(
-                source,
+                event.source_addr,
                 text.encode(),
                 source_addr=destination,
                 esm_class=0x04,
@@ -77,10 +112,35 @@ async def main(args: argparse.Namespace) -> None:
                 ],
             )
 
+    async def mobile_originated(esme: smpp34.Esme) -> None:
+        source, _, text = args.mo.partition("=")
+        write({"event": "mo", "session": esme.session_id})
+        with contextlib.suppress(Exception):
+            await esme.deliver_sm("12379", text.encode("utf-16-be"), source_addr=source, data_coding=8)
+
+    def bind(esme: smpp34.Esme) -> None:
+        """Record the bind; unbind a transmitter where this SMSC takes transceivers only."""
+        line = {"event": "bind", "session": esme.session_id, "system_id": esme.system_id}
+        line["can_receive"] = esme.can_receive
+        if args.bind == "transceiver" and not esme.can_receive:
+            line["problem"] = "bind_transmitter, but this SMSC binds transceivers"
+            spawn(esme.unbind())
+        write(line)
+
+    def submit_problem(event: smpp34.SubmitSmEvent) -> str | None:
+        esme = esmes.get(event.session_id)
+        if args.bind == "transmitter_receiver" and esme is not None and esme.can_receive:
+            return "submit_sm on a transceiver, but this SMSC binds a transmitter and a receiver"
+        return None
+
     while True:
         event = await server.next()
         if isinstance(event, smpp34.Esme):
             esmes[event.session_id] = event
+            bind(event)
+            if mo_left and event.can_receive:
+                mo_left = False
+                spawn(mobile_originated(event))
         elif isinstance(event, smpp34.Unbound):
             esmes.pop(event.session_id, None)
         elif isinstance(event, smpp34.SubmitSmEvent):
@@ -103,7 +163,10 @@ async def main(args: argparse.Namespace) -> None:
                 throttle = False
             else:
                 throttle, throttle_left = throttle_left > 0, max(throttle_left - 1, 0)
-            if throttle:
+            if problem := submit_problem(event):
+                event.reject(ESME_RINVBNDSTS)
+                line.update(answer="ESME_RINVBNDSTS", problem=problem)
+            elif throttle:
                 event.reject(smpp34.ESME_RTHROTTLED)
                 line["answer"] = "ESME_RTHROTTLED"
             elif args.invalid_prefix and event.destination_addr.startswith(args.invalid_prefix):
@@ -115,12 +178,8 @@ async def main(args: argparse.Namespace) -> None:
                 line["answer"] = "ESME_ROK"
                 line["message_id"] = message_id
                 if event.registered_delivery & 0x03:
-                    task = asyncio.create_task(
-                        receipt(event.session_id, event.source_addr, event.destination_addr, message_id)
-                    )
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
-            record.write(json.dumps(line) + "\n")
+                    spawn(receipt(event, message_id))
+            write(line)
 
 
 def _arguments() -> argparse.Namespace:
@@ -132,6 +191,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--throttle-after", type=int, default=0, help="submits answered before throttling starts")
     parser.add_argument("--undeliverable-prefix", default="")
     parser.add_argument("--invalid-prefix", default="")
+    parser.add_argument("--bind", choices=["transceiver", "transmitter_receiver"], default="transceiver")
+    parser.add_argument("--mo", default="", help="SOURCE=TEXT: one MO message to the first receiving session")
     return parser.parse_args()
 
 
