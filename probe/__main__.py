@@ -50,6 +50,11 @@ class ProbeCall(pj.Call):
         self.reason = ""
         self.answered_at: float | None = None
         self.audio: pj.AudioMedia | None = None
+        self.media_index = -1
+
+    def received(self) -> int:
+        """RTP packets received on the audio stream so far."""
+        return self.getStreamStat(self.media_index).rtcp.rxStat.pkt if self.audio is not None else 0
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
@@ -62,7 +67,7 @@ class ProbeCall(pj.Call):
         info = self.getInfo()  # kept referenced while its media entries are read
         for media in info.media:
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                self.audio = self.getAudioMedia(media.index)
+                self.audio, self.media_index = self.getAudioMedia(media.index), media.index
                 return
 
 
@@ -125,8 +130,13 @@ class Probe:
 
     def measure(self, call: ProbeCall, path: Path) -> dict[str, Any]:
         """Send the tone and record what comes back from the same bridge tick on, for the tone and then
-        ``listen_seconds`` more (the longest round trip worth waiting for)."""
+        ``listen_seconds`` more (the longest round trip worth waiting for). The tone starts once the far end's RTP
+        arrives: Asterisk drops a new stream's first packets while it learns the source (strict RTP), and a tone
+        sent into that would count as lost on a sound line."""
         if not self.pump(lambda: call.audio is not None or call.state == "disconnected", 5) or call.audio is None:
+            return {"loss": 1.0}
+        self.pump(lambda: call.state == "disconnected" or call.received() > 0, 3)
+        if call.audio is None:
             return {"loss": 1.0}
         tone_seconds = float(self.job["tone_seconds"])
         desc = pj.ToneDesc()
@@ -147,7 +157,9 @@ class Probe:
         gc.collect()
         echo = echo_of(path, self.job["tone_hz"], tone_seconds)
         path.unlink()
-        return {"level_dbfs": echo.level_dbfs, "delay_ms": echo.delay_ms, "loss": echo.loss}
+        level = None if echo.level_dbfs is None else round(echo.level_dbfs, 1)
+        delay = None if echo.delay_ms is None else round(echo.delay_ms, 1)
+        return {"level_dbfs": level, "delay_ms": delay, "loss": round(echo.loss, 3)}
 
     def run(self) -> None:
         if self.register():

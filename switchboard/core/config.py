@@ -345,7 +345,7 @@ class LineCheckSettings(_Section):
     )
     ring_seconds: int = Field(20, ge=2, le=120, description="How long a line may ring before it counts as unanswered")
     max_answer_seconds: float = Field(10.0, gt=0, description="Slowest answer that passes")
-    min_level_dbfs: float = Field(-30.0, le=0, description="Quietest the tone may come back (sent at about -12 dBFS)")
+    min_level_dbfs: float = Field(-30.0, le=0, description="Quietest the tone may come back (sent at about -11 dBFS)")
     max_delay_ms: float = Field(300.0, gt=0, description="Longest round trip of the tone that passes")
     max_loss: float = Field(0.05, ge=0, le=1, description="Largest share of the tone's 20 ms frames not heard back")
 
