@@ -3,7 +3,7 @@ loop must not), run as ``python -m probe`` by switchboard/linechecks/probe.py.
 
 It reads one JSON object on stdin, the job:
 ``{"registrar": "host:port", "user", "password", "ring_seconds", "tone_hz", "tone_seconds", "listen_seconds",
-"workdir", "log_level", "lines": [{"number", "kind": "desk" | "trunk" | "echo"}]}``,
+"workdir", "lines": [{"number", "kind": "desk" | "trunk" | "echo"}]}``,
 registers as the probe account, calls each line in turn and writes JSON lines on stdout:
 - ``{"event": "registration", "code", "reason"}`` (the probe stops here unless the code is 200);
 - ``{"event": "result", "index", "outcome": "answered" | "failed" | "no_answer", "code", "reason", "answer_ms",
@@ -30,6 +30,7 @@ from probe import endpoint
 from probe.audio import echo_of
 
 ECHOING_KINDS = ("echo", "trunk")
+LOG_LEVEL = 1  # pjsua's errors, on stderr (the control plane keeps them in <var_dir>/linecheck/probe.log)
 
 
 class ProbeAccount(pj.Account):
@@ -75,7 +76,7 @@ class Probe:
     def __init__(self, job: dict[str, Any], out: TextIO) -> None:
         self.job = job
         self.out = out
-        self.ep = endpoint.start("Switchboard line check (pjsua2)", int(job.get("log_level", 0)))
+        self.ep = endpoint.start("Switchboard line check (pjsua2)", LOG_LEVEL)
         self.account = ProbeAccount()
 
     def emit(self, event: str, **fields: Any) -> None:
@@ -90,10 +91,8 @@ class Probe:
         return done()
 
     def register(self) -> bool:
-        transport = pj.TransportConfig()
-        transport.boundAddress = self.job.get("bind", "")
         config = pj.AccountConfig()
-        config.sipConfig.transportId = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
+        config.sipConfig.transportId = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, pj.TransportConfig())
         host = self.job["registrar"].rsplit(":", 1)[0]
         config.idUri = f"sip:{self.job['user']}@{host}"
         config.regConfig.registrarUri = f"sip:{self.job['registrar']}"
@@ -170,8 +169,11 @@ class Probe:
         self.emit("done")
 
     def close(self) -> None:
-        self.account.shutdown()  # un-REGISTER
-        self.pump(lambda: False, 0.3)
+        if self.account.code == 200:  # un-REGISTER, and wait for Asterisk's answer to it
+            self.account.code = 0
+            self.account.setRegistration(False)
+            self.pump(lambda: self.account.code != 0, 2)
+        self.account.shutdown()
         del self.account
         gc.collect()
         self.ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
