@@ -74,8 +74,10 @@ async def checked(desk: Desk, run_id: str, lines: int = 4) -> dict[str, str]:
             event = await desk.events.queue.get()
             if event.type == "linecheck.failed" and event.data["run_id"] == run_id:
                 failed[event.data["number"]] = event.data["reason"]
+                assert event.data["summary"].endswith(f"（{event.data['number']}）异常：{event.data['reason']}")
             if event.type == "linecheck.completed" and event.data["run_id"] == run_id:
                 assert event.data["failed"] == len(failed) and event.data["lines"] == lines
+                assert event.data["summary"] == f"立即巡检完成：{lines} 条线路，{len(failed)} 条异常"
                 return failed
 
 

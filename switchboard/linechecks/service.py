@@ -20,7 +20,7 @@ from switchboard.core.db import utcnow
 from switchboard.core.errors import Conflict, SwitchboardError, Unavailable
 from switchboard.core.events import Event
 from switchboard.core.ids import new_id
-from switchboard.linechecks.models import LineCheck
+from switchboard.linechecks.models import TRIGGERS, LineCheck
 from switchboard.linechecks.probe import probe_events
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,9 @@ class LineChecks:
         for index in sorted(set(range(len(lines))) - checked):
             failed += not await self._file(run_id, trigger, actor, lines[index], _not_checked(registration), {})
         data = {"run_id": run_id, "trigger": trigger, "lines": len(lines), "failed": failed}
+        data["summary"] = f"{TRIGGERS[trigger]}完成：{len(lines)} 条线路，" + (
+            f"{failed} 条异常" if failed else "全部正常"
+        )
         await self.ctx.bus.publish(Event("linecheck.completed", data=data, actor=actor))
 
     def _job(self, lines: list[Line], workdir: Path) -> dict[str, Any]:
@@ -184,6 +187,7 @@ class LineChecks:
             session.add(row)
         if reason:
             data = {"run_id": run_id, "name": line.name, "number": line.number, "kind": line.kind, "reason": reason}
+            data["summary"] = f"线路巡检：{line.name}（{line.number}）异常：{reason}"
             await self.ctx.bus.publish(Event("linecheck.failed", data=data, actor=actor))
         return not reason
 
