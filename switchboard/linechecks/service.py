@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from sip import dialplan
+from switchboard.core.background import Background
 from switchboard.core.config import Line, LineCheckSettings, parse_lines
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
@@ -85,6 +86,7 @@ class LineChecks:
     def __init__(self, ctx: Context, definition: dialplan.Definition) -> None:
         self.ctx = ctx
         self.definition = definition
+        self.runs = Background()  # a run that fails is logged
         self.task: asyncio.Task[None] | None = None  # the run under way, if any
         self.schedule: asyncio.Task[None] | None = None
 
@@ -105,7 +107,7 @@ class LineChecks:
         if self.definition.probe is None:
             raise Unavailable("拨号方案未定义巡检账号（probe），无法巡检")
         run_id = new_id()
-        self.task = asyncio.create_task(self._run(run_id, trigger, actor), name=f"linecheck-{run_id}")
+        self.task = self.runs.spawn(self._run(run_id, trigger, actor), name=f"linecheck-{run_id}")
         return run_id
 
     def keep_schedule(self) -> None:
