@@ -6,8 +6,9 @@ measured; failures are events; results keep history."""
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -40,15 +41,21 @@ def probe_number(asterisk: AsteriskHarness) -> str:
 
 @contextlib.asynccontextmanager
 async def checking(
-    asterisk: AsteriskHarness, request: pytest.FixtureRequest, tmp_path: Path, lines: str, secret: str = ""
+    asterisk: AsteriskHarness,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    lines: str,
+    secret: str = "",
+    daily_at: str = "",
 ) -> AsyncIterator[Desk]:
-    """Switchboard on the session's Asterisk checking `lines`, as the probe account (with `secret`, if given)."""
+    """Switchboard on the session's Asterisk checking `lines`, as the probe account (with `secret`, if given), daily
+    at `daily_at` if given."""
     environ = {
         "SWITCHBOARD_ASTERISK_SIP_PORT": str(asterisk.sip_port),
         "SWITCHBOARD_LINECHECK_LINES": lines,
         "SWITCHBOARD_LINECHECK_PROBE_SECRET": secret or asterisk.extensions[probe_number(asterisk)],
         "SWITCHBOARD_LINECHECK_RING_SECONDS": "5",
-        "SWITCHBOARD_LINECHECK_DAILY_AT": "",
+        "SWITCHBOARD_LINECHECK_DAILY_AT": daily_at,
         # The round trip on loopback is 25 ms on an idle machine; this one is shared, and a starved Asterisk or probe
         # was seen at 385 ms (jitter buffers grow). The test is about measuring it, not about this machine's load.
         "SWITCHBOARD_LINECHECK_MAX_DELAY_MS": "1000",
@@ -149,6 +156,28 @@ async def test_a_probe_that_cannot_register_fails_every_line_saying_so(
         failed = await checked(desk, started.json()["run_id"], lines=2)
     assert set(failed) == {echo_number(asterisk), "8001"}
     assert all(reason.startswith("巡检账号注册失败（SIP 401") for reason in failed.values()), failed
+
+
+@pytest.mark.timeout(120)
+async def test_the_daily_run_starts_on_its_own_at_the_set_time(
+    asterisk: AsteriskHarness, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    zone = ZoneInfo("Asia/Shanghai")
+    due = (datetime.now(zone) + timedelta(minutes=1)).strftime("%H:%M")  # within the next 60 s
+    lines = f"本机回声={echo_number(asterisk)}/echo"
+    async with checking(asterisk, request, tmp_path, lines, daily_at=due) as desk:
+        async with asyncio.timeout(90):
+            while (event := await desk.events.queue.get()).type != "linecheck.completed":
+                pass
+        assert event.data["trigger"] == "scheduled" and event.data["failed"] == 0 and event.actor == "system"
+        assert event.data["summary"] == "每日巡检完成：1 条线路，全部正常"
+        answer = await desk.http.get("/api/v1/linechecks", headers=desk.tokens["duty_officer"])
+    (line,) = answer.json()["lines"]
+    assert (
+        line["latest"]["ok"] and line["latest"]["trigger"] == "scheduled" and line["latest"]["requested_by"] == "system"
+    )
+    async with desk.switchboard.db.reader() as session:  # the daily run is the system's own: nobody to audit
+        assert not list(await session.scalars(select(AuditEntry).where(AuditEntry.action == "linecheck.run")))
 
 
 def test_the_daily_run_waits_for_the_next_time_on_the_duty_rooms_clock() -> None:

@@ -48,7 +48,8 @@ def verdict(line: Line, facts: dict[str, Any], limits: LineCheckSettings) -> str
     if facts["outcome"] == "no_answer":
         return f"无人接听（振铃 {limits.ring_seconds} 秒）"
     if facts["outcome"] == "failed":
-        if line.kind == "desk" and code in (404, 480):  # Asterisk: the desk's AOR has no contact (CHANUNAVAIL)
+        # Asterisk answers 404 when the desk's AOR has no contact (Dial: CHANUNAVAIL); other PBXs say 480.
+        if line.kind == "desk" and code in (404, 480):
             return f"话机未注册（SIP {code}）"
         if code in (486, 600):
             return "忙线"
