@@ -168,16 +168,20 @@ class Definition(_Model):
     fax: list[FaxNumber] = []
     echo_test: Number | None = None
     default_desk: Number | None = None  # the desk dispatch calls ring first when the caller names none
+    # The line-check probe's own SIP account (switchboard/linechecks): registers like a desk, its password kept with
+    # the desks', but its calls enter the dialplan where the control plane's do (no desk recording, no desk event).
+    probe: Extension | None = None
 
     @model_validator(mode="after")
     def _references(self) -> "Definition":
         numbers = [e.number for e in self.extensions] + [h.number for h in self.hotlines]
         numbers += [c.number for c in self.conferences] + [f.number for f in self.fax]
         numbers += [self.echo_test] if self.echo_test else []
+        numbers += [self.probe.number] if self.probe else []
         duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
         if duplicates:
             raise ValueError(
-                f"号码重复：{', '.join(duplicates)}（extensions、hotlines、conferences、fax、echo_test 中）"
+                f"号码重复：{', '.join(duplicates)}（extensions、hotlines、conferences、fax、echo_test、probe 中）"
             )
         desks = {e.number for e in self.extensions}
         groups = {g.name for g in self.ring_groups}
@@ -197,6 +201,10 @@ class Definition(_Model):
             if hotline.group not in groups:
                 raise ValueError(f"hotlines.{i}.group: {hotline.group} 不是已定义的振铃组")
         return self
+
+    def phones(self) -> list[Extension]:
+        """Every SIP account that registers: the desks, then the probe."""
+        return [*self.extensions, *([self.probe] if self.probe else [])]
 
 
 DEFAULT_DEFINITION = "default.yaml"
@@ -267,10 +275,11 @@ def _generated(path: Path, keys: list[str], make: Callable[[], str], what: str, 
 
 
 def phone_secrets(settings: Settings, definition: Definition) -> dict[str, str]:
-    """SIP passwords per desk number: kept in <var_dir>/asterisk/phone_secrets.toml, missing ones generated."""
+    """SIP passwords per desk number (and the probe's): kept in <var_dir>/asterisk/phone_secrets.toml, missing ones
+    generated."""
     return _generated(
         settings.var_path / "asterisk" / "phone_secrets.toml",
-        [e.number for e in definition.extensions],
+        [e.number for e in definition.phones()],
         lambda: secrets.token_urlsafe(18),
         "密码",
         "SIP passwords of the desk phones",

@@ -11,6 +11,7 @@ from switchboard.core.audit.models import AuditEntry, AuditHead
 from switchboard.core.db import Base
 from switchboard.directory.models import ContactPoint, DutyShift, Group, GroupMember, Organisation, Person
 from switchboard.incidents.models import Incident, Report, TimelineEntry
+from switchboard.linechecks.models import LineCheck
 
 __all__ = [
     "AuditEntry",
@@ -27,6 +28,7 @@ __all__ = [
     "GroupMember",
     "Incident",
     "Invite",
+    "LineCheck",
     "Organisation",
     "Participant",
     "Person",

@@ -1,6 +1,6 @@
 """Wiring of telephony: the local Asterisk (when it is ours), the AMI link, and on it the engine-side services
 (calls, bridges, faxes) with the domains' parts that react to them (recordings filed, callers looked up in the
-directory, duty fallbacks kept current). What each part does lives in its domain package."""
+directory, duty fallbacks kept current) and the line check. What each part does lives in its domain package."""
 
 import asyncio
 import contextlib
@@ -24,6 +24,7 @@ from switchboard.core.errors import Unavailable
 from switchboard.core.events import Event
 from switchboard.directory import service as directory
 from switchboard.faxes import flows as faxes
+from switchboard.linechecks.service import LineChecks
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Telephony:
         self.calls: CallService | None = None
         self.bridges: BridgeService | None = None
         self.faxes: FaxService | None = None
+        self.linechecks: LineChecks | None = None
         self._filers: list[CallRecordings | BridgeRecordings] = []
         self._roster_watch: asyncio.Task[None] | None = None
         base = dialplan.Layout.for_settings(ctx.settings).base
@@ -79,10 +81,14 @@ class Telephony:
             file_pdf=lambda pdf, fax, started, ended: faxes.file_received(self.recordings, pdf, fax, started, ended),
         )
         self.faxes.start()
+        self.linechecks = LineChecks(self.ctx, self.definition)
+        self.linechecks.keep_schedule()
         self.ami.on_state(self._link_changed)
         self.ami.start()
 
     async def stop(self) -> None:
+        if self.linechecks:
+            await self.linechecks.stop()
         if self.bridges:
             await self.bridges.stop()
         for filer in self._filers:

@@ -1,9 +1,9 @@
 """Property-based run of schemathesis over the published OpenAPI, on a real server: no input yields a 5xx.
 
 The caller is an administrator, so every route is reached past its role check. Telephony is off on this
-server, so the call, bridge and fax routes rightly answer 503 to everything; their input handling is tested
-against a real Asterisk in test_calls.py, test_bridges.py and test_fax.py. Likewise video consultation (Janus off
-here; see test_consultations.py).
+server, so the call, bridge, fax and line-check routes rightly answer 503 to everything; their input handling is
+tested against a real Asterisk in test_calls.py, test_bridges.py, test_fax.py and test_linechecks.py. Likewise video
+consultation (Janus off here; see test_consultations.py).
 """
 
 import asyncio
@@ -25,7 +25,7 @@ async def test_no_input_makes_a_server_error(live_server: str, tokens: dict, tmp
         "not_a_server_error",
         "--exclude-path-regex",
         # 503 without the engines, tested against the real ones; logout would revoke the token the run relies on
-        "^/api/v1/(calls|bridges|faxes|consultations|auth/logout)",
+        "^/api/v1/(calls|bridges|faxes|linechecks|consultations|auth/logout)",
         "--header",
         f"Authorization:{tokens['admin']['Authorization']}",
         "--max-examples",

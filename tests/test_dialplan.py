@@ -152,7 +152,8 @@ def test_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     definition = dialplan.load_definition()
     first = dialplan.phone_secrets(settings, definition)
-    assert set(first) == {e.number for e in definition.extensions}
+    assert definition.probe is not None
+    assert set(first) == {e.number for e in definition.extensions} | {definition.probe.number}
     assert dialplan.phone_secrets(settings, definition) == first
     path = tmp_path / "asterisk" / "phone_secrets.toml"
     assert path.stat().st_mode & 0o777 == 0o600
@@ -162,6 +163,22 @@ def test_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
     manager = render(tmp_path, definition)["manager.conf"]
     assert f"secret = {secret}" in manager and "bindaddr = 127.0.0.1" in manager
     assert "channelvars = INCIDENT_ID" in manager
+
+
+def test_probe_registers_like_a_desk_and_calls_from_the_control_planes_context(tmp_path: Path) -> None:
+    """The line check's calls must not be recorded or announced as desk calls: they enter from-switchboard."""
+    definition = dialplan.load_definition()
+    assert definition.probe is not None and definition.echo_test
+    probe = definition.probe.number
+    rendered = render(tmp_path, definition)
+    endpoint = section(rendered["pjsip.conf"], probe)
+    assert "context = from-switchboard" in endpoint and f"auth = {probe}-auth" in endpoint
+    password = dialplan.phone_secrets(settings_for(tmp_path), definition)[probe]
+    assert f"password = {password}" in section(rendered["pjsip.conf"], f"{probe}-auth")
+    echo = f"exten => {definition.echo_test},1,Answer()\n same => n,Echo()"
+    assert echo in section(rendered["extensions.conf"], "internal")
+    with pytest.raises(dialplan.DialplanError, match="号码重复：8001"):
+        dialplan.parse_definition({"extensions": [{"number": "8001"}], "probe": {"number": "8001"}})
 
 
 def test_configured_ami_secret_must_be_a_single_token(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("name", ["switchboard", "sip", "conference", "broadcast", "recording", "dialplans"])
+@pytest.mark.parametrize("name", ["switchboard", "sip", "conference", "broadcast", "recording", "dialplans", "probe"])
 def test_package_is_ours(name: str) -> None:
     module = importlib.import_module(name)
     assert Path(module.__file__).resolve().parent == ROOT / name

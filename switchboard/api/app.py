@@ -31,6 +31,7 @@ from switchboard.directory import views as directory_views
 from switchboard.faxes import views as fax_views
 from switchboard.incidents import deadlines, timeline
 from switchboard.incidents import views as incident_views
+from switchboard.linechecks import views as linecheck_views
 from switchboard.recordings import retention
 from switchboard.recordings import views as recording_views
 from switchboard.telephony import Telephony
@@ -99,6 +100,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
     app.include_router(consultation_views.router, responses=errors.RESPONSES)
     app.include_router(consultation_page.router)
     app.include_router(fax_views.router, responses=errors.RESPONSES)
+    app.include_router(linecheck_views.router, responses=errors.RESPONSES)
     app.include_router(feed_views.router)
     app.include_router(live.router)
     app.include_router(console.router)

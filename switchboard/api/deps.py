@@ -1,7 +1,8 @@
 """Request dependencies: the caller, authenticated and authorised by role, and each service a route drives, typed.
 
 `create_app` composes the services once into `Services`; routes name what they use (`Calls`, `Bridges`, `Faxes`,
-`VideoRooms`, `Outboxes`, `Recordings`) and get it typed, or a 503 in Chinese while that part is switched off.
+`LineCheckRuns`, `VideoRooms`, `Outboxes`, `Recordings`) and get it typed, or a 503 in Chinese while that part is
+switched off.
 """
 
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from switchboard.auth.sessions import Sessions
 from switchboard.consultations.live import LiveRooms
 from switchboard.core.context import Context
 from switchboard.core.errors import Forbidden, Unauthorized, Unavailable
+from switchboard.linechecks.service import LineChecks
 from switchboard.telephony import Telephony
 from switchboard.video import Video
 
@@ -78,6 +80,10 @@ def get_faxes(request: Request) -> FaxService:
     return _switched_on(services(request).telephony.faxes, _TELEPHONY_OFF + "，无法收发传真")
 
 
+def get_linechecks(request: Request) -> LineChecks:
+    return _switched_on(services(request).telephony.linechecks, _TELEPHONY_OFF + "，无法巡检线路")
+
+
 def get_live_rooms(connection: HTTPConnection) -> LiveRooms:
     video = services(connection).video
     return _switched_on(video.live if video.enabled else None, "视频会商未启用（[janus] mode = off）")
@@ -112,6 +118,7 @@ Ctx = Annotated[Context, Depends(get_ctx)]
 Calls = Annotated[CallService, Depends(get_calls)]
 Bridges = Annotated[BridgeService, Depends(get_bridges)]
 Faxes = Annotated[FaxService, Depends(get_faxes)]
+LineCheckRuns = Annotated[LineChecks, Depends(get_linechecks)]
 VideoRooms = Annotated[LiveRooms, Depends(get_live_rooms)]
 Outboxes = Annotated[Outbox, Depends(get_outbox)]
 Recordings = Annotated[RecordingStore, Depends(get_recordings)]

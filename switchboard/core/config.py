@@ -6,10 +6,13 @@ to a default in a duty room.
 
 import os
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from switchboard.core import numbers
 
 ENV_PREFIX = "SWITCHBOARD_"
 CONFIG_PATH_ENV = "SWITCHBOARD_CONFIG"
@@ -310,6 +313,62 @@ class NetworkSettings(_Section):
     )
 
 
+# ---- [linecheck]: the line check (switchboard/linechecks): which lines, when, and what passes
+
+LINE_KINDS = {"desk": "值班话机", "echo": "回声测试号", "trunk": "中继路由"}
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    number: str
+    kind: str  # a key of LINE_KINDS
+
+
+def parse_lines(text: str) -> list[Line]:
+    """ "名称=号码/类型, ..." as lines; ValueError (in Chinese) naming the first bad item."""
+    lines = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, rest = item.partition("=")
+        number, _, kind = rest.partition("/")
+        number = numbers.cleaned(number)
+        if not name.strip() or not numbers.is_number(number) or kind.strip() not in LINE_KINDS:
+            raise ValueError(f"“{item[:60]}”应写作 名称=号码/类型，类型为 {'、'.join(LINE_KINDS)} 之一")
+        lines.append(Line(name.strip(), number, kind.strip()))
+    if len({line.number for line in lines}) != len(lines):
+        raise ValueError("同一号码列出了两次")
+    return lines
+
+
+class LineCheckSettings(_Section):
+    lines: str = Field(
+        "",
+        description="Lines checked, comma-separated 名称=号码/类型: desk (a desk phone: it must answer; no audio "
+        "check), echo (an echo-test number: it answers and a tone comes back) or trunk (through a trunk to another "
+        "platform's echo number: the same), e.g. 值班台1=8001/desk, 本机回声=8999/echo",
+    )
+    daily_at: str = Field(
+        "03:00",
+        pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$",
+        description="Daily run, HH:MM ([incidents] timezone); empty: none",
+    )
+    probe_secret: str = Field(
+        "",
+        description="SIP password of the dialplan's probe account; empty: from <var_dir>/asterisk/phone_secrets.toml",
+    )
+    ring_seconds: int = Field(20, ge=2, le=120, description="How long a line may ring before it counts as unanswered")
+    max_answer_seconds: float = Field(10.0, gt=0, description="Slowest answer that passes")
+    min_level_dbfs: float = Field(-30.0, le=0, description="Quietest the tone may come back (sent at about -11 dBFS)")
+    max_delay_ms: float = Field(300.0, gt=0, description="Longest round trip of the tone that passes")
+    max_loss: float = Field(0.05, ge=0, le=1, description="Largest share of the tone's 20 ms frames not heard back")
+
+    @field_validator("lines")
+    @classmethod
+    def _lines_parse(cls, value: str) -> str:
+        parse_lines(value)
+        return value
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     paths: PathSettings = PathSettings()
@@ -325,6 +384,7 @@ class Settings(_Section):
     janus: JanusSettings = JanusSettings()
     fax: FaxSettings = FaxSettings()
     network: NetworkSettings = NetworkSettings()
+    linecheck: LineCheckSettings = LineCheckSettings()
 
     @property
     def var_path(self) -> Path:

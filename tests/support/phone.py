@@ -43,10 +43,10 @@ from typing import Any, TextIO
 
 import pjsua2 as pj
 
-MAX_CALLS = 4  # PJSUA_MAX_CALLS compiled into the pjsua2-python wheel
+from probe import endpoint
+from probe.endpoint import CLOCK_RATE, MAX_CALLS
+
 MAX_ACCOUNTS = 8  # PJSUA_MAX_ACC: the 9th aborts the process, so it is refused here first
-CLOCK_RATE = 8000  # the conference bridge runs at the G.711 rate: no resampling, recordings at 8 kHz
-DEFAULT_CODECS = ("PCMU/8000", "PCMA/8000")
 PJ_ETOOMANY = 70010
 DTMF_DIGITS = re.compile(r"^[0-9*#A-Da-d]+$")
 
@@ -242,32 +242,7 @@ class Phone:
         self.timers: list[tuple[float, Callable[[], None]]] = []
         self.running = True
         self._next_call = 0
-        self.ep = pj.Endpoint()
-        self.ep.libCreate()
-        config = pj.EpConfig()
-        config.uaConfig.threadCnt = 0
-        config.uaConfig.mainThreadOnly = True
-        config.uaConfig.maxCalls = MAX_CALLS
-        config.uaConfig.userAgent = "Switchboard phone (pjsua2)"
-        config.medConfig.sndAutoCloseTime = -1
-        config.medConfig.clockRate = CLOCK_RATE
-        config.medConfig.sndClockRate = CLOCK_RATE
-        config.medConfig.noVad = True
-        config.medConfig.ecTailLen = 0
-        config.logConfig.level = log_level
-        config.logConfig.consoleLevel = log_level
-        self.ep.libInit(config)
-        self.ep.audDevManager().setNullDev()
-        self.ep.libStart()
-        self._set_codecs(codecs)
-
-    def _set_codecs(self, codecs: tuple[str, ...]) -> None:
-        """Offer only the given codecs, in that order (pjsua prefers speex otherwise)."""
-        wanted = [c.lower() for c in codecs]
-        for codec in self.ep.codecEnum2():
-            name = codec.codecId.lower()
-            rank = next((i for i, w in enumerate(wanted) if name.startswith(w)), None)
-            self.ep.codecSetPriority(codec.codecId, 255 - rank if rank is not None else 0)
+        self.ep = endpoint.start("Switchboard phone (pjsua2)", log_level, codecs)
 
     # Output
 
@@ -644,13 +619,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.support.phone", description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rtp-port", type=int, default=40000, help="RTP port base (keep away from 4000-4999)")
     parser.add_argument("--log-level", type=int, default=1, help="pjsua log level on stderr, 0-6")
-    parser.add_argument("--codecs", default=",".join(DEFAULT_CODECS), help="codecs offered, in order")
+    parser.add_argument("--codecs", default=",".join(endpoint.G711), help="codecs offered, in order")
     args = parser.parse_args(argv)
 
-    # stdout is the protocol: keep it for ourselves and send anything else printed there (pjsua's log) to stderr.
-    out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
-    sys.stdout.flush()
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    out = endpoint.claim_stdout()
 
     phone = Phone(out, args.rtp_port, args.log_level, tuple(c.strip() for c in args.codecs.split(",") if c.strip()))
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from probe.audio import goertzel_power
+
 BLOCK_SECONDS = 0.05
 SILENCE_DBFS = -50.0
 TOLERANCE_HZ = 8.0
@@ -96,17 +98,6 @@ def load(source: Source | Audio, rate: int | None = None, start: float = 0.0, en
     first = max(0, int(start * audio.rate))
     last = len(audio.samples) if end is None else min(len(audio.samples), int(end * audio.rate))
     return Audio(audio.samples[first:last], audio.rate)
-
-
-def goertzel_power(samples: np.ndarray, rate: int, freq: float) -> float:
-    """Mean power of the component at ``freq`` (A²/2 for a sine of amplitude A): the Goertzel filter's output,
-    computed in closed form as the single DFT term at that frequency."""
-    n = len(samples)
-    if n == 0:
-        return 0.0
-    phase = np.exp(-2j * np.pi * freq / rate * np.arange(n))
-    term = np.dot(samples, phase)
-    return float(2.0 * abs(term) ** 2 / n**2)
 
 
 def _loud_blocks(audio: Audio, block_seconds: float, silence_dbfs: float) -> list[np.ndarray]:
