@@ -30,6 +30,7 @@ class Message:
     subject: str = ""
     html: str | None = None
     attachments: tuple[Attachment, ...] = field(default_factory=tuple)
+    incident_id: str | None = None  # the warning's incident: what a channel files under it (a voice call) goes there
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,9 @@ class SendResult:
     detail: str = ""
 
 
-# A delivery receipt arriving later: (channel name, remote id, delivered?, detail).
-ReceiptHandler = Callable[[str, str, bool, str], Awaitable[None]]
+# A delivery receipt arriving later: (channel name, remote id, delivered?, detail). delivered None: the recipient
+# was reached and did not confirm (a voice call answered, no key pressed). The detail is kept on the row.
+ReceiptHandler = Callable[[str, str, bool | None, str], Awaitable[None]]
 
 
 class Channel(Protocol):

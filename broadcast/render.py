@@ -174,4 +174,5 @@ class MessageFactory:
             subject=rendering.subject,
             html=rendering.html,
             attachments=attachments,
+            incident_id=warning.incident_id,
         )
