@@ -58,6 +58,8 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
         watcher = asyncio.create_task(deadlines.watch(ctx))
         purger = asyncio.create_task(retention.watch(ctx, recordings))
         await telephony.start()
+        if (voice := telephony.voice_channel()) is not None:
+            await outbox.add(voice)
         await video.start()
         await outbox.start()
         try:
