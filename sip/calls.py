@@ -131,25 +131,18 @@ class CallService:
             raise InvalidInput("请指定发起呼叫的调度台分机", field="desk")
         if desk not in self.routing.desks:
             raise InvalidInput(f"调度台分机 {desk} 不存在", field="desk")
-        if not targets:
-            raise InvalidInput("该联系人没有可拨打的号码", field="contact_id")
-        if self.ami.state != "up":
-            raise AmiLinkDown(self.ami.last_error)
-        call = Call(
+        call = await self._queued(
+            targets,
+            "contact_id",
             direction="outbound",
             desk=desk,
             incident_id=incident_id,
             party_name=party_name,
             party_org=party_org,
             contact_id=contact_id,
-            targets=[{"number": t.number, "kind": t.kind, "dial": self.dial_string(t.number)} for t in targets],
-            attempts=[],
-            state=CallState.queued,
             created_by=actor,
             ring_seconds=ring_seconds,
         )
-        async with self.ctx.db.session() as session:
-            session.add(call)
         self._start_origination(call)
         return call
 
@@ -165,30 +158,35 @@ class CallService:
         """A voice notification: the targets in priority order until one answers, who hears the message until they
         press 1 (or it was played `voice.plays` times). Returns once the call has ended. Recorded and filed like a
         dispatch call (its row, events and MixMonitor file are a dispatch call's, without a desk)."""
-        if not targets:
-            raise InvalidInput("没有可拨打的号码", field="recipient")
-        if self.ami.state != "up":
-            raise AmiLinkDown(self.ami.last_error)
         config_path(voice.audio)  # it becomes a dialplan argument
-        call = Call(
+        call = await self._queued(
+            targets,
+            "recipient",
             direction="voice",
             desk=None,
             incident_id=incident_id,
             party_name=party_name,
-            targets=[{"number": t.number, "kind": t.kind, "dial": self.dial_string(t.number)} for t in targets],
-            attempts=[],
-            state=CallState.queued,
             created_by="system",
             ring_seconds=ring_seconds,
         )
-        async with self.ctx.db.session() as session:
-            session.add(call)
         heard = self._notified[call.id] = asyncio.get_running_loop().create_future()
         try:
             self._start_origination(call, voice)
             return await heard
         finally:
             self._notified.pop(call.id, None)
+
+    async def _queued(self, targets: list[Target], field: str, **values: Any) -> Call:
+        """The call's row, written queued, once it has numbers to try and Asterisk is reachable."""
+        if not targets:
+            raise InvalidInput("没有可拨打的号码", field=field)
+        if self.ami.state != "up":
+            raise AmiLinkDown(self.ami.last_error)
+        dialled = [{"number": t.number, "kind": t.kind, "dial": self.dial_string(t.number)} for t in targets]
+        call = Call(targets=dialled, attempts=[], state=CallState.queued, **values)
+        async with self.ctx.db.session() as session:
+            session.add(call)
+        return call
 
     def _start_origination(self, call: Call, voice: Voice | None = None) -> None:
         task = asyncio.create_task(self._originate(call, voice))
