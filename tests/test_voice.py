@@ -4,6 +4,10 @@ deciding the receipt; the call recorded and filed like a dispatch call; never mo
 lines`; a warning issued on `voice` reaching its audience's phones."""
 
 import contextlib
+import io
+import math
+import struct
+import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,13 +15,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from broadcast.channel import Message, SendResult
+from broadcast.channel import Attachment, Message, SendResult
 from broadcast.channels.voice import VoiceChannel
 from switchboard.core.events import Event
 from tests.support.asterisk_fixture import AsteriskHarness
 from tests.support.phone_client import PhoneProcess
 from tests.support.telephony_fixture import Desk, register, switchboard_on
-from tests.support.tones import load, loud_seconds, recorded_so_far
+from tests.support.tones import load, loud_seconds, recorded_so_far, tone_seconds
 from tests.support.wait import until
 from tests.test_warnings import content, incident, issued
 
@@ -71,8 +75,25 @@ async def voice_channel(desk: Desk) -> AsyncIterator[tuple[VoiceChannel, Receipt
         await channel.stop()
 
 
-async def send(channel: VoiceChannel, delivery_id: str, recipient: str) -> SendResult:
-    return await channel.send(Message(delivery_id=delivery_id, recipient=recipient, text=TEXT))
+async def send(channel: VoiceChannel, delivery_id: str, recipient: str, *recording: Attachment) -> SendResult:
+    return await channel.send(Message(delivery_id=delivery_id, recipient=recipient, text=TEXT, attachments=recording))
+
+
+def tone_recording(freq: float, seconds: float) -> Attachment:
+    """An uploaded recording: a tone at 16 kHz stereo (the channel makes it telephone audio), a marker a phone can
+    recognise in what it hears."""
+    rate = 16000
+    frames = b"".join(
+        struct.pack("<hh", sample, sample)
+        for sample in (int(12000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(int(rate * seconds)))
+    )
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(frames)
+    return Attachment("通知录音.wav", "audio/wav", out.getvalue())
 
 
 async def answered(phone: PhoneProcess, account: str, path: Path) -> str:
@@ -136,6 +157,21 @@ async def test_pressing_2_replays_the_message_then_1_confirms(
         await phone.command("dtmf", call=call, digits="1")
         delivered, detail = await receipts.of("d-replay")
     assert delivered is True and detail.startswith("已确认：按1（号码 8003，") and detail.endswith("播放 2 遍）")
+
+
+@pytest.mark.timeout(120)
+async def test_an_uploaded_recording_is_played_instead_of_speech(
+    desk: Desk, asterisk: AsteriskHarness, tmp_path: Path
+) -> None:
+    heard = tmp_path / "heard.wav"
+    async with PhoneProcess() as phone, voice_channel(desk) as (channel, receipts):
+        await register(phone, asterisk, "8002", "auto")
+        assert (await send(channel, "d-recording", "8002", tone_recording(1000, 3))).accepted
+        call = await answered(phone, "8002", heard)
+        await until(lambda: tone_seconds(recorded_so_far(heard), 1000) >= 1, timeout=30, what="the recorded tone")
+        await phone.command("dtmf", call=call, digits="1")
+        delivered, detail = await receipts.of("d-recording")
+    assert delivered is True and detail.startswith("已确认：按1（号码 8002，")
 
 
 @pytest.mark.timeout(150)

@@ -1,8 +1,9 @@
 """Voice: a warning read out over the phone and confirmed with a key.
 
 One call per recipient through the dispatch fallback loop (the recipient's numbers in priority order, tried by
-Asterisk's dialplan); whoever answers hears the message, espeak-ng's Mandarin of the channel's text (synthesised
-once per text, cached by its hash, in a subprocess), then "收到请按1，重听请按2". The channel places calls and reads
+Asterisk's dialplan); whoever answers hears the message, an uploaded recording attached to it (audio/*) or else
+espeak-ng's Mandarin of the channel's text (either made telephone audio once, cached by content hash, in a
+subprocess), then "收到请按1，重听请按2". The channel places calls and reads
 their outcome through `Dial`, which the wiring builds on sip's call service: broadcast imports no telephony.
 
 Why the outcome comes as a receipt: a call lasts minutes (rings over several numbers, plays, rounds), and the outbox
@@ -86,7 +87,7 @@ class VoiceChannel:
         if self._lines.locked():
             return SendResult(False, retry_after=LINE_WAIT_SECONDS, detail="语音线路全忙，稍后拨打")
         try:
-            audio = await speech.synthesize(self.var_dir, message.text)
+            audio = await self._audio(message)
         except SwitchboardError as exc:
             return SendResult(False, permanent=isinstance(exc, InvalidInput), detail=f"语音合成失败：{exc}")
         if self._lines.locked():  # taken while the speech was made
@@ -94,6 +95,13 @@ class VoiceChannel:
         await self._lines.acquire()  # free: returns at once, so the line cannot be taken between check and take
         self._calls.spawn(self._rounds(message, numbers, audio), name=f"voice-{message.delivery_id}")
         return SendResult(True, remote_id=message.delivery_id)
+
+    async def _audio(self, message: Message) -> Path:
+        """What is played: the recording attached to the message, else the speech of its text."""
+        recording = next((a for a in message.attachments if a.content_type.startswith("audio/")), None)
+        if recording is not None:
+            return await speech.recorded(self.var_dir, recording.content)
+        return await speech.synthesize(self.var_dir, message.text)
 
     async def _rounds(self, message: Message, numbers: list[str], audio: Path) -> None:
         """Round after round over the numbers until somebody answers or the rounds are used up, each round on a
