@@ -9,6 +9,7 @@ import math
 import struct
 import wave
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -120,18 +121,40 @@ async def voice_call_ended(desk: Desk) -> dict[str, Any]:
     return ended
 
 
+@dataclass
+class Called:
+    phone: PhoneProcess
+    call: str
+    receipts: Receipts
+    delivery_id: str
+
+    async def press(self, digit: str) -> None:
+        await self.phone.command("dtmf", call=self.call, digits=digit)
+
+    async def receipt(self) -> tuple[bool | None, str]:
+        return await self.receipts.of(self.delivery_id)
+
+
+@contextlib.asynccontextmanager
+async def called(
+    desk: Desk, asterisk: AsteriskHarness, number: str, heard: Path, *recording: Attachment
+) -> AsyncIterator[Called]:
+    """A phone on `number` called by the voice channel, answered and recording what it hears into `heard`."""
+    async with PhoneProcess() as phone, voice_channel(desk) as (channel, receipts):
+        await register(phone, asterisk, number, "auto")
+        assert (await send(channel, f"d-{number}", number, *recording)).accepted
+        yield Called(phone, await answered(phone, number, heard), receipts, f"d-{number}")
+
+
 @pytest.mark.timeout(120)
 async def test_pressing_1_confirms_and_the_call_is_recorded_and_filed(
     desk: Desk, asterisk: AsteriskHarness, tmp_path: Path
 ) -> None:
-    async with PhoneProcess() as phone, voice_channel(desk) as (channel, receipts):
-        await register(phone, asterisk, "8002", "auto")
-        assert (await send(channel, "d-confirm", "8002")).accepted
-        call = await answered(phone, "8002", tmp_path / "heard.wav")
+    async with called(desk, asterisk, "8002", tmp_path / "heard.wav") as call:
         await hears_speech(tmp_path / "heard.wav")
-        await phone.command("dtmf", call=call, digits="1")
-        delivered, detail = await receipts.of("d-confirm")
-        await phone.wait_for("call_state", call=call, state="disconnected", timeout=15)
+        await call.press("1")
+        delivered, detail = await call.receipt()
+        await call.phone.wait_for("call_state", call=call.call, state="disconnected", timeout=15)
     assert delivered is True and detail.startswith("已确认：按1（号码 8002，") and detail.endswith("播放 1 遍）")
     ended = await voice_call_ended(desk)
     assert ended["state"] == "ended" and ended["cause"] == "confirmed" and ended["number"] == "8002"
@@ -147,15 +170,12 @@ async def test_pressing_2_replays_the_message_then_1_confirms(
     desk: Desk, asterisk: AsteriskHarness, tmp_path: Path
 ) -> None:
     heard = tmp_path / "heard.wav"
-    async with PhoneProcess() as phone, voice_channel(desk) as (channel, receipts):
-        await register(phone, asterisk, "8003", "auto")
-        assert (await send(channel, "d-replay", "8003")).accepted
-        call = await answered(phone, "8003", heard)
+    async with called(desk, asterisk, "8003", heard) as call:
         pressed = await hears_speech(heard)
-        await phone.command("dtmf", call=call, digits="2")
+        await call.press("2")
         await hears_speech(heard, after=pressed)  # read out again
-        await phone.command("dtmf", call=call, digits="1")
-        delivered, detail = await receipts.of("d-replay")
+        await call.press("1")
+        delivered, detail = await call.receipt()
     assert delivered is True and detail.startswith("已确认：按1（号码 8003，") and detail.endswith("播放 2 遍）")
 
 
@@ -164,13 +184,10 @@ async def test_an_uploaded_recording_is_played_instead_of_speech(
     desk: Desk, asterisk: AsteriskHarness, tmp_path: Path
 ) -> None:
     heard = tmp_path / "heard.wav"
-    async with PhoneProcess() as phone, voice_channel(desk) as (channel, receipts):
-        await register(phone, asterisk, "8002", "auto")
-        assert (await send(channel, "d-recording", "8002", tone_recording(1000, 3))).accepted
-        call = await answered(phone, "8002", heard)
+    async with called(desk, asterisk, "8002", heard, tone_recording(1000, 3)) as call:
         await until(lambda: tone_seconds(recorded_so_far(heard), 1000) >= 1, timeout=30, what="the recorded tone")
-        await phone.command("dtmf", call=call, digits="1")
-        delivered, detail = await receipts.of("d-recording")
+        await call.press("1")
+        delivered, detail = await call.receipt()
     assert delivered is True and detail.startswith("已确认：按1（号码 8002，")
 
 
