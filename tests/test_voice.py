@@ -263,3 +263,4 @@ async def test_a_warning_on_voice_calls_its_audience_within_the_lines_and_is_con
     assert set(rows) == set(numbers)
     for number, row in rows.items():
         assert row["state"] == "delivered" and row["last_error"].startswith(f"已确认：按1（号码 {number}，")
+    assert {rows[n]["name"] for n in numbers} == {"王强", "李明", "赵刚"}

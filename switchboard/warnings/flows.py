@@ -286,8 +286,11 @@ async def deliveries(
 
 
 async def _names(session: AsyncSession, addresses: set[str]) -> dict[str, str]:
+    """Address -> the directory name of whoever has it; a call channel's recipient (a person's numbers) is named
+    after its first number."""
     names: dict[str, str] = {}
-    listed = sorted(addresses)
+    first = {address: address.split(voice.SEPARATOR)[0] for address in addresses}
+    listed = sorted(set(first.values()))
     for start in range(0, len(listed), 500):
         query = (
             select(ContactPoint.value, Person.name)
@@ -296,7 +299,7 @@ async def _names(session: AsyncSession, addresses: set[str]) -> dict[str, str]:
         )
         for value, name in (await session.execute(query)).all():
             names.setdefault(value, name)
-    return names
+    return {address: names[number] for address, number in first.items() if number in names}
 
 
 def deliveries_csv(rows: list[Delivery], names: dict[str, str]) -> bytes:
