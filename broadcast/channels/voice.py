@@ -3,8 +3,8 @@
 One call per recipient through the dispatch fallback loop (the recipient's numbers in priority order, tried by
 Asterisk's dialplan); whoever answers hears the message, an uploaded recording attached to it (audio/*) or else
 espeak-ng's Mandarin of the channel's text (either made telephone audio once, cached by content hash, in a
-subprocess), then "收到请按1，重听请按2". The channel places calls and reads
-their outcome through `Dial`, which the wiring builds on sip's call service: broadcast imports no telephony.
+subprocess), then "收到请按1，重听请按2". The channel places calls and reads their outcome through `Dial`, which the
+wiring builds on sip's call service: broadcast imports no telephony.
 
 Why the outcome comes as a receipt: a call lasts minutes (rings over several numbers, plays, rounds), and the outbox
 gives a send half a lease. send() takes a line and starts the call; the receipt says how it ended: 1 pressed ->
@@ -89,7 +89,7 @@ class VoiceChannel:
         try:
             audio = await self._audio(message)
         except SwitchboardError as exc:
-            return SendResult(False, permanent=isinstance(exc, InvalidInput), detail=f"语音合成失败：{exc}")
+            return SendResult(False, permanent=isinstance(exc, InvalidInput), detail=f"无法生成语音：{exc}")
         if self._lines.locked():  # taken while the speech was made
             return SendResult(False, retry_after=LINE_WAIT_SECONDS, detail="语音线路全忙，稍后拨打")
         await self._lines.acquire()  # free: returns at once, so the line cannot be taken between check and take
@@ -114,8 +114,8 @@ class VoiceChannel:
                     held = True
                 try:
                     answer = await self._dial(numbers, audio, message.incident_id)
-                except SwitchboardError as exc:  # the engine down, say: the next round may reach it
-                    answer = Answer(None, None, 0, str(exc))
+                except Exception as exc:  # noqa: BLE001 - a round not placed (the engine down, say) reached nobody
+                    answer = Answer(None, None, 0, str(exc) or type(exc).__name__)
                 self._lines.release()
                 held = False
                 if answer.number is not None or round_ == rounds:
