@@ -264,3 +264,15 @@ async def test_a_warning_on_voice_calls_its_audience_within_the_lines_and_is_con
     for number, row in rows.items():
         assert row["state"] == "delivered" and row["last_error"].startswith(f"已确认：按1（号码 {number}，")
     assert {rows[n]["name"] for n in numbers} == {"王强", "李明", "赵刚"}
+    # Each call is on the warning's incident: its timeline, and its recording filed under it.
+    timeline = await desk.http.get(f"/api/v1/incidents/{incident_id}/timeline", headers=desk.tokens["leader"])
+    calls = [e["summary"] for e in timeline.json()["items"] if e["kind"] == "call"]
+    assert len(calls) == 3 and all(c.startswith("语音通知 ") and "：已确认（" in c for c in calls), calls
+
+    async def filed() -> list[dict[str, Any]] | None:
+        url = f"/api/v1/recordings?incident_id={incident_id}"
+        found = (await desk.http.get(url, headers=desk.tokens["leader"])).json()
+        return found if len(found) == 3 else None
+
+    recordings = await until(filed, timeout=30, what="the three calls' recordings filed under the incident")
+    assert {p["number"] for r in recordings for p in r["parties"]} == set(numbers)
