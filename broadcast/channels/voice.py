@@ -133,8 +133,8 @@ class VoiceChannel:
             when = answer.confirmed_at.astimezone(BEIJING)
             detail = f"已确认：按1（号码 {answer.number}，{when:%H:%M:%S}，播放 {answer.plays} 遍）"
             await self._on_receipt(NAME, delivery_id, True, detail)
-        elif answer.number is not None:
-            detail = f"未确认：号码 {answer.number} 已接听，播放 {answer.plays} 遍未按1"
-            await self._on_receipt(NAME, delivery_id, None, detail)
+        elif answer.number is not None:  # no plays counted: the outcome was lost (the AMI link down at the hang-up)
+            heard = f"播放 {answer.plays} 遍未按1" if answer.plays else "未得知按键结果"
+            await self._on_receipt(NAME, delivery_id, None, f"未确认：号码 {answer.number} 已接听，{heard}")
         else:
             await self._on_receipt(NAME, delivery_id, False, f"呼叫 {rounds} 轮均未接通：{answer.failure}")
