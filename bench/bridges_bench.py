@@ -230,7 +230,6 @@ class Rig:
                         "Variable": [
                             "__INCIDENT_ID=",
                             f"__SB_CALL_ID={call_id()}",
-                            f"__SB_BRIDGE={self.bridge}",
                             f"__SB_TARGETS=PJSIP/{number(i)}@trunk",
                             f"__SB_RING_TIMEOUT={ring}",
                             "SB_ROLE=participant",

@@ -31,6 +31,7 @@ class Message:
     html: str | None = None
     attachments: tuple[Attachment, ...] = field(default_factory=tuple)
     colour: str = ""  # a warning's level (blue, yellow, orange, red): the fax page's header band is drawn in it
+    incident_id: str | None = None  # the warning's incident: what a channel files under it (a voice call) goes there
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,9 @@ class SendResult:
     via: str = ""  # the gateway that carried it, where a channel routes over several (SMS by carrier)
 
 
-# A delivery receipt arriving later: (channel name, remote id, delivered?, detail).
-ReceiptHandler = Callable[[str, str, bool, str], Awaitable[None]]
+# A delivery receipt arriving later: (channel name, remote id, delivered?, detail). delivered None: the recipient
+# was reached and did not confirm (a voice call answered, no key pressed). The detail is kept on the row.
+ReceiptHandler = Callable[[str, str, bool | None, str], Awaitable[None]]
 
 
 class Channel(Protocol):

@@ -47,6 +47,7 @@ CHANNEL_NAMES = {
     "wecom_robot": "企业微信群机器人",
     "dingtalk": "钉钉群机器人",
     "fax": "传真",
+    "voice": "语音电话",
 }
 
 
@@ -55,7 +56,8 @@ class DeliveryState(StrEnum):
     sending = "sending"  # claimed by a worker, lease running
     sent = "sent"  # the peer accepted it
     delivered = "delivered"  # the peer's receipt says it reached the recipient
-    unconfirmed = "unconfirmed"  # sent on a channel with receipts, and none came in time (a late one still counts)
+    unconfirmed = "unconfirmed"  # sent on a channel with receipts, and none came in time (a late one still counts),
+    # or a voice call answered and never confirmed
     failed = "failed"  # permanent failure, or attempts exhausted
     cancelled = "cancelled"  # its warning was cancelled or superseded before it went out
 

@@ -329,7 +329,7 @@ class Outbox:
             except Exception:
                 log.exception("outbox could not write delivery results; trying again next tick")
 
-    async def on_receipt(self, channel: str, remote_id: str, delivered: bool, detail: str) -> None:
+    async def on_receipt(self, channel: str, remote_id: str, delivered: bool | None, detail: str) -> None:
         """A channel's delivery receipt: written with the next tick's results."""
         self.writes.receipt(channel, remote_id, delivered, detail)
 

@@ -178,4 +178,5 @@ class MessageFactory:
             html=rendering.html,
             attachments=attachments,
             colour=warning.colour,
+            incident_id=warning.incident_id,
         )

@@ -70,7 +70,7 @@ _KNOWN_REMOTES = 200_000  # remote id -> warning id of this worker's recent send
 class Receipt:
     channel: str
     remote_id: str
-    delivered: bool
+    delivered: bool | None  # None: reached, not confirmed
     detail: str
     at: datetime
     arrived: float  # monotonic, for holding an early one
@@ -114,7 +114,7 @@ class DeliveryWrites:
         self._retry.append(self._row(row_id, at, via, b_error=error, b_next=next_at, b_undo=undo))
         self.touched.add(warning_id)
 
-    def receipt(self, channel: str, remote_id: str, delivered: bool, detail: str) -> None:
+    def receipt(self, channel: str, remote_id: str, delivered: bool | None, detail: str) -> None:
         self._receipts.append(Receipt(channel, remote_id, delivered, detail, utcnow(), time.monotonic()))
 
     # --- the flush ---
@@ -179,12 +179,15 @@ class DeliveryWrites:
         return {self._remotes[(r.channel, r.remote_id)] for r in ready}
 
 
+_RECEIPT_STATES = {True: DeliveryState.delivered, None: DeliveryState.unconfirmed, False: DeliveryState.failed}
+
+
 def _receipt_row(receipt: Receipt) -> dict[str, Any]:
     return {
         "b_channel": receipt.channel,
         "b_remote": receipt.remote_id,
-        "b_state": DeliveryState.delivered if receipt.delivered else DeliveryState.failed,
+        "b_state": _RECEIPT_STATES[receipt.delivered],
         "b_delivered": receipt.at if receipt.delivered else None,
-        "b_error": "" if receipt.delivered else receipt.detail or "回执：未送达",
+        "b_error": receipt.detail or ("" if receipt.delivered else "回执：未送达"),
         "b_at": receipt.at,
     }

@@ -3,7 +3,8 @@
 The fallback loop runs in Asterisk's dialplan (context `switchboard-dispatch`), so a control-plane restart in
 the middle of a call neither drops it nor skips a number; Switchboard follows it through AMI events (its own
 UserEvents mark each attempt) and writes what happened to the call's row, the event bus and so the incident
-timeline.
+timeline. A voice notification (`notify`) is the same call without a desk: the loop runs on the far half of a
+Local channel whose near half plays the message to whoever answers and reads their key (`switchboard-voice`).
 """
 
 import asyncio
@@ -13,7 +14,10 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from panoramisk.message import Message
 from sqlalchemy import select
@@ -24,13 +28,21 @@ from sip.dialing import (
     DISPATCH_CONTEXT,
     HOLD_CONTEXT,
     INCIDENT_ID,
+    RECORD,
     RESULT_NAMES,
     RING_TIMEOUT,
     TARGETS,
     TRANSFER_CONTEXT,
+    VOICE_CONTEXT,
+    VOICE_FILE,
+    VOICE_OUTCOME,
+    VOICE_PLAYS,
+    VOICE_WAIT,
+    channel_variables,
     dial_result,
     inherited,
 )
+from sip.dialplan import config_path
 from sip.models import ACTIVE, Call, CallState
 from switchboard.core.context import Context
 from switchboard.core.db import get_or_404, utcnow
@@ -40,6 +52,8 @@ from switchboard.core.events import Event
 log = logging.getLogger(__name__)
 
 REQUEUE_SECONDS = 120  # a call queued while the link was down is still placed if the link returns this soon
+DESK_LEG, DIAL_LEG = "-desk", "-dial"  # a call's channels are named <call id><leg> (Originate ChannelId)
+VOICE_CALLER = '"预警通知" <12379>'  # 12379: the national emergency warning number, what a voice call shows
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,26 @@ class Target:
     kind: str = "number"  # the directory's contact kind, or "number" for a raw one
 
 
+@dataclass(frozen=True)
+class Voice:
+    """What a voice notification plays: `audio` (a WAV Asterisk can read) at most `plays` times, each followed by
+    the prompt, which waits `digit_seconds` for a key."""
+
+    audio: Path
+    plays: int
+    digit_seconds: int
+
+
+@dataclass(frozen=True)
+class Heard:
+    """How a voice notification ended: the call (its attempts, the number that answered), whether 1 was pressed
+    and when, and how often the message was played (0: nobody answered)."""
+
+    call: Call
+    confirmed_at: datetime | None
+    plays: int
+
+
 InboundLookup = Callable[[str], Awaitable[dict[str, str] | None]]
 
 
@@ -71,6 +105,7 @@ class CallService:
         self.ctx, self.ami, self.routing, self.lookup = ctx, ami, routing, lookup
         self._by_channel: dict[str, str] = {}  # Asterisk channel name -> call id
         self._originations: set[asyncio.Task[None]] = set()
+        self._notified: dict[str, asyncio.Future[Heard]] = {}  # voice call id -> its outcome, once it ended
         ami.on_event(self._on_event)
         ami.on_resync(self._resync)
 
@@ -96,30 +131,65 @@ class CallService:
             raise InvalidInput("请指定发起呼叫的调度台分机", field="desk")
         if desk not in self.routing.desks:
             raise InvalidInput(f"调度台分机 {desk} 不存在", field="desk")
-        if not targets:
-            raise InvalidInput("该联系人没有可拨打的号码", field="contact_id")
-        if self.ami.state != "up":
-            raise AmiLinkDown(self.ami.last_error)
-        call = Call(
+        call = await self._queued(
+            targets,
+            "contact_id",
             direction="outbound",
             desk=desk,
             incident_id=incident_id,
             party_name=party_name,
             party_org=party_org,
             contact_id=contact_id,
-            targets=[{"number": t.number, "kind": t.kind, "dial": self.dial_string(t.number)} for t in targets],
-            attempts=[],
-            state=CallState.queued,
             created_by=actor,
             ring_seconds=ring_seconds,
         )
-        async with self.ctx.db.session() as session:
-            session.add(call)
         self._start_origination(call)
         return call
 
-    def _start_origination(self, call: Call) -> None:
-        task = asyncio.create_task(self._originate(call))
+    async def notify(
+        self,
+        targets: list[Target],
+        voice: Voice,
+        *,
+        incident_id: str | None,
+        party_name: str = "",
+        ring_seconds: int = 30,
+    ) -> Heard:
+        """A voice notification: the targets in priority order until one answers, who hears the message until they
+        press 1 (or it was played `voice.plays` times). Returns once the call has ended. Recorded and filed like a
+        dispatch call (its row, events and MixMonitor file are a dispatch call's, without a desk)."""
+        config_path(voice.audio)  # it becomes a dialplan argument
+        call = await self._queued(
+            targets,
+            "recipient",
+            direction="voice",
+            desk=None,
+            incident_id=incident_id,
+            party_name=party_name,
+            created_by="system",
+            ring_seconds=ring_seconds,
+        )
+        heard = self._notified[call.id] = asyncio.get_running_loop().create_future()
+        try:
+            self._start_origination(call, voice)
+            return await heard
+        finally:
+            self._notified.pop(call.id, None)
+
+    async def _queued(self, targets: list[Target], field: str, **values: Any) -> Call:
+        """The call's row, written queued, once it has numbers to try and Asterisk is reachable."""
+        if not targets:
+            raise InvalidInput("没有可拨打的号码", field=field)
+        if self.ami.state != "up":
+            raise AmiLinkDown(self.ami.last_error)
+        dialled = [{"number": t.number, "kind": t.kind, "dial": self.dial_string(t.number)} for t in targets]
+        call = Call(targets=dialled, attempts=[], state=CallState.queued, **values)
+        async with self.ctx.db.session() as session:
+            session.add(call)
+        return call
+
+    def _start_origination(self, call: Call, voice: Voice | None = None) -> None:
+        task = asyncio.create_task(self._originate(call, voice))
         self._originations.add(task)
         task.add_done_callback(self._originations.discard)
 
@@ -211,41 +281,58 @@ class CallService:
 
     # Asterisk side ---------------------------------------------------------------------------------------------
 
-    async def _originate(self, call: Call) -> None:
-        """Hand the call to Asterisk. If the link drops first, the call stays queued and the next resync
-        places it, unless it has waited longer than REQUEUE_SECONDS (then it fails, saying why)."""
-        ring_seconds = call.ring_seconds
-        variables = [
-            inherited(INCIDENT_ID, call.incident_id or ""),
-            inherited(CALL_ID, call.id),
-            f"{TARGETS}={'&'.join(t['dial'] for t in call.targets)}",
-            f"{RING_TIMEOUT}={ring_seconds}",
-            f"SB_RECORD={int(self.routing.record)}",
+    async def _originate(self, call: Call, voice: Voice | None = None) -> None:
+        """Hand the call to Asterisk. If the link drops first, a dispatch call stays queued and the next resync
+        places it, unless it has waited longer than REQUEUE_SECONDS (then it fails, saying why); a voice call
+        fails at once (its sender retries by its own policy)."""
+        loop = [
+            (TARGETS, "&".join(t["dial"] for t in call.targets)),
+            (RING_TIMEOUT, call.ring_seconds),
+            (RECORD, int(self.routing.record)),
         ]
-        await self._update(call.id, state=CallState.ringing_desk)
+        variables = [inherited(INCIDENT_ID, call.incident_id or ""), inherited(CALL_ID, call.id)]
+        if voice is None:  # the desk answers, then runs the loop itself
+            ring_seconds = call.ring_seconds
+            variables += [f"{name}={value}" for name, value in loop]
+            leg = {"Channel": f"PJSIP/{call.desk}", "Context": DISPATCH_CONTEXT}
+            leg |= {"CallerID": f'"调度" <{call.targets[0]["number"]}>'}
+            await self._update(call.id, state=CallState.ringing_desk)
+        else:  # the Local channel's far half runs the loop (what it dials with is inherited), the near half plays
+            ring_seconds = call.ring_seconds * len(call.targets) + 10
+            variables += [inherited(name, value) for name, value in loop]
+            variables += [f"{VOICE_FILE}={voice.audio.with_suffix('')}", f"{VOICE_PLAYS}={voice.plays}"]
+            variables += [f"{VOICE_WAIT}={voice.digit_seconds}"]
+            leg = {"Channel": f"Local/s@{DISPATCH_CONTEXT}/n", "Context": VOICE_CONTEXT, "CallerID": VOICE_CALLER}
+            leg |= {"OtherChannelId": f"{call.id}{DIAL_LEG}"}
+            await self._update(call.id, state=CallState.dialing)
         try:
             response = await self.ami.action(
                 {
                     "Action": "Originate",
-                    "Channel": f"PJSIP/{call.desk}",
-                    "Context": DISPATCH_CONTEXT,
+                    **leg,
                     "Exten": "s",
                     "Priority": "1",
                     "Timeout": str(ring_seconds * 1000),
-                    "CallerID": f'"调度" <{call.targets[0]["number"]}>',
                     "Variable": variables,
                     "Async": "true",
-                    "ChannelId": f"{call.id}-desk",
+                    "ChannelId": f"{call.id}{DESK_LEG}",
                 },
                 timeout=ring_seconds + 15,
             )
         except AmiLinkDown:
-            await self._update(call.id, state=CallState.queued)  # _resync places it when the link is back
+            if voice is None:
+                await self._update(call.id, state=CallState.queued)  # _resync places it when the link is back
+            else:
+                await self._finish(call.id, CallState.failed, "engine_down")
             return
         responses = response if isinstance(response, list) else [response]
         final = next((m for m in responses if m.get("Event") == "OriginateResponse"), None)
-        if final is not None and final.get("Response") != "Success":
+        if final is None or final.get("Response") == "Success":
+            return
+        if voice is None:
             await self._finish(call.id, CallState.failed, "desk_no_answer")
+        elif not (await self.get(call.id)).desk_channel:  # no channel was ever made: no Hangup will end it
+            await self._finish(call.id, CallState.failed, "unreachable")
 
     async def _on_event(self, message: Message) -> None:
         name = message.get("Event", "")
@@ -257,7 +344,8 @@ class CallService:
             return
         if name == "Newchannel" or (name == "OriginateResponse" and message.get("Channel")):
             self._by_channel[message["Channel"]] = call_id
-            await self._update(call_id, desk_channel=message["Channel"])
+            if not message.get("Uniqueid", "").endswith(DIAL_LEG):  # the loop's half of a voice call's Local channel
+                await self._update(call_id, desk_channel=message["Channel"])
         elif name == "UserEvent":
             await self._user_event(call_id, message)
         elif name == "DialBegin" and message.get("DestChannel"):
@@ -275,15 +363,18 @@ class CallService:
             if call and (message.get("Channel") == call.desk_channel or call.desk_channel is None):
                 cause = message.get("Cause-txt", "") or message.get("Cause", "")
                 answered = call.answered_at is not None
-                await self._finish(call_id, CallState.ended if answered else CallState.failed, cause or "hangup")
+                outcome = channel_variables(message).get(VOICE_OUTCOME, "")
+                await self._finish(
+                    call_id, CallState.ended if answered else CallState.failed, cause or "hangup", outcome=outcome
+                )
 
     def _call_of(self, message: Message) -> str | None:
         channel = message.get("Channel", "")
         if channel in self._by_channel:
             return self._by_channel[channel]
         unique = message.get("Uniqueid", "") or ""
-        if unique.endswith("-desk") and len(unique) == 31:
-            return unique[:26]  # our ChannelId names the desk leg after the call
+        if len(unique) == 31 and unique[26:] in (DESK_LEG, DIAL_LEG):
+            return unique[:26]  # our ChannelIds name a call's legs after the call
         return None
 
     async def _user_event(self, call_id: str, message: Message) -> None:
@@ -346,7 +437,7 @@ class CallService:
         if endpoint not in self.routing.desks:
             return {}
         call = await self._find(call_id)
-        return {"desk": endpoint} if call and call.desk is None else {}
+        return {"desk": endpoint} if call and call.direction == "inbound" and call.desk is None else {}
 
     async def _resync(self, channels: list[Message]) -> None:
         """After a (re)connect: re-learn which channels belong to which call, close the calls whose channels
@@ -374,7 +465,7 @@ class CallService:
                 await self._finish(
                     call.id, CallState.ended if call.answered_at else CallState.failed, "lost_on_restart"
                 )
-            elif (utcnow() - call.created_at).total_seconds() < REQUEUE_SECONDS:
+            elif call.desk and (utcnow() - call.created_at).total_seconds() < REQUEUE_SECONDS:
                 self._start_origination(call)
             else:
                 await self._finish(call.id, CallState.failed, "engine_down")
@@ -394,19 +485,27 @@ class CallService:
         if changed or announce is not None:
             await self._publish(f"call.{call.state}", call, None, announce)
 
-    async def _finish(self, call_id: str, state: CallState, cause: str, detail: str = "") -> None:
+    async def _finish(self, call_id: str, state: CallState, cause: str, detail: str = "", outcome: str = "") -> None:
+        """End the call's row and say so. A voice call's `outcome` (the dialplan's VOICE_OUTCOME) becomes its cause,
+        confirmed or unconfirmed, and its awaited result."""
+        result, _, rest = outcome.partition("/")
+        plays, _, epoch = rest.partition("/")
         async with self.ctx.db.session() as session:
             call = await session.get(Call, call_id)
             if call is None or call.state in (CallState.ended, CallState.failed):
                 return
-            call.state, call.cause, call.ended_at = state, cause, utcnow()
+            call.state, call.cause, call.ended_at = state, result or cause, utcnow()
             if call.attempts and call.attempts[-1].get("result") is None:
                 # Hung up mid-attempt: the dialplan never reached its AttemptEnd event.
                 last = call.attempts[-1] | {"ended_at": call.ended_at.isoformat()}
                 last["result"] = "answered" if call.answered_at else "cancelled"
                 call.attempts = [*call.attempts[:-1], last]
-        summary = _summary(call)
+        confirmed_at = datetime.fromtimestamp(int(epoch), UTC) if epoch.isdigit() else None
+        zone = ZoneInfo(self.ctx.settings.incidents.timezone)
+        summary = _summary(call, confirmed_at.astimezone(zone) if confirmed_at else None)
         await self._publish("call.ended", call, None, {"summary": summary, "refs": [call.id], "detail": detail})
+        if (heard := self._notified.get(call_id)) is not None and not heard.done():
+            heard.set_result(Heard(call, confirmed_at, int(plays) if plays.isdigit() else 0))
 
     async def _publish(self, type_: str, call: Call, actor: str | None, extra: dict[str, Any] | None = None) -> None:
         data = call.snapshot() | {"attempts": call.attempts} | (extra or {})
@@ -420,7 +519,14 @@ def _monitor_name(value: str) -> str | None:
     return value if re.fullmatch(r"[0-9]+\.[0-9]+\.wav", value) else None
 
 
-def _summary(call: Call) -> str:
+def tried(call: Call) -> str:
+    """Each number tried and how, in Chinese: "8002 无法接通；8004 占线"."""
+    return "；".join(
+        f"{a['number']} {RESULT_NAMES.get(a.get('result') or '', a.get('result') or '')}" for a in call.attempts
+    )
+
+
+def _summary(call: Call, confirmed_at: datetime | None = None) -> str:
     who = call.party_name or (call.targets[0]["number"] if call.targets else "")
     if call.direction == "inbound":
         return f"来电：{who}（{call.party_org or '未登记'}）"
@@ -431,9 +537,10 @@ def _summary(call: Call) -> str:
             else "未接通"
         )
         return f"分机 {call.desk or ''} 呼叫 {who}，{talked}"
-    tries = "；".join(
-        f"{a['number']} {RESULT_NAMES.get(a.get('result') or '', a.get('result') or '')}" for a in call.attempts
-    )
+    tries = tried(call)
+    if call.direction == "voice" and call.answered_at:
+        verdict = f"已确认（{confirmed_at:%H:%M:%S} 按1）" if confirmed_at else "未确认"
+        return f"语音通知 {who}：{verdict}（{tries}）"
     if call.answered_at and call.ended_at:
         seconds = int((call.ended_at - call.answered_at).total_seconds())
         return f"呼叫 {who}，通话 {seconds} 秒（{tries}）"

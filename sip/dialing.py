@@ -10,6 +10,7 @@ DISPATCH_CONTEXT = "switchboard-dispatch"  # the fallback loop over a party's nu
 TRANSFER_CONTEXT = "switchboard-transfer"
 HOLD_CONTEXT = "switchboard-hold"
 BRIDGE_CONTEXT = "switchboard-bridge"  # straight into a bridge, no PIN (bridges.conf.j2)
+VOICE_CONTEXT = "switchboard-voice"  # a voice notification, once a number answered (voice.conf.j2)
 
 # Channel variables. INCIDENT_ID and SB_CALL_ID are inherited by dialled legs (set as __NAME) and listed in
 # manager.conf's channelvars, so that events about any leg carry them.
@@ -17,6 +18,14 @@ INCIDENT_ID = "INCIDENT_ID"
 CALL_ID = "SB_CALL_ID"
 TARGETS = "SB_TARGETS"  # the dial strings to try in order, joined by &
 RING_TIMEOUT = "SB_RING_TIMEOUT"
+RECORD = "SB_RECORD"  # 1: MixMonitor the answered conversation as <call id>.wav
+# A voice notification: the audio to play (absolute path without extension), at most how many times, how long the
+# prompt waits for a key; the dialplan leaves the outcome in VOICE_OUTCOME, which manager.conf's channelvars put on
+# the channel's Hangup event: "confirmed/<plays>/<epoch of the key>" or "unconfirmed/<plays>/".
+VOICE_FILE = "SB_VOICE_FILE"
+VOICE_PLAYS = "SB_VOICE_PLAYS"
+VOICE_WAIT = "SB_VOICE_WAIT"
+VOICE_OUTCOME = "SB_VOICE"
 
 
 def inherited(name: str, value: object) -> str:

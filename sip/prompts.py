@@ -1,4 +1,5 @@
-"""The engine's Mandarin prompts: PIN entry, bridge join and leave, participant counts, moderator actions.
+"""The engine's Mandarin prompts: PIN entry, bridge join and leave, participant counts, moderator actions, the
+voice notification's confirmation.
 
 Asterisk ships English sounds only. Each prompt here is synthesised once (switchboard.core.speech caches by the
 hash of its text) and linked into <var_dir>/asterisk/prompts/<name>.wav, which the rendered confbridge.conf and
@@ -28,6 +29,8 @@ PROMPTS = {
     "bridge-locked": "会议已锁定或已满员，暂时无法加入。",
     "bridge-locked-now": "会议已锁定。",
     "bridge-unlocked-now": "会议已解锁。",
+    "voice-confirm": "收到请按1，重听请按2。",
+    "voice-confirmed": "已确认收到，谢谢。",
 }
 PARALLEL = 4
 

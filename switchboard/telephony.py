@@ -1,6 +1,7 @@
 """Wiring of telephony: the local Asterisk (when it is ours), the AMI link, and on it the engine-side services
 (calls, bridges, faxes) with the domains' parts that react to them (recordings filed, callers looked up in the
-directory, duty fallbacks kept current) and the line check. What each part does lives in its domain package."""
+directory, duty fallbacks kept current), the line check, and the voice warning channel placed on the call service. What
+each part does lives in its domain package."""
 
 import asyncio
 import contextlib
@@ -8,11 +9,12 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
+from broadcast.channels.voice import Answer, VoiceChannel
 from conference.bridges.service import Bridge, BridgeService, Policy
 from recording.store import RecordingStore
 from sip import dialplan
 from sip.ami import AmiSession, LinkState
-from sip.calls import CallService, Routing
+from sip.calls import CallService, Routing, Target, Voice, tried
 from sip.engine import Engine
 from sip.fax.service import FaxService
 from sip.provision import find_runtime, provision
@@ -115,6 +117,28 @@ class Telephony:
 
     def health(self) -> dict[str, str] | None:
         return self.ami.health() if self.ami else None
+
+    def voice_channel(self) -> VoiceChannel | None:
+        """The `voice` warning channel on this Asterisk (after start), unless telephony or `[voice] lines` is off."""
+        if self.calls is None or self.ami is None or self.ctx.settings.voice.lines == 0:
+            return None
+        return VoiceChannel(self.ctx.settings.voice, self.ctx.settings.var_path, self._voice_call, self.ami.health)
+
+    async def _voice_call(self, numbers: list[str], audio: Path, incident_id: str | None) -> Answer:
+        """One round of a voice warning: a call over the numbers, named after whom the directory knows by the first."""
+        assert self.calls is not None
+        settings = self.ctx.settings.voice
+        who = await self._caller(numbers[0])
+        heard = await self.calls.notify(
+            [Target(number) for number in numbers],
+            Voice(audio, settings.replays + 1, settings.digit_seconds),
+            incident_id=incident_id,
+            party_name=(who or {}).get("name", ""),
+            ring_seconds=settings.ring_seconds,
+        )
+        call = heard.call
+        answered = call.number_used if call.answered_at else None
+        return Answer(answered, heard.confirmed_at, heard.plays, tried(call) or call.cause)
 
     async def _caller(self, number: str) -> dict[str, str] | None:
         return await directory.caller(self.ctx, number)

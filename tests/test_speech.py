@@ -1,4 +1,5 @@
-"""Mandarin speech: espeak-ng and sox produce telephone audio that holds speech, cached by content."""
+"""Mandarin speech: espeak-ng and sox produce telephone audio that holds speech, cached by content; so does an
+uploaded recording."""
 
 import time
 import wave
@@ -7,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from switchboard.core.errors import InvalidInput
-from switchboard.core.speech import synthesize
-from tests.support.tones import loud_seconds
+from switchboard.core.speech import recorded, synthesize
+from tests.support.tones import loud_seconds, tone_present
+from tests.test_voice import tone_recording
 
 BULLETIN = "山西省气象台发布暴雨橙色预警：预计未来六小时太原市将出现五十毫米以上降水，请注意防范。"
 
@@ -38,3 +40,15 @@ async def test_bad_text_is_refused(tmp_path: Path, text: str) -> None:
     with pytest.raises(InvalidInput) as info:
         await synthesize(tmp_path, text)
     assert info.value.field == "text"
+
+
+async def test_a_recording_becomes_8khz_telephone_audio_once(tmp_path: Path) -> None:
+    upload = tone_recording(1000, 1).content  # 16 kHz stereo
+    path = await recorded(tmp_path, upload)
+    with wave.open(str(path)) as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (8000, 1, 2)
+    assert tone_present(path, 1000)
+    assert await recorded(tmp_path, upload) == path and len(list((tmp_path / "speech").iterdir())) == 1
+    with pytest.raises(InvalidInput) as info:
+        await recorded(tmp_path, b"")
+    assert info.value.field == "recording"

@@ -11,6 +11,8 @@
   puts the configured SMS gateways behind one "sms" channel, each number to its carrier's gateway by number segment.
 - `wecom.WeComRobotChannel`, `wecom.WeComAppChannel` and `dingtalk.DingTalkRobotChannel`: WeCom group robots and
   application messages, DingTalk signed robots (`chat.py`, `http_channel.py`).
+- `voice.VoiceChannel`: warnings read out over the phone, confirmed with a key; it calls through Asterisk, so the
+  wiring builds it on the call service (`switchboard/telephony.py`, configured by [voice]), not `from_settings`.
 
 The modules are imported by name (``from broadcast.channels.sms import SmsChannel``) so that a process which
 drives one channel does not load the others' client libraries; `from_settings` imports only the configured ones.

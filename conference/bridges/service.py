@@ -230,7 +230,6 @@ class BridgeService:
                     "Variable": [
                         inherited(INCIDENT_ID, bridge_session.incident_id or ""),
                         inherited(CALL_ID, row.id),
-                        inherited("SB_BRIDGE", bridge.number),
                         inherited(TARGETS, targets),
                         inherited(RING_TIMEOUT, ring_seconds),
                         "SB_ROLE=participant",

@@ -62,6 +62,8 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
         await telephony.start()
         if telephony.faxes is not None:  # warnings by fax go through the same fax lines
             await outbox.add(FaxChannel(ctx, lambda: telephony.faxes))
+        if (voice := telephony.voice_channel()) is not None:
+            await outbox.add(voice)
         await video.start()
         await outbox.start()
         try:

@@ -30,3 +30,10 @@ class Background:
         for task in list(self._tasks):
             with contextlib.suppress(Exception):
                 await task
+
+    async def cancel(self) -> None:
+        """Stop everything started so far and wait until it has stopped (for work not worth finishing at shutdown)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

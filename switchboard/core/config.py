@@ -160,6 +160,17 @@ class BridgeSettings(_Section):
     retry_seconds: float = Field(60.0, ge=0, le=3600, description="Pause before an unanswered invitee's next round")
 
 
+class VoiceSettings(_Section):
+    """Warnings read out over the phone (the `voice` warning channel): the message, then "收到请按1，重听请按2"."""
+
+    lines: int = Field(4, ge=0, le=256, description="Most voice calls at once; 0 turns the channel off")
+    replays: int = Field(2, ge=0, le=10, description="Times the message is played again when 2 or no key is pressed")
+    digit_seconds: int = Field(8, ge=1, le=60, description="How long the prompt waits for a key")
+    ring_seconds: int = Field(30, ge=5, le=300, description="How long each of a recipient's numbers rings")
+    rounds: int = Field(3, ge=1, le=10, description="Rounds over a recipient's numbers (the first try plus retries)")
+    retry_seconds: float = Field(120.0, ge=0, le=3600, description="Pause before an unanswered recipient's next round")
+
+
 class JanusSettings(_Section):
     mode: Literal["local", "external", "off"] = Field(
         "local",
@@ -383,6 +394,7 @@ class Settings(_Section):
     warnings: WarningSettings = WarningSettings()
     janus: JanusSettings = JanusSettings()
     fax: FaxSettings = FaxSettings()
+    voice: VoiceSettings = VoiceSettings()
     network: NetworkSettings = NetworkSettings()
     linecheck: LineCheckSettings = LineCheckSettings()
 

@@ -13,8 +13,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import contains_eager
 
 from broadcast import workflow
+from broadcast.channels import voice
 from broadcast.channels.weather import NAME as WEATHER
 from broadcast.channels.weather import SCHEMES as WEATHER_SCHEMES
 from broadcast.models import (
@@ -32,6 +34,7 @@ from switchboard.core.errors import Conflict, InvalidInput
 from switchboard.core.events import Event
 from switchboard.core.outbound import OutboundPolicy
 from switchboard.core.spreadsheet import neutralised
+from switchboard.directory import service as directory
 from switchboard.directory.models import ContactKind, ContactPoint, Group, GroupMember, Person
 from switchboard.incidents import service as incidents
 from switchboard.incidents import timeline
@@ -45,6 +48,9 @@ CHANNEL_KINDS = {
     "wecom_app": ContactKind.wecom,
     "fax": ContactKind.fax,
 }
+# Channels that reach a person by calling their phone numbers in priority order: one recipient per person.
+CALL_CHANNELS = {voice.NAME}
+AUDIENCE_CHANNELS = [*CHANNEL_KINDS, *CALL_CHANNELS]
 # Public outlets whose recipient is an address the server posts to: checked against the outbound policy at compose.
 POSTED_OUTLETS = {WEATHER, "wecom_robot", "dingtalk"}
 T = TypeVar("T")
@@ -213,14 +219,15 @@ async def _check_groups(session: AsyncSession, content: WarningContent) -> None:
         if await session.get(Group, group_id) is None:
             raise InvalidInput(f"通讯录分组 {group_id} 不存在", field=f"audiences.groups.{i}")
     for i, channel in enumerate(content.audiences.channels):
-        if channel not in CHANNEL_KINDS:
-            names = "、".join(CHANNEL_KINDS)
+        if channel not in AUDIENCE_CHANNELS:
+            names = "、".join(AUDIENCE_CHANNELS)
             raise InvalidInput(f"通讯录成员不能经 {channel} 接收，可选：{names}", field=f"audiences.channels.{i}")
 
 
 async def resolve_recipients(session: AsyncSession, content: WarningContent) -> list[tuple[str, str]]:
     """(channel, address) for every member of the audience groups on each chosen channel, then the public outlets.
-    A person with several addresses of one kind gets the warning at each."""
+    A person with several addresses of one kind gets the warning at each; a call channel calls each person once,
+    at their phone numbers in the order dispatch tries them."""
     recipients: list[tuple[str, str]] = []
     kinds = {CHANNEL_KINDS[c]: c for c in content.audiences.channels if c in CHANNEL_KINDS}
     if content.audiences.groups and kinds:
@@ -231,6 +238,18 @@ async def resolve_recipients(session: AsyncSession, content: WarningContent) -> 
             .order_by(ContactPoint.person_id, ContactPoint.priority)
         )
         recipients += [(kinds[ContactKind(kind)], value) for kind, value in (await session.execute(query)).all()]
+    if content.audiences.groups and (calls := [c for c in content.audiences.channels if c in CALL_CHANNELS]):
+        members = (
+            select(Person)
+            .join(GroupMember, GroupMember.person_id == Person.id)
+            .join(Person.org)
+            .options(contains_eager(Person.org))
+            .where(GroupMember.group_id.in_(content.audiences.groups))
+            .order_by(Person.id)
+        )
+        people = {person.id: person for person in (await session.scalars(members)).unique()}
+        numbers = [[n for n, _ in directory.dial_numbers(directory.contact_out(p))] for p in people.values()]
+        recipients += [(channel, voice.recipient(found)) for channel in calls for found in numbers if found]
     recipients += [(public.channel, public.recipient) for public in content.audiences.public]
     return recipients
 
@@ -269,8 +288,11 @@ async def deliveries(
 
 
 async def _names(session: AsyncSession, addresses: set[str]) -> dict[str, str]:
+    """Address -> the directory name of whoever has it; a call channel's recipient (a person's numbers) is named
+    after its first number."""
     names: dict[str, str] = {}
-    listed = sorted(addresses)
+    first = {address: address.split(voice.SEPARATOR)[0] for address in addresses}
+    listed = sorted(set(first.values()))
     for start in range(0, len(listed), 500):
         query = (
             select(ContactPoint.value, Person.name)
@@ -279,7 +301,7 @@ async def _names(session: AsyncSession, addresses: set[str]) -> dict[str, str]:
         )
         for value, name in (await session.execute(query)).all():
             names.setdefault(value, name)
-    return names
+    return {address: names[number] for address, number in first.items() if number in names}
 
 
 def deliveries_csv(rows: list[Delivery], names: dict[str, str]) -> bytes:

@@ -1,0 +1,140 @@
+"""Voice: a warning read out over the phone and confirmed with a key.
+
+One call per recipient through the dispatch fallback loop (the recipient's numbers in priority order, tried by
+Asterisk's dialplan); whoever answers hears the message, an uploaded recording attached to it (audio/*) or else
+espeak-ng's Mandarin of the channel's text (either made telephone audio once, cached by content hash, in a
+subprocess), then "收到请按1，重听请按2". The channel places calls and reads their outcome through `Dial`, which the
+wiring builds on sip's call service: broadcast imports no telephony.
+
+Why the outcome comes as a receipt: a call lasts minutes (rings over several numbers, plays, rounds), and the outbox
+gives a send half a lease. send() takes a line and starts the call; the receipt says how it ended: 1 pressed ->
+delivered (which number, when), answered without 1 -> unconfirmed, nobody answering in any round -> failed, saying
+why. At most `[voice] lines` calls are up at once, counted from the send to the last round's end; with every line
+busy, send() asks the outbox to come back later (retry_after), which costs the row no attempt. A call still going
+when the channel stops is not followed further: its row stays sent and the receipt sweep makes it unconfirmed.
+"""
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from switchboard.core import speech
+from switchboard.core.background import Background
+from switchboard.core.config import VoiceSettings
+from switchboard.core.errors import InvalidInput, SwitchboardError
+
+from ..channel import NOT_STARTED, Message, ReceiptHandler, SendResult
+from ..values import BEIJING
+
+NAME = "voice"
+SEPARATOR = ","  # a recipient is the person's numbers in the order to call them: "8002,13912345678"
+LINE_WAIT_SECONDS = 2.0  # every line busy: the outbox offers the row again this much later
+_NUMBER = re.compile(r"\+?[0-9]{1,20}")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How one round over a recipient's numbers ended."""
+
+    number: str | None  # the number that answered; None: nobody did
+    confirmed_at: datetime | None  # when 1 was pressed
+    plays: int  # how often the message was played
+    failure: str = ""  # nobody answered: each number's result, in Chinese ("8002 无法接通；8004 占线")
+
+
+# (numbers in priority order, the message's audio, the incident to file the call under) -> the round's outcome.
+Dial = Callable[[list[str], Path, str | None], Awaitable[Answer]]
+
+
+def recipient(numbers: list[str]) -> str:
+    """A person's delivery address on this channel: their numbers, in the order to call them."""
+    return SEPARATOR.join(numbers)
+
+
+class VoiceChannel:
+    name = NAME
+    rate_per_second = 5.0  # originating is cheap for Asterisk: the lines are the limit
+    receipts = True
+
+    def __init__(
+        self, settings: VoiceSettings, var_dir: Path, dial: Dial, health: Callable[[], dict[str, str]]
+    ) -> None:
+        self.settings, self.var_dir, self._dial, self._health = settings, var_dir, dial, health
+        self.concurrency = settings.lines
+        self._lines = asyncio.Semaphore(settings.lines)
+        self._calls = Background()
+        self._on_receipt: ReceiptHandler | None = None
+
+    async def start(self, on_receipt: ReceiptHandler) -> None:
+        self._on_receipt = on_receipt
+
+    async def stop(self) -> None:
+        self._on_receipt = None
+        await self._calls.cancel()
+
+    def health(self) -> dict[str, str]:
+        return self._health() if self._on_receipt is not None else {"status": "down", "error": NOT_STARTED}
+
+    async def send(self, message: Message) -> SendResult:
+        if self._on_receipt is None:
+            return SendResult(False, detail=NOT_STARTED)
+        numbers = message.recipient.split(SEPARATOR)
+        if not all(_NUMBER.fullmatch(n) for n in numbers):
+            return SendResult(False, permanent=True, detail=f"不是电话号码：{message.recipient[:40]!r}")
+        if self._lines.locked():
+            return SendResult(False, retry_after=LINE_WAIT_SECONDS, detail="语音线路全忙，稍后拨打")
+        try:
+            audio = await self._audio(message)
+        except SwitchboardError as exc:
+            return SendResult(False, permanent=isinstance(exc, InvalidInput), detail=f"无法生成语音：{exc}")
+        if self._lines.locked():  # taken while the speech was made
+            return SendResult(False, retry_after=LINE_WAIT_SECONDS, detail="语音线路全忙，稍后拨打")
+        await self._lines.acquire()  # free: returns at once, so the line cannot be taken between check and take
+        self._calls.spawn(self._rounds(message, numbers, audio), name=f"voice-{message.delivery_id}")
+        return SendResult(True, remote_id=message.delivery_id)
+
+    async def _audio(self, message: Message) -> Path:
+        """What is played: the recording attached to the message, else the speech of its text."""
+        recording = next((a for a in message.attachments if a.content_type.startswith("audio/")), None)
+        if recording is not None:
+            return await speech.recorded(self.var_dir, recording.content)
+        return await speech.synthesize(self.var_dir, message.text)
+
+    async def _rounds(self, message: Message, numbers: list[str], audio: Path) -> None:
+        """Round after round over the numbers until somebody answers or the rounds are used up, each round on a
+        line (the first one taken by send), none held during the pause between rounds; then the receipt."""
+        rounds, held = self.settings.rounds, True
+        try:
+            for round_ in range(1, rounds + 1):
+                if not held:
+                    await self._lines.acquire()
+                    held = True
+                try:
+                    answer = await self._dial(numbers, audio, message.incident_id)
+                except Exception as exc:  # noqa: BLE001 - a round not placed (the engine down, say) reached nobody
+                    answer = Answer(None, None, 0, str(exc) or type(exc).__name__)
+                self._lines.release()
+                held = False
+                if answer.number is not None or round_ == rounds:
+                    break
+                await asyncio.sleep(self.settings.retry_seconds)
+        finally:
+            if held:
+                self._lines.release()
+        await self._report(message.delivery_id, answer, rounds)
+
+    async def _report(self, delivery_id: str, answer: Answer, rounds: int) -> None:
+        if self._on_receipt is None:
+            return
+        if answer.confirmed_at is not None:
+            when = answer.confirmed_at.astimezone(BEIJING)
+            detail = f"已确认：按1（号码 {answer.number}，{when:%H:%M:%S}，播放 {answer.plays} 遍）"
+            await self._on_receipt(NAME, delivery_id, True, detail)
+        elif answer.number is not None:  # no plays counted: the outcome was lost (the AMI link down at the hang-up)
+            heard = f"播放 {answer.plays} 遍未按1" if answer.plays else "未得知按键结果"
+            await self._on_receipt(NAME, delivery_id, None, f"未确认：号码 {answer.number} 已接听，{heard}")
+        else:
+            await self._on_receipt(NAME, delivery_id, False, f"呼叫 {rounds} 轮均未接通：{answer.failure}")
