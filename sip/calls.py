@@ -17,6 +17,7 @@ from typing import Any
 
 from panoramisk.message import Message
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from sip.ami import AmiActionFailed, AmiLinkDown, AmiSession
 from sip.dialing import (
@@ -65,6 +66,7 @@ class Target:
 
 
 InboundLookup = Callable[[str], Awaitable[dict[str, str] | None]]
+Alongside = Callable[[AsyncSession, Call], Awaitable[Any]]  # more writes committed with the call's row
 
 
 class CallService:
@@ -104,7 +106,10 @@ class CallService:
         party_org: str = "",
         contact_id: str | None = None,
         ring_seconds: int = 30,
+        alongside: Alongside | None = None,
     ) -> Call:
+        """Write the call's row (with `alongside`, e.g. its audit entry, in the same transaction) and start placing
+        it; returns at once."""
         desk = desk or self.routing.default_desk
         if not desk:
             raise InvalidInput("请指定发起呼叫的调度台分机", field="desk")
@@ -129,6 +134,9 @@ class CallService:
         )
         async with self.ctx.db.session() as session:
             session.add(call)
+            if alongside is not None:
+                await session.flush()  # the call's id
+                await alongside(session, call)
         self._live[call.id] = call
         self._start_origination(call)
         return call
