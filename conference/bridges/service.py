@@ -102,6 +102,7 @@ class BridgeService:
         self._sessions: dict[str, BridgeSession] = {}  # bridge -> its running session
         self._rows: dict[str, Participant] = {}  # the running sessions' roll calls, by participant id
         ami.on_event(self._on_event)
+        ami.on_live_event({"ConfbridgeTalking"}, self._on_event)  # never behind a convene's joins
         ami.on_resync(self._resync)
 
     async def stop(self) -> None:
@@ -594,6 +595,7 @@ class BridgeService:
         memory where they are, the others read): who vanished meanwhile has left, a session with nobody in its
         room and nobody left to dial has ended. Returns the invitees still to dial."""
         rooms: dict[str, Room] = {}
+        convened: dict[str, str] = {}  # participant id -> channel, from the convene leg's uniqueid (`_leg`)
         for message in await self._list({"Action": "ConfbridgeListRooms"}):
             number = message.get("Conference", "")
             if message.get("Event") != "ConfbridgeListRooms" or number not in self.bridges:
@@ -602,6 +604,7 @@ class BridgeService:
             for item in await self._list({"Action": "ConfbridgeList", "Conference": number}):
                 if item.get("Event") == "ConfbridgeList":
                     room.members[item.get("Channel", "")] = member_of(item, None)
+                    convened[str(item.get("Uniqueid", "")).rpartition("-r")[0]] = item.get("Channel", "")
         await self.writes.settle()  # what memory holds is in the rows before they are read
         async with self.ctx.db.reader() as session:
             found = (await session.scalars(select(BridgeSession).where(BridgeSession.ended_at.is_(None)))).all()
@@ -615,9 +618,13 @@ class BridgeService:
             rows = self._roll_of(bridge_session)
             room = rooms.get(bridge_session.bridge)
             for row in rows:
-                member = room.members.get(row.channel or "") if room else None
+                channel = row.channel if row.state == Presence.joined else convened.get(row.id, row.channel)
+                member = room.members.get(channel or "") if room else None
                 if member is not None:
                     member.participant_id, member.name = row.id, row.name or member.name
+                    if row.state != Presence.joined:  # joined in the tick a crash lost: in the bridge, not to dial
+                        row.state, row.channel, row.joined_at = Presence.joined, channel, utcnow()
+                        self.writes.changed(row)
                 elif row.state == Presence.joined:
                     row.state, row.left_at = Presence.left, utcnow()
                     self.writes.changed(row)
