@@ -101,6 +101,7 @@ class BridgeService:
         self._state_lock = asyncio.Lock()
         self._sessions: dict[str, BridgeSession] = {}  # bridge -> its running session
         self._rows: dict[str, Participant] = {}  # the running sessions' roll calls, by participant id
+        self._early_talk: dict[str, list[bool]] = {}  # channel -> talking it raised before its join was handled
         ami.on_event(self._on_event)
         ami.on_live_event({"ConfbridgeTalking"}, self._on_event)  # never behind a convene's joins
         ami.on_resync(self._resync)
@@ -465,8 +466,11 @@ class BridgeService:
             self.rooms.pop(number, None)
             await self._ended(number)
         elif name in ("ConfbridgeTalking", "ConfbridgeMute", "ConfbridgeUnmute"):
-            member = self.room(number).members.get(message.get("Channel", ""))
+            channel = message.get("Channel", "")
+            member = self.room(number).members.get(channel)
             if member is None:
+                if name == "ConfbridgeTalking":  # overtook its own join (the live lane): told after the join
+                    self._early_talk.setdefault(channel, []).append(message.get("TalkingStatus") == "on")
                 return
             if name == "ConfbridgeTalking":
                 member.talking = message.get("TalkingStatus") == "on"
@@ -538,10 +542,14 @@ class BridgeService:
         who = member.name or member.number or "未知号码"
         summary = f"{who} 加入{self.bridges[number].name or '会议'}（{number}，{len(room.members)} 方）"
         await self._publish("bridge.joined", bridge_session, None, {"summary": summary} | _row(row) | member.out())
+        for talking in self._early_talk.pop(channel, []):
+            member.talking = talking
+            await self._publish_live(number, "bridge.talking", None, member.out())
 
     async def _left(self, number: str, channel: str) -> None:
         room = self.rooms.get(number)
         member = room.members.pop(channel, None) if room else None
+        self._early_talk.pop(channel, None)
         kicked = channel in self._kicked
         self._kicked.discard(channel)
         if member is None or member.participant_id is None:
