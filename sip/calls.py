@@ -182,6 +182,7 @@ class CallService:
             call.incident_id = incident_id
             self.writes.changed(call)
         else:
+            await self.writes.settle()  # an ended call's last change must not land over this one
             async with self.ctx.db.session() as session:
                 call = await session.get(Call, call_id)
                 if call is None:
