@@ -51,6 +51,7 @@ from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 from switchboard.core.events import Event
 from switchboard.core.ids import new_id
+from switchboard.core.ticks import Ticker
 
 from .channel import Channel, SendResult
 from .models import Delivery, DeliveryState, PublicWarning
@@ -127,7 +128,8 @@ class Outbox:
         self._wake = asyncio.Event()
         self._running = False
         self._warnings: dict[str, PublicWarning] = {}
-        self._writer: asyncio.Task[None] | None = None
+        self._ticks = Ticker("outbox", self._tick, self.settings.tick_seconds)
+        self._checked = self._swept = time.monotonic()
 
     # --- life cycle ---
 
@@ -136,7 +138,7 @@ class Outbox:
         self.ctx.bus.subscribe(self._on_event)
         for lane in self.lanes.values():
             await self._start_lane(lane)
-        self._writer = asyncio.create_task(self._write_loop(), name="outbox:writes")
+        self._ticks.start()
 
     async def _on_event(self, event: Event) -> None:
         """Issuing or cancelling a warning has just committed its delivery rows: send now, not at the next poll."""
@@ -165,12 +167,8 @@ class Outbox:
                     await lane.task
             if lane.inflight:
                 await asyncio.wait(lane.inflight, timeout=self.settings.lease_seconds / 2)
-        if self._writer:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
         with contextlib.suppress(Exception):  # what cannot be written now is resent after its lease
-            await self.writes.flush()
+            await self._ticks.stop()
             await self._release([row.id for lane in self.lanes.values() for row in lane.claimed])
         for lane in self.lanes.values():
             lane.claimed.clear()
@@ -314,20 +312,15 @@ class Outbox:
 
     # --- writes, receipts and completion ---
 
-    async def _write_loop(self) -> None:
-        swept = checked = time.monotonic()
-        while True:
-            await asyncio.sleep(self.settings.tick_seconds)
-            try:
-                await self.writes.flush()
-                if time.monotonic() - checked >= COMPLETION_SECONDS:
-                    checked = time.monotonic()
-                    await self._check_completion()
-                if time.monotonic() - swept >= self.settings.sweep_seconds:
-                    swept = time.monotonic()
-                    await self._sweep_unconfirmed()
-            except Exception:
-                log.exception("outbox could not write delivery results; trying again next tick")
+    async def _tick(self) -> None:
+        """Write the tick's results and receipts; now and then check completion and sweep unconfirmed rows."""
+        await self.writes.flush()
+        if time.monotonic() - self._checked >= COMPLETION_SECONDS:
+            self._checked = time.monotonic()
+            await self._check_completion()
+        if time.monotonic() - self._swept >= self.settings.sweep_seconds:
+            self._swept = time.monotonic()
+            await self._sweep_unconfirmed()
 
     async def on_receipt(self, channel: str, remote_id: str, delivered: bool | None, detail: str) -> None:
         """A channel's delivery receipt: written with the next tick's results."""

@@ -3,9 +3,10 @@
 panoramisk parses and frames AMI messages (`AMIProtocol`, `Action`, `Message`); `switchboard.core.link` holds
 the policy (reconnect with back-off, pings, state). This module supplies the AMI steps: connect and log in, ping,
 and after every login hand the live channel list (`CoreShowChannels`) to whoever must resynchronise. Events are
-handled one at a time in Asterisk's order. Actions sent while the link is down fail at once with `AmiLinkDown`
-rather than being replayed later behind the caller's back: an Originate replayed after a reconnect would ring
-someone twice.
+handled one at a time in Asterisk's order, on two lanes: live-only events a subscriber names (a bridge's talking
+indications) on one of their own, so that they never queue behind a burst of the others (a convene's joins).
+Actions sent while the link is down fail at once with `AmiLinkDown` rather than being replayed later behind the
+caller's back: an Originate replayed after a reconnect would ring someone twice.
 """
 
 import asyncio
@@ -80,13 +81,22 @@ class AmiSession(ReconnectingLink):
         self._connection: _Connection | None = None
         self._handlers: list[EventHandler] = []
         self._resync_handlers: list[ResyncHandler] = []
-        self._consumer: asyncio.Task[None] | None = None
+        self._live_names: set[str] = set()
+        self._live_handlers: list[EventHandler] = []
+        self._consumers: list[asyncio.Task[None]] = []
         self._events: asyncio.Queue[Message] = asyncio.Queue()
+        self._live: asyncio.Queue[Message] = asyncio.Queue()
 
     # Subscriptions --------------------------------------------------------------------------------------------
 
     def on_event(self, handler: EventHandler) -> None:
         self._handlers.append(handler)
+
+    def on_live_event(self, names: set[str], handler: EventHandler) -> None:
+        """Hand the events `names` to `handler` on the live lane (and to no `on_event` handler): in order among
+        themselves, but not after the other events received before them."""
+        self._live_names |= names
+        self._live_handlers.append(handler)
 
     def on_resync(self, handler: ResyncHandler) -> None:
         self._resync_handlers.append(handler)
@@ -95,15 +105,19 @@ class AmiSession(ReconnectingLink):
 
     def start(self) -> None:
         super().start()
-        if self._consumer is None or self._consumer.done():
-            self._consumer = asyncio.create_task(self._consume(), name="ami-events")
+        if not self._consumers:
+            self._consumers = [
+                asyncio.create_task(self._consume(self._events, self._handlers), name="ami-events"),
+                asyncio.create_task(self._consume(self._live, self._live_handlers), name="ami-live-events"),
+            ]
 
     async def stop(self) -> None:
         await super().stop()
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
+        consumers, self._consumers = self._consumers, []
+        for consumer in consumers:
             consumer.cancel()
-            await asyncio.wait([consumer])
+        if consumers:
+            await asyncio.wait(consumers)
 
     # Actions --------------------------------------------------------------------------------------------------
 
@@ -174,16 +188,20 @@ class AmiSession(ReconnectingLink):
                     action.future.set_exception(AmiLinkDown("连接中断"))
 
     def _dispatch(self, message: Message) -> None:
-        self._events.put_nowait(message)
+        (self._live if message.get("Event") in self._live_names else self._events).put_nowait(message)
 
-    async def _consume(self) -> None:
-        """Handle events one at a time, in Asterisk's order: a call's Hangup must not overtake its DialEnd."""
+    @staticmethod
+    async def _consume(queue: asyncio.Queue[Message], handlers: list[EventHandler]) -> None:
+        """Handle a lane's events one at a time, in Asterisk's order: a call's Hangup must not overtake its DialEnd.
+        Between two events the loop runs whatever else is ready (the other lane, the WebSocket sends), which a
+        backlog handled without a pause would hold up until it was all done."""
         while True:
-            message = await self._events.get()
-            for handler in self._handlers:
+            message = await queue.get()
+            for handler in handlers:
                 try:
                     result = handler(message)
                     if asyncio.iscoroutine(result):
                         await result
                 except Exception:
                     log.exception("AMI event handler failed on %s", message.get("Event"))
+            await asyncio.sleep(0)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from panoramisk.message import Message
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from sip.ami import AmiActionFailed, AmiLinkDown, AmiSession
 from sip.dialing import (
@@ -48,6 +49,7 @@ from switchboard.core.context import Context
 from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.errors import Conflict, InvalidInput, NotFound
 from switchboard.core.events import Event
+from switchboard.core.ticks import RowWrites
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +100,26 @@ class Heard:
 
 
 InboundLookup = Callable[[str], Awaitable[dict[str, str] | None]]
+Alongside = Callable[[AsyncSession, Call], Awaitable[Any]]  # more writes committed with the call's row
 
 
 class CallService:
-    def __init__(self, ctx: Context, ami: AmiSession, routing: Routing, lookup: InboundLookup | None = None) -> None:
-        self.ctx, self.ami, self.routing, self.lookup = ctx, ami, routing, lookup
+    """Calls in progress live in memory (`_live`): AMI events change them there and publish at once, and their rows
+    follow in the next tick's batch (`writes`). A call's row is inserted before `place` returns; readers settle the
+    batch first, so the API never shows a call older than the events already published about it."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        ami: AmiSession,
+        routing: Routing,
+        writes: RowWrites,
+        lookup: InboundLookup | None = None,
+    ) -> None:
+        self.ctx, self.ami, self.routing, self.writes, self.lookup = ctx, ami, routing, writes, lookup
         self._by_channel: dict[str, str] = {}  # Asterisk channel name -> call id
+        self._live: dict[str, Call] = {}  # calls not yet ended, by id
+        self._synced = False  # after the first resync every unfinished call is in _live
         self._originations: set[asyncio.Task[None]] = set()
         self._notified: dict[str, asyncio.Future[Heard]] = {}  # voice call id -> its outcome, once it ended
         ami.on_event(self._on_event)
@@ -125,7 +141,10 @@ class CallService:
         party_org: str = "",
         contact_id: str | None = None,
         ring_seconds: int = 30,
+        alongside: Alongside | None = None,
     ) -> Call:
+        """Write the call's row (with `alongside`, e.g. its audit entry, in the same transaction) and start placing
+        it; returns at once."""
         desk = desk or self.routing.default_desk
         if not desk:
             raise InvalidInput("请指定发起呼叫的调度台分机", field="desk")
@@ -142,6 +161,7 @@ class CallService:
             contact_id=contact_id,
             created_by=actor,
             ring_seconds=ring_seconds,
+            alongside=alongside,
         )
         self._start_origination(call)
         return call
@@ -176,8 +196,11 @@ class CallService:
         finally:
             self._notified.pop(call.id, None)
 
-    async def _queued(self, targets: list[Target], field: str, **values: Any) -> Call:
-        """The call's row, written queued, once it has numbers to try and Asterisk is reachable."""
+    async def _queued(
+        self, targets: list[Target], field: str, alongside: Alongside | None = None, **values: Any
+    ) -> Call:
+        """The call's row, written queued (with `alongside` in the same transaction), once it has numbers to try and
+        Asterisk is reachable; from then on it lives in memory until it ends."""
         if not targets:
             raise InvalidInput("没有可拨打的号码", field=field)
         if self.ami.state != "up":
@@ -186,6 +209,10 @@ class CallService:
         call = Call(targets=dialled, attempts=[], state=CallState.queued, **values)
         async with self.ctx.db.session() as session:
             session.add(call)
+            if alongside is not None:
+                await session.flush()  # the call's id
+                await alongside(session, call)
+        self._live[call.id] = call
         return call
 
     def _start_origination(self, call: Call, voice: Voice | None = None) -> None:
@@ -194,13 +221,21 @@ class CallService:
         task.add_done_callback(self._originations.discard)
 
     async def get(self, call_id: str) -> Call:
+        await self.writes.settle()
         async with self.ctx.db.reader() as session:
             return await get_or_404(session, Call, call_id, what="呼叫", field="call_id")
 
     async def _find(self, call_id: str) -> Call | None:
-        """The call, or None: bridge convene legs run the same dialplan loop with their own ids."""
+        """The unfinished call, or None: bridge convene legs run the same dialplan loop with their own ids. Until
+        the first resync has loaded the unfinished calls, one from before a restart is looked up."""
+        if call_id in self._live or self._synced:
+            return self._live.get(call_id)
         async with self.ctx.db.reader() as session:
-            return await session.get(Call, call_id)
+            call = await session.get(Call, call_id)
+        if call is not None and call.state in ACTIVE:
+            self._live[call.id] = call
+            return call
+        return None
 
     async def recent(self, *, incident_id: str | None, active: bool, limit: int) -> list[Call]:
         """Newest first."""
@@ -209,17 +244,24 @@ class CallService:
             query = query.where(Call.incident_id == incident_id)
         if active:
             query = query.where(Call.state.in_(ACTIVE))
+        await self.writes.settle()
         async with self.ctx.db.reader() as session:
             return list((await session.scalars(query.order_by(Call.id.desc()).limit(limit))).all())
 
     async def attach(self, actor: str, call_id: str, incident_id: str) -> Call:
         """File the call under an incident (a hotline call becomes one's first report, or joins one already
         open): its later events and its recording go to that incident's timeline."""
-        async with self.ctx.db.session() as session:
-            call = await session.get(Call, call_id)
-            if call is None:
-                raise NotFound(f"呼叫 {call_id} 不存在", field="call_id")
+        call = self._live.get(call_id)
+        if call is not None:
             call.incident_id = incident_id
+            self.writes.changed(call)
+        else:
+            await self.writes.settle()  # an ended call's last change must not land over this one
+            async with self.ctx.db.session() as session:
+                call = await session.get(Call, call_id)
+                if call is None:
+                    raise NotFound(f"呼叫 {call_id} 不存在", field="call_id")
+                call.incident_id = incident_id
         who = call.party_name or (call.targets[0]["number"] if call.targets else "未知号码")
         verb = "来电" if call.direction == "inbound" else "通话"
         await self._publish("call.attached", call, actor, {"summary": f"关联{verb}：{who}", "refs": [call.id]})
@@ -424,6 +466,7 @@ class CallService:
         )
         async with self.ctx.db.session() as session:
             session.add(call)
+        self._live[call.id] = call
         self._by_channel[message["Channel"]] = call.id
         if inbound:
             extra = {"number": number, "known": who is not None, "hotline": message.get("Hotline", "")}
@@ -455,10 +498,13 @@ class CallService:
                 continue
             if value.get("Value"):
                 self._by_channel[channel] = value["Value"]
+        await self.writes.settle()
         async with self.ctx.db.reader() as session:
             active = (await session.scalars(select(Call).where(Call.state.in_(ACTIVE)))).all()
+        self._live = {c.id: self._live.get(c.id, c) for c in active}
+        self._synced = True
         tracked = set(self._by_channel.values())
-        for call in active:
+        for call in list(self._live.values()):
             if call.id in tracked:
                 continue
             if call.state != CallState.queued:
@@ -473,33 +519,35 @@ class CallService:
     # Persistence ------------------------------------------------------------------------------------------------
 
     async def _update(self, call_id: str, *, announce: dict[str, Any] | None = None, **values: Any) -> None:
-        """Write `values` to a live call; publish `call.<state>` when the state changed, or when `announce`
-        (extra event data) asks for it even though the state stayed (a second attempt is still `dialing`)."""
-        async with self.ctx.db.session() as session:
-            call = await session.get(Call, call_id)
-            if call is None or call.state in (CallState.ended, CallState.failed):
-                return
-            changed = values.get("state") not in (None, call.state)
-            for key, value in values.items():
-                setattr(call, key, value)
+        """Set `values` on an unfinished call (its row follows in the next tick); publish `call.<state>` when the
+        state changed, or when `announce` (extra event data) asks for it even though the state stayed (a second
+        attempt is still `dialing`)."""
+        call = await self._find(call_id)
+        if call is None:
+            return
+        changed = values.get("state") not in (None, call.state)
+        for key, value in values.items():
+            setattr(call, key, value)
+        self.writes.changed(call)
         if changed or announce is not None:
             await self._publish(f"call.{call.state}", call, None, announce)
 
     async def _finish(self, call_id: str, state: CallState, cause: str, detail: str = "", outcome: str = "") -> None:
-        """End the call's row and say so. A voice call's `outcome` (the dialplan's VOICE_OUTCOME) becomes its cause,
+        """End the call and say so. A voice call's `outcome` (the dialplan's VOICE_OUTCOME) becomes its cause,
         confirmed or unconfirmed, and its awaited result."""
         result, _, rest = outcome.partition("/")
         plays, _, epoch = rest.partition("/")
-        async with self.ctx.db.session() as session:
-            call = await session.get(Call, call_id)
-            if call is None or call.state in (CallState.ended, CallState.failed):
-                return
-            call.state, call.cause, call.ended_at = state, result or cause, utcnow()
-            if call.attempts and call.attempts[-1].get("result") is None:
-                # Hung up mid-attempt: the dialplan never reached its AttemptEnd event.
-                last = call.attempts[-1] | {"ended_at": call.ended_at.isoformat()}
-                last["result"] = "answered" if call.answered_at else "cancelled"
-                call.attempts = [*call.attempts[:-1], last]
+        call = await self._find(call_id)
+        if call is None:
+            return
+        self._live.pop(call_id, None)
+        call.state, call.cause, call.ended_at = state, result or cause, utcnow()
+        if call.attempts and call.attempts[-1].get("result") is None:
+            # Hung up mid-attempt: the dialplan never reached its AttemptEnd event.
+            last = call.attempts[-1] | {"ended_at": call.ended_at.isoformat()}
+            last["result"] = "answered" if call.answered_at else "cancelled"
+            call.attempts = [*call.attempts[:-1], last]
+        self.writes.changed(call)
         confirmed_at = datetime.fromtimestamp(int(epoch), UTC) if epoch.isdigit() else None
         zone = ZoneInfo(self.ctx.settings.incidents.timezone)
         summary = _summary(call, confirmed_at.astimezone(zone) if confirmed_at else None)

@@ -24,6 +24,7 @@ from switchboard.calls.recordings import CallRecordings
 from switchboard.core.context import Context
 from switchboard.core.errors import Unavailable
 from switchboard.core.events import Event
+from switchboard.core.ticks import RowWrites
 from switchboard.directory import service as directory
 from switchboard.faxes import flows as faxes
 from switchboard.linechecks.service import LineChecks
@@ -44,6 +45,7 @@ class Telephony:
         self.bridges: BridgeService | None = None
         self.faxes: FaxService | None = None
         self.linechecks: LineChecks | None = None
+        self.writes = RowWrites(ctx.db)  # calls' and convene legs' live state, one transaction per tick
         self._filers: list[CallRecordings | BridgeRecordings] = []
         self._roster_watch: asyncio.Task[None] | None = None
         base = dialplan.Layout.for_settings(ctx.settings).base
@@ -66,9 +68,14 @@ class Telephony:
         desks = frozenset(e.number for e in self.definition.extensions)
         trunk = self.definition.trunks[0].name if self.definition.trunks else ""
         routing = Routing(desks=desks, trunk=trunk, default_desk=self.definition.default_desk, record=a.record_calls)
-        self.calls = CallService(self.ctx, self.ami, routing, lookup=self._caller)
+        self.calls = CallService(self.ctx, self.ami, routing, self.writes, lookup=self._caller)
         self.bridges = BridgeService(
-            self.ctx, self.ami, self._bridges(), self.calls.dial_string, Policy(**settings.bridges.model_dump())
+            self.ctx,
+            self.ami,
+            self._bridges(),
+            self.calls.dial_string,
+            self.writes,
+            Policy(**settings.bridges.model_dump()),
         )
         self._filers = [
             CallRecordings(self.ctx, self.calls, self.recordings, self.monitor_dir),
@@ -85,6 +92,7 @@ class Telephony:
         self.faxes.start()
         self.linechecks = LineChecks(self.ctx, self.definition)
         self.linechecks.keep_schedule()
+        self.writes.ticker.start()
         self.ami.on_state(self._link_changed)
         self.ami.start()
 
@@ -103,6 +111,7 @@ class Telephony:
                 await self._roster_watch
         if self.ami:
             await self.ami.stop()
+        await self.writes.ticker.stop()
         if self.engine:
             await self.engine.stop()
 

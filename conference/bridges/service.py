@@ -36,6 +36,7 @@ from switchboard.core.context import Context
 from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from switchboard.core.events import Event
+from switchboard.core.ticks import RowWrites, live_copy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -74,15 +75,20 @@ class Policy:
 
 
 class BridgeService:
+    """Each running session and its roll call live in memory (`_sessions`, `_rows`): dialling, the dialplan's
+    attempt events and Confbridge events change them there and publish at once, and the rows follow in the next
+    tick's batch (`writes`). Roll-call rows are inserted before `convene` returns; readers settle the batch first."""
+
     def __init__(
         self,
         ctx: Context,
         ami: AmiSession,
         bridges: list[Bridge],
         dial_string: Callable[[str], str],
+        writes: RowWrites,
         policy: Policy | None = None,
     ) -> None:
-        self.ctx, self.ami, self.dial_string = ctx, ami, dial_string
+        self.ctx, self.ami, self.dial_string, self.writes = ctx, ami, dial_string, writes
         self.bridges = {b.number: b for b in bridges}
         self.policy = policy or Policy()
         self.rooms: dict[str, Room] = {}
@@ -94,7 +100,10 @@ class BridgeService:
         # applies after the listing, never under it.
         self._state_lock = asyncio.Lock()
         self._sessions: dict[str, BridgeSession] = {}  # bridge -> its running session
+        self._rows: dict[str, Participant] = {}  # the running sessions' roll calls, by participant id
+        self._early_talk: dict[str, list[bool]] = {}  # channel -> talking it raised before its join was handled
         ami.on_event(self._on_event)
+        ami.on_live_event({"ConfbridgeTalking"}, self._on_event)  # never behind a convene's joins
         ami.on_resync(self._resync)
 
     async def stop(self) -> None:
@@ -115,23 +124,35 @@ class BridgeService:
         return self.rooms.get(self.bridge(number).number) or Room(number)
 
     async def current_session(self, number: str) -> BridgeSession | None:
+        await self.writes.settle()
         async with self.ctx.db.reader() as session:
             query = select(BridgeSession).where(BridgeSession.bridge == number, BridgeSession.ended_at.is_(None))
             return (await session.scalars(query.order_by(BridgeSession.id.desc()).limit(1))).first()
 
     async def roll_call(self, session_id: str) -> list[Participant]:
+        await self.writes.settle()
         async with self.ctx.db.reader() as session:
             query = select(Participant).where(Participant.session_id == session_id).order_by(Participant.id)
             return list((await session.scalars(query)).all())
 
     async def sessions(self, number: str, limit: int = 20) -> list[BridgeSession]:
+        await self.writes.settle()
         async with self.ctx.db.reader() as session:
             query = select(BridgeSession).where(BridgeSession.bridge == number).order_by(BridgeSession.id.desc())
             return list((await session.scalars(query.limit(limit))).all())
 
     async def get_session(self, session_id: str) -> BridgeSession:
+        await self.writes.settle()
         async with self.ctx.db.reader() as session:
             return await get_or_404(session, BridgeSession, session_id, what="会议记录", field="session_id")
+
+    def _session_of(self, row: Participant) -> BridgeSession:
+        """The running session a live roll-call row belongs to."""
+        return next(s for s in self._sessions.values() if s.id == row.session_id)
+
+    def _roll_of(self, bridge_session: BridgeSession) -> list[Participant]:
+        """A running session's roll call, in the order written."""
+        return sorted((r for r in self._rows.values() if r.session_id == bridge_session.id), key=lambda r: r.id)
 
     # Convene ---------------------------------------------------------------------------------------------------
 
@@ -174,6 +195,7 @@ class BridgeService:
         ]
         async with self.ctx.db.session() as session:
             session.add_all(rows)
+        self._rows.update((r.id, live_copy(r)) for r in rows)
         summary = f"召集 {len(rows)} 人参加{bridge.name or '会议'}（{number}）：" + "、".join(
             r.name or r.numbers[0] for r in rows
         )
@@ -194,7 +216,7 @@ class BridgeService:
         """Dial one invitee, round after round, until they join or the rounds are used up."""
         try:
             while True:
-                row = await self._next_round(participant_id)
+                row = self._next_round(participant_id)
                 if row is None:
                     return
                 round_ = row.rounds
@@ -205,7 +227,7 @@ class BridgeService:
                     await self._give_up(participant_id, reason)
                     return
                 retry_at = utcnow() + timedelta(seconds=self.policy.retry_seconds)
-                await self._set(participant_id, state=Presence.waiting, reason=reason, next_try_at=retry_at)
+                self._set(participant_id, state=Presence.waiting, reason=reason, next_try_at=retry_at)
                 await asyncio.sleep(self.policy.retry_seconds)
         except Exception:
             log.exception("convening %s failed", participant_id)
@@ -213,7 +235,7 @@ class BridgeService:
 
     async def _originate(self, row: Participant, round_: int, ring_seconds: int) -> str | None:
         """One round over every number of the invitee; None when somebody answered, else why not."""
-        bridge_session = await self.get_session(row.session_id)
+        bridge_session = self._session_of(row)
         bridge = self.bridges[bridge_session.bridge]
         targets = "&".join(self.dial_string(n) for n in row.numbers)
         progress = self._progress[row.id] = asyncio.Event()
@@ -258,7 +280,7 @@ class BridgeService:
         finally:
             self._progress.pop(row.id, None)
             self._gone.difference_update({_leg(row.id, round_), _far_leg(row.id, round_)})
-        row = await self._participant(row.id) or row
+        row = self._rows.get(row.id, row)
         last = [t for t in row.tries if t.get("round") == round_]
         return (last[-1].get("result") if last else None) or "no_answer"
 
@@ -270,7 +292,7 @@ class BridgeService:
         before it (ConfBridge turns a locked-out caller away by hanging up, so the dialplan reports nothing)."""
 
         async def settled() -> str | None:
-            row = await self._participant(participant_id)
+            row = self._rows.get(participant_id)
             if row is None or row.state != Presence.dialing:
                 return "joined"  # joined (and maybe left again), or no longer ours to follow
             if _leg(participant_id, round_) in self._gone or _far_leg(participant_id, round_) in self._gone:
@@ -297,10 +319,10 @@ class BridgeService:
                 await asyncio.wait_for(progress.wait(), remaining)
 
     async def _give_up(self, participant_id: str, reason: str) -> None:
-        row = await self._set(participant_id, state=Presence.unanswered, reason=reason, next_try_at=None)
+        row = self._set(participant_id, state=Presence.unanswered, reason=reason, next_try_at=None)
         if row is None:
             return
-        bridge_session = await self.get_session(row.session_id)
+        bridge_session = self._session_of(row)
         tried = "、".join(row.numbers) or "无号码"
         summary = f"{row.name or tried} 未入会：{REASON_NAMES.get(reason, reason)}（呼叫 {row.rounds} 轮：{tried}）"
         await self._publish("bridge.unanswered", bridge_session, None, {"summary": summary} | _row(row))
@@ -341,9 +363,9 @@ class BridgeService:
         restart), then take everyone out; the session closes when the last one has left."""
         self.bridge(number)
         self._require_link()
-        bridge_session = await self.current_session(number)
+        bridge_session = self._sessions.get(number)
         if bridge_session is not None:
-            for row in await self.roll_call(bridge_session.id):
+            for row in self._roll_of(bridge_session):
                 if row.state in OPEN:
                     await self._give_up(row.id, "ended")
                     if (dialer := self._dialers.get(row.id)) is not None:
@@ -400,6 +422,7 @@ class BridgeService:
         ]
         async with self.ctx.db.session() as session:
             session.add_all(rows)
+        self._rows.update((r.id, live_copy(r)) for r in rows)
         fields = {"Action": "Redirect", "Channel": legs[0][0], "Context": BRIDGE_CONTEXT, "Exten": number}
         fields["Priority"] = "1"
         if len(legs) > 1:
@@ -442,8 +465,11 @@ class BridgeService:
             self.rooms.pop(number, None)
             await self._ended(number)
         elif name in ("ConfbridgeTalking", "ConfbridgeMute", "ConfbridgeUnmute"):
-            member = self.room(number).members.get(message.get("Channel", ""))
+            channel = message.get("Channel", "")
+            member = self.room(number).members.get(channel)
             if member is None:
+                if name == "ConfbridgeTalking":  # overtook its own join (the live lane): told after the join
+                    self._early_talk.setdefault(channel, []).append(message.get("TalkingStatus") == "on")
                 return
             if name == "ConfbridgeTalking":
                 member.talking = message.get("TalkingStatus") == "on"
@@ -463,7 +489,7 @@ class BridgeService:
         kind = message.get("UserEvent")
         if kind not in ("SwitchboardAttempt", "SwitchboardAttemptEnd"):
             return
-        row = await self._participant(message.get("CallId", ""))
+        row = self._rows.get(message.get("CallId", ""))
         if row is None:
             return
         attempt = int(message.get("Attempt") or 0)
@@ -476,7 +502,7 @@ class BridgeService:
         elif tries:
             status = message.get("DialStatus", "")
             tries[-1] = tries[-1] | {"result": dial_result(status)}
-        await self._set(row.id, tries=tries)
+        self._set(row.id, tries=tries)
         self._wake(row.id)
 
     def _wake(self, participant_id: str) -> None:
@@ -489,25 +515,25 @@ class BridgeService:
         variables = channel_variables(message)
         member = member_of(message, None)
         bridge_session = await self._open_session(number, "dial-in", None)
-        async with self.ctx.db.session() as session:
-            query = select(Participant).where(Participant.session_id == bridge_session.id)
-            rows = (await session.scalars(query.where(Participant.state.in_(OPEN)))).all()
-            row = next((r for r in rows if r.channel == channel), None)
-            row = row or next((r for r in rows if r.id == variables.get(CALL_ID)), None)
-            if row is None:
-                row = Participant(
-                    session_id=bridge_session.id,
-                    how="dialled_in",
-                    name=member.name,
-                    numbers=[member.number] if member.number else [],
-                    tries=[],
-                )
+        rows = [r for r in self._roll_of(bridge_session) if r.state in OPEN]
+        row = next((r for r in rows if r.channel == channel), None)
+        row = row or next((r for r in rows if r.id == variables.get(CALL_ID)), None)
+        dialled_in = row is None
+        if row is None:
+            numbers = [member.number] if member.number else []
+            row = Participant(session_id=bridge_session.id, how="dialled_in", name=member.name, numbers=numbers)
+            row.tries = []
+        row.state, row.channel, row.role, row.reason = Presence.joined, channel, member.role, ""
+        if row.tries and row.tries[-1].get("result") is None:  # the dialplan reports it when the call ends
+            row.tries = [*row.tries[:-1], row.tries[-1] | {"result": "answered"}]
+        row.joined_at, row.next_try_at = utcnow(), None
+        row.name = row.name or member.name
+        if dialled_in:
+            async with self.ctx.db.session() as session:
                 session.add(row)
-            row.state, row.channel, row.role, row.reason = Presence.joined, channel, member.role, ""
-            if row.tries and row.tries[-1].get("result") is None:  # the dialplan reports it when the call ends
-                row.tries = [*row.tries[:-1], row.tries[-1] | {"result": "answered"}]
-            row.joined_at, row.next_try_at = utcnow(), None
-            row.name = row.name or member.name
+            self._rows[row.id] = row
+        else:
+            self.writes.changed(row)
         member.participant_id = row.id
         self._wake(row.id)
         member.name, member.number = row.name or member.name, (row.numbers[0] if row.numbers else member.number)
@@ -515,19 +541,23 @@ class BridgeService:
         who = member.name or member.number or "未知号码"
         summary = f"{who} 加入{self.bridges[number].name or '会议'}（{number}，{len(room.members)} 方）"
         await self._publish("bridge.joined", bridge_session, None, {"summary": summary} | _row(row) | member.out())
+        for talking in self._early_talk.pop(channel, []):
+            member.talking = talking
+            await self._publish_live(number, "bridge.talking", None, member.out())
 
     async def _left(self, number: str, channel: str) -> None:
         room = self.rooms.get(number)
         member = room.members.pop(channel, None) if room else None
+        self._early_talk.pop(channel, None)
         kicked = channel in self._kicked
         self._kicked.discard(channel)
         if member is None or member.participant_id is None:
             return
         state = Presence.kicked if kicked else Presence.left
-        row = await self._set(member.participant_id, state=state, left_at=utcnow())
+        row = self._set(member.participant_id, state=state, left_at=utcnow())
         if row is None:
             return
-        bridge_session = await self.get_session(row.session_id)
+        bridge_session = self._session_of(row)
         who = member.name or member.number or "未知号码"
         verb = "被主持人移出" if kicked else "离开"
         summary = f"{who} {verb}{self.bridges[number].name or '会议'}（{number}）"
@@ -535,18 +565,17 @@ class BridgeService:
 
     async def _ended(self, number: str) -> None:
         """The last participant left. The session ends unless invitees are still being dialled."""
-        bridge_session = await self.current_session(number)
-        if bridge_session is None:
+        found = self._sessions.get(number)
+        if found is None:
             return
-        rows = await self.roll_call(bridge_session.id)
+        rows = self._roll_of(found)
         if any(r.state in OPEN for r in rows):
             return
-        async with self.ctx.db.session() as session:
-            found = await session.get(BridgeSession, bridge_session.id)
-            if found is None or found.ended_at is not None:
-                return
-            found.ended_at = utcnow()
+        found.ended_at = utcnow()
+        self.writes.changed(found)
         self._sessions.pop(number, None)
+        for row in rows:
+            self._rows.pop(row.id, None)
         joined = [r for r in rows if r.joined_at]
         missing = [r for r in rows if r.state in (Presence.unanswered, Presence.failed)]
         summary = f"{self.bridges[number].name or '会议'}（{number}）结束：{len(joined)} 方参加"
@@ -555,10 +584,10 @@ class BridgeService:
         await self._publish("bridge.ended", found, None, data)
 
     async def _recording_changed(self, number: str, recording: bool) -> None:
-        bridge_session = await self.current_session(number)
+        bridge_session = self._sessions.get(number)
         data: dict[str, Any] = {"recording": recording}
         if bridge_session is not None:
-            data["parties"] = _parties([r for r in await self.roll_call(bridge_session.id) if r.joined_at])
+            data["parties"] = _parties([r for r in self._roll_of(bridge_session) if r.joined_at])
         await self._publish_live(number, "bridge.recording", None, data, bridge_session)
 
     async def _resync(self, _channels: list[Any]) -> None:
@@ -569,8 +598,11 @@ class BridgeService:
             self._start_dialing(participant_id, self.policy.ring_seconds)
 
     async def _rebuild_rooms(self) -> list[str]:
-        self._sessions.clear()  # read afresh: the link was down, anything may have changed
+        """The rooms as Asterisk lists them, and the open sessions' roll calls matched to them (the rows kept in
+        memory where they are, the others read): who vanished meanwhile has left, a session with nobody in its
+        room and nobody left to dial has ended. Returns the invitees still to dial."""
         rooms: dict[str, Room] = {}
+        convened: dict[str, str] = {}  # participant id -> channel, from the convene leg's uniqueid (`_leg`)
         for message in await self._list({"Action": "ConfbridgeListRooms"}):
             number = message.get("Conference", "")
             if message.get("Event") != "ConfbridgeListRooms" or number not in self.bridges:
@@ -579,27 +611,39 @@ class BridgeService:
             for item in await self._list({"Action": "ConfbridgeList", "Conference": number}):
                 if item.get("Event") == "ConfbridgeList":
                     room.members[item.get("Channel", "")] = member_of(item, None)
-        async with self.ctx.db.session() as session:
-            open_sessions = (await session.scalars(select(BridgeSession).where(BridgeSession.ended_at.is_(None)))).all()
-            for bridge_session in open_sessions:
-                rows = (
-                    await session.scalars(select(Participant).where(Participant.session_id == bridge_session.id))
-                ).all()
-                room = rooms.get(bridge_session.bridge)
+                    convened[str(item.get("Uniqueid", "")).rpartition("-r")[0]] = item.get("Channel", "")
+        await self.writes.settle()  # what memory holds is in the rows before they are read
+        async with self.ctx.db.reader() as session:
+            found = (await session.scalars(select(BridgeSession).where(BridgeSession.ended_at.is_(None)))).all()
+            query = select(Participant).where(Participant.session_id.in_([s.id for s in found]))
+            roll = (await session.scalars(query)).all()
+        known = {s.id: s for s in self._sessions.values()}
+        open_sessions = [known.get(s.id, s) for s in sorted(found, key=lambda s: s.id)]
+        self._rows = {r.id: self._rows.get(r.id, r) for r in roll}
+        self._sessions = {}
+        for bridge_session in open_sessions:
+            rows = self._roll_of(bridge_session)
+            room = rooms.get(bridge_session.bridge)
+            for row in rows:
+                channel = row.channel if row.state == Presence.joined else convened.get(row.id, row.channel)
+                member = room.members.get(channel or "") if room else None
+                if member is not None:
+                    member.participant_id, member.name = row.id, row.name or member.name
+                    if row.state != Presence.joined:  # joined in the tick a crash lost: in the bridge, not to dial
+                        row.state, row.channel, row.joined_at = Presence.joined, channel, utcnow()
+                        self.writes.changed(row)
+                elif row.state == Presence.joined:
+                    row.state, row.left_at = Presence.left, utcnow()
+                    self.writes.changed(row)
+            if room is None and not any(r.state in OPEN for r in rows):
+                bridge_session.ended_at = utcnow()
+                self.writes.changed(bridge_session)
                 for row in rows:
-                    member = room.members.get(row.channel or "") if room else None
-                    if member is not None:
-                        member.participant_id, member.name = row.id, row.name or member.name
-                    elif row.state == Presence.joined:
-                        row.state, row.left_at = Presence.left, utcnow()
-                if room is None and not any(r.state in OPEN for r in rows):
-                    bridge_session.ended_at = utcnow()
-                    self._sessions.pop(bridge_session.bridge, None)
-            still_open = [s.id for s in open_sessions if s.ended_at is None]
-            query = select(Participant.id).where(Participant.session_id.in_(still_open), Participant.state.in_(OPEN))
-            resume = list((await session.scalars(query)).all())
+                    self._rows.pop(row.id, None)
+            else:
+                self._sessions[bridge_session.bridge] = bridge_session
         self.rooms = rooms
-        return resume
+        return [r.id for r in self._rows.values() if r.state in OPEN]
 
     async def _list(self, fields: dict[str, Any]) -> list[Any]:
         """A Confbridge list action's events; none when Asterisk says there is nothing to list (an error reply).
@@ -620,6 +664,7 @@ class BridgeService:
         known = self._sessions.get(number)
         if known is not None and (incident_id is None or known.incident_id):
             return known
+        await self.writes.settle()  # a session that ended in memory has ended in its row too
         async with self.ctx.db.session() as session:
             query = select(BridgeSession).where(BridgeSession.bridge == number, BridgeSession.ended_at.is_(None))
             found = (await session.scalars(query.order_by(BridgeSession.id.desc()).limit(1))).first()
@@ -637,29 +682,22 @@ class BridgeService:
             await self._publish("bridge.started", found, actor, {"summary": summary})
         return found
 
-    async def _next_round(self, participant_id: str) -> Participant | None:
-        """Mark an invitee as dialled for its next round, checking in the same transaction that it is still open
-        (joined, kicked or given up meanwhile: None)."""
-        async with self.ctx.db.session() as session:
-            row = await session.get(Participant, participant_id)
-            if row is None or row.state not in OPEN:
-                return None
-            row.state, row.rounds, row.next_try_at = Presence.dialing, row.rounds + 1, None
-        return row
-
-    async def _participant(self, participant_id: str) -> Participant | None:
-        if not participant_id:
+    def _next_round(self, participant_id: str) -> Participant | None:
+        """Mark an invitee as dialled for its next round if it is still open (joined, kicked or given up
+        meanwhile: None)."""
+        row = self._rows.get(participant_id)
+        if row is None or row.state not in OPEN:
             return None
-        async with self.ctx.db.reader() as session:
-            return await session.get(Participant, participant_id)
+        return self._set(participant_id, state=Presence.dialing, rounds=row.rounds + 1, next_try_at=None)
 
-    async def _set(self, participant_id: str, **values: Any) -> Participant | None:
-        async with self.ctx.db.session() as session:
-            row = await session.get(Participant, participant_id)
-            if row is None:
-                return None
-            for key, value in values.items():
-                setattr(row, key, value)
+    def _set(self, participant_id: str, **values: Any) -> Participant | None:
+        """Change a live roll-call row; it is written with the next tick."""
+        row = self._rows.get(participant_id)
+        if row is None:
+            return None
+        for key, value in values.items():
+            setattr(row, key, value)
+        self.writes.changed(row)
         return row
 
     async def _publish(
@@ -678,7 +716,7 @@ class BridgeService:
         bridge_session: BridgeSession | None = None,
     ) -> None:
         """A state change for live views (no summary: it stays off the timeline)."""
-        bridge_session = bridge_session or await self.current_session(number)
+        bridge_session = bridge_session or self._sessions.get(number)
         incident_id = bridge_session.incident_id if bridge_session else None
         base = {"bridge": number, "session_id": bridge_session.id if bridge_session else None}
         await self.ctx.bus.publish(Event(type_, incident_id=incident_id, actor=actor or "system", data=base | data))

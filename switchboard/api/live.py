@@ -53,6 +53,11 @@ async def events(websocket: WebSocket, token: str = "", since: int | None = None
     refused = asyncio.create_task(_until_refused(sessions, token))
     try:
         while not closed.done():
+            if not listener.queue.empty() and not (refused.done() or listener.overflowed.is_set()):
+                event = listener.queue.get_nowait()  # a backlog goes out without a task and a wait per event
+                if event.seq > replayed:
+                    await feed.send(event)
+                continue
             next_event = asyncio.create_task(listener.queue.get())
             overflow = asyncio.create_task(listener.overflowed.wait())
             done, _ = await asyncio.wait({next_event, overflow, closed, refused}, return_when=asyncio.FIRST_COMPLETED)

@@ -47,9 +47,10 @@ async def _invitees(ctx: Context, request: ConveneRequest) -> list[Invitee]:
             seen.add(contact.id)
             dialled = [number for number, _ in directory.dial_numbers(contact)]
             invitees.append(Invitee(contact.name, dialled, contact.org_name, contact.id))
-    for i, raw in enumerate(request.numbers):
-        number = numbers.normalise(raw, field=f"numbers.{i}")
-        known = await directory.find_by_number(ctx, number)
+    dialled = [numbers.normalise(raw, field=f"numbers.{i}") for i, raw in enumerate(request.numbers)]
+    owners = await directory.find_by_numbers(ctx, dialled) if dialled else {}
+    for number in dialled:
+        known = owners.get(number)
         if known and known.id in seen:
             continue
         invitees.append(

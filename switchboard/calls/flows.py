@@ -1,6 +1,8 @@
 """Call flows: each one user-visible action of a duty officer, across the directory, the incident record and
 Asterisk. Routes and the console call these; the outcome of a call reaches its incident through events."""
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from recording.store import RecordingStore
 from sip.calls import CallService, Target
 from sip.models import Call
@@ -23,7 +25,12 @@ async def place(ctx: Context, calls: CallService, actor: str, request: CallCreat
     else:
         targets = [Target(numbers.normalise(request.number or ""))]
         contact = await directory.find_by_number(ctx, targets[0].number)
-    call = await calls.place(
+    detail = request.model_dump(mode="json")
+
+    async def audited(session: AsyncSession, call: Call) -> None:
+        await audit.record(session, actor, "call.place", "call", call.id, detail)
+
+    return await calls.place(
         actor,
         targets,
         desk=request.desk or await auth.desk_of(ctx, actor),
@@ -32,9 +39,8 @@ async def place(ctx: Context, calls: CallService, actor: str, request: CallCreat
         party_org=contact.org_name if contact else "",
         contact_id=request.contact_id,
         ring_seconds=request.ring_seconds,
+        alongside=audited,  # one transaction for the call's row and its audit entry
     )
-    await audit.record_alone(ctx, actor, "call.place", "call", call.id, request.model_dump(mode="json"))
-    return call
 
 
 async def attach(
