@@ -63,6 +63,26 @@ async def test_each_number_goes_through_its_carriers_gateway(smsc_factory: Any) 
     assert sorted(remote for _, remote, _ in receipts) == sorted(r.remote_id for r in results)
 
 
+async def test_a_gateway_paces_its_submits_not_its_messages(smsc_factory: Any) -> None:
+    """A carrier's flow limit counts submits: three two-part messages at 20 submits/s go out 1/20 s apart, part by
+    part (the SMSC's own clock), not as three messages in a burst."""
+    smsc = smsc_factory(receipt_delay=0.1)
+    gateway = SmsChannel("127.0.0.1", smsc.port, "sp", "secret", source_addr="12379", name="cmcc", rate_per_second=20)
+    router = CarrierRouter([gateway], {}, default="cmcc")
+    await router.start(lambda *_: asyncio.sleep(0))
+    try:
+        await until(lambda: router.health()["status"] == "ok", timeout=10, what="the gateway to bind")
+        long_text = "暴雨橙色预警：" + "预计未来3小时内降雨量将达50毫米以上。" * 4  # two UCS-2 parts
+        sent = await asyncio.gather(*(router.send(Message(f"d{i}", f"1380000000{i}", long_text)) for i in range(3)))
+    finally:
+        await router.stop()
+    assert all(r.accepted for r in sent)
+    times = sorted(r["time"] for r in smsc.submits())
+    assert len(times) == 6
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 0.05 * 0.8, gaps  # a little slack for the two processes' clocks reading late
+
+
 async def test_a_gateway_down_is_named_in_health(smsc_factory: Any) -> None:
     up = smsc_factory()
     gateways = [

@@ -137,7 +137,7 @@ async def test_dropped_connection_is_reconnected_and_the_message_goes_once(smsc_
 
 async def test_window_keeps_several_submits_in_flight(smsc_factory) -> None:
     gateway = smsc_factory(SmgpGateway, receipt_delay=0.2, response_delay=0.01)
-    channel = _channel(gateway, window=8)
+    channel = _channel(gateway, window=8, rate_per_second=10_000)  # the window, not the pace, is what limits here
     receipts = Receipts()
     await channel.start(receipts)
     try:

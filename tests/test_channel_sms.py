@@ -274,7 +274,7 @@ async def test_throttle_mid_message_resubmits_only_that_part(smsc_factory) -> No
 
 async def test_window_keeps_several_submits_in_flight(smsc_factory) -> None:
     smsc = smsc_factory(receipt_delay=0.2)
-    channel = _channel(smsc, window=8)
+    channel = _channel(smsc, window=8, rate_per_second=10_000)  # the window, not the pace, is what limits here
     receipts = Receipts()
     await channel.start(receipts)
     try:

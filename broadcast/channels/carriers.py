@@ -2,18 +2,18 @@
 (号段), with a default route for the rest, each gateway at its own rate and concurrency.
 
 One channel to the outbox ("sms"): routing is a property of the number, not of the warning, and the outbox's
-durability and retries stay as they are. The router paces each gateway itself (the outbox paces the router at the
-sum of their rates). Remote ids are prefixed with the gateway's name ("cmpp:0123..."): receipts from two gateways
-cannot collide, and the delivery report shows which gateway carried each message.
+durability and retries stay as they are. Each gateway paces its own submits (`gateway.py`) and holds at most its
+concurrency in flight here; the outbox paces the router at the sum of their rates. Remote ids are prefixed with
+the gateway's name ("cmpp:0123..."): receipts from two gateways cannot collide, and the delivery report shows which
+gateway carried each message.
 """
 
 import asyncio
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from broadcast.channel import Channel, Message, ReceiptHandler, SendResult
-from broadcast.pace import Pace
 
 # The mainland carriers' mobile number segments (MIIT allocations; 192 is China Broadcast Network on Mobile's
 # network). Longer prefixes win; a number in no segment takes the default route.
@@ -52,7 +52,6 @@ def carrier_of(number: str, segments: Mapping[str, Iterable[str]] = SEGMENTS) ->
 class _Gateway:
     channel: Channel
     slots: asyncio.Semaphore
-    pace: Pace = field(default_factory=Pace)
 
 
 class CarrierRouter:
@@ -94,7 +93,6 @@ class CarrierRouter:
         name = self.route(message.recipient)
         gateway = self._gateways[name]
         async with gateway.slots:
-            await gateway.pace.wait(gateway.channel.rate_per_second)
             result = await gateway.channel.send(message)
         remote_id = f"{name}:{result.remote_id}" if result.remote_id else None
         detail = f"经 {name}：{result.detail}" if result.detail and not result.accepted else result.detail
