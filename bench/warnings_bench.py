@@ -34,6 +34,7 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,15 @@ def serve_smtp(port: int) -> None:
 # --- set-up, in the parent: database, directory group, a warning created, submitted and approved ---
 
 
-async def prepare(url: str, var_dir: Path, n_sms: int, n_email: int) -> tuple[str, dict[str, float]]:
+def mobile_number(i: int) -> str:
+    return f"139{i:08d}"
+
+
+async def prepare(
+    url: str, var_dir: Path, n_sms: int, n_email: int, mobile: Callable[[int], str] = mobile_number
+) -> tuple[str, dict[str, float]]:
+    """A fresh database, a directory group of `max(n_sms, n_email)` people (the i-th mobile `mobile(i)`), and a
+    warning to it created, submitted and approved: (warning id, seeding figures)."""
     from broadcast.models import WarningContent
     from switchboard.core.context import Context
     from switchboard.core.db import utcnow
@@ -133,7 +142,7 @@ async def prepare(url: str, var_dir: Path, n_sms: int, n_email: int) -> tuple[st
         person_ids = [new_id() for _ in range(people)]
         persons = [dict(id=p, org_id=org_id, name=f"接收人{i:05d}", roles=[]) for i, p in enumerate(person_ids)]
         points = [
-            dict(id=new_id(), person_id=p, kind="mobile", value=f"139{i:08d}") for i, p in enumerate(person_ids[:n_sms])
+            dict(id=new_id(), person_id=p, kind="mobile", value=mobile(i)) for i, p in enumerate(person_ids[:n_sms])
         ]
         points += [
             dict(id=new_id(), person_id=p, kind="email", value=f"r{i:05d}@example.cn")
@@ -305,7 +314,7 @@ async def run_bare(args: argparse.Namespace) -> dict[str, Any]:
 
         async def sms_worker() -> None:
             for i in sms_next:
-                sent = await sms.send(Message(f"bare-sms-{i}", f"139{i:08d}", sms_text))
+                sent = await sms.send(Message(f"bare-sms-{i}", mobile_number(i), sms_text))
                 if not sent.accepted:
                     refused.append(sent.detail)
 

@@ -55,6 +55,15 @@ def _reassemble(records: list[dict]) -> str:
     return "".join(texts)
 
 
+async def test_a_national_number_goes_with_the_country_code_sgip_requires(smsc_factory) -> None:
+    """The directory keeps 13012345678; SGIP's UserNumber is 86 and the number (Unicom refuses it otherwise)."""
+    gateway = smsc_factory(SgipGateway, receipt_delay=0.1)
+    [result], receipts = await sent(_channel(gateway), Message("w1:sgip:2", "13000000002", "暴雨预警"))
+    assert result.accepted, result
+    [record] = await gateway.recorded(1)
+    assert (record["result"], record["user_numbers"]) == (0, ["8613000000002"])
+
+
 async def test_long_chinese_message_reassembles_and_the_report_maps_back(smsc_factory) -> None:
     gateway = smsc_factory(SgipGateway, receipt_delay=0.3)
     [result], receipts = await sent(_channel(gateway), Message("w1:sgip:1", "+8613000000001", LONG_ZH))

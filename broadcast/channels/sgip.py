@@ -8,6 +8,7 @@ Sequence Number (node id, MMDDhhmmss, counter), which the Report names. Splittin
 messages: `broadcast.channels.gateway`.
 """
 
+import re
 from collections.abc import Callable
 from typing import Unpack
 
@@ -17,6 +18,8 @@ from broadcast.framing import Frame
 from broadcast.sgip import pdu
 from broadcast.sgip.receiver import Receiver
 from broadcast.sgip.session import SgipSession
+
+_NATIONAL_MOBILE = re.compile(r"1[3-9][0-9]{9}")
 
 
 class SgipChannel(GatewayChannel):
@@ -68,7 +71,8 @@ class SgipChannel(GatewayChannel):
         return health
 
     async def _submit(self, part: Part, *, wait: float, accepted: Callable[[str], None]) -> Answer:
-        submit = pdu.Submit(user_number=part.number, content=part.content, tp_udhi=part.udhi, **self._submit_fields)
+        number = user_number(part.number)
+        submit = pdu.Submit(user_number=number, content=part.content, tp_udhi=part.udhi, **self._submit_fields)
 
         def on_response(frame: Frame) -> None:
             if pdu.result_of(frame.body) == pdu.OK:
@@ -88,3 +92,9 @@ class SgipChannel(GatewayChannel):
         meaning = pdu.RESULT_MEANINGS.get(report.error_code, "")
         detail = report_detail(report.delivered, str(report.state), f"{report.error_code} {meaning}".strip())
         self._report_part(report.submit_sequence, PartReport(report.delivered, detail))
+
+
+def user_number(number: str) -> str:
+    """SGIP's UserNumber: the mobile number with the country code 86 before it, as the spec requires; the directory
+    keeps mainland mobiles in the national form (13012345678), which Unicom's gateway refuses (Result 6)."""
+    return f"86{number}" if _NATIONAL_MOBILE.fullmatch(number) else number

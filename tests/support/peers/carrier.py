@@ -1,13 +1,15 @@
-"""What the test gateways of the Chinese carriers (smgp_gateway, sgip_gateway) share: the knobs a test turns
-(throttle, drop, delay, undeliverable numbers, an MO message), the JSON record of submits, the concatenation UDH
-a peer checks the content against, and running as a process that prints READY. The protocols themselves stay
-in each peer, written from its own spec."""
+"""What the test gateways of the Chinese carriers (smgp_gateway, sgip_gateway; ismg its flow limit) share: the
+knobs a test turns (throttle, a flow limit, drop, delay, undeliverable numbers, an MO message), the JSON record of
+submits, the concatenation UDH a peer checks the content against, and running as a process that prints READY.
+The protocols themselves stay in each peer, written from its own spec."""
 
 import argparse
 import asyncio
 import contextlib
 import json
 import signal
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -44,9 +46,32 @@ def arguments(description: str, extra: Callable[[argparse.ArgumentParser], None]
     parser.add_argument("--undeliverable-prefix", default="")
     parser.add_argument("--drop-after", type=int, default=0)
     parser.add_argument("--response-delay", type=float, default=0.0)
+    parser.add_argument("--max-rate", type=float, default=0.0, help="submits accepted per second; 0: no limit")
     parser.add_argument("--mo", default="", help="SOURCE=TEXT sent once after the first login")
     extra(parser)
     return parser.parse_args()
+
+
+class FlowCap:
+    """A gateway's flow limit: at most `per_second` submits accepted in any one second (the carriers grant an SP a
+    rate per account); what comes faster is refused with the protocol's flow-control code. 0: no limit."""
+
+    def __init__(self, per_second: float) -> None:
+        self.per_second = per_second
+        self.refused = 0
+        self._accepted: deque[float] = deque()
+
+    def over(self) -> bool:
+        if not self.per_second:
+            return False
+        now = time.monotonic()
+        while self._accepted and now - self._accepted[0] >= 1.0:
+            self._accepted.popleft()
+        if len(self._accepted) >= self.per_second:
+            self.refused += 1
+            return True
+        self._accepted.append(now)
+        return False
 
 
 class Knobs:
@@ -58,6 +83,7 @@ class Knobs:
         self._throttle_left, self._skip_left = args.throttle_first, args.throttle_after
         self._accepted = 0
         self._dropped = self._mo_sent = False
+        self.cap = FlowCap(args.max_rate)
         self._tasks: set[asyncio.Task] = set()
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -66,7 +92,9 @@ class Knobs:
         task.add_done_callback(self._tasks.discard)
 
     def throttle(self, busy: int) -> None:
-        """Raise Refused(busy) while the test asked for throttling."""
+        """Raise Refused(busy) while the test asked for throttling, or past the flow limit."""
+        if self.cap.over():
+            raise Refused(busy, "flow limit")
         if self._skip_left > 0:
             self._skip_left -= 1
         elif self._throttle_left > 0:

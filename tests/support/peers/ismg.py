@@ -12,7 +12,8 @@ terminal ids, Dest_terminal_type, LinkID/Reserve; Result 1-13). Every PDU it rec
 SUBMIT_RESP with a Msg_Id laid out as the spec says (time, gateway id, sequence) and, when asked for, a status
 report (DELIVER, Registered_Delivery=1) `--report-delay` seconds later.
 
-Knobs: `--throttle-first N` answers Result 8 (流量控制错) to N submits after the first `--throttle-after` M;
+Knobs: `--throttle-first N` answers Result 8 (流量控制错) to N submits after the first `--throttle-after` M, and
+`--max-rate R` to whatever exceeds R submits in a second;
 `--drop-after N` closes the first connection once N submits are answered; `--delay S` holds every answer;
 `--undeliverable-prefix` reports Stat UNDELIV; `--mo SOURCE=TEXT` delivers one mobile-originated message after
 the first login; `--active-test S` sends ACTIVE_TEST every S seconds. It prints `READY` once listening.
@@ -27,6 +28,8 @@ import json
 import signal
 import struct
 import time
+
+from tests.support.peers.carrier import FlowCap
 
 CONNECT, TERMINATE, SUBMIT, DELIVER, ACTIVE_TEST = 1, 2, 4, 5, 8
 RESP = 0x80000000
@@ -66,6 +69,7 @@ class Ismg:
         self.msg_sequence = itertools.count(1)
         self.submits = 0
         self.throttle_left, self.skip_left = args.throttle_first, args.throttle_after
+        self.cap = FlowCap(args.max_rate)
         self.dropped = False
         self.logins = 0
         self.live: Session | None = None  # the latest logged-in session: reports outlive the one they were for
@@ -294,6 +298,8 @@ class Session:
                 raise Refused(13, "Dest_terminal_Id")
         if line.get("Dest_terminal_type", 0) not in (0, 1):
             raise Refused(1, "Dest_terminal_type")
+        if self.ismg.cap.over():
+            return 8
         if self.ismg.skip_left > 0:
             self.ismg.skip_left -= 1
         elif self.ismg.throttle_left > 0:
@@ -365,6 +371,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--report-delay", type=float, default=0.2)
     parser.add_argument("--throttle-first", type=int, default=0)
     parser.add_argument("--throttle-after", type=int, default=0)
+    parser.add_argument("--max-rate", type=float, default=0.0, help="submits accepted per second (Result 8 beyond)")
     parser.add_argument("--drop-after", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--undeliverable-prefix", default="")
