@@ -130,7 +130,8 @@ def twice(record: Path) -> int:
     with record.open() as f:
         for line in f:
             submit = json.loads(line)
-            parts[(submit["destination"], (submit.get("udh") or {}).get("part", 1))] += 1
+            if "event" not in submit:  # binds, receipts and MO messages are recorded too
+                parts[(submit["destination"], (submit.get("udh") or {}).get("part", 1))] += 1
     return sum(1 for n in parts.values() if n > 1)
 
 

@@ -116,7 +116,8 @@ class FramedLink:
             try:
                 self._write(Frame(command, sequence, body, 0 if self._status else None))
                 await self._writer.drain()
-                return await asyncio.wait_for(future, self._response_timeout)
+                async with asyncio.timeout(self._response_timeout):  # not wait_for: it can swallow a cancel (3.11)
+                    return await future
             except (OSError, RuntimeError) as exc:
                 raise LinkDown(str(exc)) from exc
             finally:

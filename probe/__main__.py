@@ -20,6 +20,7 @@ import gc
 import json
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,6 +31,7 @@ from probe import endpoint
 from probe.audio import echo_of
 
 ECHOING_KINDS = ("echo", "trunk")
+FACTS = ("answer_ms", "level_dbfs", "delay_ms", "loss")  # what a call measures; None where it did not get that far
 LOG_LEVEL = 1  # pjsua's errors, on stderr (the control plane keeps them in <var_dir>/linecheck/probe.log)
 
 
@@ -105,7 +107,7 @@ class Probe:
 
     def check(self, line: dict[str, Any]) -> dict[str, Any]:
         call = ProbeCall(self.account)
-        result: dict[str, Any] = dict.fromkeys(("answer_ms", "level_dbfs", "delay_ms", "loss"))
+        result: dict[str, Any] = dict.fromkeys(FACTS)
         started = time.monotonic()
         try:
             call.makeCall(f"sip:{line['number']}@{self.job['registrar']}", pj.CallOpParam(True))
@@ -163,7 +165,12 @@ class Probe:
     def run(self) -> None:
         if self.register():
             for index, line in enumerate(self.job["lines"]):
-                result = self.check(line)
+                try:
+                    result = self.check(line)
+                except Exception as error:  # noqa: BLE001 - one line's trouble must not leave the others unchecked
+                    traceback.print_exc()
+                    reason = f"{type(error).__name__}: {error}"
+                    result = dict.fromkeys(FACTS) | {"outcome": "error", "code": 0, "reason": reason}
                 gc.collect()
                 self.emit("result", index=index, **result)
         self.emit("done")

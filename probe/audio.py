@@ -2,6 +2,7 @@
 a frame carries the tone if it is not silence and the tone holds most of its energy. The first such frame, refined
 to the sample, gives the round-trip delay; the tone's frames counted from there give the loss and the level."""
 
+import io
 import math
 import wave
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import numpy as np
 FRAME_SECONDS = 0.02
 SILENCE_DBFS = -50.0  # mean power below this is silence (full-scale sine = -3 dBFS)
 MIN_SHARE = 0.5  # a frame carries the tone when the tone holds at least this share of its energy
+_HEADER = 44  # the canonical WAV header pjmedia's writer puts first
 
 
 def goertzel_power(samples: np.ndarray, rate: int, freq: float) -> float:
@@ -34,9 +36,8 @@ class Echo:
 
 def echo_of(path: Path, freq: float, tone_seconds: float) -> Echo:
     """The tone sent for ``tone_seconds`` as heard in ``path``: 16-bit mono WAV, recorded from when it was sent."""
-    with wave.open(str(path), "rb") as wav:
-        rate = wav.getframerate()
-        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64) / 32768.0
+    rate, pcm = _pcm(path)
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0
     size = int(FRAME_SECONDS * rate)
     starts = range(0, len(samples) - size + 1, size)
     first = next((i for i in starts if _carries(samples[i : i + size], rate, freq)), None)
@@ -50,6 +51,21 @@ def echo_of(path: Path, freq: float, tone_seconds: float) -> Echo:
         return Echo(None, None, 1.0)
     power = float(np.mean([goertzel_power(f, rate, freq) for f in heard]))
     return Echo(10 * math.log10(power), onset / rate * 1000, 1 - len(heard) / expected)
+
+
+def _pcm(path: Path) -> tuple[int, bytes]:
+    """The sample rate and 16-bit samples of the recorder's WAV. A file whose recorder has not closed it yet still has
+    0 in its sizes (seen in a full test run on a busy machine: "not a WAVE file"); its samples are then what follows
+    the 44-byte header pjmedia writes first, at the rate that header names."""
+    data = path.read_bytes()
+    try:
+        with wave.open(io.BytesIO(data), "rb") as wav:
+            return wav.getframerate(), wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError):
+        if len(data) < _HEADER or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+            raise
+        body = data[_HEADER:]
+        return int.from_bytes(data[24:28], "little"), body[: len(body) - len(body) % 2]
 
 
 def _carries(frame: np.ndarray, rate: int, freq: float) -> bool:

@@ -5,15 +5,18 @@ measured; failures are events; results keep history."""
 
 import asyncio
 import contextlib
+import wave
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
+from probe.audio import echo_of
 from switchboard.core import config
 from switchboard.core.audit.models import AuditEntry
 from switchboard.linechecks.service import seconds_until, verdict
@@ -229,3 +232,24 @@ SOUND = {
 def test_the_verdict_names_every_threshold_missed(tmp_path: Path, kind: str, facts: dict, reason: str) -> None:
     limits = config.load(tmp_path / "absent.toml", environ={}).linecheck
     assert verdict(config.Line("线路", "8999", kind), SOUND | facts, limits) == reason
+
+
+def test_a_recording_not_yet_closed_is_still_measured(tmp_path: Path) -> None:
+    """Seen in a full run on a busy machine: the recorder's WAV still had 0 in its sizes when the probe read it
+    ("not a WAVE file"), and the probe died. The samples after the header are measured all the same."""
+    rate, tone = 16_000, 1004.0
+    silence = np.zeros(int(0.04 * rate))
+    wave_ = np.sin(2 * np.pi * tone * np.arange(int(1.0 * rate)) / rate) * 0.3
+    pcm = (np.concatenate([silence, wave_, silence]) * 32767).astype("<i2").tobytes()
+    path = tmp_path / "echo.wav"
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(pcm)
+    data = bytearray(path.read_bytes())
+    data[4:8] = data[40:44] = bytes(4)  # the sizes as pjmedia writes them first, before closing the file
+    path.write_bytes(bytes(data))
+    echo = echo_of(path, tone, 1.0)
+    assert echo.level_dbfs is not None and -14 < echo.level_dbfs < -12  # 0.3 of full scale: -10.5 dBFS - 3 dB
+    assert echo.delay_ms == pytest.approx(40, abs=20) and echo.loss < 0.05

@@ -55,9 +55,12 @@ class ReconnectingLink:
     async def stop(self) -> None:
         """Stop reconnecting, say goodbye if up, drop the connection. Never raises; `start` may follow."""
         runner, self._runner = self._runner, None
-        if runner is not None:
+        while runner is not None and not runner.done():
+            # Again until it ends: Python 3.11's wait_for can swallow a cancel that meets an answer arriving (a
+            # keepalive every 0.1 s under load hung a test's stop for good). The connection survives the runner:
+            # the farewell still goes out on it.
             runner.cancel()
-            await asyncio.wait([runner])  # the connection survives the runner: the farewell still goes out on it
+            await asyncio.wait([runner], timeout=1.0)
         if self.state is LinkState.up:
             try:
                 await asyncio.wait_for(self._farewell(), 1.0)

@@ -45,6 +45,8 @@ def seconds_until(daily_at: str, timezone: str, now: datetime) -> float:
 def verdict(line: Line, facts: dict[str, Any], limits: LineCheckSettings) -> str:
     """Why the line fails, in Chinese ("" when it passes), from the probe's facts about its call."""
     code = facts["code"]
+    if facts["outcome"] == "error":
+        return f"巡检出错，此线路未能检查完（{facts['reason']}）"
     if facts["outcome"] == "no_answer":
         return f"无人接听（振铃 {limits.ring_seconds} 秒）"
     if facts["outcome"] == "failed":
