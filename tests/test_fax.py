@@ -13,7 +13,6 @@ import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from tests.support.asterisk_fixture import AsteriskHarness
 from tests.support.phone_client import PhoneProcess
 from tests.support.telephony_fixture import engine_settings, register
 from tests.support.wait import until
+from tests.test_warnings import content
 
 LINES = 13
 CONCURRENT = 8
@@ -45,18 +45,6 @@ DIRECTORY = (
     "140106,应急管理局,赵刚,科长,,8701,值班传真组\n"
     "140105,防汛办,周平,值班员,,8700,预警传真组\n"
 )
-WARNING = {  # an orange warning to 预警传真组 by fax: 周平's fax number is the T.38 far end
-    "event": "暴雨",
-    "headline": "太原市气象台发布暴雨橙色预警信号",
-    "description": "预计未来 3 小时内小店区降雨量将达 50 毫米以上，伴有雷电、短时大风。",
-    "instruction": "停止户外作业，转移低洼地带人员。",
-    "category": ["Met"],
-    "urgency": "Immediate",
-    "certainty": "Likely",
-    "colour": "orange",
-    "areas": [{"code": "140105"}],
-    "sender_name": "太原市应急管理局",
-}
 MAX_HEADER_ROWS = 64  # spandsp adds its header line (32 rows at 196 lpi) on top of each page
 NEVER_ANSWERS = "8008"  # the desk named 传真机, registered by a phone that lets it ring
 BUSY = "8009"  # a desk whose phone answers every call with 486 Busy Here
@@ -229,8 +217,8 @@ async def fax_desk(
 
 
 async def _issue_by_fax(desk: FaxDesk, group_id: str) -> str:
-    expires = (datetime.now(UTC) + timedelta(hours=12)).isoformat()
-    body = WARNING | {"audiences": {"groups": [group_id], "channels": ["fax"]}, "expires": expires}
+    """An orange warning to 预警传真组 by fax (周平's fax number is the T.38 far end), issued by two people."""
+    body = content(group_id, audiences={"groups": [group_id], "channels": ["fax"]})
     drafted = await desk.http.post(
         "/api/v1/warnings", json=body | {"incident_id": desk.incident_id}, headers=desk.tokens["alert_officer"]
     )
