@@ -1,10 +1,20 @@
-"""Spacing sends at a peer's rate: one send at a time takes its turn, and the next may start 1/rate after this one
-really starts, so a late wake-up (a busy event loop) never shortens a gap the peer sees; a pause the peer asked for
-(retry_after) holds every turn until it ends."""
+"""Holding sends to a peer's rate.
+
+`Pace` spaces them: one send at a time takes its turn, and the next may start 1/rate after this one really starts,
+so a late wake-up (a busy event loop) never shortens a gap the peer sees; a pause the peer asked for (retry_after)
+holds every turn until it ends. Right for peers that mind gaps (SMTP relays, the Bot API).
+
+`FlowLimit` counts them as a carrier's SMS gateway does, at most `rate` in any one second: a send made late by a
+busy loop is made up by the next ones (with Pace it is lost for good: at 300/s a millisecond late is a quarter of
+the rate), never beyond what the gateway's own count allows. The second is taken a little longer than the
+gateway's (`MARGIN`), so that submits arriving closer together than they left are not counted twice."""
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass, field
+
+MARGIN = 0.05  # seconds added to the gateway's one-second count
 
 
 @dataclass
@@ -22,3 +32,21 @@ class Pace:
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+
+@dataclass
+class FlowLimit:
+    sent: deque[float] = field(default_factory=deque)  # monotonic start times within the last second and a margin
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def wait(self, rate_per_second: float) -> None:
+        limit = max(int(rate_per_second), 1)
+        async with self.turn:
+            while True:
+                now = time.monotonic()
+                while self.sent and now - self.sent[0] >= 1.0 + MARGIN:
+                    self.sent.popleft()
+                if len(self.sent) < limit:
+                    break
+                await asyncio.sleep(1.0 + MARGIN - (now - self.sent[0]))
+            self.sent.append(time.monotonic())

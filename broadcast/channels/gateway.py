@@ -8,8 +8,8 @@ report requested. Parts of one message go in order, one at a time; different mes
 window. The `remote_id` of a long message is its LAST part's id; the receipt is reported once, under that id,
 when every part has a final report (delivered only if all were), or as soon as one part fails.
 
-Pace: each part waits its turn at `rate_per_second` (the carriers' flow limits count submits: a two-part message
-is two), so the outbox's own pace per message is only an upper bound for SMS.
+Flow limit: at most `rate_per_second` submits go out in any one second, as the carriers count them (a two-part
+message is two; `broadcast.pace.FlowLimit`), so the outbox's own pace per message is only an upper bound for SMS.
 
 Back-off: a "busy" answer (ESME_RTHROTTLED, CMPP Result 8, SMGP Status 1, SGIP Result 11) on a message's first part
 answers `retry_after` and holds the whole channel for that long (doubling while the gateway keeps refusing, reset by
@@ -35,7 +35,7 @@ from typing import TypedDict
 
 from broadcast.channel import NOT_STARTED, Message, ReceiptHandler, SendResult
 from broadcast.gateway_session import GatewaySession, LinkOptions
-from broadcast.pace import Pace
+from broadcast.pace import FlowLimit
 from broadcast.segments import Encoding, segment
 from broadcast.smpp.pdu import concatenation_udh, gsm_encode
 
@@ -143,7 +143,7 @@ class GatewayChannel:
         self._on_receipt: ReceiptHandler | None = None
         self._on_mobile_originated = on_mobile_originated
         self._tasks: set[asyncio.Task[None]] = set()
-        self._pace = Pace()  # every part: a carrier's flow limit counts submits, not messages
+        self._flow = FlowLimit()  # every part: a carrier's flow limit counts submits, not messages
 
     async def _submit(self, part: Part, *, wait: float, accepted: Callable[[str], None]) -> Answer:
         """Submit one part; `accepted(id)` must run before the link reads the next PDU (a report may follow).
@@ -224,7 +224,7 @@ class GatewayChannel:
 
         while True:
             wait = self._bind_wait if first else max(0.0, deadline - time.monotonic())
-            await self._pace.wait(self.rate_per_second)
+            await self._flow.wait(self.rate_per_second)
             try:
                 answer = await self._submit(part, wait=wait, accepted=accepted)
             except (ConnectionError, TimeoutError) as exc:
