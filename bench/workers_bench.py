@@ -7,7 +7,7 @@ mobile number in one directory group, and a warning to them approved and issued 
 processes of `python -m broadcast.worker` (the product's own worker, channels from [channels] given by environment,
 as an operator would run them) share it through `FOR UPDATE SKIP LOCKED`; time runs from the issue to every row
 sent and to every receipt in. The SMSC is the test peer (tests/support/peers/smsc.py, its own process); each worker
-holds its own bind, paced at `--rate` messages/s as a carrier paces each connection it grants.
+holds its own bind, held to `--rate` submits/s in any second, the flow limit a carrier sets each connection it grants.
 
 Printed: time and rate for each k, the ratio k workers / one, CPU of each worker and of the SMSC, how the rows fell
 between the workers, and whether any destination got a message twice (from the SMSC's own record of every
@@ -154,8 +154,9 @@ async def orchestrate(args: argparse.Namespace) -> None:
 
 def report(results: dict[int, dict[str, Any]], args: argparse.Namespace, before: str, after: str) -> None:
     print(
-        f"\nOne warning to {args.sms:,} mobiles (2 UCS-2 parts), PostgreSQL, each worker its own SMPP bind paced at"
-        f" {args.rate:g} messages/s; receipts {args.receipt_delay:g} s after each part; {os.cpu_count()} cores"
+        f"\nOne warning to {args.sms:,} mobiles (2 UCS-2 parts), PostgreSQL, each worker its own SMPP bind held to"
+        f" {args.rate:g} submits/s (a carrier's flow limit per connection); receipts {args.receipt_delay:g} s after"
+        f" each part; {os.cpu_count()} cores"
     )
     loads = [text.partition("load average:")[2].strip() for text in (before, after)]
     print(f"load average: before [{loads[0]}]  after [{loads[1]}]")
@@ -180,7 +181,7 @@ def report(results: dict[int, dict[str, Any]], args: argparse.Namespace, before:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sms", type=int, default=10_000, help="members with a mobile number")
-    parser.add_argument("--rate", type=float, default=100.0, help="each worker's pace on its bind, messages/s")
+    parser.add_argument("--rate", type=float, default=100.0, help="each worker's flow limit on its bind, submits/s")
     parser.add_argument("--counts", default="1,2", help="worker counts to run, in order")
     parser.add_argument("--receipt-delay", type=float, default=0.2, help="SMSC receipt delay, seconds")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up on a run after this many seconds")
