@@ -27,7 +27,7 @@ export const KIND = {
 export const COMPONENT = { database: "数据库", asterisk: "电话引擎", janus: "视频会商引擎" };
 export const CHANNEL = {
   sms: "短信", email: "电子邮件", telegram: "Telegram", weather: "气象部门推送", wecom_app: "企业微信",
-  wecom_robot: "企业微信群机器人", dingtalk: "钉钉群机器人", fax: "传真",
+  wecom_robot: "企业微信群机器人", dingtalk: "钉钉群机器人", fax: "传真", voice: "语音电话",
 };
 export const COLOUR = { blue: "蓝色", yellow: "黄色", orange: "橙色", red: "红色" };
 export const WARNING_STATE = { draft: "草稿", submitted: "待审核", approved: "已审核", issued: "已发布", cancelled: "已撤销" };
