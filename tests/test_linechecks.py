@@ -30,7 +30,7 @@ EXPECTED_FAILURES = {"8002": "话机未注册（SIP 404）", FAR_PLATFORM: "未�
 
 
 def echo_number(asterisk: AsteriskHarness) -> str:
-    """The session's echo-test number now (another test moves it to show that a reload takes effect)."""
+    """The session's echo-test number now (a reload test moves it, and back)."""
     number = asterisk.engine.definition.echo_test
     assert number is not None
     return number
