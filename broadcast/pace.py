@@ -40,13 +40,14 @@ class FlowLimit:
     turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def wait(self, rate_per_second: float) -> None:
-        limit = max(int(rate_per_second), 1)
+        span = max(1.0, 1.0 / max(rate_per_second, 1e-6)) + MARGIN  # a rate under 1/s: one send per 1/rate
+        limit = max(int(rate_per_second * (span - MARGIN)), 1)
         async with self.turn:
             while True:
                 now = time.monotonic()
-                while self.sent and now - self.sent[0] >= 1.0 + MARGIN:
+                while self.sent and now - self.sent[0] >= span:
                     self.sent.popleft()
                 if len(self.sent) < limit:
                     break
-                await asyncio.sleep(1.0 + MARGIN - (now - self.sent[0]))
+                await asyncio.sleep(span - (now - self.sent[0]))
             self.sent.append(time.monotonic())
