@@ -33,11 +33,13 @@ class FaxChannel:
         self.rate_per_second = rate_per_second
         self.concurrency = 4
         self._on_receipt: ReceiptHandler | None = None
+        self._subscribed = False
         self._pages: dict[str, bytes] = {}
 
     async def start(self, on_receipt: ReceiptHandler) -> None:
-        if self._on_receipt is None:
+        if not self._subscribed:  # the bus keeps its handlers: once, whatever stops and starts follow
             self.ctx.bus.subscribe(self._on_event)
+            self._subscribed = True
         self._on_receipt = on_receipt
 
     async def stop(self) -> None:
