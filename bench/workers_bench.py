@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.warnings_bench import ROOT, Peers, cpu_seconds, prepare, settings, uptime
+from tests.support.channel_peers import submit_records
 
 POLL = 0.1  # how often an idle worker, and this bench, look at the delivery rows
 
@@ -126,12 +127,7 @@ async def run(k: int, args: argparse.Namespace, peers: Peers, pg: str, tmp: Path
 
 def twice(record: Path) -> int:
     """Destinations that got more parts than one message has (2): a message sent twice."""
-    parts: Counter[tuple[str, int]] = Counter()
-    with record.open() as f:
-        for line in f:
-            submit = json.loads(line)
-            if "event" not in submit:  # binds, receipts and MO messages are recorded too
-                parts[(submit["destination"], (submit.get("udh") or {}).get("part", 1))] += 1
+    parts = Counter((s["destination"], (s.get("udh") or {}).get("part", 1)) for s in submit_records(record))
     return sum(1 for n in parts.values() if n > 1)
 
 

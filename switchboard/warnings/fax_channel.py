@@ -20,6 +20,7 @@ from switchboard.core.events import Event
 from switchboard.core.page import text_page
 
 ACTOR = "warnings"  # the fax jobs' creator: what the fax list shows, and how this channel knows its own jobs
+NO_FAX_SERVICE = "传真服务未运行（电话引擎未启动）"
 _PAGES = 16  # drawn pages kept (one per warning rendering)
 
 
@@ -49,13 +50,13 @@ class FaxChannel:
         if self._on_receipt is None:
             return {"status": "down", "error": NOT_STARTED}
         if self._faxes() is None:
-            return {"status": "down", "error": "传真服务未运行（电话引擎未启动）"}
+            return {"status": "down", "error": NO_FAX_SERVICE}
         return {"status": "ok"}
 
     async def send(self, message: Message) -> SendResult:
         faxes = self._faxes()
         if self._on_receipt is None or faxes is None:
-            return SendResult(False, detail=NOT_STARTED if faxes else "传真服务未运行（电话引擎未启动）")
+            return SendResult(False, detail=NOT_STARTED if faxes else NO_FAX_SERVICE)
         page = await self._page(message)
         name = f"{message.subject or '预警'}.pdf".replace("/", "／")
         [fax] = await faxes.submit(ACTOR, page, [Recipient(message.recipient)], document_name=name)

@@ -32,6 +32,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def submit_records(record: Path) -> Iterator[dict]:
+    """The submit_sm lines of a test SMSC's record, one at a time: it records its binds, receipts and MO messages
+    there too (lines with an "event")."""
+    with record.open() as lines:
+        for line in lines:
+            if "event" not in (recorded := json.loads(line)):
+                yield recorded
+
+
 class Smsc:
     """One SMSC process; `start` again after `kill` keeps the port and the record file. Other gateway peers that
     take the same --port/--record arguments and print READY reuse it with their own `module`."""
@@ -67,7 +76,7 @@ class Smsc:
             self.process.wait(5)
 
     def submits(self) -> list[dict]:
-        return [line for line in self._lines() if "event" not in line]
+        return list(submit_records(self.record))
 
     def events(self, kind: str) -> list[dict]:
         """What else the SMSC recorded: its binds ("bind"), the receipts ("receipt") and MO messages ("mo") sent."""
