@@ -19,6 +19,7 @@ from sqlalchemy import select
 from probe.audio import echo_of
 from switchboard.core import config
 from switchboard.core.audit.models import AuditEntry
+from switchboard.linechecks.probe import keep_bounded
 from switchboard.linechecks.service import seconds_until, verdict
 from tests.support.asterisk_fixture import AsteriskHarness
 from tests.support.phone_client import PhoneProcess
@@ -253,3 +254,13 @@ def test_a_recording_not_yet_closed_is_still_measured(tmp_path: Path) -> None:
     echo = echo_of(path, tone, 1.0)
     assert echo.level_dbfs is not None and -14 < echo.level_dbfs < -12  # 0.3 of full scale: -10.5 dBFS - 3 dB
     assert echo.delay_ms == pytest.approx(40, abs=20) and echo.loss < 0.05
+
+
+def test_the_probe_log_is_set_aside_once_it_outgrows_its_limit(tmp_path: Path) -> None:
+    log = tmp_path / "probe.log"
+    log.write_bytes(b"old\n" * 10)
+    keep_bounded(log, limit=100)
+    assert log.read_bytes() == b"old\n" * 10  # under the limit: left where it is
+    log.write_bytes(b"x" * 101)
+    keep_bounded(log, limit=100)
+    assert not log.exists() and (tmp_path / "probe.log.1").read_bytes() == b"x" * 101

@@ -12,10 +12,13 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+STDERR_LIMIT = 1 << 20  # bytes of pjsua's complaints kept before the file is set aside (one older file is kept)
+
 
 async def probe_events(job: dict[str, Any], timeout: float, stderr: Path) -> AsyncIterator[dict[str, Any]]:
     """The probe's events until it is done; a probe that outlives ``timeout`` seconds is killed (the iteration just
     ends, short of ``done``)."""
+    keep_bounded(stderr)
     with stderr.open("ab") as errors:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "probe", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=errors
@@ -40,3 +43,10 @@ async def probe_events(job: dict[str, Any], timeout: float, stderr: Path) -> Asy
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def keep_bounded(path: Path, limit: int = STDERR_LIMIT) -> None:
+    """Set a log that outgrew ``limit`` aside as ``<name>.1`` (replacing the one before): a daily probe for years
+    must not fill the disk with pjsua's complaints, while the latest ones stay readable."""
+    if path.exists() and path.stat().st_size > limit:
+        path.replace(path.with_name(path.name + ".1"))
