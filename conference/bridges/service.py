@@ -29,6 +29,8 @@ from sip.dialing import (
     RING_TIMEOUT,
     TARGETS,
     channel_variables,
+    convene_far_leg,
+    convene_leg,
     dial_result,
     inherited,
 )
@@ -257,8 +259,8 @@ class BridgeService:
                         "SB_ROLE=participant",
                     ],
                     "Async": "true",
-                    "ChannelId": _leg(row.id, round_),  # a channel's uniqueid names it to Hangup as well as its name
-                    "OtherChannelId": _far_leg(row.id, round_),
+                    "ChannelId": convene_leg(row.id, round_),  # its uniqueid names it to Hangup as well as its name
+                    "OtherChannelId": convene_far_leg(row.id, round_),
                 },
                 timeout=ring_seconds * len(row.numbers) + 30,
             )
@@ -269,7 +271,7 @@ class BridgeService:
             # Asterisk writes OriginateResponse straight to AMI, but the dialplan's UserEvents pass through its
             # message bus, so the response can overtake them: the tries are read once the dialling half of the
             # Local channel has hung up, which it does after its last UserEvent.
-            far_leg = _far_leg(row.id, round_)
+            far_leg = convene_far_leg(row.id, round_)
 
             async def far_leg_gone() -> bool | None:
                 return True if far_leg in self._gone else None
@@ -279,7 +281,7 @@ class BridgeService:
             return "engine_down"
         finally:
             self._progress.pop(row.id, None)
-            self._gone.difference_update({_leg(row.id, round_), _far_leg(row.id, round_)})
+            self._gone.difference_update({convene_leg(row.id, round_), convene_far_leg(row.id, round_)})
         row = self._rows.get(row.id, row)
         last = [t for t in row.tries if t.get("round") == round_]
         return (last[-1].get("result") if last else None) or "no_answer"
@@ -295,7 +297,7 @@ class BridgeService:
             row = self._rows.get(participant_id)
             if row is None or row.state != Presence.dialing:
                 return "joined"  # joined (and maybe left again), or no longer ours to follow
-            if _leg(participant_id, round_) in self._gone or _far_leg(participant_id, round_) in self._gone:
+            if {convene_leg(participant_id, round_), convene_far_leg(participant_id, round_)} & self._gone:
                 room = self.rooms.get(number)
                 return "locked" if room is not None and room.locked else "not_joined"
             return None
@@ -371,7 +373,8 @@ class BridgeService:
                     if (dialer := self._dialers.get(row.id)) is not None:
                         dialer.cancel()
                     with contextlib.suppress(AmiActionFailed):  # a leg still ringing stops ringing
-                        await self.ami.action({"Action": "Hangup", "Channel": _leg(row.id, row.rounds), "Cause": "16"})
+                        leg = convene_leg(row.id, row.rounds)
+                        await self.ami.action({"Action": "Hangup", "Channel": leg, "Cause": "16"})
         room = self.rooms.get(number)
         if room is not None and room.members:
             await self.ami.action({"Action": "ConfbridgeKick", "Conference": number, "Channel": "all"})
@@ -602,7 +605,7 @@ class BridgeService:
         memory where they are, the others read): who vanished meanwhile has left, a session with nobody in its
         room and nobody left to dial has ended. Returns the invitees still to dial."""
         rooms: dict[str, Room] = {}
-        convened: dict[str, str] = {}  # participant id -> channel, from the convene leg's uniqueid (`_leg`)
+        convened: dict[str, str] = {}  # participant id -> channel, from the convene leg's uniqueid (`convene_leg`)
         for message in await self._list({"Action": "ConfbridgeListRooms"}):
             number = message.get("Conference", "")
             if message.get("Event") != "ConfbridgeListRooms" or number not in self.bridges:
@@ -720,16 +723,6 @@ class BridgeService:
         incident_id = bridge_session.incident_id if bridge_session else None
         base = {"bridge": number, "session_id": bridge_session.id if bridge_session else None}
         await self.ctx.bus.publish(Event(type_, incident_id=incident_id, actor=actor or "system", data=base | data))
-
-
-def _leg(participant_id: str, round_: int) -> str:
-    """The uniqueid of the Local channel convening this invitee in this round: the half that joins the bridge."""
-    return f"{participant_id}-r{round_}"
-
-
-def _far_leg(participant_id: str, round_: int) -> str:
-    """The half of that Local channel that runs the dialling loop."""
-    return f"{participant_id}-r{round_}-d"
 
 
 def _row(row: Participant) -> dict[str, Any]:
