@@ -103,7 +103,7 @@ class BridgeService:
         self._state_lock = asyncio.Lock()
         self._sessions: dict[str, BridgeSession] = {}  # bridge -> its running session
         self._rows: dict[str, Participant] = {}  # the running sessions' roll calls, by participant id
-        self._early_talk: dict[str, list[bool]] = {}  # channel -> talking it raised before its join was handled
+        self._early_talk: dict[str, bool] = {}  # channel -> talking it raised before its join was handled
         ami.on_event(self._on_event)
         ami.on_live_event({"ConfbridgeTalking"}, self._on_event)  # never behind a convene's joins
         ami.on_resync(self._resync)
@@ -454,8 +454,24 @@ class BridgeService:
         number = message.get("Conference", "")
         if not name.startswith("Confbridge") or number not in self.bridges:
             return
+        if name == "ConfbridgeTalking":  # lights a member, nothing more: never waits for a join's writes
+            await self._talking(number, message)
+            return
         async with self._state_lock:
             await self._room_event(name, number, message)
+
+    async def _talking(self, number: str, message: Mapping[str, Any]) -> None:
+        """Told at once, even when it overtook its member's join (the live lane): the channel is in the bridge, and
+        its SB_CALL_ID names a convened invitee; the join, when handled, takes the state on."""
+        channel = message.get("Channel", "")
+        talking = message.get("TalkingStatus") == "on"
+        member = self.room(number).members.get(channel)
+        if member is None:
+            self._early_talk[channel] = talking
+            row = self._open_row(number, channel, channel_variables(message).get(CALL_ID))
+            member = member_of(message, row.id if row else None)
+        member.talking = talking
+        await self._publish_live(number, "bridge.talking", None, member.out())
 
     async def _room_event(self, name: str, number: str, message: Mapping[str, Any]) -> None:
         if name == "ConfbridgeStart":
@@ -467,17 +483,9 @@ class BridgeService:
         elif name == "ConfbridgeEnd":
             self.rooms.pop(number, None)
             await self._ended(number)
-        elif name in ("ConfbridgeTalking", "ConfbridgeMute", "ConfbridgeUnmute"):
-            channel = message.get("Channel", "")
-            member = self.room(number).members.get(channel)
-            if member is None:
-                if name == "ConfbridgeTalking":  # overtook its own join (the live lane): told after the join
-                    self._early_talk.setdefault(channel, []).append(message.get("TalkingStatus") == "on")
-                return
-            if name == "ConfbridgeTalking":
-                member.talking = message.get("TalkingStatus") == "on"
-                await self._publish_live(number, "bridge.talking", None, member.out())
-            else:
+        elif name in ("ConfbridgeMute", "ConfbridgeUnmute"):
+            member = self.room(number).members.get(message.get("Channel", ""))
+            if member is not None:
                 member.muted = name == "ConfbridgeMute"
                 await self._publish_live(
                     number, "bridge.muted" if member.muted else "bridge.unmuted", None, member.out()
@@ -518,9 +526,7 @@ class BridgeService:
         variables = channel_variables(message)
         member = member_of(message, None)
         bridge_session = await self._open_session(number, "dial-in", None)
-        rows = [r for r in self._roll_of(bridge_session) if r.state in OPEN]
-        row = next((r for r in rows if r.channel == channel), None)
-        row = row or next((r for r in rows if r.id == variables.get(CALL_ID)), None)
+        row = self._open_row(number, channel, variables.get(CALL_ID))
         dialled_in = row is None
         if row is None:
             numbers = [member.number] if member.number else []
@@ -538,15 +544,20 @@ class BridgeService:
         else:
             self.writes.changed(row)
         member.participant_id = row.id
+        member.talking = self._early_talk.pop(channel, member.talking)
         self._wake(row.id)
         member.name, member.number = row.name or member.name, (row.numbers[0] if row.numbers else member.number)
         room.members[channel] = member
         who = member.name or member.number or "未知号码"
         summary = f"{who} 加入{self.bridges[number].name or '会议'}（{number}，{len(room.members)} 方）"
         await self._publish("bridge.joined", bridge_session, None, {"summary": summary} | _row(row) | member.out())
-        for talking in self._early_talk.pop(channel, []):
-            member.talking = talking
-            await self._publish_live(number, "bridge.talking", None, member.out())
+
+    def _open_row(self, number: str, channel: str, call_id: str | None) -> Participant | None:
+        """The running session's open roll-call row a channel in the bridge is: a pulled call's leg by its channel,
+        a convened invitee by the SB_CALL_ID its leg carries; None for a caller who dialled in."""
+        bridge_session = self._sessions.get(number)
+        rows = [r for r in self._roll_of(bridge_session) if r.state in OPEN] if bridge_session else []
+        return next((r for r in rows if r.channel == channel), None) or next((r for r in rows if r.id == call_id), None)
 
     async def _left(self, number: str, channel: str) -> None:
         room = self.rooms.get(number)
