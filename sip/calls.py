@@ -222,7 +222,7 @@ class CallService:
         task.add_done_callback(self._originations.discard)
 
     async def get(self, call_id: str) -> Call:
-        await self.writes.settle()
+        await self.writes.settle_row(Call, call_id)
         async with self.ctx.db.reader() as session:
             return await get_or_404(session, Call, call_id, what="呼叫", field="call_id")
 

@@ -51,6 +51,10 @@ class Ticker:
         async with self._lock:
             await self._flush()
 
+    @property
+    def flushing(self) -> bool:
+        return self._lock.locked()
+
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self.seconds)
@@ -75,6 +79,12 @@ class RowWrites:
 
     async def settle(self) -> None:
         await self.ticker.settle()
+
+    async def settle_row(self, model: type[Base], key: Any) -> None:
+        """`settle()` if this row has changes not yet written: reading one row that has none (a call ended a tick
+        ago, its recording being filed) need not write everyone else's in a transaction of its own."""
+        if (model, (key,)) in self._rows or self.ticker.flushing:
+            await self.settle()
 
     async def flush(self) -> None:
         if not self._rows:
