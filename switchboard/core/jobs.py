@@ -3,9 +3,9 @@ sender.
 
 A job table has `state`, `next_attempt_at`, `lease_until`, `worker`, `attempts` and `updated_at` columns. A row is
 due when it is `pending` and its next attempt has come, or `sending` with its lease run out (its worker died).
-Claiming takes due rows, when a read finds any, in one write transaction: `SELECT id ... LIMIT n FOR UPDATE SKIP
-LOCKED`, then `UPDATE ... SET state='sending', worker=me, lease_until=..., attempts=attempts+1 WHERE id IN (those)`
-(on SQLite the single writer, BEGIN IMMEDIATE, serialises claims; FOR UPDATE is not rendered there).
+Claiming takes due rows in one write transaction: `SELECT id ... LIMIT n FOR UPDATE SKIP LOCKED`, then `UPDATE ...
+SET state='sending', worker=me, lease_until=..., attempts=attempts+1 WHERE id IN (those)` (on SQLite the single
+writer, BEGIN IMMEDIATE, serialises claims; FOR UPDATE is not rendered there).
 """
 
 import random
@@ -44,11 +44,6 @@ async def claim(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    async with ctx.db.reader() as session:
-        # An idle worker polls every lane several times a second: a write transaction each time held SQLite's one
-        # writer (and the loop, some 5 ms) only to find nothing, so it looks first with a read.
-        if (await session.scalar(select(model.id).where(where, due).limit(1))) is None:
-            return []
     async with ctx.db.session() as session:
         # Two statements in one transaction: PostgreSQL may re-run an `IN (SELECT ... LIMIT)` subquery per row
         # and so claim more than `limit`; the ids locked first are exactly the ones updated.
