@@ -51,9 +51,10 @@ class Ticker:
         async with self._lock:
             await self._flush()
 
-    @property
-    def flushing(self) -> bool:
-        return self._lock.locked()
+    async def flushed(self) -> None:
+        """Wait until a flush under way (if any) has written its batch, without starting another."""
+        async with self._lock:
+            pass
 
     async def _loop(self) -> None:
         while True:
@@ -83,7 +84,8 @@ class RowWrites:
     async def settle_row(self, model: type[Base], key: Any) -> None:
         """`settle()` if this row has changes not yet written: reading one row that has none (a call ended a tick
         ago, its recording being filed) need not write everyone else's in a transaction of its own."""
-        if (model, (key,)) in self._rows or self.ticker.flushing:
+        await self.ticker.flushed()  # its last change may be in a batch being written (or put back by a failed one)
+        if (model, (key,)) in self._rows:
             await self.settle()
 
     async def flush(self) -> None:
