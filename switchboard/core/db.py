@@ -87,7 +87,7 @@ class Database:
         options: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
             # Each connection is a thread (aiosqlite) and its pragmas: readers beyond the pool kept (5 by default)
-            # were opened and closed again with every burst of API reads (some 7 % of a busy server's CPU).
+            # were opened and closed again with bursts of API reads (7 % of the server's CPU in one calls bench run).
             options.update(connect_args={"timeout": 30}, pool_size=SQLITE_POOL, max_overflow=SQLITE_POOL)
         else:
             options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
