@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sip.ami import AmiActionFailed, AmiLinkDown, AmiSession
 from sip.dialing import (
     CALL_ID,
+    DESK_LEG,
+    DIAL_LEG,
     DISPATCH_CONTEXT,
     HOLD_CONTEXT,
     INCIDENT_ID,
@@ -54,7 +56,6 @@ from switchboard.core.ticks import RowWrites
 log = logging.getLogger(__name__)
 
 REQUEUE_SECONDS = 120  # a call queued while the link was down is still placed if the link returns this soon
-DESK_LEG, DIAL_LEG = "-desk", "-dial"  # a call's channels are named <call id><leg> (Originate ChannelId)
 VOICE_CALLER = '"预警通知" <12379>'  # 12379: the national emergency warning number, what a voice call shows
 
 
@@ -221,7 +222,7 @@ class CallService:
         task.add_done_callback(self._originations.discard)
 
     async def get(self, call_id: str) -> Call:
-        await self.writes.settle()
+        await self.writes.settle_row(Call, call_id)
         async with self.ctx.db.reader() as session:
             return await get_or_404(session, Call, call_id, what="呼叫", field="call_id")
 

@@ -27,6 +27,22 @@ VOICE_PLAYS = "SB_VOICE_PLAYS"
 VOICE_WAIT = "SB_VOICE_WAIT"
 VOICE_OUTCOME = "SB_VOICE"
 
+# The uniqueids the control plane gives the channels it originates (Originate ChannelId / OtherChannelId): AMI
+# events name a channel by them, and manager.conf passes or drops a channel's events by them. A call's legs are
+# <call id>-desk (the desk, or a voice call's playing half) and <call id>-dial (a voice call's dialling half); a
+# convened invitee's Local channel is <participant id>-r<round> (the half that joins the bridge) and that plus -d
+# (the half that runs the dialling loop, whose Dial events nobody follows).
+DESK_LEG, DIAL_LEG = "-desk", "-dial"
+CONVENE_FAR_LEG = r"-r[0-9]+-d$"  # matches convene_far_leg(...)
+
+
+def convene_leg(participant_id: str, round_: int) -> str:
+    return f"{participant_id}-r{round_}"
+
+
+def convene_far_leg(participant_id: str, round_: int) -> str:
+    return f"{convene_leg(participant_id, round_)}-d"
+
 
 def inherited(name: str, value: object) -> str:
     """An Originate `Variable` that every channel dialled from this one inherits."""

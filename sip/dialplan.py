@@ -24,6 +24,7 @@ import jinja2
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from sip.dialing import CONVENE_FAR_LEG, DESK_LEG, DIAL_LEG
 from switchboard.core.config import Settings
 
 log = logging.getLogger(__name__)
@@ -401,14 +402,38 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-# AMI events the control plane subscribes to (sip/ami.py, sip/calls.py); manager.conf passes no others.
+# AMI events the control plane acts on (sip/ami.py, sip/calls.py, sip/fax/service.py, conference/bridges/service.py):
+# manager.conf passes no others (filtered by name, which Asterisk matches by hash: a regex per filter and event, as
+# the legacy `Event: X` filters were, cost Asterisk CPU on every event), and of some of them only the channels the
+# control plane follows. Lists answering an action are not filtered.
 AMI_EVENTS = (
-    "FullyBooted", "Shutdown", "Newchannel", "Hangup", "DialBegin", "DialEnd", "Hold", "Unhold",
-    "OriginateResponse", "UserEvent",
+    "FullyBooted", "Shutdown", "Hangup", "DialBegin", "DialEnd", "Hold", "Unhold", "OriginateResponse", "UserEvent",
     "ConfbridgeStart", "ConfbridgeEnd", "ConfbridgeJoin", "ConfbridgeLeave", "ConfbridgeTalking", "ConfbridgeMute",
     "ConfbridgeUnmute", "ConfbridgeRecord", "ConfbridgeStopRecord",
     "FAXStatus", "SendFAX", "ReceiveFAX",  # fax progress and results (sip/fax/service.py)
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """One manager.conf advanced `eventfilter`: `action` the events named `event` whose `header` matches `value`."""
+
+    action: str  # include, exclude
+    event: str
+    header: str
+    method: str  # exact, starts_with, ends_with, contains, regex
+    value: str
+
+
+AMI_EVENT_FILTERS = (
+    # Newchannel only tells which call a desk leg or a voice call's dialling half is (sip/calls.py); the channels
+    # it dials, and a convene leg's three channels, are learnt from DialBegin and the dialplan's UserEvents.
+    EventFilter("include", "Newchannel", "Uniqueid", "ends_with", DESK_LEG),
+    EventFilter("include", "Newchannel", "Uniqueid", "ends_with", DIAL_LEG),
+    # A convene leg's dialling loop reports its attempts as UserEvents; its Dial events concern nobody.
+    EventFilter("exclude", "DialBegin", "Uniqueid", "regex", CONVENE_FAR_LEG),
+    EventFilter("exclude", "DialEnd", "Uniqueid", "regex", CONVENE_FAR_LEG),
+)
 
 TEMPLATES = [
     "asterisk.conf", "modules.conf", "pjsip.conf", "extensions.conf", "confbridge.conf", "manager.conf",
@@ -467,6 +492,7 @@ def render(
         "ami_username": config_token(a.ami_username, "asterisk.ami_username"),
         "ami_secret": ami_secret(settings),
         "ami_events": AMI_EVENTS,
+        "ami_event_filters": AMI_EVENT_FILTERS,
         "passwords": phone_secrets(settings, definition),
         "fallbacks": resolve_fallbacks(definition, fallback),
         "trunks": {t.name: t for t in definition.trunks},

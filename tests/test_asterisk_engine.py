@@ -7,11 +7,15 @@ import socket
 import uuid
 
 import pytest
+from panoramisk.message import Message
 
 from sip import dialplan
+from sip.ami import AmiSession
+from sip.dialing import CALL_ID, DESK_LEG, DIAL_LEG, DISPATCH_CONTEXT, RING_TIMEOUT, TARGETS, inherited
 from sip.engine import Engine
 from sip.provision import find_runtime
 from switchboard.core import config
+from switchboard.core.ids import new_id
 from tests.support.asterisk_fixture import AsteriskHarness
 from tests.support.wait import until
 
@@ -129,6 +133,55 @@ async def test_reload_takes_a_new_extension_without_restart(asterisk: AsteriskHa
     finally:
         engine.definition = original
         await engine.reload()
+
+
+async def test_ami_passes_only_the_events_of_the_channels_followed(asterisk: AsteriskHarness) -> None:
+    """manager.conf's filters: two Local channels through the dispatch loop to the echo test, one named as a voice
+    call's legs (-desk / -dial), one as a convene leg (-r1 / -r1-d). The voice call's Newchannel and DialBegin pass;
+    the convene leg's do not, yet its UserEvents do; no event outside the list passes, nor any other Newchannel."""
+    ami = AmiSession(asterisk.ami_host, asterisk.ami_port, asterisk.ami_username, asterisk.ami_secret)
+    events: list[Message] = []
+    ami.on_event(events.append)
+    ami.start()
+    voice, convene = new_id(), new_id()
+    try:
+        await ami.wait_up(15)
+        for call_id, legs in ((voice, (DESK_LEG, DIAL_LEG)), (convene, ("-r1", "-r1-d"))):
+            await ami.action(
+                {
+                    "Action": "Originate",
+                    "Channel": f"Local/s@{DISPATCH_CONTEXT}/n",
+                    "Application": "Wait",
+                    "Data": "1",
+                    "Variable": [
+                        inherited(CALL_ID, call_id),
+                        inherited(TARGETS, f"Local/{asterisk.engine.definition.echo_test}@internal"),
+                        inherited(RING_TIMEOUT, 5),
+                    ],
+                    "Async": "true",
+                    "ChannelId": f"{call_id}{legs[0]}",
+                    "OtherChannelId": f"{call_id}{legs[1]}",
+                }
+            )
+
+        def gone(uniqueid: str) -> bool:
+            return any(e.get("Event") == "Hangup" and e.get("Uniqueid") == uniqueid for e in events)
+
+        await until(
+            lambda: gone(f"{voice}{DIAL_LEG}") and gone(f"{convene}-r1-d"),
+            timeout=20,
+            what=lambda: f"both dialling halves to hang up; events: {[e.get('Event') for e in events]}",
+        )
+    finally:
+        await ami.stop()
+    names = {str(e.get("Event")) for e in events}
+    assert names <= {*dialplan.AMI_EVENTS, "Newchannel"}, names
+    uniqueids = {name: {str(e.get("Uniqueid")) for e in events if e.get("Event") == name} for name in names}
+    assert {f"{voice}{DESK_LEG}", f"{voice}{DIAL_LEG}"} <= uniqueids["Newchannel"]
+    assert all(u.endswith((DESK_LEG, DIAL_LEG)) for u in uniqueids["Newchannel"]), uniqueids["Newchannel"]
+    assert f"{voice}{DIAL_LEG}" in uniqueids["DialBegin"] and f"{voice}{DIAL_LEG}" in uniqueids["DialEnd"]
+    assert not any(u.startswith(convene) for u in uniqueids["DialBegin"] | uniqueids["DialEnd"])
+    assert any(e.get("UserEvent") == "SwitchboardAttempt" and e.get("CallId") == convene for e in events)
 
 
 HOSTILE_NAME = 'x"),Hangup(),Set(GLOBAL(PWNED)=1);${SET(GLOBAL(PWNED)=2)}'

@@ -151,6 +151,9 @@ async def test_dial_in_tones_mute_kick_lock_and_recording(
             what=f"{WINDOW:g} s of the speaker's tone, prompts over, on every other phone",
             interval=0.25,
         )
+        # The speaker's tone lit it: ConfbridgeTalking passed manager.conf and its AMI lane, naming the participant.
+        lit = [e.data for e in desk.switchboard.bus.recent if e.type == "bridge.talking" and e.data.get("talking")]
+        assert ids["8001"] in {t["participant_id"] for t in lit}, lit
         for (phone, _), call in zip(phones, calls, strict=True):
             await phone.command("record", call=call, stop=True)
         await a.command("play_tone", call=calls[0], stop=True)

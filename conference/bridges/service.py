@@ -29,6 +29,8 @@ from sip.dialing import (
     RING_TIMEOUT,
     TARGETS,
     channel_variables,
+    convene_far_leg,
+    convene_leg,
     dial_result,
     inherited,
 )
@@ -101,7 +103,7 @@ class BridgeService:
         self._state_lock = asyncio.Lock()
         self._sessions: dict[str, BridgeSession] = {}  # bridge -> its running session
         self._rows: dict[str, Participant] = {}  # the running sessions' roll calls, by participant id
-        self._early_talk: dict[str, list[bool]] = {}  # channel -> talking it raised before its join was handled
+        self._early_talk: dict[str, bool] = {}  # channel -> talking it raised before its join was handled
         ami.on_event(self._on_event)
         ami.on_live_event({"ConfbridgeTalking"}, self._on_event)  # never behind a convene's joins
         ami.on_resync(self._resync)
@@ -257,8 +259,8 @@ class BridgeService:
                         "SB_ROLE=participant",
                     ],
                     "Async": "true",
-                    "ChannelId": _leg(row.id, round_),  # a channel's uniqueid names it to Hangup as well as its name
-                    "OtherChannelId": _far_leg(row.id, round_),
+                    "ChannelId": convene_leg(row.id, round_),  # its uniqueid names it to Hangup as well as its name
+                    "OtherChannelId": convene_far_leg(row.id, round_),
                 },
                 timeout=ring_seconds * len(row.numbers) + 30,
             )
@@ -269,7 +271,7 @@ class BridgeService:
             # Asterisk writes OriginateResponse straight to AMI, but the dialplan's UserEvents pass through its
             # message bus, so the response can overtake them: the tries are read once the dialling half of the
             # Local channel has hung up, which it does after its last UserEvent.
-            far_leg = _far_leg(row.id, round_)
+            far_leg = convene_far_leg(row.id, round_)
 
             async def far_leg_gone() -> bool | None:
                 return True if far_leg in self._gone else None
@@ -279,7 +281,7 @@ class BridgeService:
             return "engine_down"
         finally:
             self._progress.pop(row.id, None)
-            self._gone.difference_update({_leg(row.id, round_), _far_leg(row.id, round_)})
+            self._gone.difference_update({convene_leg(row.id, round_), convene_far_leg(row.id, round_)})
         row = self._rows.get(row.id, row)
         last = [t for t in row.tries if t.get("round") == round_]
         return (last[-1].get("result") if last else None) or "no_answer"
@@ -295,7 +297,7 @@ class BridgeService:
             row = self._rows.get(participant_id)
             if row is None or row.state != Presence.dialing:
                 return "joined"  # joined (and maybe left again), or no longer ours to follow
-            if _leg(participant_id, round_) in self._gone or _far_leg(participant_id, round_) in self._gone:
+            if {convene_leg(participant_id, round_), convene_far_leg(participant_id, round_)} & self._gone:
                 room = self.rooms.get(number)
                 return "locked" if room is not None and room.locked else "not_joined"
             return None
@@ -371,7 +373,8 @@ class BridgeService:
                     if (dialer := self._dialers.get(row.id)) is not None:
                         dialer.cancel()
                     with contextlib.suppress(AmiActionFailed):  # a leg still ringing stops ringing
-                        await self.ami.action({"Action": "Hangup", "Channel": _leg(row.id, row.rounds), "Cause": "16"})
+                        leg = convene_leg(row.id, row.rounds)
+                        await self.ami.action({"Action": "Hangup", "Channel": leg, "Cause": "16"})
         room = self.rooms.get(number)
         if room is not None and room.members:
             await self.ami.action({"Action": "ConfbridgeKick", "Conference": number, "Channel": "all"})
@@ -451,8 +454,24 @@ class BridgeService:
         number = message.get("Conference", "")
         if not name.startswith("Confbridge") or number not in self.bridges:
             return
+        if name == "ConfbridgeTalking":  # lights a member, nothing more: never waits for a join's writes
+            await self._talking(number, message)
+            return
         async with self._state_lock:
             await self._room_event(name, number, message)
+
+    async def _talking(self, number: str, message: Mapping[str, Any]) -> None:
+        """Told at once, even when it overtook its member's join (the live lane): the channel is in the bridge, and
+        its SB_CALL_ID names a convened invitee; the join, when handled, takes the state on."""
+        channel = message.get("Channel", "")
+        talking = message.get("TalkingStatus") == "on"
+        member = self.room(number).members.get(channel)
+        if member is None:
+            self._early_talk[channel] = talking
+            row = self._open_row(number, channel, channel_variables(message).get(CALL_ID))
+            member = member_of(message, row.id if row else None)
+        member.talking = talking
+        await self._publish_live(number, "bridge.talking", None, member.out())
 
     async def _room_event(self, name: str, number: str, message: Mapping[str, Any]) -> None:
         if name == "ConfbridgeStart":
@@ -464,17 +483,9 @@ class BridgeService:
         elif name == "ConfbridgeEnd":
             self.rooms.pop(number, None)
             await self._ended(number)
-        elif name in ("ConfbridgeTalking", "ConfbridgeMute", "ConfbridgeUnmute"):
-            channel = message.get("Channel", "")
-            member = self.room(number).members.get(channel)
-            if member is None:
-                if name == "ConfbridgeTalking":  # overtook its own join (the live lane): told after the join
-                    self._early_talk.setdefault(channel, []).append(message.get("TalkingStatus") == "on")
-                return
-            if name == "ConfbridgeTalking":
-                member.talking = message.get("TalkingStatus") == "on"
-                await self._publish_live(number, "bridge.talking", None, member.out())
-            else:
+        elif name in ("ConfbridgeMute", "ConfbridgeUnmute"):
+            member = self.room(number).members.get(message.get("Channel", ""))
+            if member is not None:
                 member.muted = name == "ConfbridgeMute"
                 await self._publish_live(
                     number, "bridge.muted" if member.muted else "bridge.unmuted", None, member.out()
@@ -515,9 +526,7 @@ class BridgeService:
         variables = channel_variables(message)
         member = member_of(message, None)
         bridge_session = await self._open_session(number, "dial-in", None)
-        rows = [r for r in self._roll_of(bridge_session) if r.state in OPEN]
-        row = next((r for r in rows if r.channel == channel), None)
-        row = row or next((r for r in rows if r.id == variables.get(CALL_ID)), None)
+        row = self._open_row(number, channel, variables.get(CALL_ID))
         dialled_in = row is None
         if row is None:
             numbers = [member.number] if member.number else []
@@ -535,15 +544,20 @@ class BridgeService:
         else:
             self.writes.changed(row)
         member.participant_id = row.id
+        member.talking = self._early_talk.pop(channel, member.talking)
         self._wake(row.id)
         member.name, member.number = row.name or member.name, (row.numbers[0] if row.numbers else member.number)
         room.members[channel] = member
         who = member.name or member.number or "未知号码"
         summary = f"{who} 加入{self.bridges[number].name or '会议'}（{number}，{len(room.members)} 方）"
         await self._publish("bridge.joined", bridge_session, None, {"summary": summary} | _row(row) | member.out())
-        for talking in self._early_talk.pop(channel, []):
-            member.talking = talking
-            await self._publish_live(number, "bridge.talking", None, member.out())
+
+    def _open_row(self, number: str, channel: str, call_id: str | None) -> Participant | None:
+        """The running session's open roll-call row a channel in the bridge is: a pulled call's leg by its channel,
+        a convened invitee by the SB_CALL_ID its leg carries; None for a caller who dialled in."""
+        bridge_session = self._sessions.get(number)
+        rows = [r for r in self._roll_of(bridge_session) if r.state in OPEN] if bridge_session else []
+        return next((r for r in rows if r.channel == channel), None) or next((r for r in rows if r.id == call_id), None)
 
     async def _left(self, number: str, channel: str) -> None:
         room = self.rooms.get(number)
@@ -602,7 +616,7 @@ class BridgeService:
         memory where they are, the others read): who vanished meanwhile has left, a session with nobody in its
         room and nobody left to dial has ended. Returns the invitees still to dial."""
         rooms: dict[str, Room] = {}
-        convened: dict[str, str] = {}  # participant id -> channel, from the convene leg's uniqueid (`_leg`)
+        convened: dict[str, str] = {}  # participant id -> channel, from the convene leg's uniqueid (`convene_leg`)
         for message in await self._list({"Action": "ConfbridgeListRooms"}):
             number = message.get("Conference", "")
             if message.get("Event") != "ConfbridgeListRooms" or number not in self.bridges:
@@ -720,16 +734,6 @@ class BridgeService:
         incident_id = bridge_session.incident_id if bridge_session else None
         base = {"bridge": number, "session_id": bridge_session.id if bridge_session else None}
         await self.ctx.bus.publish(Event(type_, incident_id=incident_id, actor=actor or "system", data=base | data))
-
-
-def _leg(participant_id: str, round_: int) -> str:
-    """The uniqueid of the Local channel convening this invitee in this round: the half that joins the bridge."""
-    return f"{participant_id}-r{round_}"
-
-
-def _far_leg(participant_id: str, round_: int) -> str:
-    """The half of that Local channel that runs the dialling loop."""
-    return f"{participant_id}-r{round_}-d"
 
 
 def _row(row: Participant) -> dict[str, Any]:

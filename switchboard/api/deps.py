@@ -2,7 +2,8 @@
 
 `create_app` composes the services once into `Services`; routes name what they use (`Calls`, `Bridges`, `Faxes`,
 `LineCheckRuns`, `VideoRooms`, `Outboxes`, `Recordings`) and get it typed, or a 503 in Chinese while that part is
-switched off.
+switched off. Every dependency is a coroutine: FastAPI runs a plain function in a worker thread, and the thread
+hand-offs of a request's five or six dependencies were 2.5 % of a busy server's CPU (BENCHMARKS.md, issue 16).
 """
 
 from collections.abc import Awaitable, Callable
@@ -55,7 +56,7 @@ def parts(connection: HTTPConnection) -> dict[str, bool]:
     return {"telephony": found.telephony.calls is not None, "video": found.video.enabled}
 
 
-def get_ctx(request: Request) -> Context:
+async def get_ctx(request: Request) -> Context:
     return services(request).ctx
 
 
@@ -68,40 +69,40 @@ def _switched_on(part: Part | None, off: str) -> Part:
 _TELEPHONY_OFF = "电话功能未启用（[asterisk] mode = off）"
 
 
-def get_calls(request: Request) -> CallService:
+async def get_calls(request: Request) -> CallService:
     return _switched_on(services(request).telephony.calls, _TELEPHONY_OFF)
 
 
-def get_bridges(request: Request) -> BridgeService:
+async def get_bridges(request: Request) -> BridgeService:
     return _switched_on(services(request).telephony.bridges, _TELEPHONY_OFF)
 
 
-def get_faxes(request: Request) -> FaxService:
+async def get_faxes(request: Request) -> FaxService:
     return _switched_on(services(request).telephony.faxes, _TELEPHONY_OFF + "，无法收发传真")
 
 
-def get_linechecks(request: Request) -> LineChecks:
+async def get_linechecks(request: Request) -> LineChecks:
     return _switched_on(services(request).telephony.linechecks, _TELEPHONY_OFF + "，无法巡检线路")
 
 
-def get_live_rooms(connection: HTTPConnection) -> LiveRooms:
+async def get_live_rooms(connection: HTTPConnection) -> LiveRooms:
     video = services(connection).video
     return _switched_on(video.live if video.enabled else None, "视频会商未启用（[janus] mode = off）")
 
 
-def get_outbox(request: Request) -> Outbox:
+async def get_outbox(request: Request) -> Outbox:
     return services(request).outbox
 
 
-def get_recordings(request: Request) -> RecordingStore:
+async def get_recordings(request: Request) -> RecordingStore:
     return services(request).recordings
 
 
-def get_sessions(request: Request) -> Sessions:
+async def get_sessions(request: Request) -> Sessions:
     return services(request).sessions
 
 
-def presented_token(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+async def presented_token(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     """The bearer token, or the browser session's cookie; a state-changing request by cookie needs its CSRF token.
     (`_bearer` is declared so that the API documentation offers the bearer scheme; `cookies.presented` reads.)"""
     token, by_cookie = cookies.presented(request.headers)

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from switchboard import console
-from switchboard.api.deps import VideoRooms, get_ctx, get_live_rooms, services
+from switchboard.api.deps import VideoRooms, get_live_rooms, services
 from switchboard.consultations import flows, janus_api
 from switchboard.consultations.models import Frame
 from switchboard.consultations.relay import Relay
@@ -38,7 +38,7 @@ async def page(request: Request, consultation_id: str, token: Annotated[str, Que
     try:
         if not token:
             raise Unauthorized("链接缺少会商令牌")
-        await flows.invite_of(get_ctx(request), consultation_id, token)
+        await flows.invite_of(services(request).ctx, consultation_id, token)
     except SwitchboardError as exc:
         return HTMLResponse(_REFUSED.format(reason=html.escape(exc.message)), status_code=exc.status)
     return console.page("consult.html", {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
@@ -54,7 +54,7 @@ async def session(
     """What the page shows before joining: the consultation, the invite's site and person, the sites' names."""
     if credentials is None:
         raise Unauthorized("链接缺少会商令牌")
-    return await flows.join_details(get_ctx(request), live, consultation_id, credentials.credentials)
+    return await flows.join_details(services(request).ctx, live, consultation_id, credentials.credentials)
 
 
 @router.websocket("/{consultation_id}/signal")
@@ -68,7 +68,7 @@ async def signal(websocket: WebSocket, consultation_id: str) -> None:
     await websocket.accept(janus_api.SUBPROTOCOL if janus_api.SUBPROTOCOL in offered else None)
     create: Frame | None = None
     try:
-        live = get_live_rooms(websocket)
+        live = await get_live_rooms(websocket)
         create = await asyncio.wait_for(_first(websocket), HELLO_SECONDS)
         if create.janus != "create" or not create.token:
             raise Unauthorized("链接缺少会商令牌")

@@ -51,6 +51,11 @@ class Ticker:
         async with self._lock:
             await self._flush()
 
+    async def flushed(self) -> None:
+        """Wait until a flush under way (if any) has written its batch, without starting another."""
+        async with self._lock:
+            pass
+
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self.seconds)
@@ -75,6 +80,13 @@ class RowWrites:
 
     async def settle(self) -> None:
         await self.ticker.settle()
+
+    async def settle_row(self, model: type[Base], key: Any) -> None:
+        """`settle()` if this row has changes not yet written: reading one row that has none (a call ended a tick
+        ago, its recording being filed) need not write everyone else's in a transaction of its own."""
+        await self.ticker.flushed()  # its last change may be in a batch being written (or put back by a failed one)
+        if (model, (key,)) in self._rows:
+            await self.settle()
 
     async def flush(self) -> None:
         if not self._rows:
