@@ -130,6 +130,8 @@ async def test_convene_from_the_page_then_mute_one_member(
 
         await until(hears_the_tone, timeout=30, what="王强 to hear 李明's tone", interval=0.25)
         member = bridge.locator(".members tr", has_text="李明")
+        await expect(member.locator(".talking-dot.on")).to_have_count(1, timeout=15_000)  # lit by bridge.talking
+        await expect(bridge.locator(".members tr", has_text="王强").locator(".talking-dot.on")).to_have_count(0)
         await member.locator(".mute").click()
         await expect(member.locator(".mic")).to_have_text("已静音", timeout=10_000)
         await until(lambda: not hears_the_tone(), timeout=15, what="李明's tone to stop reaching 王强", interval=0.25)
