@@ -61,6 +61,7 @@ from sip.dialing import DISPATCH_CONTEXT
 from sip.engine import Engine
 from sip.provision import provision
 from switchboard.core import config
+from tests.support.sipp import audio_sdp, reply
 
 with warnings.catch_warnings():  # deprecated in 3.11, still here: only to write the test tone
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -159,41 +160,8 @@ Content-Length: 0
 </scenario>
 """
 
-_OK = """  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=- 53655765 2353687637 IN IP4 [local_ip]
-s=-
-c=IN IP4 [media_ip]
-t=0 0
-m=audio {port} RTP/AVP 8
-a=rtpmap:8 PCMA/8000
-a=ptime:20
-
-]]></send>
-  <recv request="ACK" crlf="true"/>
-"""
-
-_ANSWER_BYE = """  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-"""
+_OK = reply("200 OK", contact=True, sdp=audio_sdp("{port}")) + '  <recv request="ACK" crlf="true"/>\n'
+_ANSWER_BYE = reply("200 OK", tag=False)
 
 
 def uas_scenario(name: str, port_keyword: str, media: str = "", talk_ms: int = 0, spread_ms: int = 0) -> str:

@@ -83,7 +83,7 @@ from sip.engine import Engine
 from switchboard.core import speech
 from switchboard.core.db import utcnow
 from switchboard.core.divisions import all_divisions
-from tests.support.voice_desks import NEVER_ANSWERS, desk_number, dtmf_pcap, scenario
+from tests.support.voice_desks import NEVER_ANSWERS, desk_number, dtmf_pcap, ring_of, scenario
 
 GROUP = "全省值班台"
 CONFIRMED_SHARE = 0.95
@@ -463,7 +463,7 @@ async def run(args: argparse.Namespace, work: Path, procs: Processes) -> dict[st
 
 def report(results: dict[str, Any], args: argparse.Namespace, load: tuple[str, str]) -> None:
     the_desks: list[Desk] = results["desks"]
-    never = [d.number for d in the_desks if d.number.endswith(f"{NEVER_ANSWERS:02d}")]
+    never = [d.number for d in the_desks if ring_of(d.number) == NEVER_ANSWERS]
     print(
         f"\nA notice by voice to {len(the_desks)} desks ({len(never)} never answer; the others ring 2-15 s, hear "
         f"{results['message_s']:.1f} s of message and the prompt, press 1 {results['listen_ms'] / 1000:.1f} s after "

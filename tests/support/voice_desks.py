@@ -17,10 +17,11 @@ RFC 4733 events of the key, in one RTP stream. Then it waits for Asterisk's BYE.
 import struct
 from pathlib import Path
 
+from tests.support.sipp import PCMA, TELEPHONE_EVENT, audio_sdp, reply
+
 NEVER_ANSWERS = 99  # the ring written into the number of a desk nobody answers: it rings out
 _PREFIX = "03516"  # Taiyuan's area code and a local exchange: every desk is reached through the trunk
 _SILENCE_PACKETS = 25  # 0.5 s of A-law before the key: what strict RTP needs to learn the stream
-_PT_PCMA, _PT_EVENT = 8, 101
 _FROM, _TO = bytes([10, 0, 0, 2]), bytes([10, 0, 0, 1])  # placeholders in the pcap: SIPp sends from its own
 
 
@@ -36,6 +37,17 @@ def ring_of(number: str) -> int:
 
 def scenario(listen_ms: int, pcap: Path) -> str:
     """The SIPp UAS scenario of every desk: ring as its number says, answer, press the key after `listen_ms`."""
+    answer = reply("180 Ringing", contact=True, extra="X-Desk: [$desk] [$uri]")
+    answer += '  <nop next="ringout" test="never"/>\n  <pause variable="ring_ms"/>\n'
+    answer += reply("200 OK", contact=True, sdp=audio_sdp("[media_port]", dtmf=True))
+    answer += f'''  <recv request="ACK" crlf="true"/>
+  <pause milliseconds="{listen_ms}"/>
+  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>
+  <recv request="BYE"/>
+'''
+    answer += reply("200 OK", tag=False) + '  <nop next="done"/>\n'
+    ringout = '  <label id="ringout"/>\n  <recv request="CANCEL"/>\n' + reply("200 OK")
+    ringout += reply("487 Request Terminated", cseq="CSeq: [$cseq] INVITE") + '  <recv request="ACK"/>\n'
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="voice notification desks">
   <recv request="INVITE" crlf="true">
@@ -47,83 +59,7 @@ def scenario(listen_ms: int, pcap: Path) -> str:
       <multiply assign_to="ring_ms" value="1000"/>
     </action>
   </recv>
-  <send><![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-X-Desk: [$desk] [$uri]
-Content-Length: 0
-
-]]></send>
-  <nop next="ringout" test="never"/>
-  <pause variable="ring_ms"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=- 53655765 2353687637 IN IP4 [local_ip]
-s=-
-c=IN IP4 [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP {_PT_PCMA} {_PT_EVENT}
-a=rtpmap:{_PT_PCMA} PCMA/8000
-a=rtpmap:{_PT_EVENT} telephone-event/8000
-a=fmtp:{_PT_EVENT} 0-16
-a=ptime:20
-a=sendrecv
-
-]]></send>
-  <recv request="ACK" crlf="true"/>
-  <pause milliseconds="{listen_ms}"/>
-  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>
-  <recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <nop next="done"/>
-  <label id="ringout"/>
-  <recv request="CANCEL"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <send><![CDATA[
-SIP/2.0 487 Request Terminated
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-CSeq: [$cseq] INVITE
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK"/>
-  <label id="done"/>
+{answer}{ringout}  <label id="done"/>
 </scenario>
 """
 
@@ -141,7 +77,7 @@ def dtmf_pcap(path: Path, digit: str = "1") -> Path:
         return bytes(first) + struct.pack(">HII", seq, timestamp, ssrc) + payload
 
     for i in range(_SILENCE_PACKETS):
-        packets.append((i * 0.02, rtp(_PT_PCMA, i == 0, stamp, b"\xd5" * 160)))
+        packets.append((i * 0.02, rtp(PCMA, i == 0, stamp, b"\xd5" * 160)))
         seq, stamp = seq + 1, stamp + 160
     start = _SILENCE_PACKETS * 0.02
     for i in range(8):  # 20 ms apart, durations 160 .. 1280 samples; the last one ends the key
@@ -149,7 +85,7 @@ def dtmf_pcap(path: Path, digit: str = "1") -> Path:
         payload = struct.pack(">BBH", event, (0x80 if end else 0) | 10, 160 * (i + 1))
         copies = 3 if end else 1
         for _ in range(copies):  # RFC 4733 2.5.1.4: the end is sent three times, same sequence number
-            packets.append((start + i * 0.02, rtp(_PT_EVENT, i == 0, stamp, payload)))
+            packets.append((start + i * 0.02, rtp(TELEPHONE_EVENT, i == 0, stamp, payload)))
         seq += 1
     path.write_bytes(_pcap(packets))
     return path
