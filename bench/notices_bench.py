@@ -23,9 +23,10 @@ For each of --lines, two runs, one after the other:
 Both runs are timed from the start (the Originates, the POST .../issue) until each desk's outcome is known to the
 controller (raw: the call's Hangup carrying the dialplan's SB_VOICE; Switchboard: the delivery row's delivered_at,
 or its updated_at when it failed). A second AMI link of the benchmark's sees every call of both runs alike: calls
-placed, their lengths, how many were up at once (line use = mean calls up / lines until 95 % confirmed). CPU is
-utime+stime from /proc of Asterisk, `switchboard serve` (raw: the benchmark's own process, which is the raw
-controller) and SIPp over each run.
+placed, their lengths, how many were up at once (line use: mean calls up / lines, from the start until every desk
+had been dialled once). CPU is utime+stime from /proc of Asterisk, `switchboard serve` (raw: the benchmark's own
+process, which is the raw controller) and SIPp over each run; the controller's CPU is also measured for 10 s
+before the run with nothing to do, and what the run took above that rate is given per call.
 """
 
 import argparse
@@ -166,14 +167,18 @@ class Watch:
     calls: dict[str, CallSeen] = field(default_factory=dict)
     ended: dict[str, asyncio.Future[str]] = field(default_factory=dict)  # raw calls waiting for their Hangup
 
+    first: dict[str, float] = field(default_factory=dict)  # desk number -> when its first call dialled it
+
     def reset(self) -> None:
-        self.start, self.calls = time.time(), {}
+        self.start, self.calls, self.first = time.time(), {}, {}
 
     def on_event(self, message: Message) -> None:
         unique = message.get("Uniqueid", "") or ""
+        now = time.time() - self.start
+        if message.get("Event") == "DialBegin" and unique.endswith(DIAL_LEG):  # the loop's half dials a desk
+            self.first.setdefault(message.get("DialString", "").partition("@")[0], now)
         if not unique.endswith(DESK_LEG):
             return
-        now = time.time() - self.start
         if message.get("Event") == "Newchannel":
             self.calls[unique] = CallSeen(now)
         elif message.get("Event") == "Hangup":
@@ -185,9 +190,9 @@ class Watch:
 
     def figures(self, until: float, lines: int) -> dict[str, float]:
         """Calls ended until `until` (95 % confirmed), and the mean share of the lines in use while desks still
-        waited for a call (until the last call placed by then: afterwards the lines only drain)."""
+        waited for their first call (afterwards the lines drain)."""
         ended = [c for c in self.calls.values() if c.down is not None and c.down <= until]
-        filled = max((c.up for c in self.calls.values() if c.up <= until), default=0.0)
+        filled = max(self.first.values(), default=0.0)
         busy = sum(max(0.0, min(c.down or filled, filled) - c.up) for c in self.calls.values())
         answered = [c.down - c.up for c in self.calls.values() if c.down is not None and c.outcome]
         return {
@@ -472,7 +477,8 @@ def report(results: dict[str, Any], args: argparse.Namespace, load: tuple[str, s
     )
     head = (
         f"{'lines':>5} {'path':12} {'confirmed':>9} {'95% s':>7} {'all s':>7} {'calls':>5} {'calls/min':>9} "
-        f"{'line use':>8} {'call s':>6} {'run s':>6} {'Asterisk':>8} {'control':>7} {'idle/s':>6} {'SIPp':>5}"
+        f"{'line use':>8} {'call s':>6} {'run s':>6} {'Asterisk':>8} {'control':>7} {'idle/s':>6} {'ms/call':>7} "
+        f"{'SIPp':>5}"
         "  never confirmed: given up after s"
     )
     print(head)
@@ -482,11 +488,13 @@ def report(results: dict[str, Any], args: argparse.Namespace, load: tuple[str, s
             others = sorted((o.at, n, o.state) for n, o in r.outcomes.items() if o.state != "confirmed")
             gave_up = ", ".join(f"{at:.0f}" + ("" if state == "failed" else f" ({state})") for at, _, state in others)
             w, cpu = r.watch, r.cpu
+            busy = cpu["control"] - cpu["control_idle_per_s"] * cpu["wall"]  # what the calls cost above idling
             print(
                 f"{lines:>5} {name:12} {len(confirmed):>4}/{len(r.outcomes):<4} {r.confirmed_at(CONFIRMED_SHARE):7.1f} "
                 f"{max(confirmed, default=math.nan):7.1f} {w['calls']:>5} {w['calls_per_min']:9.1f} "
                 f"{w['line_use']:8.2f} {w['answered_call_s']:6.1f} {cpu['wall']:6.0f} {cpu['asterisk']:8.1f} "
-                f"{cpu['control']:7.1f} {cpu['control_idle_per_s']:6.3f} {cpu['sipp']:5.1f}  {gave_up}"
+                f"{cpu['control']:7.1f} {cpu['control_idle_per_s']:6.3f} {busy * 1000 / w['calls']:7.0f} "
+                f"{cpu['sipp']:5.1f}  {gave_up}"
             )
         raw, product = paths["raw AMI"], paths["Switchboard"]
         ratio = product.confirmed_at(CONFIRMED_SHARE) / raw.confirmed_at(CONFIRMED_SHARE)
