@@ -244,6 +244,8 @@ class Lines:
 
 @dataclass
 class Rig:
+    """What both controllers run on: the engine, the desks, the benchmark's own AMI link and what it sees."""
+
     bench: Bench
     watch: Watch
     ami: Any
