@@ -371,7 +371,7 @@ class Bench:
         try:
             limits = httpx.Limits(max_connections=64)
             async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}", limits=limits, timeout=60) as http:
-                for _ in range(300):
+                for _ in range(600):  # a loaded machine takes a while to import and connect
                     with contextlib.suppress(httpx.TransportError):
                         health = (await http.get("/healthz")).json()
                         if health.get("components", {}).get("asterisk", {}).get("status") == "ok":
@@ -380,7 +380,7 @@ class Bench:
                         raise SystemExit(f"switchboard serve exited: {(self.work / 'server.log').read_text()[-800:]}")
                     await asyncio.sleep(0.1)
                 else:
-                    raise SystemExit("switchboard serve: AMI link not up after 30 s")
+                    raise SystemExit("switchboard serve: AMI link not up after 60 s")
                 login = {"username": "admin", "password": PASSWORD}
                 token = (await http.post("/api/v1/auth/token", json=login)).json()["access_token"]
                 http.headers["Authorization"] = f"Bearer {token}"
