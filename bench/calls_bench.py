@@ -61,6 +61,7 @@ from sip.dialing import DISPATCH_CONTEXT
 from sip.engine import Engine
 from sip.provision import provision
 from switchboard.core import config
+from tests.support.sipp import audio_sdp, reply
 
 with warnings.catch_warnings():  # deprecated in 3.11, still here: only to write the test tone
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -159,41 +160,8 @@ Content-Length: 0
 </scenario>
 """
 
-_OK = """  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=- 53655765 2353687637 IN IP4 [local_ip]
-s=-
-c=IN IP4 [media_ip]
-t=0 0
-m=audio {port} RTP/AVP 8
-a=rtpmap:8 PCMA/8000
-a=ptime:20
-
-]]></send>
-  <recv request="ACK" crlf="true"/>
-"""
-
-_ANSWER_BYE = """  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-"""
+_OK = reply("200 OK", contact=True, sdp=audio_sdp("{port}")) + '  <recv request="ACK" crlf="true"/>\n'
+_ANSWER_BYE = reply("200 OK", tag=False)
 
 
 def uas_scenario(name: str, port_keyword: str, media: str = "", talk_ms: int = 0, spread_ms: int = 0) -> str:
@@ -403,7 +371,7 @@ class Bench:
         try:
             limits = httpx.Limits(max_connections=64)
             async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}", limits=limits, timeout=60) as http:
-                for _ in range(300):
+                for _ in range(600):  # a loaded machine takes a while to import and connect
                     with contextlib.suppress(httpx.TransportError):
                         health = (await http.get("/healthz")).json()
                         if health.get("components", {}).get("asterisk", {}).get("status") == "ok":
@@ -412,7 +380,7 @@ class Bench:
                         raise SystemExit(f"switchboard serve exited: {(self.work / 'server.log').read_text()[-800:]}")
                     await asyncio.sleep(0.1)
                 else:
-                    raise SystemExit("switchboard serve: AMI link not up after 30 s")
+                    raise SystemExit("switchboard serve: AMI link not up after 60 s")
                 login = {"username": "admin", "password": PASSWORD}
                 token = (await http.post("/api/v1/auth/token", json=login)).json()["access_token"]
                 http.headers["Authorization"] = f"Bearer {token}"
