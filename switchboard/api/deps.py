@@ -1,8 +1,8 @@
 """Request dependencies: the caller, authenticated and authorised by role, and each service a route drives, typed.
 
 `create_app` composes the services once into `Services`; routes name what they use (`Calls`, `Bridges`, `Faxes`,
-`LineCheckRuns`, `VideoRooms`, `Outboxes`, `Recordings`) and get it typed, or a 503 in Chinese while that part is
-switched off.
+`LineCheckRuns`, `VideoRooms`, `Outboxes`, `Recordings`, `CameraRegistry`) and get it typed, or a 503 in Chinese
+while that part is switched off.
 """
 
 from collections.abc import Awaitable, Callable
@@ -21,6 +21,7 @@ from sip.fax.service import FaxService
 from switchboard.auth import cookies
 from switchboard.auth.models import Principal, Role
 from switchboard.auth.sessions import Sessions
+from switchboard.cameras.live import LiveCameras
 from switchboard.consultations.live import LiveRooms
 from switchboard.core.context import Context
 from switchboard.core.errors import Forbidden, Unauthorized, Unavailable
@@ -42,6 +43,7 @@ class Services:
     outbox: Outbox
     recordings: RecordingStore
     sessions: Sessions
+    cameras: LiveCameras
 
 
 def services(connection: HTTPConnection) -> Services:
@@ -97,6 +99,10 @@ def get_recordings(request: Request) -> RecordingStore:
     return services(request).recordings
 
 
+def get_cameras(request: Request) -> LiveCameras:
+    return services(request).cameras
+
+
 def get_sessions(request: Request) -> Sessions:
     return services(request).sessions
 
@@ -123,6 +129,7 @@ VideoRooms = Annotated[LiveRooms, Depends(get_live_rooms)]
 Outboxes = Annotated[Outbox, Depends(get_outbox)]
 Recordings = Annotated[RecordingStore, Depends(get_recordings)]
 SignIn = Annotated[Sessions, Depends(get_sessions)]
+CameraRegistry = Annotated[LiveCameras, Depends(get_cameras)]
 BearerToken = Annotated[str, Depends(presented_token)]
 
 ROLE_NAMES = {
