@@ -3,6 +3,7 @@ server with digest authentication, show up in the registry with their channels, 
 stop, take PTZ commands and stream live video on INVITE; our catalog goes up to an upper platform by cascade."""
 
 import asyncio
+import contextlib
 import socket
 import struct
 import time
@@ -145,14 +146,22 @@ async def test_a_device_registers_with_its_own_password_and_shows_its_channels_i
         await sim.stop()
 
 
-async def test_a_device_goes_offline_when_its_keepalives_stop(gb, api, tmp_path) -> None:
+@contextlib.asynccontextmanager
+async def _device_online(gb: Context, api: Any, tmp_path: Path, **options: str) -> AsyncIterator[tuple[Any, str, Any]]:
+    """A registered camera and its simulator, online with its three channels: (simulator, camera id, camera)."""
     http, tokens = api
     camera_id = await _camera(http, tokens)
-    sim = await gb28181_peers.device(
-        tmp_path / "device.jsonl", DEVICE_ID, PASSWORD, PLATFORM_ID, _port(gb), keepalive=str(KEEPALIVE)
-    ).start()
+    sim = gb28181_peers.device(tmp_path / "device.jsonl", DEVICE_ID, PASSWORD, PLATFORM_ID, _port(gb), **options)
     try:
-        await _online(http, tokens, camera_id, channels=3)
+        await sim.start()
+        yield sim, camera_id, await _online(http, tokens, camera_id, channels=3)
+    finally:
+        await sim.stop()
+
+
+async def test_a_device_goes_offline_when_its_keepalives_stop(gb, api, tmp_path) -> None:
+    http, tokens = api
+    async with _device_online(gb, api, tmp_path, keepalive=str(KEEPALIVE)) as (sim, camera_id, _):
         await until(lambda: len(sim.events("keepalive")) >= 3, timeout=20, what="three keepalives")
         events = gb.bus.listen()
         await sim.tell("silence")
@@ -163,8 +172,6 @@ async def test_a_device_goes_offline_when_its_keepalives_stop(gb, api, tmp_path)
         assert KEEPALIVE * MISSES <= took + 0.1 < KEEPALIVE * MISSES + 2, took
         camera = (await http.get(f"/api/v1/cameras/{camera_id}", headers=tokens["leader"])).json()
         assert not camera["online"] and camera["state_name"] == "离线（心跳超时）"
-    finally:
-        await sim.stop()
 
 
 async def _next(events: Any, kind: str) -> Any:
@@ -176,10 +183,7 @@ async def _next(events: Any, kind: str) -> Any:
 
 async def test_a_ptz_call_reaches_the_device_as_the_standard_ptz_cmd(gb, api, tmp_path) -> None:
     http, tokens = api
-    camera_id = await _camera(http, tokens)
-    sim = await gb28181_peers.device(tmp_path / "device.jsonl", DEVICE_ID, PASSWORD, PLATFORM_ID, _port(gb)).start()
-    try:
-        camera = await _online(http, tokens, camera_id, channels=3)
+    async with _device_online(gb, api, tmp_path) as (sim, camera_id, camera):
         dome = camera["channels"][0]["channel_id"]
         url = f"/api/v1/cameras/{camera_id}/channels/{dome}/ptz"
         moved = await http.post(url, json={"move": "up", "speed": 0xFA}, headers=tokens["duty_officer"])
@@ -203,44 +207,33 @@ async def test_a_ptz_call_reaches_the_device_as_the_standard_ptz_cmd(gb, api, tm
         async with gb.db.reader() as session:
             audited = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "camera.ptz"))).all()
         assert [entry.detail["ptz_cmd"] for entry in audited] == ["A50F010800FA00B7", "A50F0100000000B5"]
-    finally:
-        await sim.stop()
 
 
 async def test_a_device_over_tcp_registers_and_streams_ps_over_rtp_until_nobody_watches(gb, api, tmp_path) -> None:
-    http, tokens = api
-    camera_id = await _camera(http, tokens)
-    sim = await gb28181_peers.device(
-        tmp_path / "device.jsonl", DEVICE_ID, PASSWORD, PLATFORM_ID, _port(gb), transport="tcp"
-    ).start()
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", 0))
-    receiver.setblocking(False)
     platform = gb.app.state.services.cameras.platform  # type: ignore[attr-defined]
-    try:
-        camera = await _online(http, tokens, camera_id, channels=3)
-        channel = camera["channels"][1]["channel_id"]
-        stream = await platform.play(DEVICE_ID, channel, "127.0.0.1", receiver.getsockname()[1])
-        again = await platform.play(DEVICE_ID, channel, "127.0.0.1", receiver.getsockname()[1])
-        assert again is stream and stream.watchers == 2, "a second watcher shares the stream"
-        [invite] = sim.events("invite")
-        assert f"y={stream.ssrc}" in invite["offer"] and "a=rtpmap:96 PS/90000" in invite["offer"]
-        assert invite["subject"] == f"{channel}:{stream.ssrc},{PLATFORM_ID}:0"
-        packet = await until(lambda: _datagram(receiver), timeout=30, what="RTP from the device")
-        version, payload_type, _, _, ssrc = struct.unpack("!BBHII", packet[:12])
-        assert version >> 6 == 2 and payload_type & 0x7F == 96 and ssrc == int(stream.ssrc)
-        payloads = await _collect(receiver, seconds=3.0)
-        packs = sum(payload.startswith(b"\x00\x00\x01\xba") for payload in payloads)  # MPEG-PS pack headers
-        assert len(payloads) >= 30 and packs >= 2 and any(b"\x00\x00\x01\xe0" in p for p in payloads), (
-            f"{len(payloads)} packets, {packs} packs: the payload is MPEG-PS carrying a video PES"
-        )
-        assert not await platform.release(channel), "one watcher left: the stream stays"
-        assert await platform.release(channel)
-        await until(lambda: sim.events("bye"), timeout=10, what="BYE at the device")
-        await until(lambda: _silent(receiver), timeout=10, what="the stream to stop")
-    finally:
-        receiver.close()
-        await sim.stop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(("127.0.0.1", 0))
+        receiver.setblocking(False)
+        async with _device_online(gb, api, tmp_path, transport="tcp") as (sim, _, camera):
+            channel = camera["channels"][1]["channel_id"]
+            stream = await platform.play(DEVICE_ID, channel, "127.0.0.1", receiver.getsockname()[1])
+            again = await platform.play(DEVICE_ID, channel, "127.0.0.1", receiver.getsockname()[1])
+            assert again is stream and stream.watchers == 2, "a second watcher shares the stream"
+            [invite] = sim.events("invite")
+            assert f"y={stream.ssrc}" in invite["offer"] and "a=rtpmap:96 PS/90000" in invite["offer"]
+            assert invite["subject"] == f"{channel}:{stream.ssrc},{PLATFORM_ID}:0"
+            packet = await until(lambda: _datagram(receiver), timeout=30, what="RTP from the device")
+            version, payload_type, _, _, ssrc = struct.unpack("!BBHII", packet[:12])
+            assert version >> 6 == 2 and payload_type & 0x7F == 96 and ssrc == int(stream.ssrc)
+            payloads = await _collect(receiver, seconds=3.0)
+            packs = sum(payload.startswith(b"\x00\x00\x01\xba") for payload in payloads)  # MPEG-PS pack headers
+            assert len(payloads) >= 30 and packs >= 2 and any(b"\x00\x00\x01\xe0" in p for p in payloads), (
+                f"{len(payloads)} packets, {packs} packs: the payload is MPEG-PS carrying a video PES"
+            )
+            assert not await platform.release(channel), "one watcher left: the stream stays"
+            assert await platform.release(channel)
+            await until(lambda: sim.events("bye"), timeout=10, what="BYE at the device")
+            await until(lambda: _silent(receiver), timeout=10, what="the stream to stop")
 
 
 def _datagram(sock: socket.socket) -> bytes | None:
@@ -268,13 +261,10 @@ async def _silent(sock: socket.socket) -> bool:
 
 @pytest.mark.upper(UPPER_PASSWORD)
 async def test_the_upper_platform_sees_our_registration_and_our_catalog(gb, api, tmp_path) -> None:
-    http, tokens = api
+    http, _ = api
     upper = gb.upper
-    camera_id = await _camera(http, tokens)
-    sim = await gb28181_peers.device(tmp_path / "device.jsonl", DEVICE_ID, PASSWORD, PLATFORM_ID, _port(gb)).start()
     live = gb.app.state.services.cameras  # type: ignore[attr-defined]
-    try:
-        await _online(http, tokens, camera_id, channels=3)
+    async with _device_online(gb, api, tmp_path):
         await until(lambda: upper.events("registered"), timeout=20, what="our registration at the upper platform")
         assert (await http.get("/healthz")).json()["components"]["gb28181:upper"]["status"] == "ok"
         await until(lambda: upper.events("keepalive"), timeout=20, what="our keepalive at the upper platform")
@@ -288,8 +278,6 @@ async def test_the_upper_platform_sees_our_registration_and_our_catalog(gb, api,
         assert {item["ParentID"] for item in catalog["items"]} == {DEVICE_ID}
         assert {item["Status"] for item in catalog["items"]} == {"ON"}
         assert live.upper.state == "registered"
-    finally:
-        await sim.stop()
 
 
 @pytest.mark.upper("wrong-pass")
