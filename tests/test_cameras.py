@@ -208,6 +208,10 @@ async def test_a_ptz_call_reaches_the_device_as_the_standard_ptz_cmd(gb, api, tm
             audited = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "camera.ptz"))).all()
         assert [entry.detail["ptz_cmd"] for entry in audited] == ["A50F010800FA00B7", "A50F0100000000B5"]
 
+        assert (await http.delete(f"/api/v1/cameras/{camera_id}", headers=tokens["admin"])).status_code == 204
+        await until(lambda: any(k["status"] == 403 for k in sim.events("keepalive")), timeout=10,
+                    what="the removed device's keepalives refused")  # fmt: skip
+
 
 async def test_a_device_over_tcp_registers_and_streams_ps_over_rtp_until_nobody_watches(gb, api, tmp_path) -> None:
     platform = gb.app.state.services.cameras.platform  # type: ignore[attr-defined]

@@ -216,6 +216,10 @@ class Platform:
 
     # --- requests we send -----------------------------------------------------------------------------------------
 
+    def forget(self, device_id: str) -> None:
+        """The registry no longer has this device: it must register (and be let in) again."""
+        self.devices.pop(device_id, None)
+
     def device(self, device_id: str) -> Device:
         found = self.devices.get(device_id)
         if found is None:
@@ -334,7 +338,7 @@ class Platform:
                 if reason:
                     del self.devices[device_id]
                     log.info("device %s offline: %s", device_id, reason)
-                    await self.directory.offline(device_id, reason)
+                    self._spawn(self.directory.offline(device_id, reason))  # a failure there must not stop the watch
 
     def _spawn(self, work: Awaitable[None]) -> None:
         async def guarded() -> None:

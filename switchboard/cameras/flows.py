@@ -75,12 +75,16 @@ async def change(ctx: Context, live: LiveCameras, camera_id: str, data: CameraPa
         return await _out(session, camera)
 
 
-async def remove(ctx: Context, camera_id: str, actor: str) -> None:
+async def remove(ctx: Context, live: LiveCameras, camera_id: str, actor: str) -> None:
     async with ctx.db.session() as session:
         camera = await get_or_404(session, Camera, camera_id, what="摄像机", field="camera_id")
-        detail = {"name": camera.name, "device_id": camera.device_id}
+        device_id = camera.device_id
         await session.delete(camera)
-        await audit.record(session, actor, "camera.delete", "camera", camera_id, detail)
+        await audit.record(
+            session, actor, "camera.delete", "camera", camera_id, {"name": camera.name, "device_id": device_id}
+        )
+    if live.platform is not None and device_id:
+        live.platform.forget(device_id)
 
 
 async def move(ctx: Context, live: LiveCameras, camera_id: str, channel_id: str, data: PtzIn, actor: str) -> str:

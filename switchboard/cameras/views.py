@@ -39,8 +39,8 @@ async def change(ctx: Ctx, live: CameraRegistry, camera_id: str, data: CameraPat
 
 
 @router.delete("/{camera_id}", status_code=204)
-async def remove(ctx: Ctx, camera_id: str, who: Admin) -> Response:
-    await flows.remove(ctx, camera_id, who.username)
+async def remove(ctx: Ctx, live: CameraRegistry, camera_id: str, who: Admin) -> Response:
+    await flows.remove(ctx, live, camera_id, who.username)
     return Response(status_code=204)
 
 
