@@ -7,6 +7,7 @@ from recording.models import Recording
 from sip.fax.models import Fax
 from sip.models import Call
 from switchboard.auth.models import User
+from switchboard.cameras.models import Camera, CameraChannel
 from switchboard.core.audit.models import AuditEntry, AuditHead
 from switchboard.core.db import Base
 from switchboard.directory.models import ContactPoint, DutyShift, Group, GroupMember, Organisation, Person
@@ -19,6 +20,8 @@ __all__ = [
     "Base",
     "BridgeSession",
     "Call",
+    "Camera",
+    "CameraChannel",
     "Consultation",
     "ContactPoint",
     "Delivery",

@@ -23,6 +23,8 @@ from switchboard.auth import views as auth_views
 from switchboard.auth.sessions import Sessions
 from switchboard.bridges import views as bridge_views
 from switchboard.calls import views as call_views
+from switchboard.cameras import views as camera_views
+from switchboard.cameras.live import LiveCameras
 from switchboard.consultations import page as consultation_page
 from switchboard.consultations import views as consultation_views
 from switchboard.core.context import Context
@@ -50,7 +52,8 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
     outbox = Outbox(  # tests and plug-ins add channels: outbox.add
         ctx, configured_channels(ctx.settings), OutboxSettings.configured(ctx.settings)
     )
-    composed = Services(ctx, telephony, video, outbox, recordings, Sessions(ctx))
+    cameras = LiveCameras(ctx)
+    composed = Services(ctx, telephony, video, outbox, recordings, Sessions(ctx), cameras)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,6 +68,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
         if (voice := telephony.voice_channel()) is not None:
             await outbox.add(voice)
         await video.start()
+        await cameras.start()
         await outbox.start()
         try:
             yield
@@ -74,6 +78,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await outbox.stop()
+            await cameras.stop()
             await video.stop()
             await telephony.stop()
             await ctx.db.close()
@@ -103,6 +108,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
     app.include_router(consultation_page.router)
     app.include_router(fax_views.router, responses=errors.RESPONSES)
     app.include_router(linecheck_views.router, responses=errors.RESPONSES)
+    app.include_router(camera_views.router, responses=errors.RESPONSES)
     app.include_router(feed_views.router)
     app.include_router(live.router)
     app.include_router(console.router)
@@ -120,6 +126,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
             components["asterisk"] = asterisk
         if (janus := video.health()) is not None:
             components["janus"] = janus
+        components |= cameras.health()
         links = outbox.health()
         for name in CHANNEL_NAMES.keys() | links.keys():  # every warning channel: its link, or "off" (not configured)
             components[f"channel:{name}"] = links.get(name) or {"status": "off", "error": "未配置"}

@@ -1,9 +1,10 @@
 """Request dependencies: the caller, authenticated and authorised by role, and each service a route drives, typed.
 
 `create_app` composes the services once into `Services`; routes name what they use (`Calls`, `Bridges`, `Faxes`,
-`LineCheckRuns`, `VideoRooms`, `Outboxes`, `Recordings`) and get it typed, or a 503 in Chinese while that part is
-switched off. Every dependency is a coroutine: FastAPI runs a plain function in a worker thread, and the thread
-hand-offs of a request's five or six dependencies were 2.5 % of a busy server's CPU (BENCHMARKS.md, issue 16).
+`LineCheckRuns`, `VideoRooms`, `Outboxes`, `Recordings`, `CameraRegistry`) and get it typed, or a 503 in Chinese
+while that part is switched off. Every dependency is a coroutine: FastAPI runs a plain function in a worker thread,
+and the thread hand-offs of a request's five or six dependencies were 2.5 % of a busy server's CPU (BENCHMARKS.md,
+issue 16).
 """
 
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from sip.fax.service import FaxService
 from switchboard.auth import cookies
 from switchboard.auth.models import Principal, Role
 from switchboard.auth.sessions import Sessions
+from switchboard.cameras.live import LiveCameras
 from switchboard.consultations.live import LiveRooms
 from switchboard.core.context import Context
 from switchboard.core.errors import Forbidden, Unauthorized, Unavailable
@@ -43,6 +45,7 @@ class Services:
     outbox: Outbox
     recordings: RecordingStore
     sessions: Sessions
+    cameras: LiveCameras
 
 
 def services(connection: HTTPConnection) -> Services:
@@ -98,6 +101,10 @@ async def get_recordings(request: Request) -> RecordingStore:
     return services(request).recordings
 
 
+async def get_cameras(request: Request) -> LiveCameras:
+    return services(request).cameras
+
+
 async def get_sessions(request: Request) -> Sessions:
     return services(request).sessions
 
@@ -124,6 +131,7 @@ VideoRooms = Annotated[LiveRooms, Depends(get_live_rooms)]
 Outboxes = Annotated[Outbox, Depends(get_outbox)]
 Recordings = Annotated[RecordingStore, Depends(get_recordings)]
 SignIn = Annotated[Sessions, Depends(get_sessions)]
+CameraRegistry = Annotated[LiveCameras, Depends(get_cameras)]
 BearerToken = Annotated[str, Depends(presented_token)]
 
 ROLE_NAMES = {

@@ -380,6 +380,44 @@ class LineCheckSettings(_Section):
         return value
 
 
+# ---- [gb28181]: the GB/T 28181 platform side (conference/gb28181, switchboard/cameras)
+
+GB_ID = r"^\d{20}$"
+
+
+class Gb28181Settings(_Section):
+    enabled: bool = Field(
+        False, description="Run the GB/T 28181 SIP server cameras, NVRs and lower platforms register to"
+    )
+    sip_id: str = Field(
+        "34020000002000000001",
+        pattern=GB_ID,
+        description="Our 20-digit SIP id (GB/T 28181 coding: centre code, industry, type 200 for a platform); its "
+        "first ten digits are the SIP domain and the digest realm devices authenticate in",
+    )
+    host: str = Field("127.0.0.1", description="Address the SIP server listens on (UDP and TCP) and announces")
+    port: int = Field(15060, ge=0, le=65535, description="SIP port, UDP and TCP (5060 is Asterisk's); 0: any free one")
+    keepalive_seconds: float = Field(60.0, gt=0, le=3600, description="Keepalive interval devices are configured with")
+    keepalive_misses: int = Field(3, ge=1, le=20, description="Missed keepalives after which a device is offline")
+    query_seconds: float = Field(
+        8.0, gt=0, le=60, description="How long a device may take to answer a query or command"
+    )
+    upper_id: str = Field("", description="Cascade: the upper platform's 20-digit SIP id; empty: no cascade")
+    upper_host: str = Field("", description="Cascade: the upper platform's SIP address")
+    upper_port: int = Field(5060, ge=1, le=65535, description="Cascade: the upper platform's SIP port")
+    upper_transport: Literal["UDP", "TCP"] = Field("UDP", description="Cascade: transport to the upper platform")
+    upper_password: str = Field("", description="Cascade: our password at the upper platform (set via environment)")
+    upper_expires: int = Field(3600, ge=60, le=86400, description="Cascade: registration lifetime asked for, seconds")
+    upper_keepalive_seconds: float = Field(60.0, gt=0, le=3600, description="Cascade: our keepalive interval upward")
+
+    @field_validator("upper_id")
+    @classmethod
+    def _upper_id_digits(cls, value: str) -> str:
+        if value and not (len(value) == 20 and value.isdigit()):
+            raise ValueError("须为 20 位数字的国标编码")
+        return value
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     paths: PathSettings = PathSettings()
@@ -397,6 +435,7 @@ class Settings(_Section):
     voice: VoiceSettings = VoiceSettings()
     network: NetworkSettings = NetworkSettings()
     linecheck: LineCheckSettings = LineCheckSettings()
+    gb28181: Gb28181Settings = Gb28181Settings()
 
     @property
     def var_path(self) -> Path:
