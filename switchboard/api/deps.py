@@ -25,6 +25,7 @@ from switchboard.consultations.live import LiveRooms
 from switchboard.core.context import Context
 from switchboard.core.errors import Forbidden, Unauthorized, Unavailable
 from switchboard.linechecks.service import LineChecks
+from switchboard.notices.live import Notices
 from switchboard.telephony import Telephony
 from switchboard.video import Video
 
@@ -42,6 +43,7 @@ class Services:
     outbox: Outbox
     recordings: RecordingStore
     sessions: Sessions
+    notices: Notices
 
 
 def services(connection: HTTPConnection) -> Services:
