@@ -222,7 +222,8 @@ async def confirm(
             return False
         notice = await session.get(Notice, row.notice_id)
         assert notice is not None
-        by = str(row.escalated.get(address) or row.name)
+        came_on = await session.get(Delivery, delivery_id) if delivery_id else None
+        by = str(row.escalated.get(came_on.recipient if came_on else address) or row.name)
         row.state, row.confirmed_channel, row.confirmed_address = RecipientState.confirmed, channel, address
         row.confirmed_by, row.confirmed_at, row.reason, row.updated_at = by, at, "", utcnow()
         if delivery_id:
@@ -233,8 +234,9 @@ async def confirm(
             )
         name = CHANNEL_NAMES.get(channel, channel)
         withdrawn = await _withdraw(session, row.id, f"已通过{name}确认，撤回")
-        who = row.name if by == row.name else f"{row.name}（由{by}代为确认）"
-        summary = f"{who} 确认收到{title(notice)}：{name} {address}，{how}，{_clock(at)}"
+        summary = f"{row.name} 确认收到{title(notice)}：{name} {address}，{how}，{_clock(at)}"
+        if by != row.name:
+            summary += f"，由{by}代为确认"
         if withdrawn:
             summary += f"；撤回其他渠道未发出的 {len(withdrawn)} 条"
         confirmed = event(

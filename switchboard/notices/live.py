@@ -93,8 +93,8 @@ class Notices:
                 "fax": f"收到请致电值班室或短信回复编号 {notice.code}",
             }.get(channel, f"收到请点击确认：{links.url(self.ctx.settings, delivery_id)}")
         text = f"【通知】{body}" + (f"\n{how}" if how else "")
-        if channel == voice.NAME:
-            text = f"通知。{notice.subject}。{notice.text}" if about is None else body
+        if channel == voice.NAME:  # read out, then the dialplan's "收到请按1，重听请按2"
+            text = "通知：" + body.replace("\n", "。")
         html = None
         if channel == "email" and notice.confirm:
             link = links.url(self.ctx.settings, delivery_id)
@@ -292,7 +292,8 @@ class Notices:
     async def _escalate(self, notice: Notice, row: NoticeRecipient, step: policies.Step, mine: list[Delivery]) -> None:
         """Take the tier: the leader's deliveries on this row, or a desk row told who is unreachable."""
         now = utcnow()
-        waited = int((now - notice.created_at).total_seconds() // 60)
+        seconds = (now - notice.created_at).total_seconds()
+        waited = f"{seconds:.0f} 秒" if seconds < 120 else f"{seconds // 60:.0f} 分钟"
         reason = _reason(row, mine) or "未确认"
         async with self.ctx.db.session() as session:
             taken = await session.execute(
@@ -307,7 +308,7 @@ class Notices:
                 summary, added = await self._to_leader(session, notice, row, step)
             else:
                 summary, added = await self._to_parent(session, notice, row, step)
-            summary = f"{title_of(notice, row)} {waited} 分钟未确认，第 {step.tier} 级：{summary}"
+            summary = f"{title_of(notice, row)} {waited}未确认，第 {step.tier} 级：{summary}"
             escalated = flows.event(
                 notice,
                 "escalated",
