@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.message import Message as Mail
 from pathlib import Path
@@ -26,7 +27,7 @@ from broadcast.outbox import Outbox
 from switchboard.api.app import create_app
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
-from switchboard.notices import links
+from switchboard.notices import flows, links
 from switchboard.notices.live import Notices
 from tests.conftest import add_users, fresh_database_url, headers_for, settings_for
 from tests.support.channel_peers import Recorder, Smsc
@@ -276,3 +277,55 @@ async def test_bad_notices_are_refused_naming_the_field(room: Room) -> None:
     assert unknown.status_code in (404, 422) and unknown.json()["field"] == "contact_ids.0"
     listed = (await room.http.get("/api/v1/notices", headers=room.tokens["leader"])).json()
     assert listed == []  # nothing refused was written
+
+
+async def test_a_tier_due_while_the_server_was_down_fires_at_its_start(
+    request: pytest.FixtureRequest, tmp_path: Path, smsc_factory: Any
+) -> None:
+    """The server stops right after the issue; the tier falls due while it is down; the next server takes it on its
+    first look (the rows are the whole state), and puts it on record."""
+    url = await fresh_database_url("sqlite", request, tmp_path)
+    settings = settings_for(tmp_path, url, **NOTICES | {"SWITCHBOARD_NOTICES_POLICIES": "告知=parent:sms@3"})
+    smsc = smsc_factory(receipt_delay=0.1)
+    first = Context.from_settings(settings)
+    app = create_app(first)
+    async with app.router.lifespan_context(app):
+        outbox: Outbox = app.state.services.outbox
+        gateway = SmsChannel("127.0.0.1", smsc.port, "switchboard", "secret", source_addr="12379", name="smpp")
+        await outbox.add(CarrierRouter([gateway], {}, default="smpp"))
+        await until(lambda: outbox.health()["sms"]["status"] == "ok", timeout=10, what="the SMPP link to bind")
+        tokens = headers_for(first, await add_users(first))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as http:
+            files = {"file": ("contacts.csv", DIRECTORY.encode(), "text/csv")}
+            await http.post("/api/v1/directory/import", files=files, headers=tokens["duty_officer"])
+            found = {
+                c["name"]: c["id"]
+                for c in (await http.get("/api/v1/directory/contacts", headers=tokens["leader"])).json()
+            }
+            now = utcnow().replace(microsecond=0)
+            shift = {"org_code": "140100", "person_id": found["周敏"], "role": "值班员", "starts_at": now.isoformat()}
+            shift["ends_at"] = now.replace(year=now.year + 1).isoformat()
+            await http.post("/api/v1/directory/roster", json=shift, headers=tokens["duty_officer"])
+            body = {"subject": "停机", "text": "停机维护。", "contact_ids": [found["李明"]], "channels": ["sms"]}
+            answer = await http.post("/api/v1/notices", json=body | {"policy": "告知"}, headers=tokens["duty_officer"])
+            assert answer.status_code == 201, answer.text
+            notice = answer.json()
+        await outbox.stop()
+    await first.db.close()
+    due = datetime.fromisoformat(notice["created_at"]) + timedelta(seconds=3)
+    await until(lambda: utcnow() > due, timeout=10, what="the tier to fall due while no server runs")
+    second = Context.from_settings(settings)
+    before = await flows.board(second, notice["id"])
+    assert [i["name"] for i in before.model_dump()["items"]] == ["李明"] and before.items[0].tier == 1
+    app = create_app(second)
+    async with app.router.lifespan_context(app):
+
+        async def escalated() -> Any:
+            board = await flows.board(second, notice["id"])
+            return board if len(board.items) == 2 else None
+
+        board = await until(escalated, timeout=10, what="the overdue tier to fire at the start")
+    await second.db.close()
+    told = next(i for i in board.items if i.role == "desk")
+    assert told.name == "周敏" and board.items[0].tier == 2
+    assert [d.channel for d in told.deliveries] == ["sms"]
