@@ -10,14 +10,12 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import expect
 
-from broadcast.channels.carriers import CarrierRouter
-from broadcast.channels.sms import SmsChannel
 from switchboard.api.app import create_app
 from switchboard.core.context import Context
 from tests.conftest import add_users, fresh_database_url, headers_for, settings_for
+from tests.support.channel_peers import sms_gateway
 from tests.support.screenshots import screenshot
 from tests.support.served import served
-from tests.support.wait import until
 from tests.test_console import CHROMIUM, console_page, sign_in
 
 NUMBER = "13800000001"
@@ -31,17 +29,7 @@ async def notice_app(request: pytest.FixtureRequest, tmp_path: Path, smsc_factor
     smsc = smsc_factory(receipt_delay=0.1, reply=f"{NUMBER}=收到")
     async with app.router.lifespan_context(app):
         services = app.state.services
-        gateway = SmsChannel(
-            "127.0.0.1",
-            smsc.port,
-            "switchboard",
-            "secret",
-            source_addr="12379",
-            name="smpp",
-            on_mobile_originated=services.notices.on_reply,
-        )
-        await services.outbox.add(CarrierRouter([gateway], {}, default="smpp"))
-        await until(lambda: services.outbox.health()["sms"]["status"] == "ok", timeout=10, what="the SMPP bind")
+        await sms_gateway(services.outbox, smsc, services.notices.on_reply)
         headers_for(ctx, await add_users(ctx))
         yield app
         await services.outbox.stop()

@@ -20,9 +20,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from broadcast.channels.carriers import CarrierRouter
 from broadcast.channels.email import EmailChannel
-from broadcast.channels.sms import SmsChannel
 from broadcast.outbox import Outbox
 from switchboard.api.app import create_app
 from switchboard.core.context import Context
@@ -30,7 +28,7 @@ from switchboard.core.db import utcnow
 from switchboard.notices import flows, links
 from switchboard.notices.live import Notices
 from tests.conftest import add_users, fresh_database_url, headers_for, settings_for
-from tests.support.channel_peers import Recorder, Smsc
+from tests.support.channel_peers import Recorder, Smsc, sms_gateway
 from tests.support.wait import until
 
 NOTICES = {
@@ -93,18 +91,8 @@ async def room(
     async with app.router.lifespan_context(app):
         services = app.state.services
         outbox: Outbox = services.outbox
-        gateway = SmsChannel(
-            "127.0.0.1",
-            smsc.port,
-            "switchboard",
-            "secret",
-            source_addr="12379",
-            name="smpp",
-            on_mobile_originated=services.notices.on_reply,  # as configuration wires it
-        )
-        await outbox.add(CarrierRouter([gateway], {}, default="smpp"))
+        await sms_gateway(outbox, smsc, services.notices.on_reply)
         await outbox.add(EmailChannel("127.0.0.1", controller.port, "yjglj@switchboard.local", rate_per_second=50))
-        await until(lambda: outbox.health()["sms"]["status"] == "ok", timeout=10, what="the SMPP link to bind")
         tokens = headers_for(ctx, await add_users(ctx))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as http:
             files = {"file": ("contacts.csv", DIRECTORY.encode(), "text/csv")}
@@ -291,9 +279,7 @@ async def test_a_tier_due_while_the_server_was_down_fires_at_its_start(
     app = create_app(first)
     async with app.router.lifespan_context(app):
         outbox: Outbox = app.state.services.outbox
-        gateway = SmsChannel("127.0.0.1", smsc.port, "switchboard", "secret", source_addr="12379", name="smpp")
-        await outbox.add(CarrierRouter([gateway], {}, default="smpp"))
-        await until(lambda: outbox.health()["sms"]["status"] == "ok", timeout=10, what="the SMPP link to bind")
+        await sms_gateway(outbox, smsc)
         tokens = headers_for(first, await add_users(first))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as http:
             files = {"file": ("contacts.csv", DIRECTORY.encode(), "text/csv")}

@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from broadcast.channels.carriers import CarrierRouter
-from broadcast.channels.sms import SmsChannel
 from switchboard.core.db import utcnow
 from tests.support.asterisk_fixture import AsteriskHarness
+from tests.support.channel_peers import sms_gateway
 from tests.support.phone_client import PhoneProcess
 from tests.support.telephony_fixture import Desk, register, switchboard_on
 from tests.support.wait import until
@@ -147,17 +146,7 @@ async def test_a_person_confirmed_by_sms_is_not_called_again(
     confirmed by SMS, and the voice call's second round is never placed (her voice delivery withdrawn)."""
     outbox = desk.app.state.services.outbox
     smsc = smsc_factory(receipt_delay=0.1, reply=f"{REPLYING}=收到")
-    gateway = SmsChannel(
-        "127.0.0.1",
-        smsc.port,
-        "switchboard",
-        "secret",
-        source_addr="12379",
-        name="smpp",
-        on_mobile_originated=desk.app.state.services.notices.on_reply,
-    )
-    await outbox.add(CarrierRouter([gateway], {}, default="smpp"))
-    await until(lambda: outbox.health()["sms"]["status"] == "ok", timeout=10, what="the SMPP link to bind")
+    await sms_gateway(outbox, smsc, desk.app.state.services.notices.on_reply)
     found = await people(desk)
     async with PhoneProcess() as phone:
         await register(phone, asterisk, "8006", "never")

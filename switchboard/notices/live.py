@@ -226,23 +226,25 @@ class Notices:
         await self._complete(notice)
 
     async def _progress(self, notice: Notice, row: NoticeRecipient, mine: list[Delivery]) -> None:
-        """Reached on some channel: notified; attempts counted. Published live when it changed."""
-        state = RecipientState.notified if any(d.state in REACHED for d in mine) else RecipientState.pending
+        """Reached on some channel: notified; attempts counted. Published live when it changed, audited when the
+        state did."""
+        state = RecipientState.notified if any(_reached(d) for d in mine) else RecipientState.pending
         attempts = sum(d.attempts for d in mine)
         if (state, attempts) == (row.state, row.attempts):
             return
+        progress = flows.event(
+            notice, "progress", flows.SYSTEM, recipient_id=row.id, name=row.name, state=state, attempts=attempts
+        )
         async with self.ctx.db.session() as session:
             await session.execute(
                 update(NoticeRecipient)
                 .where(NoticeRecipient.id == row.id, NoticeRecipient.state.not_in(FINAL))
                 .values(state=state, attempts=attempts, updated_at=utcnow())
             )
+            if state != row.state:
+                await flows.record(session, notice, progress, ("notice_recipient", row.id))
         row.state, row.attempts = state, attempts
-        await self.ctx.bus.publish(
-            flows.event(
-                notice, "progress", flows.SYSTEM, recipient_id=row.id, name=row.name, state=state, attempts=attempts
-            )
-        )
+        await self.ctx.bus.publish(progress)
 
     async def _settle(
         self,
@@ -257,7 +259,7 @@ class Notices:
         if any(d.state in UNSETTLED or (d.channel == voice.NAME and d.state == DeliveryState.sent) for d in mine):
             if not (notice.confirm_by and now >= notice.confirm_by):
                 return
-        reached = any(d.state in REACHED for d in mine)
+        reached = any(_reached(d) for d in mine)
         if notice.confirm and reached:
             last_tier = max((s.after_seconds for s in steps if s.tier <= row.tier), default=0.0)
             wait = timedelta(seconds=last_tier + self.ctx.settings.notices.wait_seconds)
@@ -269,6 +271,9 @@ class Notices:
         else:
             state = RecipientState.unconfirmed if notice.confirm else RecipientState.reached
         reason = "" if state == RecipientState.reached else _reason(row, mine)
+        settled = flows.event(
+            notice, "progress", flows.SYSTEM, recipient_id=row.id, name=row.name, state=state, reason=reason
+        )
         async with self.ctx.db.session() as session:
             done = await session.execute(
                 update(NoticeRecipient)
@@ -282,12 +287,9 @@ class Notices:
                 .where(Delivery.notice_recipient_id == row.id, Delivery.state == DeliveryState.pending)
                 .values(state=DeliveryState.cancelled, last_error="确认时限已过，不再发送", updated_at=utcnow())
             )
+            await flows.record(session, notice, settled, ("notice_recipient", row.id))
         row.state, row.reason = state, reason
-        await self.ctx.bus.publish(
-            flows.event(
-                notice, "progress", flows.SYSTEM, recipient_id=row.id, name=row.name, state=state, reason=reason
-            )
-        )
+        await self.ctx.bus.publish(settled)
 
     async def _escalate(self, notice: Notice, row: NoticeRecipient, step: policies.Step, mine: list[Delivery]) -> None:
         """Take the tier: the leader's deliveries on this row, or a desk row told who is unreachable."""
@@ -416,6 +418,11 @@ async def _units(session: AsyncSession, org_code: str) -> tuple[list[Organisatio
 
 def title_of(notice: Notice, row: NoticeRecipient) -> str:
     return f"{flows.title(notice)}：{row.org_name}{row.name}"
+
+
+def _reached(delivery: Delivery) -> bool:
+    """The delivery reached its recipient (a voice row merely sent is a call still ringing)."""
+    return delivery.state in REACHED and not (delivery.channel == voice.NAME and delivery.state == DeliveryState.sent)
 
 
 def _voice_confirmed(mine: list[Delivery]) -> Delivery | None:
