@@ -5,7 +5,7 @@ connectors apart from routing): a channel only turns one rendered message for on
 reports what the peer said, and says how its peer is (`health`).
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -44,9 +44,22 @@ class SendResult:
     via: str = ""  # the gateway that carried it, where a channel routes over several (SMS by carrier)
 
 
-# A delivery receipt arriving later: (channel name, remote id, delivered?, detail). delivered None: the recipient
-# was reached and did not confirm (a voice call answered, no key pressed). The detail is kept on the row.
-ReceiptHandler = Callable[[str, str, bool | None, str], Awaitable[None]]
+class ReceiptHandler(Protocol):
+    """A delivery receipt arriving later: (channel name, remote id, delivered?, detail). delivered None: the
+    recipient was reached and did not confirm (a voice call answered, no key pressed). The detail is kept on the
+    row; `via` is the address that reached the recipient where there were several (the number that answered a
+    voice call) and `at` when they were reached (the key pressed), both kept on the row too."""
+
+    def __call__(
+        self,
+        channel: str,
+        remote_id: str,
+        delivered: bool | None,
+        detail: str,
+        *,
+        via: str = "",
+        at: datetime | None = None,
+    ) -> Awaitable[None]: ...
 
 
 class Channel(Protocol):

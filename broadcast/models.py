@@ -2,7 +2,8 @@
 
 A warning row is one CAP message (Alert, Update or Cancel) on its way from draft to issued; an Update or Cancel is
 a row of its own that names the message it replaces. A delivery row is one recipient on one channel: the outbox's
-unit of work and its idempotency key.
+unit of work and its idempotency key. It belongs to a warning, or to a notice's recipient (switchboard/notices, whose
+rows the outbox hands to the composer the wiring gives it): one outbox, one set of channels, for both.
 """
 
 from datetime import datetime
@@ -59,7 +60,9 @@ class DeliveryState(StrEnum):
     unconfirmed = "unconfirmed"  # sent on a channel with receipts, and none came in time (a late one still counts),
     # or a voice call answered and never confirmed
     failed = "failed"  # permanent failure, or attempts exhausted
-    cancelled = "cancelled"  # its warning was cancelled or superseded before it went out
+    cancelled = "cancelled"  # its warning was cancelled or superseded before it went out, or the notice's recipient
+    # confirmed on another channel first (withdrawn)
+    confirmed = "confirmed"  # the recipient confirmed on this row (a notice: key 1, an SMS reply, the signed link)
 
 
 DELIVERY_STATE_NAMES = {
@@ -70,6 +73,7 @@ DELIVERY_STATE_NAMES = {
     DeliveryState.unconfirmed: "未收到回执",
     DeliveryState.failed: "失败",
     DeliveryState.cancelled: "已取消",
+    DeliveryState.confirmed: "已确认",
 }
 
 
@@ -106,6 +110,7 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("warning_id", "channel", "recipient", name="uq_deliveries_key"),
+        UniqueConstraint("notice_recipient_id", "channel", "recipient", name="uq_deliveries_notice_key"),
         Index("ix_deliveries_claim", "channel", "state", "next_attempt_at"),
         Index("ix_deliveries_remote", "channel", "remote_id"),
     )
@@ -113,7 +118,9 @@ class Delivery(Base):
     # The row id is the idempotency key handed to the channel (Message.delivery_id); the unique
     # (warning_id, channel, recipient) makes one row, and so one send, per recipient and channel.
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    warning_id: Mapped[str] = mapped_column(ForeignKey("warnings.id", ondelete="CASCADE"))
+    warning_id: Mapped[str | None] = mapped_column(ForeignKey("warnings.id", ondelete="CASCADE"))
+    # or the notice recipient (switchboard/notices) it is for; no foreign key: the engine layer names no domain table
+    notice_recipient_id: Mapped[str | None] = mapped_column(String(26), index=True)
     channel: Mapped[str] = mapped_column(String(32))
     recipient: Mapped[str] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(String(16))

@@ -26,6 +26,12 @@ Writes. The claim is a transaction of its own, taken ahead for many rows (`_Lane
 are written in batches, one transaction per tick (`broadcast/writes.py`, which says what that costs in the crash
 window). What the API reads is at most one tick (`tick_seconds`, 50 ms) behind the peers.
 
+Rows of a notice's recipient (`notice_recipient_id` instead of `warning_id`) go through the same lanes; their
+message comes from the `compose` the wiring hands over (switchboard/notices renders them: broadcast knows no
+notices), and an outbox without one (a `broadcast.worker` process) leaves them to the server's. Rows withdrawn after
+their send (the recipient confirmed elsewhere) are cancelled by their owner, who tells the outbox (`withdrawn`) so a
+channel still working on one (a voice call's later rounds) stops.
+
 Receipts. Channels report receipts by remote id; a receipt that overtakes its row's result is held briefly and
 applied with it. A row sent on a channel with receipts that gets none within `receipt_timeout_seconds` becomes
 `unconfirmed` (a receipt that comes later still moves it to delivered or failed).
@@ -38,9 +44,9 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -53,7 +59,7 @@ from switchboard.core.events import Event
 from switchboard.core.ids import new_id
 from switchboard.core.ticks import Ticker
 
-from .channel import Channel, SendResult
+from .channel import Channel, Message, SendResult
 from .models import Delivery, DeliveryState, PublicWarning
 from .pace import Pace
 from .render import MAX_SMS_PARTS, MessageFactory
@@ -62,6 +68,8 @@ from .writes import RECEIPTED, DeliveryWrites
 log = logging.getLogger(__name__)
 
 UNSETTLED = (DeliveryState.pending, DeliveryState.sending)
+# (delivery id, notice recipient id, channel, recipient address) -> the message of a row that is not a warning's
+Compose = Callable[[str, str, str, str], Awaitable[Message]]
 COMPLETION_SECONDS = 1.0  # how often warnings whose rows changed are checked for completion
 
 
@@ -104,7 +112,8 @@ class _Lane:
 @dataclass(frozen=True)
 class _Claimed:
     id: str
-    warning_id: str
+    warning_id: str | None
+    notice_recipient_id: str | None
     recipient: str
     attempts: int
     resumed: bool  # re-claimed after another worker's lease ran out
@@ -118,8 +127,10 @@ class Outbox:
         channels: Iterable[Channel] = (),
         settings: OutboxSettings | None = None,
         worker_id: str | None = None,
+        compose: Compose | None = None,
     ) -> None:
         self.ctx = ctx
+        self.compose = compose  # set by the wiring before start: the notices' composer
         self.settings = settings or OutboxSettings()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
         self.lanes: dict[str, _Lane] = {c.name: _Lane(c) for c in channels}
@@ -184,6 +195,14 @@ class Outbox:
         """New rows were written: look now rather than at the next poll."""
         self._wake.set()
 
+    def withdrawn(self, delivery_ids: Iterable[str]) -> None:
+        """Rows their owner has cancelled after the send: a channel still working on one (a voice call's later
+        rounds) stops. Only this process's channels hear it."""
+        for lane in self.lanes.values():
+            if (withdraw := getattr(lane.channel, "withdraw", None)) is not None:
+                for delivery_id in delivery_ids:
+                    withdraw(delivery_id)
+
     # --- the lane loop ---
 
     async def _run(self, lane: _Lane) -> None:
@@ -216,17 +235,23 @@ class Outbox:
             await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
 
     async def _claim(self, channel: str, limit: int) -> list[_Claimed]:
+        where = Delivery.channel == channel
+        if self.compose is None:  # notice rows wait for an outbox that can render them
+            where &= Delivery.warning_id.is_not(None)
         rows = await jobs.claim(
             self.ctx,
             Delivery,
-            where=Delivery.channel == channel,
+            where=where,
             limit=limit,
             worker=self.worker_id,
             lease_seconds=self.settings.lease_seconds,
-            returning=(Delivery.warning_id, Delivery.recipient),
+            returning=(Delivery.warning_id, Delivery.notice_recipient_id, Delivery.recipient),
         )
         now = time.monotonic()
-        return [_Claimed(r.id, r.warning_id, r.recipient, r.attempts, r.attempts > 1, now) for r in rows]
+        return [
+            _Claimed(r.id, r.warning_id, r.notice_recipient_id, r.recipient, r.attempts, r.attempts > 1, now)
+            for r in rows
+        ]
 
     async def _release_stale(self, lane: _Lane) -> bool:
         """A send started later than a quarter of the lease after its claim might still run when the lease ends,
@@ -272,6 +297,11 @@ class Outbox:
     async def _attempt(self, lane: _Lane, row: _Claimed) -> SendResult:
         channel = lane.channel
         try:
+            if row.warning_id is None:  # a notice's row: the notices render it
+                assert self.compose is not None and row.notice_recipient_id is not None
+                return await self._send(
+                    lane, await self.compose(row.id, row.notice_recipient_id, channel.name, row.recipient)
+                )
             warning = await self._warning(row.warning_id)
         except Exception as exc:  # noqa: BLE001 - the database may be back next time
             return SendResult(False, detail=f"{type(exc).__name__}: {exc}"[:500])
@@ -280,6 +310,10 @@ class Outbox:
         except Exception as exc:  # noqa: BLE001 - what cannot be rendered now will not render next time
             log.exception("cannot render delivery %s", row.id)
             return SendResult(False, permanent=True, detail=f"无法生成消息：{exc}"[:500])
+        return await self._send(lane, message)
+
+    async def _send(self, lane: _Lane, message: Message) -> SendResult:
+        channel = lane.channel
         await lane.pace.wait(channel.rate_per_second)  # right before the send, in this task: the spacing promised
         try:
             async with asyncio.timeout(self.settings.lease_seconds / 2):
@@ -322,9 +356,18 @@ class Outbox:
             self._swept = time.monotonic()
             await self._sweep_unconfirmed()
 
-    async def on_receipt(self, channel: str, remote_id: str, delivered: bool | None, detail: str) -> None:
+    async def on_receipt(
+        self,
+        channel: str,
+        remote_id: str,
+        delivered: bool | None,
+        detail: str,
+        *,
+        via: str = "",
+        at: datetime | None = None,
+    ) -> None:
         """A channel's delivery receipt: written with the next tick's results."""
-        self.writes.receipt(channel, remote_id, delivered, detail)
+        self.writes.receipt(channel, remote_id, delivered, detail, via, at)
 
     async def _sweep_unconfirmed(self) -> None:
         """Rows sent on a channel with receipts whose receipt has not come within the timeout: unconfirmed."""
@@ -357,6 +400,7 @@ class Outbox:
         if not self.writes.touched:
             return
         touched, self.writes.touched = self.writes.touched, set()
+        touched.discard(None)  # type: ignore[arg-type]  # a notice's rows: the notices follow their own
         events = []
         async with self.ctx.db.session() as session:
             for warning_id in touched:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
@@ -61,6 +61,7 @@ _RECEIPT = (
         delivered_at=bindparam("b_delivered"),
         last_error=bindparam("b_error"),
         updated_at=bindparam("b_at"),
+        via=func.coalesce(bindparam("b_via"), _T.c.via),  # the number that answered a call; else what carried it
     )
 )
 _KNOWN_REMOTES = 200_000  # remote id -> warning id of this worker's recent sends (a 100,000-recipient warning fits)
@@ -74,6 +75,7 @@ class Receipt:
     detail: str
     at: datetime
     arrived: float  # monotonic, for holding an early one
+    via: str = ""
 
 
 class DeliveryWrites:
@@ -114,8 +116,16 @@ class DeliveryWrites:
         self._retry.append(self._row(row_id, at, via, b_error=error, b_next=next_at, b_undo=undo))
         self.touched.add(warning_id)
 
-    def receipt(self, channel: str, remote_id: str, delivered: bool | None, detail: str) -> None:
-        self._receipts.append(Receipt(channel, remote_id, delivered, detail, utcnow(), time.monotonic()))
+    def receipt(
+        self,
+        channel: str,
+        remote_id: str,
+        delivered: bool | None,
+        detail: str,
+        via: str = "",
+        at: datetime | None = None,
+    ) -> None:
+        self._receipts.append(Receipt(channel, remote_id, delivered, detail, at or utcnow(), time.monotonic(), via))
 
     # --- the flush ---
 
@@ -190,4 +200,5 @@ def _receipt_row(receipt: Receipt) -> dict[str, Any]:
         "b_delivered": receipt.at if receipt.delivered else None,
         "b_error": receipt.detail or ("" if receipt.delivered else "回执：未送达"),
         "b_at": receipt.at,
+        "b_via": receipt.via or None,
     }

@@ -13,6 +13,7 @@ from switchboard.core.db import Base
 from switchboard.directory.models import ContactPoint, DutyShift, Group, GroupMember, Organisation, Person
 from switchboard.incidents.models import Incident, Report, TimelineEntry
 from switchboard.linechecks.models import LineCheck
+from switchboard.notices.models import Notice, NoticeRecipient
 
 __all__ = [
     "AuditEntry",
@@ -32,6 +33,8 @@ __all__ = [
     "Incident",
     "Invite",
     "LineCheck",
+    "Notice",
+    "NoticeRecipient",
     "Organisation",
     "Participant",
     "Person",

@@ -56,9 +56,13 @@ class Receipts:
 
     def __init__(self) -> None:
         self.got: dict[str, tuple[bool | None, str]] = {}
+        self.via: dict[str, str] = {}  # the number that answered
 
-    async def __call__(self, channel: str, remote_id: str, delivered: bool | None, detail: str) -> None:
+    async def __call__(
+        self, channel: str, remote_id: str, delivered: bool | None, detail: str, *, via: str = "", at: Any = None
+    ) -> None:
         self.got[remote_id] = (delivered, detail)
+        self.via[remote_id] = via
 
     async def of(self, remote_id: str, timeout: float = 60) -> tuple[bool | None, str]:
         return await until(lambda: self.got.get(remote_id), timeout=timeout, what=f"the receipt of {remote_id}")
@@ -156,6 +160,7 @@ async def test_pressing_1_confirms_and_the_call_is_recorded_and_filed(
         delivered, detail = await call.receipt()
         await call.phone.wait_for("call_state", call=call.call, state="disconnected", timeout=15)
     assert delivered is True and detail.startswith("已确认：按1（号码 8002，") and detail.endswith("播放 1 遍）")
+    assert call.receipts.via[call.delivery_id] == "8002"
     ended = await voice_call_ended(desk)
     assert ended["state"] == "ended" and ended["cause"] == "confirmed" and ended["number"] == "8002"
     assert ended["summary"].startswith("语音通知 王强：已确认")

@@ -22,15 +22,17 @@ from switchboard.core.config import Settings
 from switchboard.core.outbound import OutboundPolicy
 
 from ..channel import Channel
+from .gateway import MobileOriginatedHandler
 
 
-def from_settings(settings: Settings) -> list[Channel]:
+def from_settings(settings: Settings, on_mobile_originated: MobileOriginatedHandler | None = None) -> list[Channel]:
     """The channels the [channels] section turns on. The SMS gateways (SMPP, CMPP, SMGP, SGIP) become one channel,
-    "sms", that routes each number to its carrier's gateway ([channels] sms_routes)."""
+    "sms", that routes each number to its carrier's gateway ([channels] sms_routes); each hands the messages
+    phones send to it (replies) to `on_mobile_originated`."""
     c = settings.channels
     policy = OutboundPolicy.from_settings(settings)
     channels: list[Channel] = []
-    if gateways := _sms_gateways(settings):
+    if gateways := _sms_gateways(settings, on_mobile_originated):
         from .carriers import CarrierRouter
 
         routes = _pairs(c.sms_routes)
@@ -78,7 +80,7 @@ def _pairs(text: str) -> dict[str, str]:
     return dict(pair.strip().split("=", 1) for pair in text.split(",") if "=" in pair)
 
 
-def _sms_gateways(settings: Settings) -> list[Channel]:
+def _sms_gateways(settings: Settings, on_mobile_originated: MobileOriginatedHandler | None) -> list[Channel]:
     c = settings.channels
     gateways: list[Channel] = []
     if c.sms_host:
@@ -96,6 +98,7 @@ def _sms_gateways(settings: Settings) -> list[Channel]:
                 bind=c.sms_bind,
                 rate_per_second=c.sms_rate_per_second,
                 name="smpp",
+                on_mobile_originated=on_mobile_originated,
             )
         )
     if c.cmpp_host:
@@ -111,6 +114,7 @@ def _sms_gateways(settings: Settings) -> list[Channel]:
                 service_id=c.cmpp_service_id,
                 version=c.cmpp_version,
                 rate_per_second=c.cmpp_rate_per_second,
+                on_mobile_originated=on_mobile_originated,
             )
         )
     if c.smgp_host:
@@ -125,6 +129,7 @@ def _sms_gateways(settings: Settings) -> list[Channel]:
                 src_term_id=c.smgp_src_term_id,
                 service_id=c.smgp_service_id,
                 rate_per_second=c.smgp_rate_per_second,
+                on_mobile_originated=on_mobile_originated,
             )
         )
     if c.sgip_host:
@@ -145,6 +150,7 @@ def _sms_gateways(settings: Settings) -> list[Channel]:
                 listen_login_name=c.sgip_listen_login_name,
                 listen_password=c.sgip_listen_password,
                 rate_per_second=c.sgip_rate_per_second,
+                on_mobile_originated=on_mobile_originated,
             )
         )
     return gateways

@@ -11,7 +11,9 @@ gives a send half a lease. send() takes a line and starts the call; the receipt 
 delivered (which number, when), answered without 1 -> unconfirmed, nobody answering in any round -> failed, saying
 why. At most `[voice] lines` calls are up at once, counted from the send to the last round's end; with every line
 busy, send() asks the outbox to come back later (retry_after), which costs the row no attempt. A call still going
-when the channel stops is not followed further: its row stays sent and the receipt sweep makes it unconfirmed.
+when the channel stops is not followed further: its row stays sent and the receipt sweep makes it unconfirmed. A
+row withdrawn (its notice's recipient confirmed on another channel) gets no further round and no receipt; the
+round already ringing runs out.
 """
 
 import asyncio
@@ -67,6 +69,7 @@ class VoiceChannel:
         self._lines = asyncio.Semaphore(settings.lines)
         self._calls = Background()
         self._on_receipt: ReceiptHandler | None = None
+        self._withdrawn: set[str] = set()
 
     async def start(self, on_receipt: ReceiptHandler) -> None:
         self._on_receipt = on_receipt
@@ -74,6 +77,10 @@ class VoiceChannel:
     async def stop(self) -> None:
         self._on_receipt = None
         await self._calls.cancel()
+
+    def withdraw(self, delivery_id: str) -> None:
+        """No more rounds for this delivery (the recipient confirmed elsewhere), and no receipt."""
+        self._withdrawn.add(delivery_id)
 
     def health(self) -> dict[str, str]:
         return self._health() if self._on_receipt is not None else {"status": "down", "error": NOT_STARTED}
@@ -121,9 +128,14 @@ class VoiceChannel:
                 if answer.number is not None or round_ == rounds:
                     break
                 await asyncio.sleep(self.settings.retry_seconds)
+                if message.delivery_id in self._withdrawn:
+                    break
         finally:
             if held:
                 self._lines.release()
+        if message.delivery_id in self._withdrawn:
+            self._withdrawn.discard(message.delivery_id)
+            return
         await self._report(message.delivery_id, answer, rounds)
 
     async def _report(self, delivery_id: str, answer: Answer, rounds: int) -> None:
@@ -132,9 +144,11 @@ class VoiceChannel:
         if answer.confirmed_at is not None:
             when = answer.confirmed_at.astimezone(BEIJING)
             detail = f"已确认：按1（号码 {answer.number}，{when:%H:%M:%S}，播放 {answer.plays} 遍）"
-            await self._on_receipt(NAME, delivery_id, True, detail)
+            await self._on_receipt(NAME, delivery_id, True, detail, via=answer.number or "", at=answer.confirmed_at)
         elif answer.number is not None:  # no plays counted: the outcome was lost (the AMI link down at the hang-up)
             heard = f"播放 {answer.plays} 遍未按1" if answer.plays else "未得知按键结果"
-            await self._on_receipt(NAME, delivery_id, None, f"未确认：号码 {answer.number} 已接听，{heard}")
+            await self._on_receipt(
+                NAME, delivery_id, None, f"未确认：号码 {answer.number} 已接听，{heard}", via=answer.number
+            )
         else:
             await self._on_receipt(NAME, delivery_id, False, f"呼叫 {rounds} 轮均未接通：{answer.failure}")

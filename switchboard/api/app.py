@@ -34,6 +34,9 @@ from switchboard.faxes import views as fax_views
 from switchboard.incidents import deadlines, timeline
 from switchboard.incidents import views as incident_views
 from switchboard.linechecks import views as linecheck_views
+from switchboard.notices import page as notice_page
+from switchboard.notices import views as notice_views
+from switchboard.notices.live import Notices
 from switchboard.recordings import retention
 from switchboard.recordings import views as recording_views
 from switchboard.telephony import Telephony
@@ -49,11 +52,15 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
     recordings = RecordingStore(ctx)
     telephony = telephony or Telephony(ctx, recordings=recordings)
     video = video or Video(ctx, recordings)
+    notices = Notices(ctx)  # renders the notices' deliveries, hears SMS replies, watches tiers and completion
     outbox = Outbox(  # tests and plug-ins add channels: outbox.add
-        ctx, configured_channels(ctx.settings), OutboxSettings.configured(ctx.settings)
+        ctx,
+        configured_channels(ctx.settings, on_mobile_originated=notices.on_reply),
+        OutboxSettings.configured(ctx.settings),
+        compose=notices.compose,
     )
     cameras = LiveCameras(ctx)
-    composed = Services(ctx, telephony, video, outbox, recordings, Sessions(ctx), cameras)
+    composed = Services(ctx, telephony, video, outbox, recordings, Sessions(ctx), cameras, notices)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +77,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
         await video.start()
         await cameras.start()
         await outbox.start()
+        notices.start(outbox)
         try:
             yield
         finally:
@@ -77,6 +85,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await notices.stop()
             await outbox.stop()
             await cameras.stop()
             await video.stop()
@@ -109,6 +118,8 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
     app.include_router(fax_views.router, responses=errors.RESPONSES)
     app.include_router(linecheck_views.router, responses=errors.RESPONSES)
     app.include_router(camera_views.router, responses=errors.RESPONSES)
+    app.include_router(notice_views.router, responses=errors.RESPONSES)
+    app.include_router(notice_page.router)
     app.include_router(feed_views.router)
     app.include_router(live.router)
     app.include_router(console.router)

@@ -28,6 +28,7 @@ from switchboard.consultations.live import LiveRooms
 from switchboard.core.context import Context
 from switchboard.core.errors import Forbidden, Unauthorized, Unavailable
 from switchboard.linechecks.service import LineChecks
+from switchboard.notices.live import Notices
 from switchboard.telephony import Telephony
 from switchboard.video import Video
 
@@ -46,6 +47,7 @@ class Services:
     recordings: RecordingStore
     sessions: Sessions
     cameras: LiveCameras
+    notices: Notices
 
 
 def services(connection: HTTPConnection) -> Services:

@@ -171,6 +171,29 @@ class VoiceSettings(_Section):
     retry_seconds: float = Field(120.0, ge=0, le=3600, description="Pause before an unanswered recipient's next round")
 
 
+class NoticeSettings(_Section):
+    """Notices (通知) with confirmation: escalation policies, the signed confirmation links, how long to wait."""
+
+    policies: str = Field(
+        "标准=leader:voice+sms@300,parent:voice+sms@600",
+        description="Escalation policies a notice names: NAME=STEP,STEP;NAME=...; a STEP is WHO:CHANNEL+CHANNEL@"
+        "SECONDS after the issue, WHO leader (the on-duty leader of the recipient's organisation from the roster, "
+        "who confirms for them) or parent (the parent organisation's duty desk, told who is unreachable)",
+    )
+    link_secret: str = Field(
+        "", description="Key of the signed confirmation links in e-mail and IM; empty: generated into <var_dir>"
+    )
+    link_hours: float = Field(72.0, gt=0, le=720, description="How long a confirmation link stays good")
+    wait_seconds: float = Field(
+        1800.0,
+        ge=0,
+        le=86400,
+        description="How long after its last tier began a recipient may still confirm before the notice counts "
+        "them as unconfirmed (a notice's own confirm_by comes first)",
+    )
+    check_seconds: float = Field(1.0, gt=0, le=60, description="How often open notices are looked at")
+
+
 class JanusSettings(_Section):
     mode: Literal["local", "external", "off"] = Field(
         "local",
@@ -433,6 +456,7 @@ class Settings(_Section):
     janus: JanusSettings = JanusSettings()
     fax: FaxSettings = FaxSettings()
     voice: VoiceSettings = VoiceSettings()
+    notices: NoticeSettings = NoticeSettings()
     network: NetworkSettings = NetworkSettings()
     linecheck: LineCheckSettings = LineCheckSettings()
     gb28181: Gb28181Settings = Gb28181Settings()

@@ -28,6 +28,13 @@ class Conflict(SwitchboardError):
     code = "conflict"
 
 
+class Gone(SwitchboardError):
+    """What was good once no longer is (an expired link)."""
+
+    status = 410
+    code = "gone"
+
+
 class Unauthorized(SwitchboardError):
     status = 401
     code = "unauthorized"

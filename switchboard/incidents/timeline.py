@@ -13,7 +13,7 @@ from switchboard.incidents.models import Incident, TimelineEntry
 
 # Subjects whose events other subsystems publish and the timeline persists on their behalf. The incident's
 # own entries (created, updated, note, report, deadlines) are written inside the incident's transaction.
-EVENT_KINDS = {"call", "bridge", "recording", "fax", "warning", "consultation"}
+EVENT_KINDS = {"call", "bridge", "recording", "fax", "warning", "consultation", "notice"}
 KINDS = EVENT_KINDS | {"incident", "note", "report"}
 
 MAX_PAGE = 1000

@@ -18,6 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from broadcast.channels.carriers import CarrierRouter
 from broadcast.channels.email import EmailChannel
+from broadcast.channels.gateway import MobileOriginatedHandler
 from broadcast.channels.sms import SmsChannel
 from broadcast.outbox import Outbox
 from switchboard.core.context import Context
@@ -142,6 +143,22 @@ def smtp_server() -> Iterator[tuple[Controller, Recorder]]:
     controller.stop()
 
 
+async def sms_gateway(outbox: Outbox, smsc: Smsc, on_mobile_originated: MobileOriginatedHandler | None = None) -> None:
+    """One SMPP gateway to `smsc` behind the carrier router in `outbox`, as configuration builds it (replies phones
+    send go to `on_mobile_originated`), once its link is up."""
+    gateway = SmsChannel(
+        "127.0.0.1",
+        smsc.port,
+        "switchboard",
+        "secret",
+        source_addr="12379",
+        name="smpp",
+        on_mobile_originated=on_mobile_originated,
+    )
+    await outbox.add(CarrierRouter([gateway], {}, default="smpp"))
+    await until(lambda: outbox.health()["sms"]["status"] == "ok", timeout=10, what="the SMPP link to bind")
+
+
 @dataclass
 class WarningChannels:
     outbox: Outbox  # the app's own
@@ -157,9 +174,7 @@ async def warning_channels(app_ctx: Context, smsc_factory: Any, smtp_server: Any
     outbox: Outbox = app_ctx.app.state.services.outbox  # type: ignore[attr-defined]
     smsc = smsc_factory(receipt_delay=0.1, undeliverable_prefix="13999")
     controller, mailbox = smtp_server
-    gateway = SmsChannel("127.0.0.1", smsc.port, "switchboard", "secret", source_addr="12379", name="smpp")
-    await outbox.add(CarrierRouter([gateway], {}, default="smpp"))  # as configuration builds it
     await outbox.add(EmailChannel("127.0.0.1", controller.port, "yjglj@switchboard.local", rate_per_second=200))
-    await until(lambda: outbox.health()["sms"]["status"] == "ok", timeout=10, what="the SMPP link to bind")
+    await sms_gateway(outbox, smsc)
     yield WarningChannels(outbox, smsc, mailbox)
     await outbox.stop()  # before the peers go (they are torn down first): no reconnecting to a dead SMSC

@@ -1,7 +1,7 @@
 """cameras: the registry of GB/T 28181 devices (with their catalog's channels) and RTSP cameras
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-02 10:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import switchboard.core.db
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -17,7 +17,8 @@ every receipt and MO message sent, is a line with "event" in the record too.
 Knobs: `--throttle-first N` answers ESME_RTHROTTLED to the first N submits (after the first `--throttle-after`
 M); destinations starting with `--undeliverable-prefix` get stat:UNDELIV; those starting with `--invalid-prefix`
 are refused with ESME_RINVDSTADR; `--mo SOURCE=TEXT` delivers one MO message (UCS-2) to the first session that
-can receive. It prints `READY` once listening.
+can receive; `--reply NUMBER=TEXT` has NUMBER answer each message it is sent with TEXT, an MO message (UCS-2) a
+second after the receipt, as a person reading it and replying would. It prints `READY` once listening.
 """
 
 import argparse
@@ -112,11 +113,20 @@ async def main(args: argparse.Namespace) -> None:
                 ],
             )
 
-    async def mobile_originated(esme: smpp34.Esme) -> None:
-        source, _, text = args.mo.partition("=")
-        write({"event": "mo", "session": esme.session_id})
+    async def mobile_originated(esme: smpp34.Esme, rule: str) -> None:
+        source, _, text = rule.partition("=")
+        write({"event": "mo", "session": esme.session_id, "source": source})
         with contextlib.suppress(Exception):
             await esme.deliver_sm("12379", text.encode("utf-16-be"), source_addr=source, data_coding=8)
+
+    replier = args.reply.partition("=")[0]
+
+    async def reply(event: smpp34.SubmitSmEvent) -> None:
+        await asyncio.sleep(args.receipt_delay + 1.0)
+        submitter = esmes.get(event.session_id)
+        esme = await receiving(submitter.system_id if submitter else "", event.session_id)
+        if esme is not None:
+            await mobile_originated(esme, args.reply)
 
     def bind(esme: smpp34.Esme) -> None:
         """Record the bind; unbind a transmitter where this SMSC takes transceivers only."""
@@ -140,7 +150,7 @@ async def main(args: argparse.Namespace) -> None:
             bind(event)
             if mo_left and event.can_receive:
                 mo_left = False
-                spawn(mobile_originated(event))
+                spawn(mobile_originated(event, args.mo))
         elif isinstance(event, smpp34.Unbound):
             esmes.pop(event.session_id, None)
         elif isinstance(event, smpp34.SubmitSmEvent):
@@ -179,6 +189,8 @@ async def main(args: argparse.Namespace) -> None:
                 line["message_id"] = message_id
                 if event.registered_delivery & 0x03:
                     spawn(receipt(event, message_id))
+                if replier and event.destination_addr == replier and (line["udh"] or {}).get("part", 1) == 1:
+                    spawn(reply(event))
             write(line)
 
 
@@ -193,6 +205,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--invalid-prefix", default="")
     parser.add_argument("--bind", choices=["transceiver", "transmitter_receiver"], default="transceiver")
     parser.add_argument("--mo", default="", help="SOURCE=TEXT: one MO message to the first receiving session")
+    parser.add_argument("--reply", default="", help="NUMBER=TEXT: NUMBER replies TEXT to each message it is sent")
     return parser.parse_args()
 
 

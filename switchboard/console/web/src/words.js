@@ -47,8 +47,9 @@ export function clock(incident, now) {
 export const REPORT_KIND = { first: "初报", followup: "续报", final: "终报" };
 export const TIMELINE_KIND = {
   incident: "事件", note: "备注", report: "报告", call: "电话", bridge: "会议", recording: "录音", fax: "传真",
-  warning: "预警", consultation: "视频会商",
+  warning: "预警", consultation: "视频会商", notice: "通知",
 };
+export const NOTICE_STATE = { open: "进行中", completed: "已完成" };
 
 export const local = (iso) => (iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false }) : "—");
 
