@@ -90,9 +90,20 @@ class OutboxSettings:
 class _Lane:
     channel: Channel
     inflight: set[asyncio.Task[None]] = field(default_factory=set)
+    # a free place among the channel's `concurrency` sends: taken before a send starts, given back when it ends
+    # (waiting on the in-flight tasks themselves costs a callback on each of them per send)
+    places: asyncio.Semaphore = field(init=False)
     claimed: deque["_Claimed"] = field(default_factory=deque)  # claimed, not yet started
+    claiming: asyncio.Task[None] | None = None  # the next claim, taken while the rows of the last one are sent
     pace: Pace = field(default_factory=Pace)
     task: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.places = asyncio.Semaphore(max(self.channel.concurrency, 1))
+
+    def sent(self, task: asyncio.Task[None]) -> None:
+        self.inflight.discard(task)
+        self.places.release()
 
     def ahead(self, settings: OutboxSettings) -> int:
         """How many rows to claim at once: what the channel sends in a quarter of a lease (so none of them waits
@@ -165,6 +176,8 @@ class Outbox:
                 lane.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await lane.task
+            if lane.claiming is not None:
+                await asyncio.wait([lane.claiming])
             if lane.inflight:
                 await asyncio.wait(lane.inflight, timeout=self.settings.lease_seconds / 2)
         with contextlib.suppress(Exception):  # what cannot be written now is resent after its lease
@@ -190,20 +203,27 @@ class Outbox:
         name = lane.channel.name
         while self._running:
             try:
-                if len(lane.inflight) >= max(lane.channel.concurrency, 1):
-                    await asyncio.wait(lane.inflight, return_when=asyncio.FIRST_COMPLETED)
+                if lane.places.locked():
+                    await lane.places.acquire()
+                    lane.places.release()
                     continue
+                ahead = lane.ahead(self.settings)
+                if not lane.claimed and lane.claiming is not None:
+                    await asyncio.wait([lane.claiming])  # not cancelled with this loop: stop() hands its rows back
                 if not lane.claimed:
-                    lane.claimed.extend(await self._claim(name, lane.ahead(self.settings)))
+                    lane.claimed.extend(await self._claim(name, ahead))
                     if not lane.claimed:
                         await self._idle()
                         continue
                 if await self._release_stale(lane):
                     continue
                 row = lane.claimed.popleft()
+                if lane.claiming is None and len(lane.claimed) < ahead // 2:
+                    lane.claiming = asyncio.create_task(self._claim_ahead(lane, ahead - len(lane.claimed)))
+                await lane.places.acquire()  # free: checked above, and nothing else takes places
                 task = asyncio.create_task(self._deliver(lane, row))
                 lane.inflight.add(task)
-                task.add_done_callback(lane.inflight.discard)
+                task.add_done_callback(lane.sent)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -214,6 +234,16 @@ class Outbox:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+
+    async def _claim_ahead(self, lane: _Lane, limit: int) -> None:
+        """Claim the next rows while the last claim's are still being sent, so that the sends never wait for a
+        claim's transaction (behind a tick's write on SQLite's single writer)."""
+        try:
+            lane.claimed.extend(await self._claim(lane.channel.name, limit))
+        except Exception:
+            log.exception("outbox lane %s could not claim ahead", lane.channel.name)
+        finally:
+            lane.claiming = None
 
     async def _claim(self, channel: str, limit: int) -> list[_Claimed]:
         rows = await jobs.claim(
