@@ -22,9 +22,10 @@ configuring each channel with its share). A peer's retry_after (SMPP ESME_RTHROT
 lane and puts the row back without spending an attempt. Other failures back off exponentially
 (base * 2^(attempt-1), capped, with jitter) until max_attempts; a permanent failure fails the row at once.
 
-Writes. The claim is a transaction of its own, taken ahead for many rows (`_Lane.ahead`); results and receipts
-are written in batches, one transaction per tick (`broadcast/writes.py`, which says what that costs in the crash
-window). What the API reads is at most one tick (`tick_seconds`, 50 ms) behind the peers.
+Writes. The claim is a transaction of its own, taken ahead for many rows (`_Lane.ahead`), the next one while half of
+the last one's rows are still to be sent (so that sends never wait for it); results and receipts are written in
+batches, one transaction per tick (`broadcast/writes.py`, which says what that costs in the crash window). What the
+API reads is at most one tick (`tick_seconds`, 50 ms) behind the peers.
 
 Receipts. Channels report receipts by remote id; a receipt that overtakes its row's result is held briefly and
 applied with it. A row sent on a channel with receipts that gets none within `receipt_timeout_seconds` becomes
