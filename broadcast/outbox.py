@@ -45,6 +45,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.core import jobs
 from switchboard.core.config import Settings
@@ -383,6 +384,20 @@ class Outbox:
             )
             self.writes.touched |= {warning_id for (warning_id,) in result.all()}
 
+    async def _open_row(self, session: AsyncSession, warning_id: str) -> bool:
+        """Whether a row of the warning is still pending or sending. The first one found will do (no count over a
+        large warning): first along the claim index on each of this outbox's channels, where a warning being sent
+        has its open rows; only if none is there, along the warning's own rows on every channel (a walk over the
+        settled ones first, 30 ms at 100,000 rows, so not at every check while the warning is sent)."""
+        for channel in self.lanes:
+            probe = select(Delivery.id).where(
+                Delivery.channel == channel, Delivery.state.in_(UNSETTLED), Delivery.warning_id == warning_id
+            )
+            if await session.scalar(probe.limit(1)):
+                return True
+        probe = select(Delivery.id).where(Delivery.warning_id == warning_id, Delivery.state.in_(UNSETTLED))
+        return bool(await session.scalar(probe.limit(1)))
+
     async def _check_completion(self) -> None:
         """Once every delivery of a warning is settled, say so on its incident's timeline (exactly once, claimed)."""
         if not self.writes.touched:
@@ -391,10 +406,7 @@ class Outbox:
         events = []
         async with self.ctx.db.session() as session:
             for warning_id in touched:
-                open_row = await session.scalar(  # the first one found will do: no count over a large warning
-                    select(Delivery.id).where(Delivery.warning_id == warning_id, Delivery.state.in_(UNSETTLED)).limit(1)
-                )
-                if open_row:
+                if await self._open_row(session, warning_id):
                     self.writes.touched.add(warning_id)  # looked at again at the next check
                     continue
                 claimed = await session.execute(
