@@ -97,6 +97,7 @@ class _Lane:
     places: asyncio.Semaphore = field(init=False)
     claimed: deque["_Claimed"] = field(default_factory=deque)  # claimed, not yet started
     claiming: asyncio.Task[None] | None = None  # the next claim, taken while the rows of the last one are sent
+    drained: bool = False  # a claim found fewer due rows than it asked for: none is taken ahead until these are sent
     pace: Pace = field(default_factory=Pace)
     task: asyncio.Task[None] | None = None
 
@@ -214,13 +215,14 @@ class Outbox:
                     await asyncio.wait([lane.claiming])  # not cancelled with this loop: stop() hands its rows back
                 if not lane.claimed:
                     lane.claimed.extend(await self._claim(name, ahead))
+                    lane.drained = len(lane.claimed) < ahead
                     if not lane.claimed:
                         await self._idle()
                         continue
                 if await self._release_stale(lane):
                     continue
                 row = lane.claimed.popleft()
-                if lane.claiming is None and len(lane.claimed) < ahead // 2:
+                if lane.claiming is None and not lane.drained and len(lane.claimed) < ahead // 2:
                     lane.claiming = asyncio.create_task(self._claim_ahead(lane, ahead - len(lane.claimed)))
                 await lane.places.acquire()  # free: checked above, and nothing else takes places
                 task = asyncio.create_task(self._deliver(lane, row))
@@ -241,7 +243,9 @@ class Outbox:
         """Claim the next rows while the last claim's are still being sent, so that the sends never wait for a
         claim's transaction (behind a tick's write on SQLite's single writer)."""
         try:
-            lane.claimed.extend(await self._claim(lane.channel.name, limit))
+            rows = await self._claim(lane.channel.name, limit)
+            lane.claimed.extend(rows)
+            lane.drained = len(rows) < limit
         except Exception:
             log.exception("outbox lane %s could not claim ahead", lane.channel.name)
         finally:
