@@ -23,7 +23,8 @@ lane and puts the row back without spending an attempt. Other failures back off 
 (base * 2^(attempt-1), capped, with jitter) until max_attempts; a permanent failure fails the row at once.
 
 Writes. The claim is a transaction of its own, taken ahead for many rows (`_Lane.ahead`), the next one while half of
-the last one's rows are still to be sent (so that sends never wait for it); results and receipts are written in
+the last one's rows are still to be sent (so that sends never wait for it; not after a claim that found fewer rows
+than it asked for, which would only claim again after every send); results and receipts are written in
 batches, one transaction per tick (`broadcast/writes.py`, which says what that costs in the crash window). What the
 API reads is at most one tick (`tick_seconds`, 50 ms) behind the peers.
 
