@@ -167,14 +167,15 @@ class DeliveryWrites:
         the warnings touched."""
         receipts = [*self._early.values(), *receipts]
         self._early = {}
-        unknown = [r for r in receipts if (r.channel, r.remote_id) not in self._remotes]
-        if unknown:
+        unknown: dict[str, set[str]] = {}  # channel -> remote ids: looked up along (channel, remote_id), never a scan
+        for r in receipts:
+            if (r.channel, r.remote_id) not in self._remotes:
+                unknown.setdefault(r.channel, set()).add(r.remote_id)
+        for channel, remote_ids in unknown.items():
             found = await connection.execute(
-                select(_T.c.channel, _T.c.remote_id, _T.c.warning_id).where(
-                    _T.c.remote_id.in_({r.remote_id for r in unknown})
-                )
+                select(_T.c.remote_id, _T.c.warning_id).where(_T.c.channel == channel, _T.c.remote_id.in_(remote_ids))
             )
-            for channel, remote_id, warning_id in found.all():
+            for remote_id, warning_id in found.all():
                 self._remotes[(channel, remote_id)] = warning_id
         ready = [r for r in receipts if (r.channel, r.remote_id) in self._remotes]
         cutoff = time.monotonic() - self.hold_seconds
