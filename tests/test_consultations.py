@@ -63,14 +63,22 @@ async def room(janus: JanusHarness, request: pytest.FixtureRequest, tmp_path: Pa
     port = next(_ports)
     public = {"SWITCHBOARD_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port}"}  # where the pages reach it, via the forward
     ctx = Context.from_settings(settings_for(tmp_path, url, **janus.environ, **public))
-    app = create_app(ctx)
+    async with served_room(janus, ctx, create_app(ctx), port, tmp_path) as served:
+        yield served
+    await ctx.db.close()
+
+
+@contextlib.asynccontextmanager
+async def served_room(harness: JanusHarness, ctx: Context, app: Any, port: int, tmp_path: Path) -> AsyncIterator[Room]:
+    """The app (lifespan running) served on a Unix socket and forwarded to 127.0.0.1:`port` inside the namespace,
+    where the browsers reach it."""
     socket_path = tmp_path / "app.sock"
     async with app.router.lifespan_context(app):
         await app.state.services.video.session.wait_up(10)
         server = uvicorn.Server(uvicorn.Config(app, uds=str(socket_path), lifespan="off", log_level="warning"))
         task = asyncio.create_task(server.serve())
         await until(lambda: server.started, timeout=10, what="the app to serve on its socket")
-        forward = janus.popen(
+        forward = harness.popen(
             [sys.executable, "-m", "tests.support.peers.forward", f"127.0.0.1:{port}", str(socket_path)],
             stdout=subprocess.PIPE,
         )
@@ -85,7 +93,6 @@ async def room(janus: JanusHarness, request: pytest.FixtureRequest, tmp_path: Pa
             stop(forward)
             server.should_exit = True
             await task
-    await ctx.db.close()
 
 
 def _tone(path: Path, seconds: float = 4.0, rate: int = 48000) -> Path:

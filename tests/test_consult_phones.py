@@ -1,0 +1,193 @@
+"""Phones in video consultations, on the real engines: the session's Asterisk (on the host) and Janus (in its
+network namespace, reached over the fixture's host link), pjsua2 phones and a Chromium page. A desk phone dials the
+consultation's number: its tone is heard in the page (WebAudio on the room's mix) and the page's tone on the phone;
+the phone is listed with its directory name, muted (its tone no longer reaches the page) and removed (hung up). A
+dial-out to a contact whose first number does not answer reaches the second."""
+
+import itertools
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Page
+
+from switchboard.api.app import create_app
+from switchboard.core.context import Context
+from switchboard.telephony import Telephony
+from tests.conftest import fresh_database_url
+from tests.support.asterisk_fixture import AsteriskHarness
+from tests.support.janus_fixture import CHROMIUM, JanusHarness, janus  # noqa: F401
+from tests.support.phone_client import PhoneProcess
+from tests.support.telephony_fixture import engine_settings, register
+from tests.support.tones import load, recorded_so_far, tone_present
+from tests.support.wait import until
+from tests.test_consultations import Room, _join, browser, served_room  # noqa: F401
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed (scripts/setup)")
+
+PHONE_TONE, PAGE_TONE = 1000, 440  # the page's fake microphone plays 440 Hz (tests/test_consultations.py)
+DIRECTORY = (
+    "organisation,department,name,title,office_phone,mobile,home_phone,groups\n"
+    "140105,应急管理局,王强,局长,8002,,,\n"
+    "140106,应急管理局,张伟,副局长,8009,,8003,\n"  # 8009 is never registered: unreachable, then 8003
+)
+_ports = itertools.count(8180)
+
+# The room's mix as the page plays it, analysed by WebAudio: the level (dB) of the loudest FFT bin near each
+# frequency asked for, over the last analysis window.
+_LEVELS = """async (freqs) => {
+  const mix = document.getElementById('room-mix');
+  if (!mix.srcObject) return null;
+  if (!window.mixAnalyser) {
+    const audio = new AudioContext();
+    const analyser = audio.createAnalyser();
+    analyser.fftSize = 8192;
+    audio.createMediaStreamSource(mix.srcObject).connect(analyser);
+    window.mixAnalyser = analyser;
+    await audio.resume();
+  }
+  const analyser = window.mixAnalyser;
+  const bins = new Float32Array(analyser.frequencyBinCount);
+  analyser.getFloatFrequencyData(bins);
+  const hz = analyser.context.sampleRate / analyser.fftSize;
+  return freqs.map((f) => {
+    const at = Math.round(f / hz);
+    return Math.max(...bins.slice(at - 3, at + 4));
+  });
+}"""
+HEARD_DB = -50.0  # measured -44 dB for pjsua2's tone through Asterisk and Janus
+MUTED_DROP_DB = 25.0  # measured -80 dB once muted: a drop of 35 dB
+
+
+@pytest_asyncio.fixture
+async def room(
+    janus: JanusHarness,  # noqa: F811
+    asterisk: AsteriskHarness,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> AsyncIterator[Room]:
+    if janus.host_link is None:
+        pytest.skip("phone audio needs the fixture's host link (run as root)")
+    url = await fresh_database_url("sqlite", request, tmp_path)
+    port = next(_ports)
+    public = {"SWITCHBOARD_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    ctx = Context.from_settings(engine_settings(asterisk, tmp_path, url, **janus.environ, **public))
+    telephony = Telephony(ctx, definition=asterisk.engine.definition)
+    async with served_room(janus, ctx, create_app(ctx, telephony=telephony), port, tmp_path) as served:
+        assert telephony.ami is not None
+        await telephony.ami.wait_up(15)
+        files = {"file": ("contacts.csv", DIRECTORY.encode(), "text/csv")}
+        imported = await served.api("POST", "/api/v1/directory/import", files=files)
+        assert imported.json()["created"] == 2, imported.text
+        yield served
+    await ctx.db.close()
+
+
+async def _levels(page: Page) -> list[float] | None:
+    return await page.evaluate(_LEVELS, [PHONE_TONE, PAGE_TONE])
+
+
+async def _phone_level(page: Page, enough: Callable[[float], bool], what: str) -> float:
+    """The level of the phone's tone in the page's mix once `enough` holds for it."""
+
+    async def settled() -> float | None:
+        levels = await _levels(page)
+        return levels[0] if levels is not None and enough(levels[0]) else None
+
+    return await until(settled, timeout=20, what=what)
+
+
+async def _linked(asterisk: AsteriskHarness, number: str) -> None:
+    async def linked() -> bool:
+        _, listing = await asterisk.engine.cli(f"confbridge list consult-{number}")
+        return "UnicastRTP/" in listing
+
+    await until(linked, timeout=20, what=f"the consultation's link in ConfBridge consult-{number}")
+
+
+async def _participants(room: Room, cid: str) -> list[dict[str, Any]]:
+    response = await room.api("GET", f"/api/v1/consultations/{cid}/participants")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _phone(room: Room, cid: str, number: str) -> dict[str, Any]:
+    async def listed() -> dict[str, Any] | None:
+        return next((p for p in await _participants(room, cid) if p["kind"] == "phone" and p["number"] == number), None)
+
+    return await until(listed, timeout=15, what=f"phone {number} in the participant list")
+
+
+@pytest.mark.timeout(240)
+async def test_a_phone_dials_in_is_heard_hears_the_room_is_muted_and_removed(
+    room: Room,
+    asterisk: AsteriskHarness,
+    browser: Browser,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    created = await room.api("POST", "/api/v1/consultations", json={"title": "汾河防汛会商", "pin": ""})
+    assert created.status_code == 201, created.text
+    cid, number = created.json()["id"], created.json()["dial_in"]
+    assert number == asterisk.engine.definition.consultations.numbers()[0]
+    await _linked(asterisk, number)
+    invited = await room.api("POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": [{"site": "太原市"}]})
+    page = await _join(browser, invited.json()[0]["url"], pin="")
+
+    async with PhoneProcess() as phone:
+        await register(phone, asterisk, "8002", "manual")
+        call = (
+            await phone.command("call", account="8002", uri=f"sip:{number}@{asterisk.sip_host}:{asterisk.sip_port}")
+        )["call"]
+        await phone.wait_for("call_state", call=call, state="confirmed", timeout=10)
+        listed = await _phone(room, cid, "8002")
+        assert listed["name"] == "王强" and listed["site"] == "王强" and not listed["muted"], listed
+
+        recording = str(tmp_path / "phone.wav")
+        await phone.command("record", call=call, path=recording)
+        await phone.command("play_tone", call=call, freq=PHONE_TONE)
+        heard = await _phone_level(page, lambda db: db >= HEARD_DB, "the phone's tone in the page")
+        print(f"page hears the phone: {heard:.1f} dB at {PHONE_TONE} Hz")
+
+        async def page_heard() -> bool:
+            audio = recorded_so_far(recording)
+            return audio.seconds > 2 and tone_present(load(audio, start=audio.seconds - 1.5), PAGE_TONE)
+
+        await until(page_heard, timeout=20, what="the page's tone on the phone")
+
+        muted = await room.api(
+            "POST", f"/api/v1/consultations/{cid}/phones/{listed['phone_id']}/mute", json={"on": True}
+        )
+        assert muted.status_code == 204, muted.text
+        silent = await _phone_level(page, lambda db: db <= heard - MUTED_DROP_DB, "the muted phone's tone gone")
+        print(f"muted phone in the page: {silent:.1f} dB at {PHONE_TONE} Hz")
+        assert (await _phone(room, cid, "8002"))["muted"]
+
+        removed = await room.api("DELETE", f"/api/v1/consultations/{cid}/phones/{listed['phone_id']}")
+        assert removed.status_code == 204, removed.text
+        await phone.wait_for("call_state", call=call, state="disconnected", timeout=10)
+        await phone.command("record", call=call, stop=True, check=False)
+
+    async def gone() -> bool:
+        return not any(p["kind"] == "phone" for p in await _participants(room, cid))
+
+    await until(gone, timeout=10, what="the removed phone to leave the participant list")
+
+
+@pytest.mark.timeout(180)
+async def test_dial_out_to_a_contact_reaches_the_second_number(room: Room, asterisk: AsteriskHarness) -> None:
+    created = await room.api("POST", "/api/v1/consultations", json={"title": "调度会商", "pin": ""})
+    cid, number = created.json()["id"], created.json()["dial_in"]
+    await _linked(asterisk, number)
+    contacts = (await room.api("GET", "/api/v1/directory/contacts", params={"q": "张伟"})).json()
+    contact_id = contacts[0]["id"]
+    async with PhoneProcess() as phone:
+        await register(phone, asterisk, "8003", "auto")
+        dialled = await room.api("POST", f"/api/v1/consultations/{cid}/phones", json={"contact_id": contact_id})
+        assert dialled.status_code == 201, dialled.text
+        assert dialled.json()["numbers"] == ["8009", "8003"]
+        listed = await _phone(room, cid, "8003")
+        assert listed["name"] == "张伟", listed
+        refused = await room.api("POST", f"/api/v1/consultations/{cid}/phones", json={"contact_id": "nobody"})
+        assert refused.status_code == 422 and refused.json()["field"] == "contact_id", refused.text
