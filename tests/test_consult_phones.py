@@ -2,7 +2,8 @@
 network namespace, reached over the fixture's host link), pjsua2 phones and a Chromium page. A desk phone dials the
 consultation's number: its tone is heard in the page (WebAudio on the room's mix) and the page's tone on the phone;
 the phone is listed with its directory name, muted (its tone no longer reaches the page) and removed (hung up). A
-dial-out to a contact whose first number does not answer reaches the second."""
+dial-out to a contact whose first number does not answer reaches the second. The console's consultation lists a
+phone live and mutes and removes it with its buttons."""
 
 import itertools
 from collections.abc import AsyncIterator, Callable
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, expect
 
 from switchboard.api.app import create_app
 from switchboard.core.context import Context
@@ -20,9 +21,11 @@ from tests.conftest import fresh_database_url
 from tests.support.asterisk_fixture import AsteriskHarness
 from tests.support.janus_fixture import CHROMIUM, JanusHarness, janus  # noqa: F401
 from tests.support.phone_client import PhoneProcess
+from tests.support.screenshots import screenshot
 from tests.support.telephony_fixture import engine_settings, register
 from tests.support.tones import load, recorded_so_far, tone_present
 from tests.support.wait import until
+from tests.test_console import _watch, sign_in
 from tests.test_consultations import Room, _join, browser, served_room  # noqa: F401
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed (scripts/setup)")
@@ -191,3 +194,42 @@ async def test_dial_out_to_a_contact_reaches_the_second_number(room: Room, aster
         assert listed["name"] == "张伟", listed
         refused = await room.api("POST", f"/api/v1/consultations/{cid}/phones", json={"contact_id": "nobody"})
         assert refused.status_code == 422 and refused.json()["field"] == "contact_id", refused.text
+
+
+@pytest.mark.timeout(240)
+async def test_the_console_lists_mutes_and_removes_a_phone_live(
+    room: Room,
+    asterisk: AsteriskHarness,
+    browser: Browser,  # noqa: F811
+) -> None:
+    incident = {"title": "小店区化工厂火灾", "category": "accident_disaster", "level": "II", "area_code": "140105"}
+    incident_id = (await room.api("POST", "/api/v1/incidents", json=incident)).json()["id"]
+    body = {"title": "化工厂火灾会商", "pin": "", "incident_id": incident_id}
+    number = (await room.api("POST", "/api/v1/consultations", json=body)).json()["dial_in"]
+    await _linked(asterisk, number)
+    server = room.base.removeprefix("http://")
+    console = await (await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")).new_page()
+    problems = _watch(console, server)
+    await sign_in(console, server, "duty_officer")
+    await console.locator("#incidents").get_by_text("小店区化工厂火灾").click()
+    await console.click("#consult-incident")
+    await expect(console.locator("#dial-in")).to_contain_text(number)
+    rows = console.locator("#consult-phones .el-table__body tr")
+
+    async with PhoneProcess() as phone:
+        await register(phone, asterisk, "8002", "manual")
+        uri = f"sip:{number}@{asterisk.sip_host}:{asterisk.sip_port}"
+        call = (await phone.command("call", account="8002", uri=uri))["call"]
+        await phone.wait_for("call_state", call=call, state="confirmed", timeout=10)
+        row = rows.filter(has_text="王强")
+        await expect(row).to_contain_text("8002")  # live: the event stream brought it
+        await expect(row.locator(".phone-state")).to_have_text("通话中")
+        await row.locator(".phone-mute").click()
+        await expect(row.locator(".phone-state")).to_have_text("已静音")
+        await expect(row.locator(".phone-mute")).to_have_text("取消静音")
+        await screenshot(console, "console-consultation-phones")
+        await row.locator(".phone-remove").click()
+        await console.get_by_role("dialog", name="移出电话参会方").get_by_role("button", name="移出").click()
+        await phone.wait_for("call_state", call=call, state="disconnected", timeout=10)
+        await expect(rows.filter(has_text="王强")).to_have_count(0)
+    assert problems == [], problems
