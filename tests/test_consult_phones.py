@@ -3,7 +3,7 @@ network namespace, reached over the fixture's host link), pjsua2 phones and a Ch
 consultation's number: its tone is heard in the page (WebAudio on the room's mix) and the page's tone on the phone;
 the phone is listed with its directory name, muted (its tone no longer reaches the page) and removed (hung up). A
 dial-out to a contact whose first number does not answer reaches the second. The console's consultation lists a
-phone live and mutes and removes it with its buttons."""
+phone live and mutes and removes it with its buttons. A consultation with a PIN asks dialled-in phones for it."""
 
 import itertools
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +25,7 @@ from tests.support.screenshots import screenshot
 from tests.support.telephony_fixture import engine_settings, register
 from tests.support.tones import load, recorded_so_far, tone_present
 from tests.support.wait import until
+from tests.test_bridges import asked_for_pin
 from tests.test_console import _watch, sign_in
 from tests.test_consultations import Room, _join, browser, served_room  # noqa: F401
 
@@ -233,3 +234,19 @@ async def test_the_console_lists_mutes_and_removes_a_phone_live(
         await phone.wait_for("call_state", call=call, state="disconnected", timeout=10)
         await expect(rows.filter(has_text="王强")).to_have_count(0)
     assert problems == [], problems
+
+
+@pytest.mark.timeout(180)
+async def test_a_consultation_with_a_pin_asks_phones_for_it(room: Room, asterisk: AsteriskHarness) -> None:
+    created = await room.api("POST", "/api/v1/consultations", json={"title": "保密会商", "pin": "2468"})
+    cid, number = created.json()["id"], created.json()["dial_in"]
+    await _linked(asterisk, number)
+    async with PhoneProcess() as phone:
+        await register(phone, asterisk, "8002", "manual")
+        uri = f"sip:{number}@{asterisk.sip_host}:{asterisk.sip_port}"
+        call = (await phone.command("call", account="8002", uri=uri))["call"]
+        await phone.wait_for("call_state", call=call, state="confirmed", timeout=10)
+        await asked_for_pin(asterisk, "8002")
+        assert not [p for p in await _participants(room, cid) if p["kind"] == "phone"]  # not in before the PIN
+        await phone.command("dtmf", call=call, digits="2468#")
+        assert (await _phone(room, cid, "8002"))["name"] == "王强"

@@ -498,6 +498,11 @@ async def test_janus_is_reached_only_through_an_invite(room: Room, janus: JanusH
             await page.attach()
         too_many = await page.ask("attach", plugin="janus.plugin.videoroom")
         assert (too_many["janus"], too_many["error"]["code"]) == ("error", 409)
+        hearing = (await page.ask("attach", plugin="janus.plugin.audiobridge"))["data"]["id"]  # what is heard: one
+        second = await page.ask("attach", plugin="janus.plugin.audiobridge")
+        assert (second["janus"], second["error"]["code"]) == ("error", 409)
+        early = await page.request(hearing, {"request": "join"})  # the audio room only after the VideoRoom's checks
+        assert (early["error_code"], early["error"]) == (409, "请先加入会商")
         foreign = await page.ask("detach", handle_id=handle + 1)
         assert (foreign["janus"], foreign["error"]["code"], foreign["field"]) == ("error", 404, "handle_id")
         junk = await page.ask("trickle", handle_id=handle, candidate={"candidate": "x", "exec": "rm"})
@@ -511,6 +516,10 @@ async def test_janus_is_reached_only_through_an_invite(room: Room, janus: JanusH
         assert named["field"] == "room" and "不允许的字段" in named["error"]
         joined = await page.request(handle, {"request": "join", "ptype": "publisher", "pin": "1357"})
         assert joined["videoroom"] == "joined" and not {"room", "private_id"} & joined.keys(), joined
+        foreign_room = await page.request(hearing, {"request": "join", "room": 1, "group": "phone"})
+        assert foreign_room["field"] == "room" and "不允许的字段" in foreign_room["error"]
+        heard = await page.request(hearing, {"request": "join"})
+        assert heard["audiobridge"] == "joined" and "room" not in heard, heard
         configure = {"request": "configure", "audio": True, "video": True}
         planted = await page.request(handle, configure | {"record": True, "filename": "../../../../x"}, OFFER)
         assert planted["field"] == "record" and "不允许的字段" in planted["error"]

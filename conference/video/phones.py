@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 LINK_ID = 1  # the link's AudioBridge participant id (invites' ids are 1,000,000 and up)
 LINK_CONTEXT = "consult-link"  # consult.conf.j2: the link leg into the ConfBridge
 DIAL_IN_CONTEXT = "consult-in"  # consult.conf.j2: a phone into the ConfBridge (dial-in and dial-out alike)
+PIN_VARIABLE = "SB_CONSULT_PIN_"  # + dial-in number: the global the dialplan compares a caller's PIN with
 
 
 def conference(number: str) -> str:
@@ -80,12 +81,14 @@ class Phones:
         """`handler(number, what, phone)` for every phone that joins, leaves, is muted or unmuted, or talks."""
         self._handlers.append(handler)
 
-    async def open(self, room: int, secret: str, number: str, incident_id: str | None) -> None:
+    async def open(self, room: int, secret: str, number: str, incident_id: str | None, pin: str = "") -> None:
         """Link the AudioBridge room (conference.video.rooms makes it) to the ConfBridge of `number` (again, when
-        the link was lost)."""
+        the link was lost). Callers of a consultation with a `pin` key it in (the dialplan's global
+        SB_CONSULT_PIN_<number>, digits only)."""
         if (link := self.links.get(number)) is not None and link.alive:
             return
         await self.close(number)
+        await self._pin(number, pin)
         client = await JanusClient.open(self.api_socket)
         channel = f"consult-{number}-{secrets.token_hex(4)}"
         try:
@@ -110,6 +113,8 @@ class Phones:
         link = self.links.pop(number, None)
         if link is None:
             return
+        with contextlib.suppress(Unavailable):
+            await self._pin(number, "")
         await link.client.close()
         link.drain.cancel()
         await self._hang_up(link.channel)
@@ -157,6 +162,7 @@ class Phones:
                     inherited(CALL_ID, call_id),
                     inherited(TARGETS, "&".join(dial_strings)),
                     inherited(RING_TIMEOUT, ring_seconds),
+                    "SB_DIALOUT=1",  # called by us: no PIN asked
                 ],
                 "Async": "true",
                 "ChannelId": call_id,
@@ -198,6 +204,10 @@ class Phones:
         if not address or not port.isdigit():
             raise Unavailable("交换机未给出会商音频的本地地址")
         return address, int(port)
+
+    async def _pin(self, number: str, pin: str) -> None:
+        digits = "".join(c for c in pin if c.isdigit())
+        await self.ami.action({"Action": "Setvar", "Variable": f"{PIN_VARIABLE}{number}", "Value": digits})
 
     async def _variable(self, channel: str, name: str) -> str:
         reply = await self.ami.action({"Action": "Getvar", "Channel": channel, "Variable": name})

@@ -48,18 +48,19 @@ class PhoneSide:
         self._consultations = open_ones
         for number in set(self.phones.links) - open_ones.keys():
             await self.phones.close(number)
-        for number, consultation in open_ones.items():
+        for consultation in open_ones.values():
             try:
-                await self.phones.open(consultation.room, consultation.secret, number, consultation.incident_id)
+                await self._open(consultation)
             except Unavailable as exc:
                 log.warning("phones of consultation %s not linked yet: %s", consultation.id, exc)
 
     async def link(self, consultation: Consultation) -> None:
         if consultation.dial_in:
             self._consultations[consultation.dial_in] = consultation
-            await self.phones.open(
-                consultation.room, consultation.secret, consultation.dial_in, consultation.incident_id
-            )
+            await self._open(consultation)
+
+    async def _open(self, c: Consultation) -> None:
+        await self.phones.open(c.room, c.secret, c.dial_in, c.incident_id, c.pin)
 
     async def unlink(self, consultation: Consultation) -> None:
         if consultation.dial_in:

@@ -83,7 +83,9 @@ class Relay:
 
     async def attach(self, plugin: str = VIDEOROOM) -> int:
         """A VideoRoom handle (one to publish, one per site received) or the AudioBridge one (what is heard)."""
-        if len(self.handles) > self.consultation.max_sites + 1:
+        if plugin == AUDIOBRIDGE and AUDIOBRIDGE in self.handles.values():
+            raise Conflict("已有音频句柄")
+        if plugin == VIDEOROOM and list(self.handles.values()).count(VIDEOROOM) > self.consultation.max_sites:
             raise Conflict("句柄数已达会商参会方上限")
         handle = await self._client.attach(plugin)
         self.handles[handle] = plugin
