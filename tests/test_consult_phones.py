@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
+from sqlalchemy import select
 
 from switchboard.api.app import create_app
+from switchboard.core.audit.models import AuditEntry
 from switchboard.core.context import Context
 from switchboard.telephony import Telephony
 from tests.conftest import fresh_database_url
@@ -154,11 +156,18 @@ async def test_a_phone_dials_in_is_heard_hears_the_room_is_muted_and_removed(
         heard = await _phone_level(page, lambda db: db >= HEARD_DB, "the phone's tone in the page")
         print(f"page hears the phone: {heard:.1f} dB at {PHONE_TONE} Hz")
 
-        async def page_heard() -> bool:
+        def page_heard_lately() -> bool:
             audio = recorded_so_far(recording)
             return audio.seconds > 2 and tone_present(load(audio, start=audio.seconds - 1.5), PAGE_TONE)
 
-        await until(page_heard, timeout=20, what="the page's tone on the phone")
+        await until(page_heard_lately, timeout=20, what="the page's tone on the phone")
+
+        # The moderator mutes the site: muted where it is heard (AudioBridge), the phone no longer hears its tone.
+        site_path = f"/api/v1/consultations/{cid}/participants/{invited.json()[0]['invite_id']}/mute"
+        assert (await room.api("POST", site_path, json={"on": True})).status_code == 204
+        await until(lambda: not page_heard_lately(), timeout=20, what="the muted site's tone gone from the phone")
+        assert (await room.api("POST", site_path, json={"on": False})).status_code == 204
+        await until(page_heard_lately, timeout=20, what="the unmuted site's tone on the phone again")
 
         muted = await room.api(
             "POST", f"/api/v1/consultations/{cid}/phones/{listed['phone_id']}/mute", json={"on": True}
@@ -172,6 +181,12 @@ async def test_a_phone_dials_in_is_heard_hears_the_room_is_muted_and_removed(
         assert removed.status_code == 204, removed.text
         await phone.wait_for("call_state", call=call, state="disconnected", timeout=10)
         await phone.command("record", call=call, stop=True, check=False)
+    async with room.ctx.db.reader() as session:
+        query = select(AuditEntry.action).where(AuditEntry.action.startswith("consultation.phone_"))
+        assert list(await session.scalars(query.order_by(AuditEntry.seq))) == [
+            "consultation.phone_mute",
+            "consultation.phone_remove",
+        ]
 
     async def gone() -> bool:
         return not any(p["kind"] == "phone" for p in await _participants(room, cid))
@@ -195,6 +210,18 @@ async def test_dial_out_to_a_contact_reaches_the_second_number(room: Room, aster
         assert listed["name"] == "张伟", listed
         refused = await room.api("POST", f"/api/v1/consultations/{cid}/phones", json={"contact_id": "nobody"})
         assert refused.status_code == 422 and refused.json()["field"] == "contact_id", refused.text
+        too_short = {"contact_id": contact_id, "ring_seconds": 1}
+        refused = await room.api("POST", f"/api/v1/consultations/{cid}/phones", json=too_short)
+        assert refused.status_code == 422 and refused.json()["field"] == "ring_seconds", refused.text
+        forbidden = await room.api(
+            "POST", f"/api/v1/consultations/{cid}/phones", json={"contact_id": contact_id}, role="alert_officer"
+        )
+        assert forbidden.status_code == 403, forbidden.text
+        unknown = await room.api("POST", f"/api/v1/consultations/{cid}/phones/nobody/mute", json={"on": True})
+        assert unknown.status_code == 404 and unknown.json()["field"] == "phone_id", unknown.text
+    async with room.ctx.db.reader() as session:
+        audited = list(await session.scalars(select(AuditEntry).where(AuditEntry.action == "consultation.dial_out")))
+    assert [(a.actor, a.detail["numbers"]) for a in audited] == [("duty_officer", ["8009", "8003"])]
 
 
 @pytest.mark.timeout(240)

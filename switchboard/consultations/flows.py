@@ -216,7 +216,7 @@ async def participants(ctx: Context, live: LiveRooms, consultation_id: str) -> l
         }
         for p in await live.rooms.participants(consultation.room)
     ]
-    phones = live.phones.listed(consultation) if live.phones else []
+    phones = await live.phones.listed(consultation) if live.phones else []
     return sites + [{"kind": "phone", "site": p["name"] or p["number"], **p} for p in phones]
 
 

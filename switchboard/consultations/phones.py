@@ -67,8 +67,16 @@ class PhoneSide:
             self._consultations.pop(consultation.dial_in, None)
             await self.phones.close(consultation.dial_in)
 
-    def listed(self, consultation: Consultation) -> list[dict[str, object]]:
-        return [self.out(p) for p in self.phones.phones(consultation.dial_in)] if consultation.dial_in else []
+    async def listed(self, consultation: Consultation) -> list[dict[str, object]]:
+        phones = self.phones.phones(consultation.dial_in) if consultation.dial_in else []
+        for phone in phones:
+            await self._name(phone)
+        return [self.out(p) for p in phones]
+
+    async def _name(self, phone: Phone) -> None:
+        """Who the directory says calls from the phone's number (looked up once per number)."""
+        if phone.number and phone.number not in self.names:
+            self.names[phone.number] = await directory.caller(self.ctx, phone.number) or {}
 
     def out(self, phone: Phone) -> dict[str, object]:
         who = self.names.get(phone.number, {})
@@ -93,9 +101,7 @@ class PhoneSide:
         consultation = self._consultations.get(number)
         if consultation is None:
             return
-        if what == "joined" and phone.number and phone.number not in self.names:
-            if (who := await directory.caller(self.ctx, phone.number)) is not None:
-                self.names[phone.number] = who
+        await self._name(phone)
         shown = self.out(phone)
         label = f"{shown['name'] or '电话'}（{phone.number or '未知号码'}）"
         data: dict[str, object] = {"consultation_id": consultation.id, **shown}
