@@ -3,7 +3,8 @@ network namespace, reached over the fixture's host link), pjsua2 phones and a Ch
 consultation's number: its tone is heard in the page (WebAudio on the room's mix) and the page's tone on the phone;
 the phone is listed with its directory name, muted (its tone no longer reaches the page) and removed (hung up). A
 dial-out to a contact whose first number does not answer reaches the second. The console's consultation lists a
-phone live and mutes and removes it with its buttons. A consultation with a PIN asks dialled-in phones for it."""
+phone live and mutes and removes it with its buttons. A consultation with a PIN asks dialled-in phones for it, and
+closing it hangs them up."""
 
 import itertools
 from collections.abc import AsyncIterator, Callable
@@ -264,7 +265,9 @@ async def test_the_console_lists_mutes_and_removes_a_phone_live(
 
 
 @pytest.mark.timeout(180)
-async def test_a_consultation_with_a_pin_asks_phones_for_it(room: Room, asterisk: AsteriskHarness) -> None:
+async def test_a_consultation_with_a_pin_asks_phones_for_it_and_closing_hangs_them_up(
+    room: Room, asterisk: AsteriskHarness
+) -> None:
     created = await room.api("POST", "/api/v1/consultations", json={"title": "保密会商", "pin": "2468"})
     cid, number = created.json()["id"], created.json()["dial_in"]
     await _linked(asterisk, number)
@@ -277,3 +280,6 @@ async def test_a_consultation_with_a_pin_asks_phones_for_it(room: Room, asterisk
         assert not [p for p in await _participants(room, cid) if p["kind"] == "phone"]  # not in before the PIN
         await phone.command("dtmf", call=call, digits="2468#")
         assert (await _phone(room, cid, "8002"))["name"] == "王强"
+        closed = await room.api("DELETE", f"/api/v1/consultations/{cid}")  # its phones are hung up with it
+        assert closed.status_code == 200, closed.text
+        await phone.wait_for("call_state", call=call, state="disconnected", timeout=10)
