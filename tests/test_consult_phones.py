@@ -283,3 +283,22 @@ async def test_a_consultation_with_a_pin_asks_phones_for_it_and_closing_hangs_th
         closed = await room.api("DELETE", f"/api/v1/consultations/{cid}")  # its phones are hung up with it
         assert closed.status_code == 200, closed.text
         await phone.wait_for("call_state", call=call, state="disconnected", timeout=10)
+
+
+async def _link_channel(asterisk: AsteriskHarness, number: str) -> str:
+    _, listing = await asterisk.engine.cli(f"confbridge list consult-{number}")
+    return next((word for word in listing.split() if word.startswith("UnicastRTP/")), "")
+
+
+@pytest.mark.timeout(120)
+async def test_a_lost_link_is_made_again(room: Room, asterisk: AsteriskHarness) -> None:
+    number = (await room.api("POST", "/api/v1/consultations", json={"title": "断线重连", "pin": ""})).json()["dial_in"]
+    await _linked(asterisk, number)
+    lost = await _link_channel(asterisk, number)
+    await asterisk.engine.cli(f"channel request hangup {lost}")
+
+    async def relinked() -> str:
+        channel = await _link_channel(asterisk, number)
+        return channel if channel and channel != lost else ""
+
+    await until(relinked, timeout=15, what="the consultation's link made again")

@@ -59,10 +59,11 @@ class Link:
     channel: str  # the UnicastRTP channel's uniqueid
     drain: asyncio.Task[None]
     phones: dict[str, Phone] = field(default_factory=dict)  # by uniqueid
+    channel_gone: bool = False  # Asterisk hung it up, or restarted without it
 
     @property
     def alive(self) -> bool:
-        return not self.client.closed.is_set()
+        return not self.client.closed.is_set() and not self.channel_gone
 
 
 PhoneChange = Callable[[str, str, Phone], Awaitable[None]]  # (dial-in number, what, phone)
@@ -76,6 +77,7 @@ class Phones:
         self.links: dict[str, Link] = {}
         self._handlers: list[PhoneChange] = []
         ami.on_event(self._on_event)
+        ami.on_resync(self._resync)
 
     def on_change(self, handler: PhoneChange) -> None:
         """`handler(number, what, phone)` for every phone that joins, leaves, is muted or unmuted, or talks."""
@@ -219,8 +221,19 @@ class Phones:
 
     # What ConfBridge says ---------------------------------------------------------------------------------------
 
+    async def _resync(self, channels: list[Any]) -> None:
+        """After an AMI reconnect: a link whose channel Asterisk no longer has (it restarted) is made again."""
+        present = {str(c.get("Uniqueid", "")) for c in channels}
+        for link in self.links.values():
+            if link.channel not in present:
+                link.channel_gone = True
+
     async def _on_event(self, message: Mapping[str, Any]) -> None:
         name = str(message.get("Event", ""))
+        if name == "Hangup":
+            for link in self.links.values():
+                link.channel_gone |= message.get("Uniqueid") == link.channel
+            return
         room = str(message.get("Conference", ""))
         if not name.startswith("Confbridge") or not room.startswith("consult-"):
             return
