@@ -233,7 +233,7 @@ async function join() {
     $("notice").classList.add("hidden");
     showRecording(Boolean(joined.recording));
     await publish();
-    await hear();
+    hear().catch((err) => notice(`无法接入会商音频：${reason(err)}`)); // beside the subscriptions, not before them
     for (const p of joined.publishers || []) subscribe(p.id, p.display).catch((err) => notice(reason(err)));
     document.body.dataset.state = "joined";
     say("已加入会商");
