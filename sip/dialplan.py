@@ -160,6 +160,24 @@ class FaxNumber(_Model):
     audio_only: bool = False  # never ask the caller for T.38 (G.711 only), for lines behind a bad T.38 gateway
 
 
+class ConsultationNumbers(_Model):
+    """The dial-in numbers of video consultations: each open consultation holds one of first..last while it runs."""
+
+    first: Number
+    last: Number
+
+    @model_validator(mode="after")
+    def _range(self) -> "ConsultationNumbers":
+        if len(self.first) != len(self.last) or int(self.first) > int(self.last):
+            raise ValueError("first 与 last 应等长且 first 不大于 last")
+        if int(self.last) - int(self.first) >= 1000:
+            raise ValueError("会商拨入号码段最多 1000 个号码")
+        return self
+
+    def numbers(self) -> list[str]:
+        return [str(n).zfill(len(self.first)) for n in range(int(self.first), int(self.last) + 1)]
+
+
 class Definition(_Model):
     extensions: list[Extension] = []
     ring_groups: list[RingGroup] = []
@@ -172,6 +190,7 @@ class Definition(_Model):
     # The line-check probe's own SIP account (switchboard/linechecks): registers like a desk, its password kept with
     # the desks', but its calls enter the dialplan where the control plane's do (no desk recording, no desk event).
     probe: Extension | None = None
+    consultations: ConsultationNumbers | None = None  # video consultations' dial-in numbers (consult.conf.j2)
 
     @model_validator(mode="after")
     def _references(self) -> "Definition":
@@ -179,11 +198,11 @@ class Definition(_Model):
         numbers += [c.number for c in self.conferences] + [f.number for f in self.fax]
         numbers += [self.echo_test] if self.echo_test else []
         numbers += [self.probe.number] if self.probe else []
+        numbers += self.consultations.numbers() if self.consultations else []
         duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
         if duplicates:
-            raise ValueError(
-                f"号码重复：{', '.join(duplicates)}（extensions、hotlines、conferences、fax、echo_test、probe 中）"
-            )
+            where = "extensions、hotlines、conferences、fax、echo_test、probe、consultations"
+            raise ValueError(f"号码重复：{', '.join(duplicates)}（{where} 中）")
         desks = {e.number for e in self.extensions}
         groups = {g.name for g in self.ring_groups}
         trunks = {t.name for t in self.trunks}
@@ -381,6 +400,7 @@ MODULES = [
     "pbx_config", "app_dial", "app_playback", "app_echo", "app_confbridge", "app_mixmonitor", "app_exec",
     "app_senddtmf", "app_stack", "app_userevent", "app_originate", "app_verbose", "app_read", "app_playtones",
     "func_callerid", "func_channel", "func_strings", "func_base64", "func_logic", "func_global", "func_cut",
+    "chan_rtp", "res_rtp_multicast",  # UnicastRTP: a consultation's phones to Janus's AudioBridge (consult.conf.j2)
     # fax
     "res_fax", "res_fax_spandsp",
     # codecs, formats, bridges

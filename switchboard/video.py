@@ -6,12 +6,15 @@ import contextlib
 import logging
 
 from conference.video.engine import Engine, Layout, admin_key
+from conference.video.phones import Phones
 from conference.video.rooms import Rooms
 from conference.video.session import JanusSession, LinkState
 from recording.store import RecordingStore
 from switchboard.consultations.live import LiveRooms
+from switchboard.consultations.phones import PhoneSide
 from switchboard.core.context import Context
 from switchboard.core.events import Event
+from switchboard.telephony import Telephony
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +22,11 @@ WATCH_SECONDS = 1.0
 
 
 class Video:
-    def __init__(self, ctx: Context, recordings: RecordingStore | None = None) -> None:
+    def __init__(
+        self, ctx: Context, recordings: RecordingStore | None = None, telephony: Telephony | None = None
+    ) -> None:
         self.ctx = ctx
+        self.telephony = telephony  # phones join consultations through its Asterisk
         self.engine: Engine | None = None
         self.session: JanusSession | None = None
         self.live = LiveRooms(ctx, Layout.for_settings(ctx.settings), recordings or RecordingStore(ctx))
@@ -42,13 +48,27 @@ class Video:
         self.session.on_resync(self.live.resync)
         self.session.on_state(self._link_changed)
         self.session.start()
+        self._take_phones()
         self._watcher = asyncio.create_task(self._watch(), name="consultation-watch")
+
+    def _take_phones(self) -> None:
+        """Phones join consultations when Asterisk is ours to drive, its dialplan has dial-in numbers and Janus's
+        AudioBridge has an address Asterisk reaches."""
+        t = self.telephony
+        if not self.ctx.settings.janus.phone_address or t is None or t.ami is None or t.calls is None:
+            return
+        if t.definition.consultations is None:
+            return
+        phones = Phones(t.ami, self.live.layout.api_socket, admin_key(self.ctx.settings))
+        self.live.phones = PhoneSide(self.ctx, phones, t.definition.consultations.numbers(), t.calls.dial_string)
 
     async def stop(self) -> None:
         if self._watcher:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
+        if self.live.phones is not None:
+            await self.live.phones.phones.stop()
         await self.live.stop()
         if self.session:
             await self.session.stop()
@@ -71,6 +91,8 @@ class Video:
                     await self.engine.start()  # the session reconnects and resyncs the rooms by itself
                 if self.session is not None and self.session.state == LinkState.up:
                     await self.live.poll()
+                    if self.live.phones is not None and self.live.phones.phones.ami.state == LinkState.up:
+                        await self.live.phones.link_all()
             except Exception:
                 log.exception("consultation watch failed; trying again")
 

@@ -63,14 +63,22 @@ async def room(janus: JanusHarness, request: pytest.FixtureRequest, tmp_path: Pa
     port = next(_ports)
     public = {"SWITCHBOARD_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port}"}  # where the pages reach it, via the forward
     ctx = Context.from_settings(settings_for(tmp_path, url, **janus.environ, **public))
-    app = create_app(ctx)
+    async with served_room(janus, ctx, create_app(ctx), port, tmp_path) as served:
+        yield served
+    await ctx.db.close()
+
+
+@contextlib.asynccontextmanager
+async def served_room(harness: JanusHarness, ctx: Context, app: Any, port: int, tmp_path: Path) -> AsyncIterator[Room]:
+    """The app (lifespan running) served on a Unix socket and forwarded to 127.0.0.1:`port` inside the namespace,
+    where the browsers reach it."""
     socket_path = tmp_path / "app.sock"
     async with app.router.lifespan_context(app):
         await app.state.services.video.session.wait_up(10)
         server = uvicorn.Server(uvicorn.Config(app, uds=str(socket_path), lifespan="off", log_level="warning"))
         task = asyncio.create_task(server.serve())
         await until(lambda: server.started, timeout=10, what="the app to serve on its socket")
-        forward = janus.popen(
+        forward = harness.popen(
             [sys.executable, "-m", "tests.support.peers.forward", f"127.0.0.1:{port}", str(socket_path)],
             stdout=subprocess.PIPE,
         )
@@ -85,7 +93,6 @@ async def room(janus: JanusHarness, request: pytest.FixtureRequest, tmp_path: Pa
             stop(forward)
             server.should_exit = True
             await task
-    await ctx.db.close()
 
 
 def _tone(path: Path, seconds: float = 4.0, rate: int = 48000) -> Path:
@@ -491,6 +498,11 @@ async def test_janus_is_reached_only_through_an_invite(room: Room, janus: JanusH
             await page.attach()
         too_many = await page.ask("attach", plugin="janus.plugin.videoroom")
         assert (too_many["janus"], too_many["error"]["code"]) == ("error", 409)
+        hearing = (await page.ask("attach", plugin="janus.plugin.audiobridge"))["data"]["id"]  # what is heard: one
+        second = await page.ask("attach", plugin="janus.plugin.audiobridge")
+        assert (second["janus"], second["error"]["code"]) == ("error", 409)
+        early = await page.request(hearing, {"request": "join"})  # the audio room only after the VideoRoom's checks
+        assert (early["error_code"], early["error"]) == (409, "请先加入会商")
         foreign = await page.ask("detach", handle_id=handle + 1)
         assert (foreign["janus"], foreign["error"]["code"], foreign["field"]) == ("error", 404, "handle_id")
         junk = await page.ask("trickle", handle_id=handle, candidate={"candidate": "x", "exec": "rm"})
@@ -504,6 +516,10 @@ async def test_janus_is_reached_only_through_an_invite(room: Room, janus: JanusH
         assert named["field"] == "room" and "不允许的字段" in named["error"]
         joined = await page.request(handle, {"request": "join", "ptype": "publisher", "pin": "1357"})
         assert joined["videoroom"] == "joined" and not {"room", "private_id"} & joined.keys(), joined
+        foreign_room = await page.request(hearing, {"request": "join", "room": 1, "group": "phone"})
+        assert foreign_room["field"] == "room" and "不允许的字段" in foreign_room["error"]
+        heard = await page.request(hearing, {"request": "join"})
+        assert heard["audiobridge"] == "joined" and "room" not in heard, heard
         configure = {"request": "configure", "audio": True, "video": True}
         planted = await page.request(handle, configure | {"record": True, "filename": "../../../../x"}, OFFER)
         assert planted["field"] == "record" and "不允许的字段" in planted["error"]

@@ -19,11 +19,13 @@ def test_render_and_command(tmp_path: Path) -> None:
             "SWITCHBOARD_JANUS_API_SOCKET": str(tmp_path / 'a" b' / "api.sock"),
             "SWITCHBOARD_JANUS_RTP_PORT_START": "40000",
             "SWITCHBOARD_JANUS_RTP_PORT_END": "40999",
+            "SWITCHBOARD_JANUS_PHONE_ADDRESS": "10.98.1.2",
         },
     )
     layout = Layout.for_settings(settings)
     render(settings, layout)
-    assert sorted(p.name for p in (layout.base / "plugins").iterdir()) == ["libjanus_videoroom.so"]
+    plugins = sorted(p.name for p in (layout.base / "plugins").iterdir())
+    assert plugins == ["libjanus_audiobridge.so", "libjanus_videoroom.so"]
     assert [p.name for p in (layout.base / "transports").iterdir()] == ["libjanus_pfunix.so"]
     assert not (layout.conf_dir / "janus.transport.http.jcfg").exists()
     janus = (layout.conf_dir / "janus.jcfg").read_text()
@@ -32,6 +34,9 @@ def test_render_and_command(tmp_path: Path) -> None:
     key = admin_key(settings)
     assert f'admin_key = "{key}"' in videoroom and len(key) >= 24 and admin_key(settings) == key
     assert (layout.admin_key_file.stat().st_mode & 0o777) == 0o600
+    audiobridge = (layout.conf_dir / "janus.plugin.audiobridge.jcfg").read_text()
+    assert f'admin_key = "{key}"' in audiobridge and "lock_rtp_forward = true" in audiobridge
+    assert 'local_ip = "10.98.1.2"' in audiobridge  # the phones' plain RTP: where Asterisk sends
     pfunix = (layout.conf_dir / "janus.transport.pfunix.jcfg").read_text()
     assert 'path = "' + str(layout.api_socket).replace('"', '\\"') + '"' in pfunix  # quoted safely
     command = Engine(settings).command()

@@ -61,8 +61,8 @@ class JanusClient:
         client._tasks.append(asyncio.create_task(client._keepalive(), name="janus-client-keepalive"))
         return client
 
-    async def attach(self) -> int:
-        return int((await self._call({"janus": "attach", "plugin": VIDEOROOM}))["data"]["id"])
+    async def attach(self, plugin: str = VIDEOROOM) -> int:
+        return int((await self._call({"janus": "attach", "plugin": plugin}))["data"]["id"])
 
     async def detach(self, handle: int) -> None:
         with contextlib.suppress(JanusLinkDown):

@@ -1,9 +1,12 @@
 """The local Janus: its configuration rendered from the settings, its process started, watched and stopped.
 
-Only the VideoRoom plugin and one transport are loaded: the Unix-socket API (pfunix). Nothing speaks to Janus but
+Two plugins are loaded, VideoRoom (video, and each site's audio for recordings and the active speaker) and
+AudioBridge (what every site hears: the browsers' microphones and the phones mixed), and one transport: the
+Unix-socket API (pfunix). Nothing speaks to Janus but
 the control plane and its camera-feed processes: browsers' signalling is relayed by the control plane
 (switchboard.consultations.relay), so Janus listens on no network port but its media ports. Rooms can be created
-only with the VideoRoom admin key, which the control plane keeps. When `[janus] netns` names a network namespace,
+only with the admin key, which the control plane keeps. AudioBridge's plain-RTP sockets (the phones' link from
+Asterisk, conference.video.phones) bind to `[janus] phone_address`. When `[janus] netns` names a network namespace,
 Janus runs inside it (through nsenter).
 """
 
@@ -22,7 +25,7 @@ from switchboard.core.config import Settings
 
 log = logging.getLogger(__name__)
 
-PLUGINS = ("libjanus_videoroom.so",)
+PLUGINS = ("libjanus_videoroom.so", "libjanus_audiobridge.so")
 TRANSPORTS = ("libjanus_pfunix.so",)
 LIB_DIR = Path("/usr/lib/x86_64-linux-gnu/janus")
 
@@ -121,6 +124,7 @@ def render(settings: Settings, layout: Layout) -> None:
             "nat": nat,
         },
         "janus.plugin.videoroom.jcfg": {"general": {"admin_key": admin_key(settings), "events": False}},
+        "janus.plugin.audiobridge.jcfg": {"general": audiobridge_general(settings)},
         "janus.transport.pfunix.jcfg": {
             "general": {"enabled": True, "json": "compact", "path": str(layout.api_socket), "type": "SOCK_SEQPACKET"},
             "admin": {"admin_enabled": False},
@@ -128,6 +132,21 @@ def render(settings: Settings, layout: Layout) -> None:
     }
     for name, sections in files.items():
         (layout.conf_dir / name).write_text(_sections(sections), "utf-8")
+
+
+def audiobridge_general(settings: Settings) -> dict[str, object]:
+    """AudioBridge's settings: rooms only with the admin key, RTP forwarders only with it too, plain-RTP sockets
+    on the address Asterisk reaches (else AudioBridge guesses one, which Asterisk may not reach)."""
+    j = settings.janus
+    general: dict[str, object] = {
+        "admin_key": admin_key(settings),
+        "lock_rtp_forward": True,
+        "events": False,
+        "rtp_port_range": f"{j.rtp_port_start}-{j.rtp_port_end}",
+    }
+    if j.phone_address:
+        general["local_ip"] = j.phone_address
+    return general
 
 
 class Engine:

@@ -17,6 +17,7 @@ class Consultation(Base):
     incident_id: Mapped[str | None] = mapped_column(String(26), index=True)
     max_sites: Mapped[int]
     pin: Mapped[str] = mapped_column(String(16), default="")
+    dial_in: Mapped[str] = mapped_column(String(16), default="")  # phones dial it (Asterisk); "": it takes none
     room: Mapped[int] = mapped_column(unique=True)  # the VideoRoom's numeric id
     secret: Mapped[str] = mapped_column(String(64))  # the room's secret: moderation only through the control plane
     locked: Mapped[bool] = mapped_column(default=False)

@@ -1,11 +1,11 @@
 """The Janus API session: the Unix-socket framing inside the shared reconnecting link.
 
-`Transport` frames: one JSON message per SOCK_SEQPACKET packet on Janus's pfunix transport.
-`switchboard.core.link` holds the policy (reconnect with back-off, keepalives, state). `JanusSession` supplies
-the Janus steps: connect, create a Janus session and attach one VideoRoom handle, send keepalives (well inside
-Janus's 60 s session timeout, and a refused one means Janus restarted under us), and after every (re)connect
-call the resync handlers so rooms are re-created. Requests sent while the link is down fail at once with
-`JanusLinkDown`: nothing is replayed behind the caller's back.
+`Transport` frames: one JSON message per SOCK_SEQPACKET packet on Janus's pfunix transport. `switchboard.core.link`
+holds the policy (reconnect with back-off, keepalives, state). `JanusSession` supplies the Janus steps: connect,
+create a Janus session and attach one VideoRoom and one AudioBridge handle, send keepalives (well inside Janus's 60 s
+session timeout, and a refused one means Janus restarted under us), and after every (re)connect call the resync
+handlers so rooms are re-created. Requests sent while the link is down fail at once with `JanusLinkDown`: nothing is
+replayed behind the caller's back.
 """
 
 import asyncio
@@ -23,6 +23,7 @@ from switchboard.core.link import LinkState, ReconnectingLink
 log = logging.getLogger(__name__)
 
 VIDEOROOM = "janus.plugin.videoroom"
+AUDIOBRIDGE = "janus.plugin.audiobridge"
 MAX_MESSAGE = 1 << 20
 
 
@@ -87,7 +88,7 @@ class JanusSession(ReconnectingLink):
         self.api_socket = api_socket
         self.request_timeout = request_timeout
         self.session_id: int | None = None
-        self.handle_id: int | None = None
+        self.handles: dict[str, int] = {}  # plugin -> the session's handle on it
         self._transport: Transport | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -98,11 +99,12 @@ class JanusSession(ReconnectingLink):
 
     # Requests -------------------------------------------------------------------------------------------------
 
-    async def request(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A synchronous VideoRoom request (create, kick, moderate, listparticipants...): its plugin data."""
+    async def request(self, body: dict[str, Any], plugin: str = VIDEOROOM) -> dict[str, Any]:
+        """A synchronous request of the VideoRoom (create, kick, moderate, listparticipants...) or AudioBridge
+        plugin: its plugin data."""
         if self.state != LinkState.up:
             raise JanusLinkDown(self.last_error)
-        reply = await self._call(self._frame("message", handle_id=self.handle_id, body=body))
+        reply = await self._call(self._frame("message", handle_id=self.handles.get(plugin), body=body))
         data = reply.get("plugindata", {}).get("data", {})
         if reply.get("janus") == "error":
             error = reply.get("error", {})
@@ -140,8 +142,9 @@ class JanusSession(ReconnectingLink):
         self._reader = asyncio.create_task(self._read(self._transport), name="janus-reader")
         created = await self._call(self._frame("create"))
         self.session_id = created["data"]["id"]
-        attached = await self._call(self._frame("attach", plugin=VIDEOROOM))
-        self.handle_id = attached["data"]["id"]
+        for plugin in (VIDEOROOM, AUDIOBRIDGE):
+            attached = await self._call(self._frame("attach", plugin=plugin))
+            self.handles[plugin] = attached["data"]["id"]
 
     async def _resync(self) -> None:
         for handler in self._resync_handlers:
@@ -183,7 +186,8 @@ class JanusSession(ReconnectingLink):
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-        self.session_id = self.handle_id = None
+        self.session_id = None
+        self.handles = {}
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(JanusLinkDown(reason))

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | None = None) -> FastAPI:
     recordings = RecordingStore(ctx)
     telephony = telephony or Telephony(ctx, recordings=recordings)
-    video = video or Video(ctx, recordings)
+    video = video or Video(ctx, recordings, telephony)
     notices = Notices(ctx)  # renders the notices' deliveries, hears SMS replies, watches tiers and completion
     outbox = Outbox(  # tests and plug-ins add channels: outbox.add
         ctx,

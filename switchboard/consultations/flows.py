@@ -1,6 +1,8 @@
 """Consultation flows: each one user-visible action over the database, the room in Janus (through the live rooms)
 and the event bus; join tokens, signed per invite."""
 
+import contextlib
+import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,14 +13,18 @@ from sqlalchemy import select
 from conference.video.models import Consultation, Invite
 from switchboard.auth.service import token_secret
 from switchboard.consultations.live import LiveRooms
+from switchboard.consultations.phones import PhoneSide
 from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
 from switchboard.core.db import get_or_404, utcnow
-from switchboard.core.errors import Conflict, Forbidden, NotFound, Unauthorized
+from switchboard.core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unavailable
 from switchboard.core.events import Event
 from switchboard.core.ids import new_id
 from switchboard.core.outbound import OutboundPolicy
+from switchboard.directory import service as directory
 from switchboard.incidents import service as incidents
+
+log = logging.getLogger(__name__)
 
 AUDIENCE = "consultation"
 CAMERA_SCHEMES = ("rtsp", "rtsps")
@@ -116,11 +122,21 @@ async def create(
         created_by=actor,
     )
     await live.rooms.create(live.spec(consultation, []))
-    async with ctx.db.session() as session:
-        session.add(consultation)
-        await session.flush()
-        detail = {"title": title, "incident_id": incident_id, "max_sites": max_sites, "room": consultation.room}
-        await audit.record(session, actor, "consultation.create", "consultation", consultation.id, detail)
+    async with contextlib.AsyncExitStack() as held:
+        if live.phones is not None:  # the dial-in number is taken once the row is written
+            await held.enter_async_context(live.phones.allocating)
+            consultation.dial_in = await live.phones.allocate()
+        async with ctx.db.session() as session:
+            session.add(consultation)
+            await session.flush()
+            detail = {"title": title, "incident_id": incident_id, "max_sites": max_sites, "room": consultation.room}
+            detail |= {"dial_in": consultation.dial_in}
+            await audit.record(session, actor, "consultation.create", "consultation", consultation.id, detail)
+    if live.phones is not None:
+        try:
+            await live.phones.link(consultation)
+        except Unavailable as exc:  # linked by the watch once Asterisk or Janus is back
+            log.warning("phones of consultation %s not linked yet: %s", consultation.id, exc)
     await _publish(ctx, consultation, "consultation.created", f"发起视频会商《{title}》", actor)
     return consultation
 
@@ -186,10 +202,12 @@ async def join_details(ctx: Context, live: LiveRooms, consultation_id: str, toke
 
 
 async def participants(ctx: Context, live: LiveRooms, consultation_id: str) -> list[dict[str, Any]]:
+    """The sites in the room, then the phones in its audio conference (named from the directory by their number)."""
     consultation = await _open(ctx, consultation_id)
     by_participant = {i.participant_id: i for i in await invites(ctx, consultation.id)}
-    return [
+    sites = [
         {
+            "kind": "site",
             "participant_id": p.id,
             "site": p.display,
             "invite_id": by_participant[p.id].id if p.id in by_participant else None,
@@ -198,6 +216,57 @@ async def participants(ctx: Context, live: LiveRooms, consultation_id: str) -> l
         }
         for p in await live.rooms.participants(consultation.room)
     ]
+    phones = await live.phones.listed(consultation) if live.phones else []
+    return sites + [{"kind": "phone", "site": p["name"] or p["number"], **p} for p in phones]
+
+
+def _phones(live: LiveRooms) -> PhoneSide:
+    if live.phones is None:
+        raise Unavailable("会商未接入电话（需要交换机和 [janus] phone_address）")
+    return live.phones
+
+
+async def mute_phone(
+    ctx: Context, live: LiveRooms, actor: str, consultation_id: str, phone_id: str, muted: bool
+) -> None:
+    consultation = await _open(ctx, consultation_id)
+    phones = _phones(live)
+    phone = phones.phone(consultation, phone_id)
+    await phones.phones.mute(consultation.dial_in, phone.uniqueid, muted)
+    detail = {"phone": phone.number, "muted": muted}
+    await audit.record_alone(ctx, actor, "consultation.phone_mute", "consultation", consultation.id, detail)
+
+
+async def remove_phone(ctx: Context, live: LiveRooms, actor: str, consultation_id: str, phone_id: str) -> None:
+    """Hang the phone up (it may dial in again: the number is the consultation's, not the phone's)."""
+    consultation = await _open(ctx, consultation_id)
+    phones = _phones(live)
+    phone = phones.phone(consultation, phone_id)
+    await phones.phones.kick(consultation.dial_in, phone.uniqueid)
+    detail = {"phone": phone.number}
+    await audit.record_alone(ctx, actor, "consultation.phone_remove", "consultation", consultation.id, detail)
+
+
+async def dial_out(
+    ctx: Context, live: LiveRooms, actor: str, consultation_id: str, contact_id: str, ring_seconds: int
+) -> dict[str, Any]:
+    """Ring a directory contact's phones in their priority order (the dispatch loop); whoever answers joins the
+    consultation as a phone."""
+    consultation = await _open(ctx, consultation_id)
+    phones = _phones(live)
+    if not consultation.dial_in:
+        raise Conflict("本次会商没有电话接入", field="consultation_id")
+    contact = await directory.contact_for(ctx, contact_id, field="contact_id")
+    numbers = [number for number, _ in directory.dial_numbers(contact)]
+    if not numbers:
+        raise Conflict(f"{contact.name} 没有可拨打的电话号码", field="contact_id")
+    call_id = f"consult-{new_id()}"
+    dialled = [phones.dial_string(n) for n in numbers]
+    await phones.phones.dial_out(consultation.dial_in, call_id, dialled, ring_seconds, consultation.incident_id)
+    detail = {"contact_id": contact.id, "name": contact.name, "numbers": numbers}
+    await audit.record_alone(ctx, actor, "consultation.dial_out", "consultation", consultation.id, detail)
+    await _publish(ctx, consultation, "consultation.dialing", f"视频会商呼叫 {contact.name}", actor)
+    return {"call_id": call_id, "name": contact.name, "numbers": numbers}
 
 
 async def _invite_for(ctx: Context, consultation: Consultation, invite_id: str) -> Invite:
@@ -297,6 +366,8 @@ async def close(ctx: Context, live: LiveRooms, actor: str, consultation_id: str)
     await live.cut_off([i.id for i in everyone], "本次会商已结束")
     for invite_row in everyone:
         await live.stop_feed(invite_row.id)
+    if live.phones is not None:
+        await live.phones.unlink(consultation)  # its phones are hung up with the link
     await live.rooms.destroy(consultation.room, consultation.secret)
     async with ctx.db.session() as session:
         row = await session.get(Consultation, consultation.id)

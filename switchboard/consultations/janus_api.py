@@ -1,8 +1,9 @@
 """The Janus WebSocket API (subprotocol `janus-protocol`) as the join page's janus.js speaks it, answered by the relay
-rather than by Janus: create (carrying the join token, as every later frame does), attach, message, trickle,
-detach, keepalive, destroy. A message may say only the four VideoRoom requests the page makes (join, configure, join as
-subscriber, start) with none of the fields the relay writes itself; anything else is refused, naming the field,
-and never reaches Janus. Answers and events are framed as Janus frames them, so janus.js works unchanged."""
+rather than by Janus: create (carrying the join token, as every later frame does), attach, message, trickle, detach,
+keepalive, destroy. A message may say only the four VideoRoom requests the page makes (join, configure, join as
+subscriber, start) or the two AudioBridge ones (join, configure) with none of the fields the relay writes itself;
+anything else is refused, naming the field, and never reaches Janus. Answers and events are framed as Janus frames
+them, so janus.js works unchanged."""
 
 import hmac
 import json
@@ -11,8 +12,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from conference.video.session import AUDIOBRIDGE, VIDEOROOM
 from switchboard.api import errors
 from switchboard.consultations.models import (
+    AUDIO_BODIES,
     BODIES,
     MAX_SDP,
     Body,
@@ -20,13 +23,15 @@ from switchboard.consultations.models import (
     Frame,
     JoinAsPublisher,
     JoinAsSubscriber,
+    JoinAudio,
+    Speak,
     Start,
 )
 from switchboard.consultations.relay import Relay
 from switchboard.core.errors import Conflict, Forbidden, InvalidInput, SwitchboardError, quoted
 
 SUBPROTOCOL = "janus-protocol"
-PLUGIN = "janus.plugin.videoroom"
+PLUGINS = (VIDEOROOM, AUDIOBRIDGE)
 MAX_MESSAGE = MAX_SDP + 4096
 M = TypeVar("M", bound=BaseModel)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -72,10 +77,15 @@ def error(transaction: str | None, exc: SwitchboardError) -> dict[str, Any]:
 
 
 def event(
-    sender: int, data: dict[str, Any], transaction: str | None = None, jsep: str = "", kind: str = ""
+    sender: int,
+    data: dict[str, Any],
+    transaction: str | None = None,
+    jsep: str = "",
+    kind: str = "",
+    plugin: str = VIDEOROOM,
 ) -> dict[str, Any]:
-    """A VideoRoom event on handle `sender` (with an offer or answer when `jsep` holds one)."""
-    frame: dict[str, Any] = {"janus": "event", "sender": sender, "plugindata": {"plugin": PLUGIN, "data": data}}
+    """A plugin's event on handle `sender` (with an offer or answer when `jsep` holds one)."""
+    frame: dict[str, Any] = {"janus": "event", "sender": sender, "plugindata": {"plugin": plugin, "data": data}}
     if transaction is not None:
         frame["transaction"] = transaction
     if jsep:
@@ -94,9 +104,11 @@ async def answer(relay: Relay, frame: Frame, session_id: int, send: Send) -> boo
             case "keepalive":
                 await send({"janus": "ack", "session_id": session_id, "transaction": t})
             case "attach":
-                if frame.plugin != PLUGIN:
-                    raise InvalidInput("plugin：只能使用 janus.plugin.videoroom", field="plugin")
-                handle = await relay.attach()
+                if frame.plugin not in PLUGINS:
+                    raise InvalidInput(
+                        "plugin：只能使用 janus.plugin.videoroom 或 janus.plugin.audiobridge", field="plugin"
+                    )
+                handle = await relay.attach(frame.plugin)
                 await send({"janus": "success", "session_id": session_id, "transaction": t, "data": {"id": handle}})
             case "detach":
                 await relay.detach(_handle(frame))
@@ -132,7 +144,9 @@ def _handle(frame: Frame) -> int:
 async def _plugin_request(relay: Relay, handle: int, frame: Frame) -> dict[str, Any]:
     """A VideoRoom request on `handle`, its answer as Janus's event for the same transaction."""
     t, jsep = frame.transaction, frame.jsep
-    match _body(frame):
+    if relay.plugin_of(handle) == AUDIOBRIDGE:
+        return await _audio_request(relay, handle, frame)
+    match _body(frame, BODIES):
         case JoinAsPublisher(pin=pin):
             return event(handle, await relay.join(handle, pin), t)
         case Configure():
@@ -150,10 +164,24 @@ async def _plugin_request(relay: Relay, handle: int, frame: Frame) -> dict[str, 
     raise InvalidInput("request：不支持的请求", field="request")
 
 
-def _body(frame: Frame) -> Body:
+async def _audio_request(relay: Relay, handle: int, frame: Frame) -> dict[str, Any]:
+    """An AudioBridge request on the page's audio handle, its answer as Janus's event for the same transaction."""
+    t, jsep = frame.transaction, frame.jsep
+    match _body(frame, AUDIO_BODIES):
+        case JoinAudio():
+            return event(handle, await relay.join_audio(handle), t, plugin=AUDIOBRIDGE)
+        case Speak():
+            if jsep is None or jsep.type != "offer":
+                raise InvalidInput("jsep：发布音频需要 offer", field="jsep")
+            data, sdp = await relay.speak(handle, jsep.sdp)
+            return event(handle, data, t, sdp, "answer", AUDIOBRIDGE)
+    raise InvalidInput("request：不支持的请求", field="request")
+
+
+def _body(frame: Frame, bodies: dict[tuple[str, str | None], type[Body]]) -> Body:
     body = frame.body or {}
     request, ptype = str(body.get("request")), body.get("ptype")
-    model = BODIES.get((request, ptype if isinstance(ptype, str) else None))
+    model = bodies.get((request, ptype if isinstance(ptype, str) else None))
     if model is None:
         raise InvalidInput(f"request：不支持的请求 {quoted(request)}", field="request")
     return _checked(model, body)

@@ -17,6 +17,7 @@ from conference.video.feeds import FeedProcess, arguments
 from conference.video.models import Consultation, Invite
 from conference.video.rooms import Participant, Rooms, RoomSpec
 from recording.store import RecordingStore
+from switchboard.consultations.phones import PhoneSide
 from switchboard.core.background import Background
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
@@ -43,6 +44,7 @@ class LiveRooms:
         self.recording_started: dict[str, datetime] = {}  # consultation id -> when its recording began
         self.connected: dict[str, set[Connected]] = {}  # invite id -> its pages' relays
         self.filing = Background()
+        self.phones: PhoneSide | None = None  # set when consultations take phones (Asterisk and phone_address)
 
     @property
     def rooms(self) -> Rooms:

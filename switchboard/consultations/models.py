@@ -28,6 +28,7 @@ class ConsultationOut(BaseModel):
     incident_id: str | None
     max_sites: int
     room: int
+    dial_in: str = Field(description="the number phones dial to join (Asterisk); empty: this consultation takes none")
     locked: bool
     recording: bool
     state: str
@@ -62,11 +63,30 @@ class InviteOut(BaseModel):
 
 
 class ParticipantOut(BaseModel):
-    participant_id: int
-    site: str
-    invite_id: str | None
+    kind: Literal["site", "phone"] = "site"
+    participant_id: int | None = None  # a site's
+    site: str = Field(description="a site's name; a phone's name from the directory, else its number")
+    invite_id: str | None = None
     talking: bool
-    publisher: bool
+    publisher: bool = False
+    phone_id: str | None = None  # a phone's: what mute and remove name
+    number: str = ""
+    name: str = ""
+    org: str = ""
+    muted: bool = False
+
+
+class PhoneDial(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contact_id: Ref  # type: ignore[valid-type]
+    ring_seconds: int = Field(30, ge=5, le=120, description="how long each of the contact's numbers rings")
+
+
+class PhoneDialOut(BaseModel):
+    call_id: str
+    name: str
+    numbers: list[str]
 
 
 class Switch(BaseModel):
@@ -83,7 +103,8 @@ class FeedCreate(BaseModel):
 
 
 # What a join page's janus.js may send over its signalling socket (/consult/{id}/signal): the Janus WebSocket API's
-# frames, and in a `message` the four VideoRoom requests the page makes. The relay writes every other field itself.
+# frames, and in a `message` the four VideoRoom requests and the two AudioBridge requests the page makes. The relay
+# writes every other field itself.
 
 MAX_SDP = 64 * 1024  # a browser's offer or answer with audio, video and all its candidates is 5-15 KB
 
@@ -116,7 +137,7 @@ class Frame(BaseModel):
     token: str = Field("", max_length=2000)
     session_id: int | None = Field(None, ge=0, lt=2**64)
     handle_id: int | None = Field(None, ge=1, lt=2**64)
-    plugin: Literal["janus.plugin.videoroom"] | None = None
+    plugin: Literal["janus.plugin.videoroom", "janus.plugin.audiobridge"] | None = None
     opaque_id: str | None = Field(None, max_length=100)
     body: dict[str, Any] | None = None
     jsep: Jsep | None = None
@@ -154,10 +175,19 @@ class Start(Body):
     pass
 
 
-# The body models by (request, ptype): what each message may say.
+class JoinAudio(Body):
+    """Into the room's AudioBridge: the relay writes the room, the site's id and name, and its group."""
+
+
+class Speak(Body):
+    """The page's microphone into the AudioBridge (with its offer)."""
+
+
+# The body models by (request, ptype): what each message may say, on a VideoRoom handle and on the AudioBridge one.
 BODIES: dict[tuple[str, str | None], type[Body]] = {
     ("join", "publisher"): JoinAsPublisher,
     ("configure", None): Configure,
     ("join", "subscriber"): JoinAsSubscriber,
     ("start", None): Start,
 }
+AUDIO_BODIES: dict[tuple[str, str | None], type[Body]] = {("join", None): JoinAudio, ("configure", None): Speak}

@@ -1,13 +1,13 @@
 """The join page's signalling, relayed: each browser in a room talks to the control plane over one WebSocket, and the
 control plane talks to Janus for it through a Janus session of that browser's own (conference.video.client).
 
-A page can ask for seven things: a handle, to join as its invite's site, to publish its camera and microphone, to
-subscribe to a site in the room, to answer (start) that subscription, to pass on its ICE candidates, and to drop a
-handle. Every Janus request is built here from the invite, so a browser never names a room, a participant id, an
-ACL token, a recording or a file name, and nobody without a live invite reaches Janus at all: its API listens on a
-Unix socket only. Removing a site
-or closing the consultation closes its relays, and with them its Janus sessions: publisher and subscriptions end in
-Janus, whatever the browser does.
+A page can ask for nine things: a handle, to join as its invite's site, to publish its camera and microphone, to
+subscribe to a site in the room, to answer (start) that subscription, to join the room's AudioBridge and speak into
+it (what everyone hears: conference.video.rooms), to pass on its ICE candidates, and to drop a handle. Every Janus
+request is built here from the invite, so a browser never names a room, a participant id, an ACL token, a recording
+or a file name, and nobody without a live invite reaches Janus at all: its API listens on a Unix socket only.
+Removing a site or closing the consultation closes its relays, and with them its Janus sessions: publisher and
+subscriptions end in Janus, whatever the browser does.
 """
 
 import asyncio
@@ -18,6 +18,8 @@ from typing import Any
 
 from conference.video.client import JanusClient
 from conference.video.models import Consultation, Invite
+from conference.video.rooms import WEB
+from conference.video.session import AUDIOBRIDGE, VIDEOROOM
 from switchboard.consultations import flows
 from switchboard.consultations.live import LiveRooms
 from switchboard.core.context import Context
@@ -45,7 +47,8 @@ class Relay:
         self.consultation, self.invite = consultation, invite
         self.end_reason = ""  # why the control plane cut this page off, once it has
         self.janus: JanusClient | None = None
-        self.handles: set[int] = set()  # every handle the page attached and has not detached
+        self.handles: dict[int, str] = {}  # every handle the page attached and has not detached: its plugin
+        self.hearing = 0  # the AudioBridge handle that joined: the page's microphone in, the room's mix out
         self.publisher = 0  # the handle that joined as the invite's site, once joined
         self.private_id = 0
         self.subscriptions: dict[int, int] = {}  # subscriber handle -> the feed (participant id) it receives
@@ -78,25 +81,34 @@ class Relay:
 
     # What the page may ask --------------------------------------------------------------------------------------
 
-    async def attach(self) -> int:
-        """A VideoRoom handle: one to publish, one per site received."""
-        if len(self.handles) > self.consultation.max_sites:
+    async def attach(self, plugin: str = VIDEOROOM) -> int:
+        """A VideoRoom handle (one to publish, one per site received) or the AudioBridge one (what is heard)."""
+        if plugin == AUDIOBRIDGE and AUDIOBRIDGE in self.handles.values():
+            raise Conflict("已有音频句柄")
+        if plugin == VIDEOROOM and list(self.handles.values()).count(VIDEOROOM) > self.consultation.max_sites:
             raise Conflict("句柄数已达会商参会方上限")
-        handle = await self._client.attach()
-        self.handles.add(handle)
+        handle = await self._client.attach(plugin)
+        self.handles[handle] = plugin
         return handle
+
+    def plugin_of(self, handle: int) -> str:
+        self._own(handle)
+        return self.handles[handle]
 
     async def detach(self, handle: int) -> None:
         self._own(handle)
         await self._client.detach(handle)
-        self.handles.discard(handle)
+        self.handles.pop(handle, None)
         self.subscriptions.pop(handle, None)
         if handle == self.publisher:
             self.publisher = self.private_id = 0
+        if handle == self.hearing:
+            self.hearing = 0
 
     async def join(self, handle: int, pin: str) -> dict[str, Any]:
         """Join as the invite's site; refused while the room is locked to sites outside it, or for a wrong PIN."""
-        self._own(handle)
+        if self.plugin_of(handle) != VIDEOROOM:
+            raise Conflict("该句柄不是视频句柄", field="handle_id")
         if self.publisher:
             raise Conflict("已加入会商")
         consultation, _ = await flows.admitted(self.ctx, self.live, self.consultation.id, self.token)
@@ -129,11 +141,41 @@ class Relay:
             raise Unavailable(f"发布音视频失败：{(reply.error or (0, '无应答'))[1]}")
         return withheld(reply.data), str(reply.jsep["sdp"])
 
+    async def join_audio(self, handle: int) -> dict[str, Any]:
+        """Into the room's AudioBridge as the invite's site, once the site joined the VideoRoom (which checked its
+        ACL, the lock and the PIN)."""
+        self._joined()
+        if self.plugin_of(handle) != AUDIOBRIDGE:
+            raise Conflict("该句柄不是音频句柄", field="handle_id")
+        if self.hearing:
+            raise Conflict("已加入会商音频")
+        body = {
+            "request": "join",
+            "room": self.consultation.room,
+            "id": self.invite.participant_id,
+            "display": self.invite.site,
+            "group": WEB,
+        }
+        reply = await self._client.message(handle, body)
+        if reply.error or reply.data.get("audiobridge") != "joined":
+            raise Unavailable(f"加入会商音频失败：{(reply.error or (0, str(reply.data)))[1]}")
+        self.hearing = handle
+        return withheld(reply.data)
+
+    async def speak(self, handle: int, offer: str) -> tuple[dict[str, Any], str]:
+        """The page's microphone into the AudioBridge and the room's mix back: Janus's word and its answer."""
+        if not self.hearing or handle != self.hearing:
+            raise Conflict("请先加入会商音频", field="handle_id")
+        body, jsep = {"request": "configure", "muted": False}, {"type": "offer", "sdp": offer}
+        reply = await self._client.message(handle, body, jsep)
+        if reply.error or not reply.jsep:
+            raise Unavailable(f"发布音频失败：{(reply.error or (0, '无应答'))[1]}")
+        return withheld(reply.data), str(reply.jsep["sdp"])
+
     async def subscribe(self, handle: int, feed: int) -> tuple[dict[str, Any], str]:
         """A subscription to the site publishing as `feed`: Janus's word and its offer."""
         self._joined()
-        self._own(handle)
-        if handle == self.publisher or handle in self.subscriptions:
+        if self.plugin_of(handle) != VIDEOROOM or handle == self.publisher or handle in self.subscriptions:
             raise Conflict("该句柄已在使用", field="handle_id")
         if feed == self.invite.participant_id or feed in self.subscriptions.values():
             raise Conflict("已订阅该参会方", field="feed")

@@ -16,6 +16,8 @@ from switchboard.consultations.models import (
     InviteCreate,
     InviteOut,
     ParticipantOut,
+    PhoneDial,
+    PhoneDialOut,
     Switch,
 )
 from switchboard.core.errors import Forbidden, Unauthorized
@@ -124,3 +126,22 @@ async def add_feed(ctx: Ctx, live: VideoRooms, who: Officer, consultation_id: st
     return ParticipantOut(
         participant_id=invite.participant_id, site=invite.site, invite_id=invite.id, talking=False, publisher=False
     )
+
+
+@router.post("/{consultation_id}/phones", status_code=201, response_model=PhoneDialOut)
+async def dial_out(ctx: Ctx, live: VideoRooms, who: Moderator, consultation_id: str, body: PhoneDial) -> PhoneDialOut:
+    """Call a directory contact into the consultation: their numbers in priority order, the first to answer joins."""
+    dialled = await flows.dial_out(ctx, live, who, consultation_id, body.contact_id, body.ring_seconds)
+    return PhoneDialOut(**dialled)
+
+
+@router.post("/{consultation_id}/phones/{phone_id}/mute", status_code=204)
+async def mute_phone(
+    ctx: Ctx, live: VideoRooms, who: Moderator, consultation_id: str, phone_id: str, body: Switch
+) -> None:
+    await flows.mute_phone(ctx, live, who, consultation_id, phone_id, body.on)
+
+
+@router.delete("/{consultation_id}/phones/{phone_id}", status_code=204)
+async def remove_phone(ctx: Ctx, live: VideoRooms, who: Moderator, consultation_id: str, phone_id: str) -> None:
+    await flows.remove_phone(ctx, live, who, consultation_id, phone_id)

@@ -209,6 +209,11 @@ class JanusSettings(_Section):
         "", description="Network interface ICE candidates come from (nat.ice_enforce_list), e.g. eth0; empty: all"
     )
     address: str = Field("", description="Public IP Janus announces (-i); empty: the interface's own")
+    phone_address: str = Field(
+        "",
+        description="Address of Janus's AudioBridge plain-RTP sockets, reachable from Asterisk: phone audio joins "
+        "consultations there (AudioBridge local_ip); empty: consultations take no phones",
+    )
     api_socket: str = Field(
         "", description="Unix socket of the Janus API the control plane uses; empty: <var_dir>/janus/api.sock"
     )

@@ -2,7 +2,11 @@
 namespace holds `lo` and a veth pair with 10.99.0.1/32; Janus announces that address; Chromium, camera feeds and
 the test camera run inside it too (through nsenter), and reach the control plane (serving outside, on a Unix
 socket) through a small forwarder listening inside. The control plane drives Janus over its Unix-socket API,
-which needs no network at all. Use it as the `janus` fixture."""
+which needs no network at all. Phone audio does: Asterisk runs on the host and sends RTP to Janus's AudioBridge,
+so (run as root) a second veth pair joins the host and the namespace, a /32 at each end (10.98.N.1 on the host,
+10.98.N.2 inside, N from this process's id so that parallel runs do not collide) and a route each way; the
+AudioBridge binds its plain-RTP sockets to the inner address (`[janus] phone_address`). Use it as the `janus`
+fixture."""
 
 import asyncio
 import os
@@ -42,6 +46,20 @@ def _say(message: str) -> None:
     print(f"[janus] {message}", file=sys.__stderr__, flush=True)
 
 
+@dataclass(frozen=True)
+class HostLink:
+    """The veth pair between the host (where Asterisk runs) and the namespace: phone RTP crosses it."""
+
+    host_interface: str
+    host_address: str
+    inner_address: str  # Janus's AudioBridge sockets: where Asterisk sends
+
+
+def host_link_for(pid: int) -> HostLink:
+    n = pid % 250 + 1
+    return HostLink(f"sbrtp{n}", f"10.98.{n}.1", f"10.98.{n}.2")
+
+
 @dataclass
 class JanusHarness:
     netns: str
@@ -49,6 +67,7 @@ class JanusHarness:
     var_dir: Path
     chromium: Path  # a wrapper running Debian's chromium inside the namespace
     boot_seconds: float
+    host_link: HostLink | None  # None when not run as root: no phone audio then
 
     @property
     def environ(self) -> dict[str, str]:
@@ -59,6 +78,7 @@ class JanusHarness:
             "SWITCHBOARD_JANUS_NETNS": self.netns,
             "SWITCHBOARD_JANUS_KEEPALIVE_SECONDS": "5",
             "SWITCHBOARD_JANUS_ADMIN_KEY": admin_key(self.engine.settings),
+            "SWITCHBOARD_JANUS_PHONE_ADDRESS": self.engine.settings.janus.phone_address,
         }
 
     def popen(self, argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
@@ -81,8 +101,26 @@ def make_netns() -> tuple[subprocess.Popen[bytes], str]:
     return holder, path
 
 
-def engine_settings(var_dir: Path, netns: str) -> config.Settings:
+def link_host(holder: subprocess.Popen[bytes], netns: str, link: HostLink) -> None:
+    """The veth pair between the host and the namespace of `holder` (removed with the namespace)."""
+    inner = "vr0"
+    subprocess.run(["ip", "link", "del", link.host_interface], stderr=subprocess.DEVNULL, check=False)  # a stale one
+    host = (
+        f"ip link add {link.host_interface} type veth peer name {inner} netns {holder.pid} && "
+        f"ip addr add {link.host_address}/32 dev {link.host_interface} && ip link set {link.host_interface} up && "
+        f"ip route add {link.inner_address}/32 dev {link.host_interface}"
+    )
+    subprocess.run(["sh", "-c", host], check=True)
+    ns = (
+        f"ip addr add {link.inner_address}/32 dev {inner} && ip link set {inner} up && "
+        f"ip route add {link.host_address}/32 dev {inner}"
+    )
+    subprocess.run(in_netns(netns, ["sh", "-c", ns]), check=True)
+
+
+def engine_settings(var_dir: Path, netns: str, link: HostLink | None = None) -> config.Settings:
     """Settings of a Janus in the namespace `netns`, its files under `var_dir`."""
+    phones = {"SWITCHBOARD_JANUS_PHONE_ADDRESS": link.inner_address} if link else {}
     return config.load(
         path=var_dir / "absent.toml",
         environ={
@@ -90,6 +128,7 @@ def engine_settings(var_dir: Path, netns: str) -> config.Settings:
             "SWITCHBOARD_JANUS_NETNS": netns,
             "SWITCHBOARD_JANUS_INTERFACE": INTERFACE,
             "SWITCHBOARD_JANUS_ADDRESS": ADDRESS,
+            **phones,
         },
     )
 
@@ -119,13 +158,16 @@ async def janus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Janus
     var_dir = tmp_path_factory.mktemp("janus")
     started = time.monotonic()
     holder, netns = await asyncio.to_thread(make_netns)
-    settings = engine_settings(var_dir, netns)
+    link = host_link_for(os.getpid()) if os.geteuid() == 0 else None
+    if link is not None:
+        await asyncio.to_thread(link_host, holder, netns, link)
+    settings = engine_settings(var_dir, netns, link)
     engine = Engine(settings)
     try:
         await engine.start()
         boot = time.monotonic() - started
         _say(f"namespace and Janus ready in {boot:.2f} s")
-        yield JanusHarness(netns, engine, var_dir, chromium_wrapper(var_dir, netns), boot)
+        yield JanusHarness(netns, engine, var_dir, chromium_wrapper(var_dir, netns), boot, link)
     finally:
         await engine.stop()
         stop(holder)

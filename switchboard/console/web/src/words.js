@@ -65,6 +65,7 @@ const LABELS = {
   "fax.progress": (d) => `传真进度：${d.status_name}`,
   "directory.imported": () => "通讯录已导入",
   "directory.shift_added": () => "值班表已更新",
+  "consultation.phone_muted": (d) => `会商电话 ${d.name || d.number} ${d.muted ? "已静音" : "已取消静音"}`,
 };
 
 /** An event as the feed shows it: its Chinese summary (events on a timeline carry its wording), else a label. */

@@ -34,10 +34,12 @@ export async function connect(cid, token, closed) {
   });
 }
 
-/** A VideoRoom handle; `onEvent(data)` hears what no request waits for, `onTrack(track, on)` its remote tracks. */
+/** A VideoRoom (or AudioBridge) handle; `onEvent(data)` hears what no request waits for, `onTrack(track, on)` its
+ * remote tracks. */
 export class Handle {
-  constructor(janus, { onEvent = () => {}, onTrack = () => {} } = {}) {
+  constructor(janus, { onEvent = () => {}, onTrack = () => {}, plugin = "janus.plugin.videoroom" } = {}) {
     this.janus = janus;
+    this.pluginName = plugin;
     this.onEvent = onEvent;
     this.onTrack = onTrack;
     this.waiting = null;
@@ -45,7 +47,7 @@ export class Handle {
 
   open() {
     return new Promise((resolve, reject) => this.janus.attach({
-      plugin: "janus.plugin.videoroom",
+      plugin: this.pluginName,
       success: (plugin) => { this.plugin = plugin; resolve(this); },
       error: (reason) => reject(new Error(reason)),
       onmessage: (data, jsep) => this.received(data, jsep),

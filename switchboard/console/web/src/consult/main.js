@@ -1,5 +1,8 @@
 // The join page: the device check, then our camera published into the room and one subscription per site, all
 // through janus.js and the switchboard's relay; moderators also mute, remove (after a confirmation), lock and record.
+// What the page plays is the room's AudioBridge mix (the other sites and the phones); our microphone goes into it.
+// Sites' audio also reaches the VideoRoom (for the recordings and the active speaker) but is not played from there:
+// every site would be heard twice.
 import { DeviceCheck } from "./devices.js";
 import { Handle, connect } from "./janus.js";
 import "./consult.css";
@@ -13,6 +16,7 @@ const devices = new DeviceCheck({
   test: $("test-sound"), onError: (err) => notice(`设备不可用：${err.message}`),
 });
 let janus = null, ticket = null, publisher = null, localStream = null, cameraTrack = null, left = false;
+let hearing = null; // the AudioBridge handle: our microphone in, the room's mix out
 let speaker = null; // the participant id of the active speaker
 let checked = null; // the device check's first capture: joining waits for it
 
@@ -48,8 +52,7 @@ function tile(id, name, local) {
   const el = document.createElement("div");
   el.className = "tile"; el.dataset.participant = id; el.dataset.site = name;
   const video = document.createElement("video");
-  video.autoplay = true; video.playsInline = true; video.muted = local;
-  if (!local && devices.speaker && video.setSinkId) video.setSinkId(devices.speaker).catch(() => {});
+  video.autoplay = true; video.playsInline = true; video.muted = true; // heard through the room's mix
   const label = document.createElement("div");
   label.className = "label";
   const span = document.createElement("span");
@@ -194,6 +197,21 @@ async function publish() {
   await publisher.accept(jsep);
 }
 
+async function hear() {
+  hearing = await new Handle(janus, { plugin: "janus.plugin.audiobridge", onTrack: playMix }).open();
+  await hearing.request({ request: "join" }, undefined, (d) => d.audiobridge === "joined");
+  const offer = await hearing.offer([{ type: "audio", capture: localStream.getAudioTracks()[0], recv: true }]);
+  const { jsep } = await hearing.request({ request: "configure" }, offer, (d) => d.result === "ok");
+  await hearing.accept(jsep);
+}
+
+function playMix(track, on) {
+  if (!on || track.kind !== "audio") return;
+  const mix = $("room-mix");
+  mix.srcObject = new MediaStream([track]);
+  if (devices.speaker && mix.setSinkId) mix.setSinkId(devices.speaker).catch(() => {});
+}
+
 async function join() {
   $("join-button").disabled = true;
   let joined;
@@ -215,6 +233,7 @@ async function join() {
     $("notice").classList.add("hidden");
     showRecording(Boolean(joined.recording));
     await publish();
+    hear().catch((err) => notice(`无法接入会商音频：${reason(err)}`)); // beside the subscriptions, not before them
     for (const p of joined.publishers || []) subscribe(p.id, p.display).catch((err) => notice(reason(err)));
     document.body.dataset.state = "joined";
     say("已加入会商");
