@@ -15,10 +15,8 @@ from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
 from switchboard.core.db import get_or_404
 from switchboard.core.errors import Conflict, InvalidInput, NotFound, Unavailable, quoted
-from switchboard.core.outbound import OutboundPolicy
+from switchboard.core.outbound import CAMERA_SCHEMES, OutboundPolicy
 from switchboard.directory.models import Organisation
-
-RTSP_SCHEMES = ("rtsp", "rtsps")
 
 
 async def register(ctx: Context, live: LiveCameras, data: CameraIn, actor: str) -> CameraOut:
@@ -30,7 +28,7 @@ async def register(ctx: Context, live: LiveCameras, data: CameraIn, actor: str) 
     elif not data.rtsp_url:
         raise InvalidInput("RTSP 摄像机须填写 RTSP 地址", field="rtsp_url")
     else:
-        await OutboundPolicy.from_settings(ctx.settings).check(data.rtsp_url, schemes=RTSP_SCHEMES, field="rtsp_url")
+        await OutboundPolicy.from_settings(ctx.settings).check(data.rtsp_url, schemes=CAMERA_SCHEMES, field="rtsp_url")
     async with ctx.db.session() as session:
         organisation_id = await _organisation(session, data.organisation_code)
         if data.device_id and await service.by_device(session, data.device_id):
@@ -67,7 +65,7 @@ async def change(ctx: Context, live: LiveCameras, camera_id: str, data: CameraPa
             if camera.kind != CameraKind.rtsp:
                 raise InvalidInput("只有 RTSP 摄像机有 RTSP 地址", field="rtsp_url")
             await OutboundPolicy.from_settings(ctx.settings).check(
-                data.rtsp_url, schemes=RTSP_SCHEMES, field="rtsp_url"
+                data.rtsp_url, schemes=CAMERA_SCHEMES, field="rtsp_url"
             )
             camera.rtsp_url = data.rtsp_url
             detail["rtsp_url"] = data.rtsp_url.split("@")[-1]

@@ -20,14 +20,13 @@ from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unavailable
 from switchboard.core.events import Event
 from switchboard.core.ids import new_id
-from switchboard.core.outbound import OutboundPolicy
+from switchboard.core.outbound import CAMERA_SCHEMES, OutboundPolicy
 from switchboard.directory import service as directory
 from switchboard.incidents import service as incidents
 
 log = logging.getLogger(__name__)
 
 AUDIENCE = "consultation"
-CAMERA_SCHEMES = ("rtsp", "rtsps")
 _ALGORITHM = "HS256"
 
 

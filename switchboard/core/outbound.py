@@ -20,6 +20,7 @@ from switchboard.core.errors import InvalidInput
 log = logging.getLogger(__name__)
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+CAMERA_SCHEMES = ("rtsp", "rtsps")  # what a camera URL (registry or consultation feed) may be
 REFUSED = "不允许连接该地址：请联系管理员在 [network] outbound_allow 中登记"
 
 
