@@ -49,7 +49,7 @@ from sip.dialplan import config_path
 from sip.models import ACTIVE, Call, CallState
 from switchboard.core.context import Context
 from switchboard.core.db import get_or_404, utcnow
-from switchboard.core.errors import Conflict, InvalidInput, NotFound
+from switchboard.core.errors import Conflict, InvalidInput, NotFound, SwitchboardError
 from switchboard.core.events import Event
 from switchboard.core.ticks import RowWrites
 
@@ -194,6 +194,10 @@ class CallService:
         try:
             self._start_origination(call, voice)
             return await heard
+        except asyncio.CancelledError:  # withdrawn (confirmed elsewhere): the ringing or playing call ends too
+            with contextlib.suppress(SwitchboardError):
+                await asyncio.shield(self.hangup("system", call.id))
+            raise
         finally:
             self._notified.pop(call.id, None)
 

@@ -143,7 +143,7 @@ async def test_a_person_confirmed_by_sms_is_not_called_again(
     desk: Desk, asterisk: AsteriskHarness, tmp_path: Path, smsc_factory: Any
 ) -> None:
     """陈静 gets the notice by SMS and voice; her desk phone rings unanswered while she replies 收到 to the SMS:
-    confirmed by SMS, and the voice call's second round is never placed (her voice delivery withdrawn)."""
+    confirmed by SMS, the ringing call hung up and its second round never placed (her voice delivery withdrawn)."""
     outbox = desk.app.state.services.outbox
     smsc = smsc_factory(receipt_delay=0.1, reply=f"{REPLYING}=收到")
     await sms_gateway(outbox, smsc, desk.app.state.services.notices.on_reply)
@@ -163,6 +163,9 @@ async def test_a_person_confirmed_by_sms_is_not_called_again(
         await phone.wait_for("incoming_call", timeout=15)
         await asyncio.wait_for(outbox.lanes["voice"].channel._calls.drain(), 30)  # her voice rounds are over
         assert len(phone.find("incoming_call")) == 1  # two rounds configured: the second was never placed
+        await phone.wait_for("call_state", state="disconnected", timeout=15)
+    hung_up = [e for e in desk.switchboard.bus.recent if e.type == "call.hangup_requested"]
+    assert [e.actor for e in hung_up] == ["system"]  # the ringing round was hung up, not left to ring out
     assert (row["confirmed_channel"], row["confirmed_address"]) == ("sms", REPLYING)
     voice = next(d for d in (await board(desk, notice["id"]))["items"][0]["deliveries"] if d["channel"] == "voice")
     assert voice["state"] == "cancelled" and voice["last_error"].startswith("已通过短信确认，撤回")

@@ -12,8 +12,8 @@ delivered (which number, when), answered without 1 -> unconfirmed, nobody answer
 why. At most `[voice] lines` calls are up at once, counted from the send to the last round's end; with every line
 busy, send() asks the outbox to come back later (retry_after), which costs the row no attempt. A call still going
 when the channel stops is not followed further: its row stays sent and the receipt sweep makes it unconfirmed. A
-row withdrawn (its notice's recipient confirmed on another channel) gets no further round and no receipt; the
-round already ringing runs out.
+row withdrawn (its notice's recipient confirmed on another channel) gets no further round and no receipt, and the
+round under way is hung up: a person who answered the SMS is not left with a phone ringing for half a minute.
 """
 
 import asyncio
@@ -70,6 +70,7 @@ class VoiceChannel:
         self._calls = Background()
         self._on_receipt: ReceiptHandler | None = None
         self._withdrawn: set[str] = set()
+        self._rounds_under_way: dict[str, asyncio.Task[Answer]] = {}  # by delivery id: what withdraw hangs up
 
     async def start(self, on_receipt: ReceiptHandler) -> None:
         self._on_receipt = on_receipt
@@ -79,8 +80,11 @@ class VoiceChannel:
         await self._calls.cancel()
 
     def withdraw(self, delivery_id: str) -> None:
-        """No more rounds for this delivery (the recipient confirmed elsewhere), and no receipt."""
+        """No more rounds for this delivery (the recipient confirmed elsewhere), the one under way hung up, and no
+        receipt."""
         self._withdrawn.add(delivery_id)
+        if (round_ := self._rounds_under_way.get(delivery_id)) is not None:
+            round_.cancel()
 
     def health(self) -> dict[str, str]:
         return self._health() if self._on_receipt is not None else {"status": "down", "error": NOT_STARTED}
@@ -119,13 +123,22 @@ class VoiceChannel:
                 if not held:
                     await self._lines.acquire()
                     held = True
+                dialled = self._rounds_under_way[message.delivery_id] = asyncio.ensure_future(
+                    self._dial(numbers, audio, message.incident_id)
+                )
                 try:
-                    answer = await self._dial(numbers, audio, message.incident_id)
+                    answer = await dialled
+                except asyncio.CancelledError:
+                    if not dialled.cancelled() or message.delivery_id not in self._withdrawn:
+                        raise  # the channel stops, not a withdrawal
+                    answer = Answer(None, None, 0, "withdrawn")
                 except Exception as exc:  # noqa: BLE001 - a round not placed (the engine down, say) reached nobody
                     answer = Answer(None, None, 0, str(exc) or type(exc).__name__)
+                finally:
+                    self._rounds_under_way.pop(message.delivery_id, None)
                 self._lines.release()
                 held = False
-                if answer.number is not None or round_ == rounds:
+                if answer.number is not None or round_ == rounds or message.delivery_id in self._withdrawn:
                     break
                 await asyncio.sleep(self.settings.retry_seconds)
                 if message.delivery_id in self._withdrawn:
