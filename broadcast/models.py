@@ -112,7 +112,7 @@ class Delivery(Base):
         UniqueConstraint("warning_id", "channel", "recipient", name="uq_deliveries_key"),
         UniqueConstraint("notice_recipient_id", "channel", "recipient", name="uq_deliveries_notice_key"),
         Index("ix_deliveries_claim", "channel", "state", "next_attempt_at"),
-        Index("ix_deliveries_remote", "channel", "remote_id"),
+        Index("ix_deliveries_remote", "channel", "remote_id", "state"),  # state: see migration 0016
     )
 
     # The row id is the idempotency key handed to the channel (Message.delivery_id); the unique
