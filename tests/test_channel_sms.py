@@ -205,6 +205,7 @@ async def test_the_smsc_holds_each_side_to_its_bind_type(smsc_factory) -> None:
         refused = await channel.send(Message("d1", "+8613800000002", "x"))
     assert (refused.accepted, refused.permanent) == (False, False)
     assert "绑定类型不允许此命令（状态码 0x00000004）" in refused.detail
+    await until(pair_only.submits, timeout=10, what="the SMSC's record of the submit")  # written after its answer
     assert [r["answer"] for r in pair_only.submits()] == ["ESME_RINVBNDSTS"]
     transceiver_only = smsc_factory()
     channel = _channel(transceiver_only, bind="transmitter_receiver", reconnect_max=0.3)

@@ -1,6 +1,6 @@
 """SMS channel over SMPP 3.4.
 
-Client: our own asyncio session (`broadcast.smpp.session`) on smpplib's PDU codec (`broadcast.smpp.pdu`), bound
+Client: our own asyncio session (`broadcast.smpp.session`) and PDU codec (`broadcast.smpp.pdu`), bound
 as one transceiver (`bind="transceiver"`) or, for SMSCs that want it, as a transmitter for the submits and a
 receiver for the deliver_sm receipts and MO messages (`bind="transmitter_receiver"`), each link kept by itself.
 Why not the alternatives: smpplib's own client is blocking (one socket read in a thread, a thread-unsafe
@@ -9,7 +9,7 @@ the loop; Twisted's `smpp.twisted3` works but needs the asyncio reactor installe
 imports `twisted.internet.reactor`, pins an old Twisted and pulls pyOpenSSL, which is a lot of global state for
 a control plane that also runs FastAPI, SQLAlchemy and test loops of its own. The session itself is small
 (bind, window matched by sequence_number, enquire_link, reconnect) and keeps framing apart from policy; the PDU
-bytes come from smpplib's long-used codec, and the test SMSC is a different implementation (smpp34, Rust).
+codec is the dozen fields an ESME uses, checked against a different implementation, the test SMSC (smpp34, Rust).
 
 Sending, back-off and receipts of long messages: `broadcast.channels.gateway`, which SMGP and SGIP share. Here:
 the submit_sm of each part (`esm_class` UDHI when concatenated, `data_coding` 0 or 8, `registered_delivery=1`),
@@ -19,7 +19,7 @@ TLV authoritative where the SMSC sends one); other deliver_sm are MO messages fo
 
 import logging
 from collections.abc import Callable
-from typing import Any, Literal, Unpack
+from typing import Literal, Unpack
 
 from broadcast.channels.gateway import Answer, GatewayChannel, GatewayOptions, Part, PartReport, report_detail
 from broadcast.smpp import pdu
@@ -80,26 +80,24 @@ class SmsChannel(GatewayChannel):
 
     async def _submit(self, part: Part, *, wait: float, accepted: Callable[[str], None]) -> Answer:
         def on_response(response: Response) -> None:  # runs before the link reads the receipt for this id
-            if response.status == pdu.ESME_ROK and response.body is not None:
-                accepted(_text(response.body.message_id))
+            if response.message_id is not None:
+                accepted(response.message_id)
 
-        response = await self.session.submit_sm(
-            wait=wait,
-            on_response=on_response,
+        body = pdu.submit_sm_body(
             **self._source,
             destination_addr=part.number,
             dest_addr_ton=1 if part.recipient.startswith("+") else 0,
             dest_addr_npi=1,
             data_coding=pdu.DATA_CODING_UCS2 if part.encoding == "UCS-2" else pdu.DATA_CODING_DEFAULT,
-            registered_delivery=1,
             esm_class=pdu.ESM_CLASS_UDHI if part.udhi else 0,
             short_message=part.content,
         )
+        response = await self.session.submit_sm(body, wait=wait, on_response=on_response)
         status = response.status
         if status == pdu.ESME_ROK:
-            if response.body is None:
+            if response.message_id is None:
                 return Answer(None, detail="应答缺少消息编号")
-            return Answer(_text(response.body.message_id))
+            return Answer(response.message_id)
         return Answer(
             None,
             busy=status in (pdu.ESME_RTHROTTLED, pdu.ESME_RMSGQFUL),
@@ -107,19 +105,17 @@ class SmsChannel(GatewayChannel):
             detail=pdu.status_text(status),
         )
 
-    def _deliver_sm(self, body: Any) -> None:
-        esm_class = body.esm_class or 0
-        if esm_class & pdu.ESM_CLASS_TYPE_MASK != pdu.ESM_CLASS_DELIVERY_RECEIPT:
-            udhi = bool(esm_class & pdu.ESM_CLASS_UDHI)
-            text = pdu.short_message_text(body.short_message or b"", body.data_coding or 0, udhi)
-            self._mobile_originated(_text(body.source_addr), text)
+    def _deliver_sm(self, body: pdu.DeliverSm) -> None:
+        if body.esm_class & pdu.ESM_CLASS_TYPE_MASK != pdu.ESM_CLASS_DELIVERY_RECEIPT:
+            udhi = bool(body.esm_class & pdu.ESM_CLASS_UDHI)
+            text = pdu.short_message_text(body.short_message, body.data_coding, udhi)
+            self._mobile_originated(body.source_addr, text)
             return
-        receipt = pdu.parse_receipt(body.short_message or b"")
+        receipt = pdu.parse_receipt(body.short_message)
         if receipt is None:
             log.warning("unparsable delivery receipt: %r", body.short_message)
             return
-        receipted = getattr(body, "receipted_message_id", None)
-        message_id = _text(receipted) if receipted else receipt.message_id  # the TLV, where sent, is authoritative
+        message_id = body.receipted_message_id or receipt.message_id  # the TLV, where sent, is authoritative
         if receipt.final:
             detail = report_detail(receipt.delivered, receipt.stat, receipt.err)
             self._report_part(message_id, PartReport(receipt.delivered, detail))
@@ -134,9 +130,3 @@ def source_numbering(source_addr: str) -> tuple[int, int]:
     if source_addr.isdigit():
         return 2, 1
     return 5, 0
-
-
-def _text(value: bytes | str | None) -> str:
-    if isinstance(value, bytes):
-        return value.decode("ascii", "replace")
-    return value or ""

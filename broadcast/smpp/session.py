@@ -5,7 +5,7 @@ answered generic_nack. Framing, window and sequence matching are `broadcast.fram
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Unpack
+from typing import Literal, Unpack
 
 from broadcast.framing import Frame, FramedLink
 from broadcast.gateway_session import GatewaySession, LinkOptions
@@ -17,7 +17,7 @@ Bind = Literal["transceiver", "transmitter", "receiver"]
 @dataclass(frozen=True)
 class Response:
     status: int
-    body: Any  # the decoded smpplib PDU, or None when it had no body or did not parse
+    message_id: str | None  # the SMSC's id of the accepted message; None when refused or missing
 
 
 class SmppSession(GatewaySession):
@@ -35,7 +35,7 @@ class SmppSession(GatewaySession):
         *,
         bind: Bind = "transceiver",
         system_type: str = "",
-        on_deliver_sm: Callable[[Any], None] = lambda body: None,
+        on_deliver_sm: Callable[[pdu.DeliverSm], None] = lambda body: None,
         **link: Unpack[LinkOptions],
     ) -> None:
         super().__init__(host, port, **link)
@@ -45,36 +45,27 @@ class SmppSession(GatewaySession):
         self._on_deliver_sm = on_deliver_sm
 
     async def submit_sm(
-        self, *, wait: float, on_response: Callable[[Response], None] | None = None, **fields: Any
+        self, body: bytes, *, wait: float, on_response: Callable[[Response], None] | None = None
     ) -> Response:
-        command, body = pdu.request("submit_sm", **fields)
+        """`body`: `pdu.submit_sm_body(...)`."""
         hook = None if on_response is None else lambda answer: on_response(_response(answer))
-        return _response(await self.request(command, body, wait=wait, on_response=hook))
+        return _response(await self.request(pdu.SUBMIT_SM, body, wait=wait, on_response=hook))
 
     async def _login(self, link: FramedLink) -> None:
         system_id, password, system_type = self._credentials
-        command, body = pdu.request(
-            f"bind_{self.bind}",
-            system_id=system_id,
-            password=password,
-            system_type=system_type,
-            interface_version=0x34,
-            addr_ton=0,
-            addr_npi=0,
-            address_range="",
-        )
-        answer = await link.request(command, body)
+        answer = await link.request(pdu.BINDS[self.bind], pdu.bind_body(system_id, password, system_type))
         if answer.status != pdu.ESME_ROK:
             raise ConnectionError(f"短信中心拒绝绑定（bind_{self.bind}）：{pdu.status_text(answer.status or 0)}")
 
     def _handle(self, request: Frame) -> Frame | None:
         if request.command != pdu.DELIVER_SM:
             return request.answer(command=pdu.GENERIC_NACK, status=pdu.ESME_RINVCMDID)
-        body = pdu.decode(request)
+        body = pdu.deliver_sm(request)
         if body is not None:
             self._on_deliver_sm(body)
-        return request.answer(pdu.request("deliver_sm_resp", message_id="")[1])
+        return request.answer(pdu.DELIVER_SM_RESP_BODY)
 
 
 def _response(answer: Frame) -> Response:
-    return Response(answer.status or 0, pdu.decode(answer))
+    status = answer.status or 0
+    return Response(status, pdu.message_id(answer) if status == pdu.ESME_ROK else None)
