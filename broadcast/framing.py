@@ -5,7 +5,10 @@ status field (command_status), the sequence is 4 bytes except SGIP's 12, and eve
 command id on an answer, which carries its request's sequence. `FramedLink` sends requests, keeps up to `window`
 of them in flight and matches each answer to its request by sequence; requests from the peer (deliver_sm,
 DELIVER, Deliver, enquire_link, ACTIVE_TEST, unbind, TERMINATE, Exit) go to `on_request`, whose answer, if any,
-is written back before the next PDU is read. It knows nothing of logins or reconnecting: the session around it
+is written back before the next PDU is read. Frames written in one turn of the event loop leave in one `send`
+(`_write` buffers, `_flush` runs once at the end of the turn): at hundreds of PDUs a second, a system call per PDU
+woke the gateway for each and cost the outbox four times the bare client loop's time in socket writes (py-spy,
+BENCHMARKS.md). It knows nothing of logins or reconnecting: the session around it
 (`broadcast.gateway_session`) holds that policy, and each protocol's session only its login and PDUs.
 """
 
@@ -91,6 +94,7 @@ class FramedLink:
         self.in_flight = 0
         self.max_in_flight = 0
         self.closed_reason = "link closed"
+        self._unsent: list[bytes] = []
         self._reading = asyncio.get_running_loop().create_task(self._read_loop(), name=f"{label} link")
 
     @property
@@ -126,11 +130,19 @@ class FramedLink:
 
     def close(self) -> None:
         self._reading.cancel()
+        self._flush()
         self._writer.close()
 
     def _write(self, pdu: Frame) -> None:
         status = (pdu.status or 0) if self._status else None
-        self._writer.write(frame(pdu.command, pdu.sequence, pdu.body, status))
+        if not self._unsent:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._unsent.append(frame(pdu.command, pdu.sequence, pdu.body, status))
+
+    def _flush(self) -> None:
+        if self._unsent and not self._writer.is_closing():
+            self._writer.write(b"".join(self._unsent))
+        self._unsent.clear()
 
     async def _read_loop(self) -> None:
         try:
@@ -153,6 +165,7 @@ class FramedLink:
             self.closed_reason = str(exc) or type(exc).__name__
             log.info("%s link closed: %s", self._label, self.closed_reason)
         finally:
+            self._flush()
             self._writer.close()
             for future, _ in self._pending.values():
                 if not future.done():
