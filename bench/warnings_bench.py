@@ -616,7 +616,8 @@ def report(results: dict, setup: dict, args: argparse.Namespace, before: str, af
     if "peers" in setup:
         print(f"SMTP server received {setup['peers']['smtp_received']:,} mails in all")
     if args.profile:
-        for raw in sorted(Path(args.profile).glob("*.txt")):
+        written = [raw for db in ("sqlite", "postgresql") for raw in Path(args.profile).glob(f"*-{db}.txt")]
+        for raw in sorted(written):  # the runs' own samples, not whatever else is in the directory
             print(f"\nwhere the time went, {raw.stem} run (py-spy, self time, % of samples):")
             for share, name in hot_spots(raw):
                 print(f"  {share:5.1f}  {name}")
