@@ -7,8 +7,10 @@ import logging
 from conference.gb28181.cascade import UpperLink, UpperSettings, UpperState
 from conference.gb28181.manscdp import CatalogItem
 from conference.gb28181.platform import Device, Platform, PlatformSettings
+from conference.video.cameras import CameraSource
 from switchboard.cameras import service
-from switchboard.cameras.models import OFFLINE_REASONS, Camera
+from switchboard.cameras.models import OFFLINE_REASONS, Camera, CameraKind
+from switchboard.cameras.wall import Wall
 from switchboard.core.context import Context
 from switchboard.core.errors import Unavailable
 from switchboard.core.events import Event
@@ -21,6 +23,7 @@ class LiveCameras:
         self.ctx = ctx
         self.platform: Platform | None = None
         self.upper: UpperLink | None = None
+        self.wall = Wall()
 
     @property
     def realm(self) -> str:
@@ -51,6 +54,7 @@ class LiveCameras:
             self.upper.start()
 
     async def stop(self) -> None:
+        await self.wall.stop()
         if self.upper:
             await self.upper.stop()
         if self.platform:
@@ -68,6 +72,21 @@ class LiveCameras:
         if self.upper:
             found["gb28181:upper"] = self.upper.health()
         return found
+
+    def source(self, camera: Camera, channel_id: str) -> CameraSource:
+        """Where a camera's live video comes from: its RTSP URL, or one GB/T 28181 channel INVITEd on demand."""
+        if camera.kind == CameraKind.rtsp:
+            return CameraSource(f"rtsp:{camera.id}", camera.name, rtsp_url=camera.rtsp_url)
+        platform, device_id = self.running(), camera.device_id or ""
+        name = next((c.name for c in camera.channels if c.channel_id == channel_id), channel_id)
+
+        async def invite(host: str, port: int) -> None:
+            await platform.play(device_id, channel_id, host, port)
+
+        async def bye() -> None:
+            await platform.release(channel_id)
+
+        return CameraSource(f"gb28181:{channel_id}", f"{camera.name} · {name}", invite=invite, bye=bye)
 
     # --- the platform's Directory --------------------------------------------------------------------------------
 

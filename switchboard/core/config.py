@@ -424,6 +424,9 @@ class Gb28181Settings(_Section):
         "first ten digits are the SIP domain and the digest realm devices authenticate in",
     )
     host: str = Field("127.0.0.1", description="Address the SIP server listens on (UDP and TCP) and announces")
+    media_host: str = Field(
+        "", description="Address devices send live video to (the INVITE's c=; ingest binds it); empty: `host`"
+    )
     port: int = Field(15060, ge=0, le=65535, description="SIP port, UDP and TCP (5060 is Asterisk's); 0: any free one")
     keepalive_seconds: float = Field(60.0, gt=0, le=3600, description="Keepalive interval devices are configured with")
     keepalive_misses: int = Field(3, ge=1, le=20, description="Missed keepalives after which a device is offline")

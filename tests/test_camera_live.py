@@ -1,0 +1,188 @@
+"""Live camera video against the real engines: the GB/T 28181 device simulator (a process of its own, streaming PS
+over RTP from GStreamer) INVITEd on demand, its stream demultiplexed by the ingest process and published into the
+session's Janus, decoded in headless Chromium (inside the Janus namespace): on the console's camera wall and
+inside a consultation. Watching stops -> BYE reaches the simulator; a PTZ button reaches it as the right PTZCmd."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Page, expect
+
+from conference.gb28181 import ptz
+from switchboard.api.app import create_app
+from switchboard.core.context import Context
+from tests.conftest import fresh_database_url, settings_for
+from tests.support import gb28181_peers
+from tests.support.janus_fixture import CHROMIUM, JanusHarness, janus  # noqa: F401
+from tests.support.screenshots import screenshot
+from tests.support.wait import until
+from tests.test_console import _watch, sign_in
+from tests.test_consultations import Room, _ports, browser, served_room  # noqa: F401
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed (scripts/setup)")
+
+PLATFORM_ID = "34020000002000000001"
+DEVICE_ID = "34020000001320000001"
+PASSWORD = "camera-pass-0417"
+CHANNELS = [f"{DEVICE_ID[:10]}131{i:07d}" for i in range(1, 4)]  # the simulator's; the first is a dome
+
+
+class Site(Room):
+    """The app with the GB/T 28181 server, served into the Janus namespace, and one simulated NVR registered."""
+
+    device: Any
+    camera_id: str
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        return list(self.device.events(kind))
+
+
+@pytest_asyncio.fixture
+async def site(janus: JanusHarness, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Site]:  # noqa: F811
+    url = await fresh_database_url("sqlite", request, tmp_path)
+    port = next(_ports)
+    overrides = {
+        "SWITCHBOARD_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "SWITCHBOARD_GB28181_ENABLED": "true",
+        "SWITCHBOARD_GB28181_SIP_ID": PLATFORM_ID,
+        "SWITCHBOARD_GB28181_PORT": "0",
+        "SWITCHBOARD_GB28181_KEEPALIVE_SECONDS": "1",
+    }
+    ctx = Context.from_settings(settings_for(tmp_path, url, **janus.environ, **overrides))
+    app = create_app(ctx)
+    async with served_room(janus, ctx, app, port, tmp_path) as room:
+        served = Site(room.ctx, room.http, room.tokens, room.base, room.socket)
+        organisations = (await served.api("GET", "/api/v1/directory/organisations")).json()
+        body = {"kind": "gb28181", "name": "滨江水库NVR", "organisation_code": organisations[0]["code"],
+                "device_id": DEVICE_ID, "password": PASSWORD}  # fmt: skip
+        created = await served.api("POST", "/api/v1/cameras", role="admin", json=body)
+        assert created.status_code == 201, created.text
+        served.camera_id = created.json()["id"]
+        platform_port = app.state.services.cameras.platform.port
+        served.device = await gb28181_peers.device(
+            tmp_path / "device.jsonl", DEVICE_ID, PASSWORD, PLATFORM_ID, platform_port, keepalive="1"
+        ).start()
+        try:
+            await until(_online(served), timeout=20, what="the simulated NVR online with its channels")
+            yield served
+        finally:
+            await served.device.stop()
+    await ctx.db.close()
+
+
+def _online(site: Site) -> Any:
+    async def check() -> bool:
+        camera = (await site.api("GET", f"/api/v1/cameras/{site.camera_id}")).json()
+        return bool(camera["online"] and len(camera["channels"]) == len(CHANNELS))
+
+    return check
+
+
+_ANSWER = """async (offer) => {
+  const pc = new RTCPeerConnection();
+  window.pcs = (window.pcs || []).concat([pc]);
+  await pc.setRemoteDescription({type: "offer", sdp: offer});
+  await pc.setLocalDescription(await pc.createAnswer());
+  if (pc.iceGatheringState !== "complete")
+    await new Promise((done) => pc.addEventListener("icegatheringstatechange",
+      () => pc.iceGatheringState === "complete" && done()));
+  return pc.localDescription.sdp;
+}"""
+_FRAMES = """async () => {
+  let frames = 0;
+  for (const pc of window.pcs || [])
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
+    });
+  return frames;
+}"""
+
+
+async def test_a_channel_watched_twice_streams_once_and_ends_with_bye(site: Site, browser: Browser) -> None:  # noqa: F811
+    page = await (await browser.new_context()).new_page()
+    watches = []
+    for _ in range(2):
+        watched = await site.api("POST", f"/api/v1/cameras/{site.camera_id}/watches", json={"channel_id": CHANNELS[0]})
+        assert watched.status_code == 201, watched.text
+        answer = await page.evaluate(_ANSWER, watched.json()["offer"])
+        answered = await site.api(
+            "POST", f"/api/v1/cameras/watches/{watched.json()['id']}/answer", json={"sdp": answer}
+        )
+        assert answered.status_code == 204, answered.text
+        watches.append(watched.json())
+    assert len(site.events("invite")) == 1, "the second watcher shares the stream"
+
+    async def decoding() -> bool:
+        return int(await page.evaluate(_FRAMES)) > 25
+
+    await until(decoding, timeout=30, what="Chromium decoding the channel's video", interval=0.5)
+
+    for watched in watches:
+        ended = await site.api("DELETE", f"/api/v1/cameras/watches/{watched['id']}")
+        assert ended.status_code == 204, ended.text
+    await until(lambda: site.events("bye"), timeout=10, what="BYE at the simulator once nobody watches")
+
+
+async def _wall_frames(page: Page, name: str, above: int) -> int:
+    found: dict[str, int] = {}
+
+    async def risen() -> bool:
+        found.update(await page.evaluate("window.cameraWallStats()"))
+        return found.get(name, 0) > above
+
+    await until(risen, timeout=30, what=lambda: f"the wall decoding {name} past {above} frames: {found}", interval=0.5)
+    return found[name]
+
+
+async def test_the_camera_wall_plays_a_dome_moves_it_files_a_snapshot_and_lets_go(
+    site: Site,
+    browser: Browser,  # noqa: F811
+) -> None:
+    incident = {"title": "滨江水库险情", "category": "natural_disaster", "level": "III", "area_code": "140105"}
+    incident_id = (await site.api("POST", "/api/v1/incidents", json=incident)).json()["id"]
+    server = site.base.removeprefix("http://")
+    page = await (await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")).new_page()
+    problems = _watch(page, server)
+    await sign_in(page, server, "duty_officer")
+    await page.get_by_role("tab", name="视频监控").click()
+    tree = page.locator("#camera-tree")
+    await tree.get_by_text("东门广场", exact=True).click()  # the dome: channel 1 of the simulated NVR
+    tile = page.locator('.tile[data-tile="0"]')
+    await expect(tile.locator(".name")).to_have_text("滨江水库NVR · 东门广场")
+    first = await _wall_frames(page, "滨江水库NVR · 东门广场", 10)
+    await _wall_frames(page, "滨江水库NVR · 东门广场", first)  # still flowing, not one picture
+    assert len(site.events("invite")) == 1
+
+    # A PTZ button held and let go: the device gets the move, then stop, each the standard's 8-byte PTZCmd.
+    await tile.locator(".ptz-up").dispatch_event("pointerdown")
+    await tile.locator(".ptz-up").dispatch_event("pointerup")
+    moved = await until(lambda: len(site.events("ptz")) >= 2 and site.events("ptz"), timeout=10, what="two PTZCmds")
+    assert [(m["channel"], m["command"], m["checksum_ok"]) for m in moved] == [
+        (CHANNELS[0], ptz.command("up", 128), True),
+        (CHANNELS[0], ptz.command("stop", 128), True),
+    ]
+    await expect(tile.locator(".ptz button")).to_have_count(10)  # a dome; fixed channels get none
+
+    # The picture filed under the incident: on its timeline, in the recording store as a JPEG.
+    await page.locator(".el-form-item", has_text="截图归档到").locator(".el-select__wrapper").click()
+    await page.get_by_role("option", name="滨江水库险情", exact=True).click()
+    await tile.locator(".snapshot").click()
+    await expect(page.locator(".el-message--success")).to_contain_text("截图已归档到事件")
+
+    async def on_timeline() -> bool:
+        entries = (await site.api("GET", f"/api/v1/incidents/{incident_id}/timeline")).json()["items"]
+        return any("摄像机截图" in e["summary"] and "东门广场" in e["summary"] for e in entries)
+
+    await until(on_timeline, timeout=10, what="the snapshot on the incident's timeline")
+    [still] = (await site.api("GET", f"/api/v1/recordings?incident_id={incident_id}")).json()
+    picture = await site.api("GET", f"/api/v1/recordings/{still['id']}/audio")
+    assert picture.headers["content-type"] == "image/jpeg" and picture.content.startswith(b"\xff\xd8\xff")
+    await screenshot(page, "camera-wall")
+
+    # The tile closed: nobody watches any more, the device gets BYE.
+    await tile.locator(".close").click()
+    await until(lambda: site.events("bye"), timeout=10, what="BYE at the simulator once the tile closed")
+    assert problems == [], problems
