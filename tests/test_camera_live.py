@@ -20,7 +20,7 @@ from tests.support.janus_fixture import CHROMIUM, JanusHarness, janus  # noqa: F
 from tests.support.screenshots import screenshot
 from tests.support.wait import until
 from tests.test_console import _watch, sign_in
-from tests.test_consultations import Room, _ports, browser, served_room  # noqa: F401
+from tests.test_consultations import Room, _consultation, _decoding, _join, _ports, browser, served_room  # noqa: F401
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed (scripts/setup)")
 
@@ -186,3 +186,35 @@ async def test_the_camera_wall_plays_a_dome_moves_it_files_a_snapshot_and_lets_g
     await tile.locator(".close").click()
     await until(lambda: site.events("bye"), timeout=10, what="BYE at the simulator once the tile closed")
     assert problems == [], problems
+
+
+async def test_a_channel_joins_a_consultation_in_one_action_and_shares_its_stream_with_the_wall(
+    site: Site,
+    browser: Browser,  # noqa: F811
+) -> None:
+    cid, _ = await _consultation(site, pin="")
+    invites = (
+        await site.api(
+            "POST", f"/api/v1/consultations/{cid}/invites", json={"invitees": [{"site": "山西省应急管理厅"}]}
+        )
+    ).json()
+    channel = {"camera_id": site.camera_id, "channel_id": CHANNELS[1]}
+    added = await site.api("POST", f"/api/v1/consultations/{cid}/cameras", json=channel)
+    assert added.status_code == 201, added.text
+    name = "滨江水库NVR · 滨江大道与解放路口"
+    assert added.json()["site"] == name
+    page = await _join(browser, invites[0]["url"], "")
+    await _decoding([page], {0: {name}}, timeout=40)
+    present = (await site.api("GET", f"/api/v1/consultations/{cid}/participants")).json()
+    assert name in {p["site"] for p in present}
+
+    # The wall watching the same channel shares the stream: still one INVITE.
+    watched = await site.api("POST", f"/api/v1/cameras/{site.camera_id}/watches", json=channel)
+    assert watched.status_code == 201, watched.text
+    assert (await site.api("DELETE", f"/api/v1/cameras/watches/{watched.json()['id']}")).status_code == 204
+    assert len(site.events("invite")) == 1 and not site.events("bye")
+
+    # The moderator removes the camera's site: the last watcher gone, BYE reaches the device.
+    removed = await site.api("DELETE", f"/api/v1/consultations/{cid}/participants/{added.json()['invite_id']}")
+    assert removed.status_code == 204, removed.text
+    await until(lambda: site.events("bye"), timeout=10, what="BYE at the simulator once the camera left the room")

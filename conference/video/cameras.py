@@ -190,23 +190,26 @@ class CameraStreams:
 
     # --- consultations: the stream as a site of another room -----------------------------------------------------
 
-    async def forward(self, key: str, room: int, secret: str, publisher: int, display: str) -> None:
-        """Make the (open) stream `key` a publisher `publisher` of the consultation room `room`."""
-        stream = self.streams[key]
-        added = await self.session.request({
-            "request": "add_remote_publisher", "room": room, "secret": secret, "id": publisher, "display": display,
-            "iface": self.janus_address, "streams": [{"type": "video", "mindex": 0, "mid": VIDEO_MID, "codec": "h264"}],
-        })  # fmt: skip
-        forwarded = await self.session.request({
-            "request": "rtp_forward", "room": CAMERA_ROOM, "secret": self.secret, "publisher_id": stream.publisher,
-            "host": self.janus_address, "streams": [
-                {"mid": VIDEO_MID, "port": added["port"], "ssrc": REMOTE_SSRC, "pt": H264_PT}],
-        })  # fmt: skip
+    async def into_room(self, source: CameraSource, room: int, secret: str, publisher: int) -> "RoomFeed":
+        """The stream of `source` (opened for this, one watcher more) as publisher `publisher` of the consultation
+        room `room`: a remote publisher there, fed by an RTP forwarder of the camera room's. Stop the feed to undo."""
+        stream = await self.open(source)
+        try:
+            added = await self.session.request({
+                "request": "add_remote_publisher", "room": room, "secret": secret, "id": publisher,
+                "display": source.display, "iface": self.janus_address,
+                "streams": [{"type": "video", "mindex": 0, "mid": VIDEO_MID, "codec": "h264"}],
+            })  # fmt: skip
+            forwarded = await self.session.request({
+                "request": "rtp_forward", "room": CAMERA_ROOM, "secret": self.secret, "publisher_id": stream.publisher,
+                "host": self.janus_address, "streams": [
+                    {"mid": VIDEO_MID, "port": added["port"], "ssrc": REMOTE_SSRC, "pt": H264_PT}],
+            })  # fmt: skip
+        except BaseException:
+            await self.close(source.key)
+            raise
         stream.forwards[room] = Forward(secret, publisher, int(forwarded["forwarders"][0]["stream_id"]))
-
-    async def unforward(self, key: str, room: int) -> None:
-        if (stream := self.streams.get(key)) is not None and room in stream.forwards:
-            await self._unforward(stream, room)
+        return RoomFeed(self, source.key, room)
 
     async def _unforward(self, stream: LiveStream, room: int) -> None:
         forward = stream.forwards.pop(room)
@@ -218,6 +221,15 @@ class CameraStreams:
         await self.session.request(
             {"request": "remove_remote_publisher", "room": room, "secret": forward.secret, "id": forward.publisher}
         )
+
+    async def out_of_room(self, key: str, room: int) -> None:
+        """Undo `into_room`: the consultation's publisher removed, one watcher fewer."""
+        async with self._lock:
+            stream = self.streams.get(key)
+            if stream is not None and room in stream.forwards:
+                with contextlib.suppress(JanusRequestFailed, Unavailable):
+                    await self._unforward(stream, room)
+        await self.close(key)
 
     # --- consoles: a subscriber of their own -----------------------------------------------------------------------
 
@@ -239,6 +251,18 @@ class CameraStreams:
             await client.close()
             raise
         return Viewer(key, client, handle, str(reply.jsep["sdp"]))
+
+
+@dataclass(frozen=True)
+class RoomFeed:
+    """A camera stream feeding a consultation room, as the consultation's live side keeps its feeds."""
+
+    streams: CameraStreams
+    key: str
+    room: int
+
+    async def stop(self) -> None:
+        await self.streams.out_of_room(self.key, self.room)
 
 
 @dataclass
