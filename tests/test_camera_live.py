@@ -17,6 +17,7 @@ from switchboard.core.context import Context
 from tests.conftest import fresh_database_url, settings_for
 from tests.support import gb28181_peers
 from tests.support.janus_fixture import CHROMIUM, JanusHarness, janus  # noqa: F401
+from tests.support.peers import ps_clip
 from tests.support.screenshots import screenshot
 from tests.support.wait import until
 from tests.test_console import _watch, sign_in
@@ -218,3 +219,30 @@ async def test_a_channel_joins_a_consultation_in_one_action_and_shares_its_strea
     removed = await site.api("DELETE", f"/api/v1/consultations/{cid}/participants/{added.json()['invite_id']}")
     assert removed.status_code == 204, removed.text
     await until(lambda: site.events("bye"), timeout=10, what="BYE at the simulator once the camera left the room")
+
+
+async def test_an_h265_channel_is_refused_in_chinese_and_let_go(site: Site, tmp_path: Path) -> None:
+    """Chromium here has no H.265 decoder (no hardware): the stream is found to be H.265, refused, and ended."""
+    clip = ps_clip.make(tmp_path / "h265.psclip", codec="libx265", width=320, height=240, kbps=300, seconds=2)
+    device_id = DEVICE_ID[:-1] + "2"
+    organisations = (await site.api("GET", "/api/v1/directory/organisations")).json()
+    body = {"kind": "gb28181", "name": "化工园区H265", "organisation_code": organisations[0]["code"],
+            "device_id": device_id, "password": PASSWORD}  # fmt: skip
+    camera_id = (await site.api("POST", "/api/v1/cameras", role="admin", json=body)).json()["id"]
+    platform_port = site.http._transport.app.state.services.cameras.platform.port  # type: ignore[attr-defined]
+    device = await gb28181_peers.device(
+        tmp_path / "h265.jsonl", device_id, PASSWORD, PLATFORM_ID, platform_port, keepalive="1", clip=str(clip)
+    ).start()
+    try:
+
+        async def online() -> bool:
+            return len((await site.api("GET", f"/api/v1/cameras/{camera_id}")).json()["channels"]) == 3
+
+        await until(online, timeout=20, what="the H.265 NVR online with its channels")
+        channel = f"{device_id[:10]}1310000001"
+        refused = await site.api("POST", f"/api/v1/cameras/{camera_id}/watches", json={"channel_id": channel})
+        assert (refused.status_code, refused.json()["field"]) == (422, "channel_id"), refused.text
+        assert "H.265" in refused.json()["message"] and "无法解码" in refused.json()["message"]
+        await until(lambda: device.events("bye"), timeout=10, what="BYE once the H.265 stream was refused")
+    finally:
+        await device.stop()

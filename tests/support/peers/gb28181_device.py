@@ -8,8 +8,9 @@ it registers with digest authentication (section 9.1.2: REGISTER, 401 with a cha
 Authorization), sends a MANSCDP Keepalive every `--keepalive` seconds (9.6), answers Catalog (in parts of two items,
 GB2312 as devices in the field write it, Chinese names), DeviceInfo and DeviceStatus queries (9.5), takes
 DeviceControl and checks each PTZCmd's checksum (A.3), and answers a live INVITE (9.2) with its SDP and a PS stream
-from `ps_stream.py` (GStreamer: test pattern, x264, mpegpsmux, RTP PT 96 with the SSRC of the offer's `y=`)
-until BYE. Every event is a JSON line in `--log`: registered, refused, keepalive, query, ptz, invite, bye.
+from `ps_stream.py` (GStreamer: test pattern, x264, mpegpsmux, RTP PT 96 with the SSRC of the offer's `y=`), or
+with `--clip` a pre-encoded PS clip looped by `ps_clip.py` (H.265, or many 1080p streams), until BYE.
+Every event is a JSON line in `--log`: registered, refused, keepalive, query, ptz, invite, bye.
 Lines on stdin steer it: `silence` stops keepalives (the platform should mark it offline), `unregister` sends
 REGISTER with Expires 0. It prints READY once its socket is open."""
 
@@ -306,9 +307,12 @@ class Device:
             [("Contact", f"<sip:{channel}@{self.local[0]}:{self.local[1]}>"), ("Content-Type", "APPLICATION/SDP")],
             answer.encode(),
         )
-        streamer = Path(__file__).with_name("ps_stream.py")
+        if self.args.clip:  # a pre-encoded clip, looped (ps_clip.py): many streams, or H.265
+            streamer = [sys.executable, "-m", "tests.support.peers.ps_clip", self.args.clip]
+        else:
+            streamer = [self.args.gst_python, str(Path(__file__).with_name("ps_stream.py"))]
         self.calls[headers["call-id"]] = await asyncio.create_subprocess_exec(
-            self.args.gst_python, str(streamer), host, media.group(1), ssrc.group(1),
+            *streamer, host, media.group(1), ssrc.group(1),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
 
@@ -334,6 +338,7 @@ async def main() -> None:
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--log", default="")
     parser.add_argument("--gst-python", default="/usr/bin/python3", help="a Python with GStreamer's gi (Debian's)")
+    parser.add_argument("--clip", default="", help="stream this PS clip (ps_clip.py) instead of a live test pattern")
     args = parser.parse_args()
     device = Device(args)
     stopped = asyncio.Event()
