@@ -45,13 +45,19 @@ class Site(Room):
 async def site(janus: JanusHarness, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Site]:  # noqa: F811
     url = await fresh_database_url("sqlite", request, tmp_path)
     port = next(_ports)
+    transport = getattr(request, "param", "udp")  # tcp_passive: RTP over TCP, from a pre-encoded clip
     overrides = {
         "SWITCHBOARD_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "SWITCHBOARD_GB28181_ENABLED": "true",
         "SWITCHBOARD_GB28181_SIP_ID": PLATFORM_ID,
         "SWITCHBOARD_GB28181_PORT": "0",
         "SWITCHBOARD_GB28181_KEEPALIVE_SECONDS": "1",
+        "SWITCHBOARD_GB28181_MEDIA_TRANSPORT": transport,
     }
+    device_options = {"keepalive": "1"}
+    if transport != "udp":
+        clip = ps_clip.make(tmp_path / "h264.psclip", width=320, height=240, kbps=300, seconds=2)
+        device_options["clip"] = str(clip)
     ctx = Context.from_settings(settings_for(tmp_path, url, **janus.environ, **overrides))
     app = create_app(ctx)
     async with served_room(janus, ctx, app, port, tmp_path) as room:
@@ -64,7 +70,7 @@ async def site(janus: JanusHarness, request: pytest.FixtureRequest, tmp_path: Pa
         served.camera_id = created.json()["id"]
         platform_port = app.state.services.cameras.platform.port
         served.device = await gb28181_peers.device(
-            tmp_path / "device.jsonl", DEVICE_ID, PASSWORD, PLATFORM_ID, platform_port, keepalive="1"
+            tmp_path / "device.jsonl", DEVICE_ID, PASSWORD, PLATFORM_ID, platform_port, **device_options
         ).start()
         try:
             await until(_online(served), timeout=20, what="the simulated NVR online with its channels")
@@ -102,6 +108,7 @@ _FRAMES = """async () => {
 }"""
 
 
+@pytest.mark.parametrize("site", ["udp", "tcp_passive"], indirect=True)
 async def test_a_channel_watched_twice_streams_once_and_ends_with_bye(site: Site, browser: Browser) -> None:  # noqa: F811
     page = await (await browser.new_context()).new_page()
     watches = []
@@ -114,7 +121,10 @@ async def test_a_channel_watched_twice_streams_once_and_ends_with_bye(site: Site
         )
         assert answered.status_code == 204, answered.text
         watches.append(watched.json())
-    assert len(site.events("invite")) == 1, "the second watcher shares the stream"
+    [invited] = site.events("invite")  # the second watcher shares the stream
+    tcp = site.ctx.settings.gb28181.media_transport == "tcp_passive"
+    assert ("m=video" in invited["offer"]) and (("TCP/RTP/AVP" in invited["offer"]) == tcp)
+    assert ("a=setup:passive" in invited["offer"]) == tcp
 
     async def decoding() -> bool:
         return int(await page.evaluate(_FRAMES)) > 25

@@ -34,11 +34,12 @@ VIDEO_MID = "0"  # a remote publisher's one stream
 @dataclass(frozen=True)
 class CameraSource:
     """Where a stream comes from: an RTSP URL, or a GB/T 28181 channel that `invite` asks to send PS over RTP to
-    host:port and `bye` stops."""
+    host:port (`transport` udp, or tcp_passive: the device connects to our listener) and `bye` stops."""
 
     key: str
     display: str
     rtsp_url: str = ""
+    transport: str = "udp"
     invite: Callable[[str, int], Awaitable[None]] | None = None
     bye: Callable[[], Awaitable[None]] | None = None
 
@@ -87,7 +88,7 @@ class CameraStreams:
         self.rec_dir = rec_dir
         self.start_seconds = start_seconds
         self.streams: dict[str, LiveStream] = {}
-        self._lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}  # per stream: opening one never waits for another's first frame
 
     async def resync(self) -> None:
         """The camera room (again, after a Janus restart: the streams in the old one are gone, watchers reopen)."""
@@ -99,7 +100,7 @@ class CameraStreams:
 
     async def open(self, source: CameraSource) -> LiveStream:
         """One watcher more of `source`; the first one starts it and waits for its first frame in Janus."""
-        async with self._lock:
+        async with self._locks.setdefault(source.key, asyncio.Lock()):
             stream = self.streams.get(source.key)
             if stream is None:
                 stream = await self._start(source)
@@ -109,7 +110,7 @@ class CameraStreams:
 
     async def close(self, key: str) -> None:
         """One watcher fewer; the last one ends the stream."""
-        async with self._lock:
+        async with self._locks.setdefault(key, asyncio.Lock()):
             stream = self.streams.get(key)
             if stream is None:
                 return
@@ -118,9 +119,10 @@ class CameraStreams:
                 await self._end(self.streams.pop(key))
 
     async def stop(self) -> None:
-        async with self._lock:
-            for key in list(self.streams):
-                await self._end(self.streams.pop(key))
+        for key in list(self.streams):
+            async with self._locks.setdefault(key, asyncio.Lock()):
+                if (stream := self.streams.pop(key, None)) is not None:
+                    await self._end(stream)
 
     async def _start(self, source: CameraSource) -> LiveStream:
         started = time.monotonic()
@@ -139,12 +141,15 @@ class CameraStreams:
                 )  # fmt: skip
                 stream.process.start()
             else:
-                stream.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                tcp = source.transport == "tcp_passive"
+                stream.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
                 stream.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
                 stream.sock.bind((self.media_host, 0))
+                if tcp:
+                    stream.sock.listen(1)
                 fd = stream.sock.fileno()
                 stream.process = FeedProcess(
-                    ["--source", "ps-udp", "--socket-fd", str(fd), *argv], {},
+                    ["--source", "ps-tcp" if tcp else "ps-udp", "--socket-fd", str(fd), *argv], {},
                     module="conference.video.ingest", pass_fds=(fd,), report=stream.heard,
                 )  # fmt: skip
                 stream.process.start()
@@ -224,7 +229,7 @@ class CameraStreams:
 
     async def out_of_room(self, key: str, room: int) -> None:
         """Undo `into_room`: the consultation's publisher removed, one watcher fewer."""
-        async with self._lock:
+        async with self._locks.setdefault(key, asyncio.Lock()):
             stream = self.streams.get(key)
             if stream is not None and room in stream.forwards:
                 with contextlib.suppress(JanusRequestFailed, Unavailable):

@@ -1,6 +1,6 @@
 """Camera ingest: one camera's live H.264 into a VideoRoom as a remote publisher, in a process of its own.
 
-    python -m conference.video.ingest --source ps-udp --socket-fd FD --janus HOST:PORT
+    python -m conference.video.ingest --source ps-udp|ps-tcp --socket-fd FD --janus HOST:PORT
     python -m conference.video.ingest --source rtsp --janus HOST:PORT          (URL in $SB_INGEST_RTSP)
 
 A GB/T 28181 device streams MPEG-PS over RTP (payload type 96, section 9.2 and Appendix C). Neither GStreamer 1.22
@@ -12,8 +12,9 @@ publisher maps SSRC 1000 + 10 * mindex to a stream), payload type 107 (Janus's H
 camera takes the same path from libavformat's RTSP client, which is far cheaper than a WebRTC publisher (aiortc
 encrypts every packet in Python: BENCHMARKS.md).
 
-The UDP socket is the control plane's (inherited as `--socket-fd`), so the port the device was INVITEd to stays
-the same when this process is restarted. What happens is told on stdout, one JSON object a line: `streaming`
+The socket is the control plane's (inherited as `--socket-fd`: bound UDP, or a TCP listener for RTP over TCP,
+`a=setup:passive`), so the port the device was INVITEd to stays the same when this process is restarted (over TCP
+the device's connection does not survive that). What happens is told on stdout, one JSON object a line: `streaming`
 (codec, and milliseconds from start to the first frame sent), `refused` (a codec browsers here cannot decode:
 H.265), `stats` (packets, lost) every few seconds.
 """
@@ -44,12 +45,17 @@ def say(event: str, **data: Any) -> None:
 
 
 class PsOverRtp:
-    """The PS bytes of an RTP/UDP stream as a file libavformat reads: RTP header, CSRCs, extension and padding
-    stripped; packets older than the last one taken are dropped, gaps counted as lost."""
+    """The PS bytes of an RTP stream as a file libavformat reads: RTP header, CSRCs, extension and padding stripped;
+    packets older than the last one taken are dropped, gaps counted as lost. Over UDP, or over TCP (RFC 4571: a
+    2-byte length before each packet) from the one connection the device makes to our listening socket."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.sock.settimeout(RECEIVE_SECONDS)
+    def __init__(self, sock: socket.socket, tcp: bool = False) -> None:
+        sock.settimeout(RECEIVE_SECONDS)
+        self.sock, self.stream = sock, None
+        if tcp:
+            connection, _ = sock.accept()
+            connection.settimeout(RECEIVE_SECONDS)
+            self.stream = connection.makefile("rb")
         self.buffer = bytearray(65536)
         self.pending = b""
         self.expected: int | None = None
@@ -57,20 +63,34 @@ class PsOverRtp:
         self.lost = 0
 
     def read(self, size: int) -> bytes:
-        """Up to `size` bytes; none (the end of the stream) after RECEIVE_SECONDS without a packet."""
+        """Up to `size` bytes; none (the end of the stream) after RECEIVE_SECONDS without a packet, or once the
+        device closed its TCP connection."""
         while not self.pending:
             try:
-                self.pending = self._payload()
+                packet = self._packet()
             except TimeoutError:
                 return b""
+            if packet is None:
+                return b""
+            self.pending = self._payload(packet)
         taken, self.pending = self.pending[:size], self.pending[size:]
         return taken
 
-    def _payload(self) -> bytes:
-        length = self.sock.recv_into(self.buffer)
-        if length < 12 or self.buffer[0] >> 6 != 2:
+    def _packet(self) -> memoryview | None:
+        if self.stream is None:
+            return memoryview(self.buffer)[: self.sock.recv_into(self.buffer)]
+        head = self.stream.read(2)
+        if len(head) < 2:
+            return None
+        length = struct.unpack("!H", head)[0]
+        data = self.stream.read(length)
+        return memoryview(data) if len(data) == length else None
+
+    def _payload(self, packet: memoryview) -> bytes:
+        length = len(packet)
+        if length < 12 or packet[0] >> 6 != 2:
             return b""
-        first, sequence = self.buffer[0], struct.unpack_from("!H", self.buffer, 2)[0]
+        first, sequence = packet[0], struct.unpack_from("!H", packet, 2)[0]
         if self.expected is not None:
             gap = (sequence - self.expected) & 0xFFFF
             if gap >= 0x8000:
@@ -80,9 +100,32 @@ class PsOverRtp:
         self.packets += 1
         start = 12 + 4 * (first & 0x0F)
         if first & 0x10:
-            start += 4 + 4 * struct.unpack_from("!H", self.buffer, start + 2)[0]
-        end = length - (self.buffer[length - 1] if first & 0x20 else 0)
-        return bytes(self.buffer[start:end])
+            start += 4 + 4 * struct.unpack_from("!H", packet, start + 2)[0]
+        end = length - (packet[length - 1] if first & 0x20 else 0)
+        return bytes(packet[start:end])
+
+
+class Timeline:
+    """Output timestamps that only move forward: a camera's PTS may jump (its encoder restarted, a looped clip,
+    33-bit wrap); the muxer refuses a DTS that goes back, so the stream is shifted to carry on one frame later."""
+
+    JUMP = 10 * 90000  # a gap this long (in 90 kHz ticks) is a discontinuity, not a stall
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.last: int | None = None
+        self.step = 3600  # one frame at 25 fps, until the stream shows its own
+
+    def place(self, packet: Any) -> None:
+        dts = packet.dts + self.offset
+        if self.last is not None:
+            if dts <= self.last or dts - self.last > self.JUMP:
+                self.offset += self.last + self.step - dts
+                dts = self.last + self.step
+            else:
+                self.step = dts - self.last
+        packet.pts, packet.dts = packet.pts + self.offset, dts
+        self.last = dts
 
 
 def open_source(args: argparse.Namespace) -> tuple[Any, PsOverRtp | None]:
@@ -92,7 +135,7 @@ def open_source(args: argparse.Namespace) -> tuple[Any, PsOverRtp | None]:
         url = os.environ.get("SB_INGEST_RTSP", "")
         options = {"rtsp_transport": "tcp", "timeout": str(int(RECEIVE_SECONDS * 1e6))}
         return av.open(url, options=options), None
-    reader = PsOverRtp(socket.socket(fileno=args.socket_fd))
+    reader = PsOverRtp(socket.socket(fileno=args.socket_fd), tcp=args.source == "ps-tcp")
     return av.open(reader, format="mpeg", options={"probesize": "262144", "analyzeduration": "2000000"}), reader
 
 
@@ -117,11 +160,15 @@ def run(args: argparse.Namespace) -> int:
     out = target.add_stream_from_template(video)
     first = True
     told = time.monotonic()
+    timeline = Timeline()
     for packet in source.demux(video):
         if packet.size == 0 or (packet.pts is None and packet.dts is None):
             continue
         if packet.dts is None:
             packet.dts = packet.pts
+        if packet.pts is None:
+            packet.pts = packet.dts
+        timeline.place(packet)
         packet.stream = out
         target.mux(packet)
         if first:
@@ -136,8 +183,8 @@ def run(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="A camera's H.264 into a Janus VideoRoom remote publisher")
-    parser.add_argument("--source", choices=["ps-udp", "rtsp"], required=True)
-    parser.add_argument("--socket-fd", type=int, default=-1, help="ps-udp: the bound UDP socket, inherited")
+    parser.add_argument("--source", choices=["ps-udp", "ps-tcp", "rtsp"], required=True)
+    parser.add_argument("--socket-fd", type=int, default=-1, help="ps-udp, ps-tcp: the bound (listening) socket")
     parser.add_argument("--janus", required=True, help="HOST:PORT of the remote publisher")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s ingest %(levelname)s %(message)s")
     parsed = parser.parse_args()

@@ -80,13 +80,16 @@ class LiveCameras:
         platform, device_id = self.running(), camera.device_id or ""
         name = next((c.name for c in camera.channels if c.channel_id == channel_id), channel_id)
 
+        transport = self.ctx.settings.gb28181.media_transport
+
         async def invite(host: str, port: int) -> None:
-            await platform.play(device_id, channel_id, host, port)
+            await platform.play(device_id, channel_id, host, port, transport)
 
         async def bye() -> None:
             await platform.release(channel_id)
 
-        return CameraSource(f"gb28181:{channel_id}", f"{camera.name} · {name}", invite=invite, bye=bye)
+        display = f"{camera.name} · {name}"
+        return CameraSource(f"gb28181:{channel_id}", display, transport=transport, invite=invite, bye=bye)
 
     # --- the platform's Directory --------------------------------------------------------------------------------
 

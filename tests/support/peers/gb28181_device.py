@@ -79,6 +79,7 @@ class Device:
         self.local = ("127.0.0.1", 0)
         self.pending: dict[str, asyncio.Future[tuple[str, dict[str, str], bytes]]] = {}
         self.calls: dict[str, asyncio.subprocess.Process] = {}
+        self.answers: dict[str, tuple[list[tuple[str, str]], bytes]] = {}  # by Call-ID: the 200 to send again
         self.sn = random.randint(1, 9999)
         self.cseq = 0
         self.tag = secrets.token_hex(4)
@@ -293,26 +294,31 @@ class Device:
         host = re.search(r"(?m)^c=IN IP4 (\S+)", offer).group(1)
         media = re.search(r"(?m)^m=video (\d+) (\S+) ([\d ]+)", offer)
         ssrc = re.search(r"(?m)^y=(\d{10})", offer)
+        if (answered := self.answers.get(headers["call-id"])) is not None:  # a retransmitted INVITE: same answer
+            self.reply(headers, "200 OK", *answered)
+            return
         self.record("invite", channel=channel, offer=offer, subject=headers.get("subject", ""))
         if channel not in self.channels or not media or "96" not in media.group(3).split() or not ssrc:
             self.reply(headers, "488 Not Acceptable Here")
             return
+        tcp = media.group(2).upper().startswith("TCP")
+        if tcp and ("a=setup:passive" not in offer or not self.args.clip):  # we connect to the platform's listener
+            self.reply(headers, "488 Not Acceptable Here")
+            return
+        setup = "a=setup:active\r\na=connection:new\r\n" if tcp else ""
         answer = (
             f"v=0\r\no={channel} 0 0 IN IP4 127.0.0.1\r\ns=Play\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=video 15999 {media.group(2)} 96\r\na=sendonly\r\na=rtpmap:96 PS/90000\r\ny={ssrc.group(1)}\r\n"
+            f"m=video 15999 {media.group(2)} 96\r\na=sendonly\r\na=rtpmap:96 PS/90000\r\n{setup}y={ssrc.group(1)}\r\n"
         )
-        self.reply(
-            headers,
-            "200 OK",
-            [("Contact", f"<sip:{channel}@{self.local[0]}:{self.local[1]}>"), ("Content-Type", "APPLICATION/SDP")],
-            answer.encode(),
-        )
-        if self.args.clip:  # a pre-encoded clip, looped (ps_clip.py): many streams, or H.265
+        contact = [("Contact", f"<sip:{channel}@{self.local[0]}:{self.local[1]}>"), ("Content-Type", "APPLICATION/SDP")]
+        self.answers[headers["call-id"]] = (contact, answer.encode())
+        self.reply(headers, "200 OK", contact, answer.encode())
+        if self.args.clip:  # a pre-encoded clip, looped (ps_clip.py): many streams, H.265, RTP over TCP
             streamer = [sys.executable, "-m", "tests.support.peers.ps_clip", self.args.clip]
         else:
             streamer = [self.args.gst_python, str(Path(__file__).with_name("ps_stream.py"))]
         self.calls[headers["call-id"]] = await asyncio.create_subprocess_exec(
-            *streamer, host, media.group(1), ssrc.group(1),
+            *streamer, host, media.group(1), ssrc.group(1), *(["tcp"] if tcp else []),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
 
