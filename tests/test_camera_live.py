@@ -3,6 +3,9 @@ over RTP from GStreamer) INVITEd on demand, its stream demultiplexed by the inge
 session's Janus, decoded in headless Chromium (inside the Janus namespace): on the console's camera wall and
 inside a consultation. Watching stops -> BYE reaches the simulator; a PTZ button reaches it as the right PTZCmd."""
 
+import asyncio
+import socket
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from switchboard.api.app import create_app
 from switchboard.core.context import Context
 from tests.conftest import fresh_database_url, settings_for
 from tests.support import gb28181_peers
-from tests.support.janus_fixture import CHROMIUM, JanusHarness, janus  # noqa: F401
+from tests.support.janus_fixture import CHROMIUM, JanusHarness, janus, stop  # noqa: F401
 from tests.support.peers import ps_clip
 from tests.support.screenshots import screenshot
 from tests.support.wait import until
@@ -108,29 +111,33 @@ _FRAMES = """async () => {
 }"""
 
 
+async def _watched_in(page: Page, site: Site, camera_id: str, channel_id: str = "") -> dict[str, Any]:
+    """A watch through the API, answered by a bare RTCPeerConnection in `page`, decoding: the watch."""
+    watched = await site.api("POST", f"/api/v1/cameras/{camera_id}/watches", json={"channel_id": channel_id})
+    assert watched.status_code == 201, watched.text
+    answer = await page.evaluate(_ANSWER, watched.json()["offer"])
+    answered = await site.api("POST", f"/api/v1/cameras/watches/{watched.json()['id']}/answer", json={"sdp": answer})
+    assert answered.status_code == 204, answered.text
+    return dict(watched.json())
+
+
+async def _decoding_in(page: Page, frames: int = 25) -> None:
+    async def decoding() -> bool:
+        return int(await page.evaluate(_FRAMES)) > frames
+
+    await until(decoding, timeout=30, what=f"Chromium decoding {frames} frames", interval=0.5)
+
+
 @pytest.mark.parametrize("site", ["udp", "tcp_passive"], indirect=True)
 async def test_a_channel_watched_twice_streams_once_and_ends_with_bye(site: Site, browser: Browser) -> None:  # noqa: F811
     page = await (await browser.new_context()).new_page()
-    watches = []
-    for _ in range(2):
-        watched = await site.api("POST", f"/api/v1/cameras/{site.camera_id}/watches", json={"channel_id": CHANNELS[0]})
-        assert watched.status_code == 201, watched.text
-        answer = await page.evaluate(_ANSWER, watched.json()["offer"])
-        answered = await site.api(
-            "POST", f"/api/v1/cameras/watches/{watched.json()['id']}/answer", json={"sdp": answer}
-        )
-        assert answered.status_code == 204, answered.text
-        watches.append(watched.json())
+    watches = [await _watched_in(page, site, site.camera_id, CHANNELS[0]) for _ in range(2)]
     [invited] = site.events("invite")  # the second watcher shares the stream
     tcp = site.ctx.settings.gb28181.media_transport == "tcp_passive"
     assert ("m=video" in invited["offer"]) and (("TCP/RTP/AVP" in invited["offer"]) == tcp)
     assert ("a=setup:passive" in invited["offer"]) == tcp
 
-    async def decoding() -> bool:
-        return int(await page.evaluate(_FRAMES)) > 25
-
-    await until(decoding, timeout=30, what="Chromium decoding the channel's video", interval=0.5)
-
+    await _decoding_in(page)
     for watched in watches:
         ended = await site.api("DELETE", f"/api/v1/cameras/watches/{watched['id']}")
         assert ended.status_code == 204, ended.text
@@ -193,9 +200,17 @@ async def test_the_camera_wall_plays_a_dome_moves_it_files_a_snapshot_and_lets_g
     assert picture.headers["content-type"] == "image/jpeg" and picture.content.startswith(b"\xff\xd8\xff")
     await screenshot(page, "camera-wall")
 
+    health = (await site.http.get("/healthz")).json()["components"]["gb28181"]
+    assert (health["online"], health["live_streams"]) == (1, 1)
+
     # The tile closed: nobody watches any more, the device gets BYE.
     await tile.locator(".close").click()
     await until(lambda: site.events("bye"), timeout=10, what="BYE at the simulator once the tile closed")
+    # Its keepalives stop: the wall greys it out, live from the event stream.
+    await site.device.tell("silence")
+    await expect(tree.locator('.camera-node[data-key="' + site.camera_id + '"]')).to_contain_text(
+        "离线", timeout=15_000
+    )
     assert problems == [], problems
 
 
@@ -229,6 +244,36 @@ async def test_a_channel_joins_a_consultation_in_one_action_and_shares_its_strea
     removed = await site.api("DELETE", f"/api/v1/consultations/{cid}/participants/{added.json()['invite_id']}")
     assert removed.status_code == 204, removed.text
     await until(lambda: site.events("bye"), timeout=10, what="BYE at the simulator once the camera left the room")
+
+
+async def test_an_rtsp_camera_plays_on_the_wall_through_the_ingest(site: Site, browser: Browser) -> None:  # noqa: F811
+    """An RTSP camera on the host (GStreamer's RTSP server, tests/support/peers/rtsp_camera.py), pulled by the same
+    ingest process (libavformat's RTSP client) into the camera room: no WebRTC publisher for the wall."""
+    port = _free_tcp_port()
+    script = Path(__file__).parent / "support" / "peers" / "rtsp_camera.py"
+    argv = ["/usr/bin/python3", str(script), "127.0.0.1", str(port)]
+    camera = subprocess.Popen(argv, stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert camera.stdout is not None and (await asyncio.to_thread(camera.stdout.readline)).strip() == b"ready"
+        organisations = (await site.api("GET", "/api/v1/directory/organisations")).json()
+        body = {"kind": "rtsp", "name": "大坝球机", "organisation_code": organisations[0]["code"],
+                "rtsp_url": f"rtsp://127.0.0.1:{port}/camera"}  # fmt: skip
+        created = await site.api("POST", "/api/v1/cameras", role="admin", json=body)
+        assert created.status_code == 201, created.text
+        page = await (await browser.new_context()).new_page()
+        watched = await _watched_in(page, site, created.json()["id"])
+        await _decoding_in(page)
+        assert (await site.api("DELETE", f"/api/v1/cameras/watches/{watched['id']}")).status_code == 204
+        health = (await site.http.get("/healthz")).json()["components"]["gb28181"]
+        assert health["live_streams"] == 0
+    finally:
+        stop(camera)
+
+
+def _free_tcp_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def test_an_h265_channel_is_refused_in_chinese_and_let_go(site: Site, tmp_path: Path) -> None:

@@ -63,12 +63,15 @@ class LiveCameras:
             await self._all_offline("server_stopped")
 
     def health(self) -> dict[str, dict[str, object]]:
-        """`gb28181` (the SIP server, with how many devices are online) and `gb28181:upper` (the cascade link)."""
+        """`gb28181` (the SIP server, with how many devices are online and how many camera streams are live) and
+        `gb28181:upper` (the cascade link)."""
         if self.platform is None:
             return {}
+        streams = len(self.wall.streams.streams) if self.wall.streams else 0
         found: dict[str, dict[str, object]] = {
-            "gb28181": {"status": "ok", "port": self.platform.port, "online": len(self.platform.devices)}
-        }
+            "gb28181": {"status": "ok", "port": self.platform.port, "online": len(self.platform.devices),
+                        "live_streams": streams}
+        }  # fmt: skip
         if self.upper:
             found["gb28181:upper"] = self.upper.health()
         return found
