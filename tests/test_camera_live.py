@@ -301,3 +301,37 @@ async def test_an_h265_channel_is_refused_in_chinese_and_let_go(site: Site, tmp_
         await until(lambda: device.events("bye"), timeout=10, what="BYE once the H.265 stream was refused")
     finally:
         await device.stop()
+
+
+async def test_the_console_joins_a_camera_to_the_incidents_consultation_in_one_click(
+    site: Site,
+    browser: Browser,  # noqa: F811
+) -> None:
+    incident = {"title": "水库大坝渗漏", "category": "natural_disaster", "level": "III", "area_code": "140105"}
+    assert (await site.api("POST", "/api/v1/incidents", json=incident)).status_code == 201
+    server = site.base.removeprefix("http://")
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    console = await context.new_page()
+    watched = [_watch(console, server)]  # each page's problems, filling as it runs
+    await sign_in(console, server, "duty_officer")
+    await console.locator("#incidents").get_by_text("水库大坝渗漏").click()
+    await console.click("#consult-incident")
+    await console.click("#create-consultation")
+    await expect(console.locator("#consultation-state")).to_contain_text("进行中")
+    await console.locator("#consult-camera .el-cascader").click()
+    await console.locator(".el-cascader-node", has_text="滨江水库NVR").click()
+    await console.locator(".el-cascader-node", has_text="水库大坝").click()
+    await console.click("#add-camera")
+    await expect(console.locator(".el-message--success")).to_contain_text("滨江水库NVR · 水库大坝 已接入会商")
+
+    async with console.expect_popup() as opened:
+        await console.click("#open-moderator")
+    moderator = await opened.value
+    watched.append(_watch(moderator, server))
+    await expect(moderator.locator("#join-button")).to_be_visible()
+    await moderator.click("#join-button")
+    await expect(moderator.locator("body")).to_have_attribute("data-state", "joined", timeout=15_000)
+    await _decoding([moderator], {0: {"滨江水库NVR · 水库大坝"}}, timeout=40)
+    await screenshot(moderator, "consultation-camera")
+    assert len(site.events("invite")) == 1
+    assert watched == [[], []], watched
