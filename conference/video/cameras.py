@@ -126,11 +126,7 @@ class CameraStreams:
 
     async def _start(self, source: CameraSource) -> LiveStream:
         started = time.monotonic()
-        added = await self.session.request({
-            "request": "add_remote_publisher", "room": CAMERA_ROOM, "secret": self.secret,
-            "id": secrets.randbelow(1 << 31) + 1, "display": source.display, "iface": self.janus_address,
-            "streams": [{"type": "video", "mindex": 0, "mid": VIDEO_MID, "codec": "h264"}],
-        })  # fmt: skip
+        added = await self._add_publisher(CAMERA_ROOM, self.secret, secrets.randbelow(1 << 31) + 1, source.display)
         stream = LiveStream(source, int(added["id"]))
         argv = ["--janus", f"{self.janus_address}:{added['port']}"]
         try:
@@ -185,6 +181,13 @@ class CameraStreams:
                  "id": stream.publisher}
             )  # fmt: skip
 
+    async def _add_publisher(self, room: int, secret: str, publisher: int, display: str) -> dict[str, Any]:
+        """A remote publisher with one H.264 stream: Janus's answer says the port it takes plain RTP on."""
+        return await self.session.request({
+            "request": "add_remote_publisher", "room": room, "secret": secret, "id": publisher, "display": display,
+            "iface": self.janus_address, "streams": [{"type": "video", "mindex": 0, "mid": VIDEO_MID, "codec": "h264"}],
+        })  # fmt: skip
+
     async def _publishing(self, publisher: int) -> bool:
         try:
             return any(p.id == publisher for p in await self.rooms.participants(CAMERA_ROOM))
@@ -200,11 +203,7 @@ class CameraStreams:
         room `room`: a remote publisher there, fed by an RTP forwarder of the camera room's. Stop the feed to undo."""
         stream = await self.open(source)
         try:
-            added = await self.session.request({
-                "request": "add_remote_publisher", "room": room, "secret": secret, "id": publisher,
-                "display": source.display, "iface": self.janus_address,
-                "streams": [{"type": "video", "mindex": 0, "mid": VIDEO_MID, "codec": "h264"}],
-            })  # fmt: skip
+            added = await self._add_publisher(room, secret, publisher, source.display)
             forwarded = await self.session.request({
                 "request": "rtp_forward", "room": CAMERA_ROOM, "secret": self.secret, "publisher_id": stream.publisher,
                 "host": self.janus_address, "streams": [
