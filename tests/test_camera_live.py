@@ -144,6 +144,23 @@ async def test_a_channel_watched_twice_streams_once_and_ends_with_bye(site: Site
     await until(lambda: site.events("bye"), timeout=10, what="BYE at the simulator once nobody watches")
 
 
+async def test_a_device_ending_its_stream_lets_its_watchers_go(site: Site, browser: Browser) -> None:  # noqa: F811
+    page = await (await browser.new_context()).new_page()
+    await _watched_in(page, site, site.camera_id, CHANNELS[2])
+    await _decoding_in(page, frames=5)
+    await site.device.tell("hangup")  # the device's own BYE
+    [hung_up] = await until(lambda: site.events("hung_up"), timeout=10, what="the device's BYE answered")
+    assert hung_up["status"] == 200
+
+    async def let_go() -> bool:
+        health = (await site.http.get("/healthz")).json()["components"]["gb28181"]
+        state = await page.evaluate("window.pcs[0].connectionState")
+        return health["live_streams"] == 0 and state in ("disconnected", "failed", "closed")
+
+    await until(let_go, timeout=30, what="the stream taken down and the page's subscription ended", interval=0.5)
+    assert not site.events("bye"), "no BYE back for a stream the device ended"
+
+
 async def _wall_frames(page: Page, name: str, above: int) -> int:
     found: dict[str, int] = {}
 

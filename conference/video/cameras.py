@@ -118,6 +118,12 @@ class CameraStreams:
             if stream.watchers <= 0:
                 await self._end(self.streams.pop(key))
 
+    async def ended(self, key: str) -> None:
+        """The source ended the stream (a device's BYE): taken down whoever still watches it."""
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            if (stream := self.streams.pop(key, None)) is not None:
+                await self._end(stream)
+
     async def stop(self) -> None:
         for key in list(self.streams):
             async with self._locks.setdefault(key, asyncio.Lock()):

@@ -43,6 +43,7 @@ class LiveCameras:
             gb.sip_id, gb.host, gb.port, gb.keepalive_seconds, gb.keepalive_misses, gb.query_seconds
         )
         self.platform = Platform(settings, self)
+        self.platform.on_stream_ended = self._stream_ended
         await self.platform.start()
         log.info("GB/T 28181 SIP server on %s:%s (UDP and TCP), realm %s", gb.host, self.platform.port, self.realm)
         if gb.upper_id:
@@ -93,6 +94,10 @@ class LiveCameras:
 
         display = f"{camera.name} · {name}"
         return CameraSource(f"gb28181:{channel_id}", display, transport=transport, invite=invite, bye=bye)
+
+    async def _stream_ended(self, channel_id: str) -> None:
+        """The device ended a live stream (BYE): its watchers are let go and the stream taken down."""
+        await self.wall.ended(f"gb28181:{channel_id}")
 
     # --- the platform's Directory --------------------------------------------------------------------------------
 

@@ -69,6 +69,14 @@ class Wall:
                 await watch.task
         return watch
 
+    async def ended(self, key: str) -> None:
+        """The stream ended at its source: every tile watching it is let go (Janus ends its subscription), and the
+        stream with its ingest and its forwards into consultations."""
+        for watch in [w for w in self.watches.values() if w.viewer.key == key]:
+            await self.end(watch.id, watch.username)
+        if self.streams is not None:
+            await self.streams.ended(key)
+
     async def stop(self) -> None:
         for watch in list(self.watches.values()):
             await self.end(watch.id, watch.username)

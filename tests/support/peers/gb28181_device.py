@@ -12,7 +12,8 @@ from `ps_stream.py` (GStreamer: test pattern, x264, mpegpsmux, RTP PT 96 with th
 with `--clip` a pre-encoded PS clip looped by `ps_clip.py` (H.265, or many 1080p streams), until BYE.
 Every event is a JSON line in `--log`: registered, refused, keepalive, query, ptz, invite, bye.
 Lines on stdin steer it: `silence` stops keepalives (the platform should mark it offline), `unregister` sends
-REGISTER with Expires 0. It prints READY once its socket is open."""
+REGISTER with Expires 0, `hangup` ends its live streams with a BYE of its own. It prints READY once its socket is
+open."""
 
 import argparse
 import asyncio
@@ -80,6 +81,7 @@ class Device:
         self.pending: dict[str, asyncio.Future[tuple[str, dict[str, str], bytes]]] = {}
         self.calls: dict[str, asyncio.subprocess.Process] = {}
         self.answers: dict[str, tuple[list[tuple[str, str]], bytes]] = {}  # by Call-ID: the 200 to send again
+        self.invites: dict[str, dict[str, str]] = {}  # by Call-ID: the INVITE's headers (its dialog, for our BYE)
         self.sn = random.randint(1, 9999)
         self.cseq = 0
         self.tag = secrets.token_hex(4)
@@ -240,6 +242,7 @@ class Device:
         elif method == "BYE":
             self.reply(headers, "200 OK")
             process = self.calls.pop(headers["call-id"], None)
+            self.invites.pop(headers["call-id"], None)
             if process:
                 process.terminate()
             self.record("bye", call_id=headers["call-id"])
@@ -317,6 +320,7 @@ class Device:
             streamer = [sys.executable, "-m", "tests.support.peers.ps_clip", self.args.clip]
         else:
             streamer = [self.args.gst_python, str(Path(__file__).with_name("ps_stream.py"))]
+        self.invites[headers["call-id"]] = headers
         self.calls[headers["call-id"]] = await asyncio.create_subprocess_exec(
             *streamer, host, media.group(1), ssrc.group(1), *(["tcp"] if tcp else []),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
@@ -331,6 +335,20 @@ class Device:
                 self.record("silenced")
             elif line == "unregister":
                 await self.register(0)
+            elif line == "hangup":  # the device ends its live streams itself (it reboots, its encoder fails)
+                for call_id in list(self.calls):
+                    await self.hang_up(call_id)
+
+    async def hang_up(self, call_id: str) -> None:
+        """BYE in the platform's INVITE dialog: From is the INVITE's To with our tag, To the INVITE's From."""
+        process, invite = self.calls.pop(call_id), self.invites.pop(call_id)
+        process.terminate()
+        self.cseq += 1
+        headers = [("From", f"{invite['to']};tag={self.tag}"), ("To", invite["from"]), ("Call-ID", call_id),
+                   ("CSeq", f"{self.cseq} BYE"), ("Max-Forwards", "70")]  # fmt: skip
+        uri = f"sip:{self.platform_id}@{self.platform[0]}:{self.platform[1]}"
+        start, _, _ = await self.request("BYE", uri, headers)
+        self.record("hung_up", call_id=call_id, status=int(start.split()[1]))
 
 
 async def main() -> None:
