@@ -372,7 +372,9 @@ async def add_camera(
     if camera.kind == CameraKind.rtsp:
         return await add_feed(ctx, live, actor, consultation.id, camera.rtsp_url, camera.name)
     source = cameras.source(camera, channel_id)
-    row = _new_invite(consultation, actor, utcnow() + timedelta(days=365), source.display[:100], kind="camera")
+    expires = utcnow() + timedelta(days=365)
+    where = f"gb28181:{camera.id}/{channel_id}"  # what the site is, kept for the record (not restarted: docs)
+    row = _new_invite(consultation, actor, expires, source.display[:100], kind="camera", feed_url=where)
     try:
         feed = await cameras.wall.running().into_room(
             source, consultation.room, consultation.secret, row.participant_id
