@@ -9,8 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from switchboard.core.db import Base, UTCDateTime, utcnow
 from switchboard.core.ids import new_id
 
-KINDS = {"call": "通话", "bridge": "会议", "fax": "传真", "consultation": "会商"}
+KINDS = {"call": "通话", "bridge": "会议", "fax": "传真", "consultation": "会商", "snapshot": "摄像机截图"}
 VIDEO_FORMATS = frozenset({"webm", "mp4"})  # a consultation site's camera (its voice is filed apart, as Opus)
+STILL_FORMATS = frozenset({"jpg"})  # a camera wall tile's picture
 
 
 class Recording(Base):
@@ -18,7 +19,7 @@ class Recording(Base):
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     incident_id: Mapped[str | None] = mapped_column(String(26), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # call, bridge, fax, consultation
+    kind: Mapped[str] = mapped_column(String(16))  # a key of KINDS
     source_id: Mapped[str | None] = mapped_column(String(64), index=True)  # the call, bridge... it records
     parties: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{"name", "number", "contact_id"}]
     party_index: Mapped[str] = mapped_column(String(1000), default="")  # "|name|number|contact id|..." for search
@@ -43,4 +44,6 @@ class Recording(Base):
     @property
     def label(self) -> str:
         """What the record calls it: 会商录像 for a site's video, 会商录音 for its voice, 通话录音 ..."""
+        if self.format in STILL_FORMATS:
+            return KINDS[self.kind]
         return KINDS[self.kind] + ("录像" if self.video else "录音")

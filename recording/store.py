@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from recording.models import KINDS, Recording
+from recording.models import KINDS, STILL_FORMATS, Recording
 from switchboard.core.audit import service as audit
 from switchboard.core.audit.models import AuditEntry
 from switchboard.core.context import Context
@@ -133,7 +133,8 @@ class RecordingStore:
             await asyncio.to_thread(shutil.move, target, source)  # not recorded: give the file back
             raise
         who = "、".join(p.get("name") or p.get("number") or "" for p in recording.parties) or "—"
-        summary = f"{recording.label} {int(recording.duration_seconds)} 秒（{who}）"
+        length = "" if recording.format in STILL_FORMATS else f" {int(recording.duration_seconds)} 秒"
+        summary = f"{recording.label}{length}（{who}）"
         event = Event(
             "recording.saved",
             incident_id=incident_id,

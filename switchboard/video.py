@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import logging
 
+from conference.video.cameras import CameraStreams
 from conference.video.engine import Engine, Layout, admin_key
 from conference.video.phones import Phones
 from conference.video.rooms import Rooms
@@ -30,6 +31,7 @@ class Video:
         self.engine: Engine | None = None
         self.session: JanusSession | None = None
         self.live = LiveRooms(ctx, Layout.for_settings(ctx.settings), recordings or RecordingStore(ctx))
+        self.cameras: CameraStreams | None = None  # live camera streams (the camera wall, cameras in consultations)
         self._watcher: asyncio.Task[None] | None = None
 
     @property
@@ -46,6 +48,12 @@ class Video:
         self.session = JanusSession(self.live.layout.api_socket, keepalive=j.keepalive_seconds)
         self.live.rooms = Rooms(self.session, admin_key(self.ctx.settings))
         self.session.on_resync(self.live.resync)
+        gb = self.ctx.settings.gb28181
+        self.cameras = CameraStreams(
+            self.session, admin_key(self.ctx.settings), self.live.layout.api_socket, j.phone_address or "127.0.0.1",
+            gb.media_host or gb.host, self.live.layout.recordings_dir / "cameras",
+        )  # fmt: skip
+        self.session.on_resync(self.cameras.resync)
         self.session.on_state(self._link_changed)
         self.session.start()
         self._take_phones()

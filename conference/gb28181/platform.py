@@ -100,6 +100,7 @@ class Platform:
         self.devices: dict[str, Device] = {}
         self.streams: dict[str, Stream] = {}  # by channel id
         self.upper_queries: dict[str, QueryHandler] = {}  # an upper platform's id -> who answers its queries
+        self.on_stream_ended: Callable[[str], Awaitable[None]] | None = None  # a device's BYE, by channel id
         self._challenger = digest.Challenger(settings.realm)
         self._answers: dict[tuple[str, str], asyncio.Future[ET.Element]] = {}
         self._catalogs: dict[str, _Catalog] = {}
@@ -210,9 +211,12 @@ class Platform:
                 waiting.set_result(root)
 
     def _ended_by_device(self, call_id: str) -> None:
+        """The device sent BYE: its stream is gone for every watcher, and whoever carries it hears so."""
         for channel, stream in list(self.streams.items()):
             if stream.call_id == call_id:
                 del self.streams[channel]
+                if self.on_stream_ended is not None:
+                    self._spawn(self.on_stream_ended(channel))
 
     # --- requests we send -----------------------------------------------------------------------------------------
 

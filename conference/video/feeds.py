@@ -11,10 +11,13 @@ control plane restarts the process should it die.
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from conference.video.client import JanusClient
 from conference.video.engine import in_netns
@@ -25,11 +28,19 @@ RESTART_SECONDS = (0.5, 10.0)
 
 
 class FeedProcess:
-    """The control plane's handle on one feed process: started, restarted when it exits, stopped."""
+    """The control plane's handle on one media process (a camera feed, `conference.video.ingest`): started,
+    restarted when it exits, stopped. `pass_fds` are inherited by every run (a socket whose port must outlive a
+    restart); `report`, when given, hears each JSON line the process prints on stdout."""
 
-    def __init__(self, argv: list[str], secrets_env: dict[str, str], netns: str = "") -> None:
-        self.argv = in_netns(netns, [sys.executable, "-m", "conference.video.feeds", *argv])
+    def __init__(
+        self, argv: list[str], secrets_env: dict[str, str], netns: str = "", *,
+        module: str = "conference.video.feeds", pass_fds: tuple[int, ...] = (),
+        report: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:  # fmt: skip
+        self.argv = in_netns(netns, [sys.executable, "-m", module, *argv])
         self.secrets_env = secrets_env
+        self.pass_fds = pass_fds
+        self.report = report
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
         self._task: asyncio.Task[None] | None = None
@@ -42,8 +53,13 @@ class FeedProcess:
         while True:
             env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)} | self.secrets_env
             self.process = await asyncio.create_subprocess_exec(
-                *self.argv, stdin=asyncio.subprocess.DEVNULL, env=env, start_new_session=True
-            )
+                *self.argv, stdin=asyncio.subprocess.DEVNULL, env=env, start_new_session=True,
+                pass_fds=self.pass_fds, stdout=asyncio.subprocess.PIPE if self.report else None,
+            )  # fmt: skip
+            if self.report and self.process.stdout:
+                while line := await self.process.stdout.readline():
+                    with contextlib.suppress(ValueError):
+                        self.report(json.loads(line))
             code = await self.process.wait()
             log.warning("camera feed process exited (%s); restarting in %.1f s", code, delay)
             self.restarts += 1

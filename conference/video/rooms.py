@@ -31,6 +31,7 @@ class RoomSpec:
     publishers: int
     rec_dir: Path
     allowed: list[str]
+    audio: bool = True  # an AudioBridge room of the same number beside it (consultations; not the camera room)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class Rooms:
     async def create(self, spec: RoomSpec) -> None:
         """Create the room and its audio room, or leave them be when they exist (after a control-plane restart Janus
         still has them)."""
-        await self._create_audio(spec)
+        if spec.audio:
+            await self._create_audio(spec)
         if await self.exists(spec.room):
             return
         spec.rec_dir.mkdir(parents=True, exist_ok=True)

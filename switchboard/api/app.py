@@ -75,6 +75,7 @@ def create_app(ctx: Context, telephony: Telephony | None = None, video: Video | 
         if (voice := telephony.voice_channel()) is not None:
             await outbox.add(voice)
         await video.start()
+        cameras.wall.streams = video.cameras
         await cameras.start()
         await outbox.start()
         notices.start(outbox)

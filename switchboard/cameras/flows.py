@@ -1,6 +1,10 @@
 """Camera actions: register, change and remove cameras (administrators), and drive them (PTZ, catalog, state).
 Every change is audited; the device's own answers come back through the live side (switchboard.cameras.live)."""
 
+import asyncio
+import tempfile
+from pathlib import Path
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -8,15 +12,28 @@ from conference.gb28181 import ptz
 from conference.gb28181.digest import ha1
 from conference.gb28181.manscdp import text
 from conference.gb28181.platform import CommandFailed
+from recording.store import RecordingStore
 from switchboard.cameras import service
 from switchboard.cameras.live import LiveCameras
-from switchboard.cameras.models import Camera, CameraIn, CameraKind, CameraOut, CameraPatch, DeviceStateOut, PtzIn
+from switchboard.cameras.models import (
+    Camera,
+    CameraIn,
+    CameraKind,
+    CameraOut,
+    CameraPatch,
+    DeviceStateOut,
+    PtzIn,
+    WatchOut,
+)
 from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
-from switchboard.core.db import get_or_404
+from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.errors import Conflict, InvalidInput, NotFound, Unavailable, quoted
 from switchboard.core.outbound import CAMERA_SCHEMES, OutboundPolicy
 from switchboard.directory.models import Organisation
+from switchboard.incidents.service import filed_under
+
+JPEG_START, JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
 
 
 async def register(ctx: Context, live: LiveCameras, data: CameraIn, actor: str) -> CameraOut:
@@ -125,6 +142,64 @@ async def device_state(ctx: Context, live: LiveCameras, camera_id: str) -> Devic
         online=text(status, "Online"), status=text(status, "Status"), recording=text(status, "Record"),
         device_time=text(status, "DeviceTime"),
     )  # fmt: skip
+
+
+async def watch(ctx: Context, live: LiveCameras, camera_id: str, channel_id: str, actor: str) -> WatchOut:
+    """Live video of one camera (a GB/T 28181 channel, INVITEd when nobody watched it yet) for one console tile:
+    Janus's offer, to be answered (`answer`)."""
+    camera = await watchable(ctx, camera_id, channel_id)
+    source = live.source(camera, channel_id)
+    try:
+        opened, stream = await live.wall.watch(source, actor, camera.id, channel_id)
+    except CommandFailed as exc:
+        raise Unavailable(str(exc)) from None
+    detail = {"channel_id": channel_id, "watch_id": opened.id}
+    await audit.record_alone(ctx, actor, "camera.watch", "camera", camera.id, detail)
+    return WatchOut(
+        id=opened.id, offer=opened.viewer.offer, display=source.display, first_frame_ms=stream.first_frame_ms
+    )
+
+
+async def unwatch(ctx: Context, live: LiveCameras, watch_id: str, actor: str) -> None:
+    """The tile closed: its subscription ends, and the stream with its last watcher (BYE to the device)."""
+    ended = await live.wall.end(watch_id, actor)
+    detail = {"channel_id": ended.channel_id, "watch_id": watch_id}
+    await audit.record_alone(ctx, actor, "camera.unwatch", "camera", ended.camera_id, detail)
+
+
+async def snapshot(
+    ctx: Context, store: RecordingStore, camera_id: str, channel_id: str, incident_id: str, jpeg: bytes, actor: str
+) -> str:
+    """A camera wall tile's picture (a JPEG the console took of it) filed under the incident: in the recording store
+    (SHA-256 in the audit ledger, like every recording) and so on the incident's timeline. Its recording id."""
+    camera = await watchable(ctx, camera_id, channel_id)
+    if not incident_id:
+        raise InvalidInput("请选择截图归档的事件", field="incident_id")
+    await filed_under(ctx, incident_id)
+    if not (jpeg.startswith(JPEG_START) and jpeg.rstrip(b"\0").endswith(JPEG_END)):
+        raise InvalidInput("截图不是 JPEG 图片", field="file")
+    name = next((c.name for c in camera.channels if c.channel_id == channel_id), "")
+    parties = [{"name": f"{camera.name} · {name}" if name else camera.name, "camera_id": camera.id}]
+    with tempfile.TemporaryDirectory(dir=ctx.settings.var_path) as folder:
+        path = Path(folder) / "snapshot.jpg"
+        await asyncio.to_thread(path.write_bytes, jpeg)
+        now = utcnow()
+        saved = await store.file(
+            path, kind="snapshot", started_at=now, ended_at=now, incident_id=incident_id, source_id=camera.id,
+            parties=parties, actor=actor,
+        )  # fmt: skip
+    return saved.id
+
+
+async def watchable(ctx: Context, camera_id: str, channel_id: str) -> Camera:
+    """A camera whose live video can be asked for: an RTSP camera, or a GB/T 28181 device with this channel."""
+    async with ctx.db.reader() as session:
+        camera = await get_or_404(session, Camera, camera_id, what="摄像机", field="camera_id")
+    if camera.kind == CameraKind.gb28181:
+        if not channel_id:
+            raise InvalidInput("国标设备须指定通道", field="channel_id")
+        await _device_of(ctx, camera_id, channel_id)
+    return camera
 
 
 async def _device_of(ctx: Context, camera_id: str, channel_id: str | None = None) -> str:

@@ -7,8 +7,10 @@ import logging
 from conference.gb28181.cascade import UpperLink, UpperSettings, UpperState
 from conference.gb28181.manscdp import CatalogItem
 from conference.gb28181.platform import Device, Platform, PlatformSettings
+from conference.video.cameras import CameraSource
 from switchboard.cameras import service
-from switchboard.cameras.models import OFFLINE_REASONS, Camera
+from switchboard.cameras.models import OFFLINE_REASONS, Camera, CameraKind
+from switchboard.cameras.wall import Wall
 from switchboard.core.context import Context
 from switchboard.core.errors import Unavailable
 from switchboard.core.events import Event
@@ -21,6 +23,7 @@ class LiveCameras:
         self.ctx = ctx
         self.platform: Platform | None = None
         self.upper: UpperLink | None = None
+        self.wall = Wall()
 
     @property
     def realm(self) -> str:
@@ -40,6 +43,7 @@ class LiveCameras:
             gb.sip_id, gb.host, gb.port, gb.keepalive_seconds, gb.keepalive_misses, gb.query_seconds
         )
         self.platform = Platform(settings, self)
+        self.platform.on_stream_ended = self._stream_ended
         await self.platform.start()
         log.info("GB/T 28181 SIP server on %s:%s (UDP and TCP), realm %s", gb.host, self.platform.port, self.realm)
         if gb.upper_id:
@@ -51,6 +55,7 @@ class LiveCameras:
             self.upper.start()
 
     async def stop(self) -> None:
+        await self.wall.stop()
         if self.upper:
             await self.upper.stop()
         if self.platform:
@@ -59,15 +64,40 @@ class LiveCameras:
             await self._all_offline("server_stopped")
 
     def health(self) -> dict[str, dict[str, object]]:
-        """`gb28181` (the SIP server, with how many devices are online) and `gb28181:upper` (the cascade link)."""
+        """`gb28181` (the SIP server, with how many devices are online and how many camera streams are live) and
+        `gb28181:upper` (the cascade link)."""
         if self.platform is None:
             return {}
+        streams = len(self.wall.streams.streams) if self.wall.streams else 0
         found: dict[str, dict[str, object]] = {
-            "gb28181": {"status": "ok", "port": self.platform.port, "online": len(self.platform.devices)}
-        }
+            "gb28181": {"status": "ok", "port": self.platform.port, "online": len(self.platform.devices),
+                        "live_streams": streams}
+        }  # fmt: skip
         if self.upper:
             found["gb28181:upper"] = self.upper.health()
         return found
+
+    def source(self, camera: Camera, channel_id: str) -> CameraSource:
+        """Where a camera's live video comes from: its RTSP URL, or one GB/T 28181 channel INVITEd on demand."""
+        if camera.kind == CameraKind.rtsp:
+            return CameraSource(f"rtsp:{camera.id}", camera.name, rtsp_url=camera.rtsp_url)
+        platform, device_id = self.running(), camera.device_id or ""
+        name = next((c.name for c in camera.channels if c.channel_id == channel_id), channel_id)
+
+        transport = self.ctx.settings.gb28181.media_transport
+
+        async def invite(host: str, port: int) -> None:
+            await platform.play(device_id, channel_id, host, port, transport)
+
+        async def bye() -> None:
+            await platform.release(channel_id)
+
+        display = f"{camera.name} · {name}"
+        return CameraSource(f"gb28181:{channel_id}", display, transport=transport, invite=invite, bye=bye)
+
+    async def _stream_ended(self, channel_id: str) -> None:
+        """The device ended a live stream (BYE): its watchers are let go and the stream taken down."""
+        await self.wall.ended(f"gb28181:{channel_id}")
 
     # --- the platform's Directory --------------------------------------------------------------------------------
 

@@ -176,3 +176,20 @@ class DeviceStateOut(BaseModel):
     status: str
     recording: str
     device_time: str
+
+
+class WatchIn(BaseModel):
+    channel_id: str = Field("", max_length=20, description="The GB/T 28181 channel; empty for an RTSP camera")
+
+
+class WatchOut(BaseModel):
+    """A console tile's subscription: answer Janus's `offer` (SDP) at `.../watches/{id}/answer`."""
+
+    id: str
+    offer: str
+    display: str
+    first_frame_ms: int = Field(description="From the first watcher's request to the stream's first frame in Janus")
+
+
+class AnswerIn(BaseModel):
+    sdp: str = Field(min_length=10, max_length=20_000, description="The browser's SDP answer, ICE candidates included")

@@ -3,11 +3,21 @@ own account of itself. Live state arrives as camera.* events over WS /api/v1/eve
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
-from switchboard.api.deps import Admin, CameraRegistry, Ctx, Officer
+from switchboard.api.deps import Admin, CameraRegistry, Ctx, Officer, Recordings
 from switchboard.cameras import flows, service
-from switchboard.cameras.models import Camera, CameraIn, CameraOut, CameraPatch, DeviceStateOut, PtzIn
+from switchboard.cameras.models import (
+    AnswerIn,
+    Camera,
+    CameraIn,
+    CameraOut,
+    CameraPatch,
+    DeviceStateOut,
+    PtzIn,
+    WatchIn,
+    WatchOut,
+)
 from switchboard.core.db import get_or_404
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
@@ -63,3 +73,38 @@ async def refresh_catalog(ctx: Ctx, live: CameraRegistry, camera_id: str, who: O
 async def state(ctx: Ctx, live: CameraRegistry, camera_id: str, _: Officer) -> DeviceStateOut:
     """The device's DeviceInfo and DeviceStatus, asked now."""
     return await flows.device_state(ctx, live, camera_id)
+
+
+@router.post("/{camera_id}/watches", status_code=201, response_model=WatchOut)
+async def watch(ctx: Ctx, live: CameraRegistry, camera_id: str, data: WatchIn, who: Officer) -> WatchOut:
+    """Live video for one console tile: the stream is started (INVITE) for its first watcher and shared; answers
+    Janus's offer once the first frame reached Janus. H.265 channels are refused (422)."""
+    return await flows.watch(ctx, live, camera_id, data.channel_id, who.username)
+
+
+@router.post("/watches/{watch_id}/answer", status_code=204)
+async def answer(live: CameraRegistry, watch_id: str, data: AnswerIn, who: Officer) -> Response:
+    await live.wall.answer(watch_id, who.username, data.sdp)
+    return Response(status_code=204)
+
+
+@router.delete("/watches/{watch_id}", status_code=204)
+async def unwatch(ctx: Ctx, live: CameraRegistry, watch_id: str, who: Officer) -> Response:
+    """The tile closed; the last watcher gone, the device gets BYE."""
+    await flows.unwatch(ctx, live, watch_id, who.username)
+    return Response(status_code=204)
+
+
+@router.post("/{camera_id}/snapshots", status_code=201)
+async def snapshot(
+    ctx: Ctx,
+    store: Recordings,
+    camera_id: str,
+    who: Officer,
+    file: Annotated[UploadFile, File(description="The tile's picture, JPEG (at most [server] max_body_kb)")],
+    incident_id: Annotated[str, Form(max_length=26)] = "",
+    channel_id: Annotated[str, Form(max_length=20)] = "",
+) -> dict[str, str]:
+    """File a camera wall tile's picture under an incident (recording store, kind snapshot; on its timeline)."""
+    jpeg = await file.read()
+    return {"recording_id": await flows.snapshot(ctx, store, camera_id, channel_id, incident_id, jpeg, who.username)}

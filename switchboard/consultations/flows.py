@@ -10,8 +10,12 @@ from typing import Any
 import jwt
 from sqlalchemy import select
 
+from conference.gb28181.platform import CommandFailed
 from conference.video.models import Consultation, Invite
 from switchboard.auth.service import token_secret
+from switchboard.cameras.flows import watchable
+from switchboard.cameras.live import LiveCameras
+from switchboard.cameras.models import CameraKind
 from switchboard.consultations.live import LiveRooms
 from switchboard.consultations.phones import PhoneSide
 from switchboard.core.audit import service as audit
@@ -355,6 +359,35 @@ async def add_feed(ctx: Context, live: LiveRooms, actor: str, consultation_id: s
         ctx, actor, "consultation.feed", "consultation", consultation.id, {"site": site, "url": url.split("@")[-1]}
     )
     return invite_row
+
+
+async def add_camera(
+    ctx: Context, live: LiveRooms, cameras: LiveCameras, actor: str, consultation_id: str, camera_id: str,
+    channel_id: str,
+) -> Invite:  # fmt: skip
+    """A camera from the registry as one more site, in one action: an RTSP camera through its feed process
+    (`add_feed`), a GB/T 28181 channel as its live stream (INVITEd unless already watched) forwarded by Janus."""
+    consultation = await _open(ctx, consultation_id)
+    camera = await watchable(ctx, camera_id, channel_id)
+    if camera.kind == CameraKind.rtsp:
+        return await add_feed(ctx, live, actor, consultation.id, camera.rtsp_url, camera.name)
+    source = cameras.source(camera, channel_id)
+    expires = utcnow() + timedelta(days=365)
+    where = f"gb28181:{camera.id}/{channel_id}"  # what the site is, kept for the record (not restarted: docs)
+    row = _new_invite(consultation, actor, expires, source.display[:100], kind="camera", feed_url=where)
+    try:
+        feed = await cameras.wall.running().into_room(
+            source, consultation.room, consultation.secret, row.participant_id
+        )
+    except CommandFailed as exc:
+        raise Unavailable(str(exc)) from None
+    live.feeds[row.id] = feed
+    async with ctx.db.session() as session:
+        session.add(row)
+        detail = {"site": row.site, "camera_id": camera.id, "channel_id": channel_id}
+        await audit.record(session, actor, "consultation.camera", "consultation", consultation.id, detail)
+    await _publish(ctx, consultation, "consultation.camera", f"摄像机 {row.site} 接入视频会商", actor)
+    return row
 
 
 async def close(ctx: Context, live: LiveRooms, actor: str, consultation_id: str) -> Consultation:

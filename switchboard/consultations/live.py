@@ -35,12 +35,19 @@ class Connected(Protocol):
     def tell(self, data: dict[str, Any]) -> None: ...
 
 
+class Feed(Protocol):
+    """A camera publishing into a room: an RTSP feed process, or a camera stream Janus forwards from the camera room
+    (conference.video.cameras.RoomFeed)."""
+
+    async def stop(self) -> None: ...
+
+
 class LiveRooms:
     def __init__(self, ctx: Context, layout: Layout, recordings: RecordingStore) -> None:
         self.ctx, self.layout, self.recordings = ctx, layout, recordings
         self._rooms: Rooms | None = None  # set once the Janus session exists
         self.present: dict[str, dict[int, Participant]] = {}  # consultation id -> who is in its room
-        self.feeds: dict[str, FeedProcess] = {}  # invite id -> its camera feed publisher
+        self.feeds: dict[str, Feed] = {}  # invite id -> its camera feed publisher
         self.recording_started: dict[str, datetime] = {}  # consultation id -> when its recording began
         self.connected: dict[str, set[Connected]] = {}  # invite id -> its pages' relays
         self.filing = Background()

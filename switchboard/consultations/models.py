@@ -102,6 +102,13 @@ class FeedCreate(BaseModel):
     site: Site = "现场摄像头"  # type: ignore[valid-type]
 
 
+class CameraCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    camera_id: str = Field(max_length=26, description="a camera of the registry")
+    channel_id: str = Field("", max_length=20, description="the GB/T 28181 channel; empty for an RTSP camera")
+
+
 # What a join page's janus.js may send over its signalling socket (/consult/{id}/signal): the Janus WebSocket API's
 # frames, and in a `message` the four VideoRoom requests and the two AudioBridge requests the page makes. The relay
 # writes every other field itself.

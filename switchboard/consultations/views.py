@@ -6,10 +6,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from conference.video.models import Invite
-from switchboard.api.deps import BearerToken, Ctx, Officer, SignIn, VideoRooms, require
+from switchboard.api.deps import BearerToken, CameraRegistry, Ctx, Officer, SignIn, VideoRooms, require
 from switchboard.auth.models import Role
 from switchboard.consultations import flows
 from switchboard.consultations.models import (
+    CameraCreate,
     ConsultationCreate,
     ConsultationOut,
     FeedCreate,
@@ -123,6 +124,18 @@ async def recording(ctx: Ctx, live: VideoRooms, who: Moderator, consultation_id:
 @router.post("/{consultation_id}/feeds", status_code=201, response_model=ParticipantOut)
 async def add_feed(ctx: Ctx, live: VideoRooms, who: Officer, consultation_id: str, body: FeedCreate) -> ParticipantOut:
     invite = await flows.add_feed(ctx, live, who.username, consultation_id, body.url, body.site)
+    return ParticipantOut(
+        participant_id=invite.participant_id, site=invite.site, invite_id=invite.id, talking=False, publisher=False
+    )
+
+
+@router.post("/{consultation_id}/cameras", status_code=201, response_model=ParticipantOut)
+async def add_camera(
+    ctx: Ctx, live: VideoRooms, cameras: CameraRegistry, who: Officer, consultation_id: str, body: CameraCreate
+) -> ParticipantOut:
+    """A camera of the registry as a site of the room in one action (RTSP: its feed; GB/T 28181: the channel's live
+    stream, shared with the camera wall)."""
+    invite = await flows.add_camera(ctx, live, cameras, who.username, consultation_id, body.camera_id, body.channel_id)
     return ParticipantOut(
         participant_id=invite.participant_id, site=invite.site, invite_id=invite.id, talking=False, publisher=False
     )

@@ -211,8 +211,9 @@ class JanusSettings(_Section):
     address: str = Field("", description="Public IP Janus announces (-i); empty: the interface's own")
     phone_address: str = Field(
         "",
-        description="Address of Janus's AudioBridge plain-RTP sockets, reachable from Asterisk: phone audio joins "
-        "consultations there (AudioBridge local_ip); empty: consultations take no phones",
+        description="Address of Janus's plain-RTP sockets, reachable from this host: phone audio joins consultations "
+        "there (AudioBridge local_ip, from Asterisk) and camera ingest feeds its remote publishers; empty: "
+        "consultations take no phones, camera ingest sends to 127.0.0.1",
     )
     api_socket: str = Field(
         "", description="Unix socket of the Janus API the control plane uses; empty: <var_dir>/janus/api.sock"
@@ -424,6 +425,14 @@ class Gb28181Settings(_Section):
         "first ten digits are the SIP domain and the digest realm devices authenticate in",
     )
     host: str = Field("127.0.0.1", description="Address the SIP server listens on (UDP and TCP) and announces")
+    media_host: str = Field(
+        "", description="Address devices send live video to (the INVITE's c=; ingest binds it); empty: `host`"
+    )
+    media_transport: Literal["udp", "tcp_passive"] = Field(
+        "udp",
+        description="How devices send live video: udp (RTP over UDP) or tcp_passive (RTP over TCP, RFC 4571: "
+        "we listen, the device connects; for devices behind NAT or on lossy links)",
+    )
     port: int = Field(15060, ge=0, le=65535, description="SIP port, UDP and TCP (5060 is Asterisk's); 0: any free one")
     keepalive_seconds: float = Field(60.0, gt=0, le=3600, description="Keepalive interval devices are configured with")
     keepalive_misses: int = Field(3, ge=1, le=20, description="Missed keepalives after which a device is offline")

@@ -14,6 +14,7 @@ from switchboard.core.fields import SearchText, text
 router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
 MEDIA_TYPES = {"wav": "audio/wav", "gsm": "audio/x-gsm", "pdf": "application/pdf", "mp4": "video/mp4"}
 MEDIA_TYPES |= {"webm": "video/webm", "opus": "audio/ogg"}  # consultation recordings (VP8 video, Opus audio)
+MEDIA_TYPES["jpg"] = "image/jpeg"  # camera wall snapshots
 # Holding overrides the retention policy and releasing lets a recording go: a decision for whoever answers for the
 # duty room's record (leaders; admins always), not for the officer on shift whose own calls are in it.
 Leader = Annotated[Principal, Depends(require(Role.leader))]

@@ -8,10 +8,12 @@ it registers with digest authentication (section 9.1.2: REGISTER, 401 with a cha
 Authorization), sends a MANSCDP Keepalive every `--keepalive` seconds (9.6), answers Catalog (in parts of two items,
 GB2312 as devices in the field write it, Chinese names), DeviceInfo and DeviceStatus queries (9.5), takes
 DeviceControl and checks each PTZCmd's checksum (A.3), and answers a live INVITE (9.2) with its SDP and a PS stream
-from `ps_stream.py` (GStreamer: test pattern, x264, mpegpsmux, RTP PT 96 with the SSRC of the offer's `y=`)
-until BYE. Every event is a JSON line in `--log`: registered, refused, keepalive, query, ptz, invite, bye.
+from `ps_stream.py` (GStreamer: test pattern, x264, mpegpsmux, RTP PT 96 with the SSRC of the offer's `y=`), or
+with `--clip` a pre-encoded PS clip looped by `ps_clip.py` (H.265, or many 1080p streams), until BYE.
+Every event is a JSON line in `--log`: registered, refused, keepalive, query, ptz, invite, bye.
 Lines on stdin steer it: `silence` stops keepalives (the platform should mark it offline), `unregister` sends
-REGISTER with Expires 0. It prints READY once its socket is open."""
+REGISTER with Expires 0, `hangup` ends its live streams with a BYE of its own. It prints READY once its socket is
+open."""
 
 import argparse
 import asyncio
@@ -78,6 +80,8 @@ class Device:
         self.local = ("127.0.0.1", 0)
         self.pending: dict[str, asyncio.Future[tuple[str, dict[str, str], bytes]]] = {}
         self.calls: dict[str, asyncio.subprocess.Process] = {}
+        self.answers: dict[str, tuple[list[tuple[str, str]], bytes]] = {}  # by Call-ID: the 200 to send again
+        self.invites: dict[str, dict[str, str]] = {}  # by Call-ID: the INVITE's headers (its dialog, for our BYE)
         self.sn = random.randint(1, 9999)
         self.cseq = 0
         self.tag = secrets.token_hex(4)
@@ -238,6 +242,7 @@ class Device:
         elif method == "BYE":
             self.reply(headers, "200 OK")
             process = self.calls.pop(headers["call-id"], None)
+            self.invites.pop(headers["call-id"], None)
             if process:
                 process.terminate()
             self.record("bye", call_id=headers["call-id"])
@@ -292,23 +297,32 @@ class Device:
         host = re.search(r"(?m)^c=IN IP4 (\S+)", offer).group(1)
         media = re.search(r"(?m)^m=video (\d+) (\S+) ([\d ]+)", offer)
         ssrc = re.search(r"(?m)^y=(\d{10})", offer)
+        if (answered := self.answers.get(headers["call-id"])) is not None:  # a retransmitted INVITE: same answer
+            self.reply(headers, "200 OK", *answered)
+            return
         self.record("invite", channel=channel, offer=offer, subject=headers.get("subject", ""))
         if channel not in self.channels or not media or "96" not in media.group(3).split() or not ssrc:
             self.reply(headers, "488 Not Acceptable Here")
             return
+        tcp = media.group(2).upper().startswith("TCP")
+        if tcp and ("a=setup:passive" not in offer or not self.args.clip):  # we connect to the platform's listener
+            self.reply(headers, "488 Not Acceptable Here")
+            return
+        setup = "a=setup:active\r\na=connection:new\r\n" if tcp else ""
         answer = (
             f"v=0\r\no={channel} 0 0 IN IP4 127.0.0.1\r\ns=Play\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=video 15999 {media.group(2)} 96\r\na=sendonly\r\na=rtpmap:96 PS/90000\r\ny={ssrc.group(1)}\r\n"
+            f"m=video 15999 {media.group(2)} 96\r\na=sendonly\r\na=rtpmap:96 PS/90000\r\n{setup}y={ssrc.group(1)}\r\n"
         )
-        self.reply(
-            headers,
-            "200 OK",
-            [("Contact", f"<sip:{channel}@{self.local[0]}:{self.local[1]}>"), ("Content-Type", "APPLICATION/SDP")],
-            answer.encode(),
-        )
-        streamer = Path(__file__).with_name("ps_stream.py")
+        contact = [("Contact", f"<sip:{channel}@{self.local[0]}:{self.local[1]}>"), ("Content-Type", "APPLICATION/SDP")]
+        self.answers[headers["call-id"]] = (contact, answer.encode())
+        self.reply(headers, "200 OK", contact, answer.encode())
+        if self.args.clip:  # a pre-encoded clip, looped (ps_clip.py): many streams, H.265, RTP over TCP
+            streamer = [sys.executable, "-m", "tests.support.peers.ps_clip", self.args.clip]
+        else:
+            streamer = [self.args.gst_python, str(Path(__file__).with_name("ps_stream.py"))]
+        self.invites[headers["call-id"]] = headers
         self.calls[headers["call-id"]] = await asyncio.create_subprocess_exec(
-            self.args.gst_python, str(streamer), host, media.group(1), ssrc.group(1),
+            *streamer, host, media.group(1), ssrc.group(1), *(["tcp"] if tcp else []),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
 
@@ -321,6 +335,20 @@ class Device:
                 self.record("silenced")
             elif line == "unregister":
                 await self.register(0)
+            elif line == "hangup":  # the device ends its live streams itself (it reboots, its encoder fails)
+                for call_id in list(self.calls):
+                    await self.hang_up(call_id)
+
+    async def hang_up(self, call_id: str) -> None:
+        """BYE in the platform's INVITE dialog: From is the INVITE's To with our tag, To the INVITE's From."""
+        process, invite = self.calls.pop(call_id), self.invites.pop(call_id)
+        process.terminate()
+        self.cseq += 1
+        headers = [("From", f"{invite['to']};tag={self.tag}"), ("To", invite["from"]), ("Call-ID", call_id),
+                   ("CSeq", f"{self.cseq} BYE"), ("Max-Forwards", "70")]  # fmt: skip
+        uri = f"sip:{self.platform_id}@{self.platform[0]}:{self.platform[1]}"
+        start, _, _ = await self.request("BYE", uri, headers)
+        self.record("hung_up", call_id=call_id, status=int(start.split()[1]))
 
 
 async def main() -> None:
@@ -334,6 +362,7 @@ async def main() -> None:
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--log", default="")
     parser.add_argument("--gst-python", default="/usr/bin/python3", help="a Python with GStreamer's gi (Debian's)")
+    parser.add_argument("--clip", default="", help="stream this PS clip (ps_clip.py) instead of a live test pattern")
     args = parser.parse_args()
     device = Device(args)
     stopped = asyncio.Event()

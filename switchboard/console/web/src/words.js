@@ -65,6 +65,9 @@ const LABELS = {
   "fax.progress": (d) => `传真进度：${d.status_name}`,
   "directory.imported": () => "通讯录已导入",
   "directory.shift_added": () => "值班表已更新",
+  "camera.online": (d) => `摄像机 ${d.name} 上线`,
+  "camera.offline": (d) => `摄像机 ${d.name} 离线（${d.reason_name}）`,
+  "camera.catalog": (d) => `摄像机 ${d.name} 通道目录已更新（${d.channels} 路）`,
   "consultation.phone_muted": (d) => `会商电话 ${d.name || d.number} ${d.muted ? "已静音" : "已取消静音"}`,
 };
 
