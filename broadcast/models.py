@@ -159,8 +159,12 @@ class PublicChannel(CapModel):
 
 
 class Audiences(CapModel):
+    """The internal audience (directory groups, reached on `channels` and asked to confirm: a notice linked to the
+    warning, escalated by `policy`) and the public outlets (plain deliveries)."""
+
     groups: list[text(26, min_length=1)] = []  # type: ignore[valid-type]  # directory group ids
     channels: list[Token] = ["sms", "email"]  # channels the groups' members get it on
+    policy: ShortText = ""  # escalation policy of the groups' confirmation ([notices] policies); "": [warnings] policy
     public: list[PublicChannel] = []
 
 

@@ -221,7 +221,8 @@ async def test_a_warning_on_voice_calls_its_audience_within_the_lines_and_is_con
     desk: Desk, asterisk: AsteriskHarness, tmp_path: Path
 ) -> None:
     """Three recipients, two lines: never more than two voice calls up at once; each recipient presses 1 once the
-    message is read out, and the warning's delivery report shows each confirmed on its number."""
+    message is read out, and the warning's delivery report shows each confirmed on its number (the group is asked
+    as a notice linked to the warning: the key confirms its recipient, and the row is `confirmed`)."""
     live: set[str] = set()
     most = [0]
 
@@ -260,14 +261,14 @@ async def test_a_warning_on_voice_calls_its_audience_within_the_lines_and_is_con
         async def report() -> dict[str, Any] | None:
             url = f"/api/v1/warnings/{created.json()['id']}/deliveries"
             got = (await desk.http.get(url, headers=desk.tokens["leader"])).json()
-            return got if got["counts"].get("voice", {}).get("delivered") == 3 else None
+            return got if got["counts"].get("voice", {}).get("confirmed") == 3 else None
 
         deliveries = await until(report, timeout=60, what="the three voice deliveries to be confirmed")
     assert most[0] == 2
     rows = {row["recipient"]: row for row in deliveries["items"]}
     assert set(rows) == set(numbers)
     for number, row in rows.items():
-        assert row["state"] == "delivered" and row["last_error"].startswith(f"已确认：按1（号码 {number}，")
+        assert row["state"] == "confirmed" and row["last_error"].startswith(f"已确认：按1（号码 {number}，")
     assert {rows[n]["name"] for n in numbers} == {"王强", "李明", "赵刚"}
     # Each call is on the warning's incident: its timeline, and its recording filed under it.
     timeline = await desk.http.get(f"/api/v1/incidents/{incident_id}/timeline", headers=desk.tokens["leader"])

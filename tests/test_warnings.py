@@ -371,6 +371,10 @@ async def test_update_and_cancel_reference_the_chain(
     assert all(set(update_rows[c]) <= {"cancelled", "sent", "delivered"} for c in update_rows)
     notices = await settled(client, tokens, notice["id"])
     assert notices["counts"] == {"sms": {"delivered": 3}, "email": {"sent": 3}}
+    # The group's confirmation follows the chain: the first message's stopped at the update, the update's here.
+    for warning_id, why in ((first["id"], "预警已更新，请确认新的一条"), (second["id"], "预警已撤销")):
+        [linked] = (await client.get(f"/api/v1/notices?warning_id={warning_id}", headers=tokens["leader"])).json()
+        assert linked["state"] == "completed" and f"停止确认：{why}" in linked["summary"], linked
     cancel_sms = [to for to, text in _texts(warning_channels.smsc.submits()).items() if "预警已解除" in text]
     assert sorted(cancel_sms) == [f"1390000{i:04d}" for i in range(3)]
     # The Cancel names when the message it withdraws was sent, not its own time.
