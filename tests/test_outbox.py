@@ -395,15 +395,21 @@ def _worker(
     return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-async def test_sigkilled_worker_restarts_without_losing_or_repeating_a_mail(ctx: Context) -> None:
+def _relay(handler: Any) -> tuple[Any, int]:
+    """An SMTP server on a free local port, started, with `handler`."""
     from aiosmtpd.controller import Controller
 
-    mailbox = Mailbox()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
+    return controller, port
+
+
+async def test_sigkilled_worker_restarts_without_losing_or_repeating_a_mail(ctx: Context) -> None:
+    mailbox = Mailbox()
+    controller, port = _relay(mailbox)
     try:
         _, warning_id = await issue(ctx, 100, channel="email", domain="@example.cn")
 
@@ -475,8 +481,6 @@ async def test_a_worker_process_sends_nothing_for_a_notice_row_withdrawn_after_i
     """A notice to 甲 and 乙 by e-mail, sent by a worker process (`--compose`): it claims both rows, the relay holds
     the first mail; meanwhile the other person confirms by SMS, which withdraws their claimed row. The worker reads
     the row again before its send and sends nothing; a notice to 丙, claimed after it, shows the worker got past it."""
-    from aiosmtpd.controller import Controller
-
     from switchboard.directory.models import ContactPoint, Organisation, Person
     from switchboard.notices import flows as notices
     from switchboard.notices.models import NoticeCreate, NoticeRecipient
@@ -500,11 +504,7 @@ async def test_a_worker_process_sends_nothing_for_a_notice_row_withdrawn_after_i
         await notices.issue(ctx, "tester", body, links)
 
     mailbox = HeldMailbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller, port = _relay(mailbox)
     compose = ("--compose", "switchboard.notices.live:composer", "--lease", "60")  # sends time out after 30 s
     worker = _worker(ctx, port, "tests.test_outbox:one_line_smtp", *compose)
     try:
