@@ -97,4 +97,4 @@ async def test_a_warnings_group_confirms_by_key_and_by_sms_reply(
     assert {e.type for e in events} >= {"notice.issued", "notice.confirmed", "notice.completed"}
     summaries = [e["summary"] for e in timeline]
     assert any(s.startswith("陈静 确认收到预警《暴雨橙色预警》：短信 13800000002，短信回复“收到”") for s in summaries)
-    assert summaries[-1] == "预警《暴雨橙色预警》完成：2 人中 2 人确认", summaries
+    assert "预警《暴雨橙色预警》完成：2 人中 2 人确认" in summaries, summaries  # (the calls' recordings come later)

@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from html import escape
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broadcast.channel import Message
@@ -29,6 +29,7 @@ from broadcast.outbox import Compose, Outbox
 from broadcast.render import MessageFactory
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
+from switchboard.core.events import Event
 from switchboard.directory import service as directory
 from switchboard.directory.models import Organisation
 from switchboard.notices import addresses, flows, links, policies
@@ -223,6 +224,7 @@ class Notices:
                 deliveries.setdefault(d.notice_recipient_id or "", []).append(d)
         steps = policies.steps_of(self.ctx.settings.notices.policies, notice.policy) if notice.confirm else ()
         now = utcnow()
+        moved: list[tuple[NoticeRecipient, Event, bool]] = []
         for row in rows:
             mine = deliveries.get(row.id, [])
             if row.state == RecipientState.confirmed:
@@ -242,35 +244,38 @@ class Notices:
                 continue
             if row.state in FINAL:
                 continue
-            await self._progress(notice, row, mine)
+            if (progress := _progress(notice, row, mine)) is not None:
+                moved.append((row, *progress))
             due = next((s for s in steps if s.tier == row.tier + 1), None) if row.about_id is None else None
             if due is not None:
                 if now >= notice.created_at + timedelta(seconds=due.after_seconds):
                     await self._escalate(notice, row, due, mine)
                 continue
             await self._settle(notice, row, mine, steps, now)
+        await self._moved(notice, moved)
         await self._complete(notice)
 
-    async def _progress(self, notice: Notice, row: NoticeRecipient, mine: list[Delivery]) -> None:
-        """Reached on some channel: notified; attempts counted. Published live when it changed, audited when the
-        state did."""
-        state = RecipientState.notified if any(_reached(d) for d in mine) else RecipientState.pending
-        attempts = sum(d.attempts for d in mine)
-        if (state, attempts) == (row.state, row.attempts):
+    async def _moved(self, notice: Notice, moved: list[tuple[NoticeRecipient, Event, bool]]) -> None:
+        """The look's progress (state and attempts) in one transaction, not one per recipient (a warning's group may
+        be thousands of people reached within seconds); a state change audited, each change published. A row settled
+        in the same look is left to its settlement."""
+        moved = [one for one in moved if one[0].state not in FINAL]
+        if not moved:
             return
-        progress = flows.event(
-            notice, "progress", flows.SYSTEM, recipient_id=row.id, name=row.name, state=state, attempts=attempts
-        )
+        now = utcnow()
         async with self.ctx.db.session() as session:
             await session.execute(
-                update(NoticeRecipient)
-                .where(NoticeRecipient.id == row.id, NoticeRecipient.state.not_in(FINAL))
-                .values(state=state, attempts=attempts, updated_at=utcnow())
+                _PROGRESS,
+                [
+                    {"b_id": row.id, "b_state": p.data["state"], "b_attempts": p.data["attempts"], "b_at": now}
+                    for row, p, _ in moved
+                ],
             )
-            if state != row.state:
-                await flows.record(session, notice, progress, ("notice_recipient", row.id))
-        row.state, row.attempts = state, attempts
-        await self.ctx.bus.publish(progress)
+            for row, progress, changed in moved:
+                if changed:
+                    await flows.record(session, notice, progress, ("notice_recipient", row.id))
+        for _, progress, _ in moved:
+            await self.ctx.bus.publish(progress)
 
     async def _settle(
         self,
@@ -450,6 +455,29 @@ async def _units(session: AsyncSession, org_code: str) -> tuple[list[Organisatio
 
 def title_of(notice: Notice, row: NoticeRecipient) -> str:
     return f"{flows.title(notice)}：{row.org_name}{row.name}"
+
+
+_T = NoticeRecipient.__table__
+_PROGRESS = (  # executemany; a row made final meanwhile (confirmed, settled) keeps its state
+    update(_T)
+    .where(_T.c.id == bindparam("b_id"), *(_T.c.state != state for state in FINAL))
+    .values(state=bindparam("b_state"), attempts=bindparam("b_attempts"), updated_at=bindparam("b_at"))
+)
+
+
+def _progress(notice: Notice, row: NoticeRecipient, mine: list[Delivery]) -> tuple[Event, bool] | None:
+    """Reached on some channel: notified; attempts counted. When either changed, the event and whether the state did
+    (which is audited); the row in memory follows."""
+    state = RecipientState.notified if any(_reached(d) for d in mine) else RecipientState.pending
+    attempts = sum(d.attempts for d in mine)
+    if (state, attempts) == (row.state, row.attempts):
+        return None
+    progress = flows.event(
+        notice, "progress", flows.SYSTEM, recipient_id=row.id, name=row.name, state=state, attempts=attempts
+    )
+    changed = state != row.state
+    row.state, row.attempts = state, attempts
+    return progress, changed
 
 
 def _reached(delivery: Delivery) -> bool:
