@@ -489,3 +489,17 @@ async def test_delivery_report_filters_explains_and_exports(
     series = (await client.get(f"{BASE}/{warning['id']}/progress", headers=tokens["leader"])).json()["series"]
     assert series["sms"][0][1:] == [4, 0, 0, 0, 0] and series["sms"][-1][1:] == [0, 0, 3, 1, 0]
     assert series["email"][-1][1:] == [0, 4, 0, 0, 0]
+
+
+async def test_a_group_not_asked_to_confirm_gets_plain_deliveries(
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict, warning_channels: WarningChannels
+) -> None:
+    """A mass list (`confirm` false): its members' rows are the warning's plain deliveries, no notice follows them."""
+    group = await add_group(app_ctx, 2)
+    audiences = {"groups": [group], "channels": ["sms"], "confirm": False}
+    drafted = await draft(client, tokens, await incident(client, tokens), group, audiences=audiences)
+    warning = await issued(client, tokens, drafted["id"])
+    assert warning["deliveries"] == 2
+    assert (await client.get(f"/api/v1/notices?warning_id={warning['id']}", headers=tokens["leader"])).json() == []
+    assert (await settled(client, tokens, warning["id"]))["counts"] == {"sms": {"delivered": 2}}
+    assert "收到请回复" not in _texts(warning_channels.smsc.submits())["13900000000"]

@@ -119,17 +119,22 @@ async def issue(
 
     The directory groups' members get it as a notice linked to the warning (switchboard/notices: confirmation asked,
     escalated by the warning's policy, on the same board as any notice); the public outlets as plain deliveries.
-    Both are written in the issue's transaction, and an address goes out once. An Update retires the notice of the
-    warning it replaces (its people confirm the new one)."""
+    Both are written in the issue's transaction, and an address goes out once. A warning whose groups are not asked
+    to confirm (`audiences.confirm` false: a mass list) writes their addresses as plain deliveries. An Update retires
+    the notice of the warning it replaces (its people confirm the new one)."""
     content = WarningContent.model_validate((await get(ctx, warning_id)).content)
     policy = content.audiences.policy or ctx.settings.warnings.policy
     steps = policies.steps_of(ctx.settings.notices.policies, policy, field="audiences.policy")
     people = await notices.members(ctx, content.audiences.groups, field="audiences.groups")
     internal = [(p, addresses.of_contact(p, content.audiences.channels)) for p in people]
-    to_people = {found for _, each in internal for found in each}
-    public = [(p.channel, p.recipient) for p in content.audiences.public if (p.channel, p.recipient) not in to_people]
+    to_people = list(dict.fromkeys(found for _, each in internal for found in each))
+    taken = set(to_people)
+    public = [(p.channel, p.recipient) for p in content.audiences.public if (p.channel, p.recipient) not in taken]
+    if not content.audiences.confirm:  # nobody asked to confirm: the groups' addresses are plain deliveries too
+        internal, public = [], [*to_people, *public]
     _check_links(content, {channel for channel, _ in [*to_people, *public]}, links)
-    notices.check_policy(steps, links, field="audiences.policy")
+    if internal:
+        notices.check_policy(steps, links, field="audiences.policy")
     later: list[Event] = []
     voices: list[str] = []
 
