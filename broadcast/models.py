@@ -159,8 +159,14 @@ class PublicChannel(CapModel):
 
 
 class Audiences(CapModel):
+    """The internal audience (directory groups, reached on `channels` and, with `confirm`, asked to confirm: a notice
+    linked to the warning, escalated by `policy`) and the public outlets (plain deliveries). A group nobody follows
+    person by person (a mass SMS list) is sent with `confirm` false: plain deliveries, as to the public."""
+
     groups: list[text(26, min_length=1)] = []  # type: ignore[valid-type]  # directory group ids
     channels: list[Token] = ["sms", "email"]  # channels the groups' members get it on
+    confirm: bool = True  # the groups' members asked to confirm (a notice linked to the warning)
+    policy: ShortText = ""  # escalation policy of the groups' confirmation ([notices] policies); "": [warnings] policy
     public: list[PublicChannel] = []
 
 

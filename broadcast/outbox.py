@@ -28,11 +28,14 @@ than it asked for, which would only claim again after every send); results and r
 batches, one transaction per tick (`broadcast/writes.py`, which says what that costs in the crash window). What the
 API reads is at most one tick (`tick_seconds`, 50 ms) behind the peers.
 
-Rows of a notice's recipient (`notice_recipient_id` instead of `warning_id`) go through the same lanes; their
+Rows of a notice's recipient (`notice_recipient_id`; a warning's directory groups are a notice too, whose rows
+also carry the `warning_id`) go through the same lanes; their
 message comes from the `compose` the wiring hands over (switchboard/notices renders them: broadcast knows no
-notices), and an outbox without one (a `broadcast.worker` process) leaves them to the server's. Rows withdrawn after
-their send (the recipient confirmed elsewhere) are cancelled by their owner, who tells the outbox (`withdrawn`) so a
-channel still working on one (a voice call's later rounds) stops.
+notices), and an outbox without one (a `broadcast.worker` process not given `--compose`) leaves them to the
+others. Rows withdrawn (the recipient confirmed elsewhere, the warning cancelled) are cancelled by their owner, also
+when a worker has claimed them: the composer reads the row right before the send and sends nothing for a cancelled
+one. The owner tells its own outbox (`withdrawn`) so a channel still working on one (a voice call's later rounds)
+stops at once; a channel in another process finds out before its next round (`wanted`).
 
 Receipts. Channels report receipts by remote id; a receipt that overtakes its row's result is held briefly and
 applied with it. A row sent on a channel with receipts that gets none within `receipt_timeout_seconds` becomes
@@ -71,8 +74,9 @@ from .writes import RECEIPTED, DeliveryWrites
 log = logging.getLogger(__name__)
 
 UNSETTLED = (DeliveryState.pending, DeliveryState.sending)
-# (delivery id, notice recipient id, channel, recipient address) -> the message of a row that is not a warning's
-Compose = Callable[[str, str, str, str], Awaitable[Message]]
+# (delivery id, notice recipient id, channel, recipient address) -> the message of a notice's row; None: the row
+# was withdrawn since it was claimed (its owner read it again), so nothing is sent and nothing written
+Compose = Callable[[str, str, str, str], Awaitable[Message | None]]
 COMPLETION_SECONDS = 1.0  # how often warnings whose rows changed are checked for completion
 
 
@@ -178,6 +182,8 @@ class Outbox:
             await self._start_lane(lane)
 
     async def _start_lane(self, lane: _Lane) -> None:
+        if hasattr(lane.channel, "wanted"):  # a channel that works on a row after its send (voice rounds)
+            lane.channel.wanted = self.wanted
         await lane.channel.start(self.on_receipt)
         lane.task = asyncio.create_task(self._run(lane), name=f"outbox:{lane.channel.name}")
 
@@ -219,6 +225,13 @@ class Outbox:
             if (withdraw := getattr(lane.channel, "withdraw", None)) is not None:
                 for delivery_id in delivery_ids:
                     withdraw(delivery_id)
+
+    async def wanted(self, delivery_id: str) -> bool:
+        """Whether a row a channel still works on after its send is still wanted: not withdrawn (cancelled by its
+        owner, perhaps in another process, which cannot tell this one's channels)."""
+        async with self.ctx.db.reader() as session:
+            state = await session.scalar(select(Delivery.state).where(Delivery.id == delivery_id))
+        return state != DeliveryState.cancelled
 
     # --- the lane loop ---
 
@@ -274,7 +287,7 @@ class Outbox:
     async def _claim(self, channel: str, limit: int) -> list[_Claimed]:
         where = Delivery.channel == channel
         if self.compose is None:  # notice rows wait for an outbox that can render them
-            where &= Delivery.warning_id.is_not(None)
+            where &= Delivery.notice_recipient_id.is_(None)
         rows = await jobs.claim(
             self.ctx,
             Delivery,
@@ -329,16 +342,18 @@ class Outbox:
 
     async def _deliver(self, lane: _Lane, row: _Claimed) -> None:
         result = await self._attempt(lane, row)
-        self._record(lane, row, result)
+        if result is not None:
+            self._record(lane, row, result)
 
-    async def _attempt(self, lane: _Lane, row: _Claimed) -> SendResult:
+    async def _attempt(self, lane: _Lane, row: _Claimed) -> SendResult | None:
+        """The send's result; None for a notice row withdrawn after its claim (not sent)."""
         channel = lane.channel
         try:
-            if row.warning_id is None:  # a notice's row: the notices render it
-                assert self.compose is not None and row.notice_recipient_id is not None
-                return await self._send(
-                    lane, await self.compose(row.id, row.notice_recipient_id, channel.name, row.recipient)
-                )
+            if row.notice_recipient_id is not None:  # a notice's row (a warning's groups too): the notices render it
+                assert self.compose is not None
+                message = await self.compose(row.id, row.notice_recipient_id, channel.name, row.recipient)
+                return None if message is None else await self._send(lane, message)
+            assert row.warning_id is not None
             warning = await self._warning(row.warning_id)
         except Exception as exc:  # noqa: BLE001 - the database may be back next time
             return SendResult(False, detail=f"{type(exc).__name__}: {exc}"[:500])

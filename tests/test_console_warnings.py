@@ -135,6 +135,11 @@ async def test_compose_approve_issue_and_follow_the_deliveries(
     assert sorted(warning_channels.mailbox.recipients()) == [f"r{i:03d}@example.cn" for i in range(3)]
     csv = officer.locator("#delivery-csv")
     assert (await csv.get_attribute("href") or "").endswith("/deliveries?format=csv")
+    # The group is asked to confirm: its confirmation board is on the warning's page and follows the receipts live.
+    board = officer.locator("#warning-confirmations")
+    await expect(board.locator("#notice-counts")).to_contain_text("总人数 3")
+    await expect(board.locator("#notice-counts")).to_contain_text("已通知未确认 3")
+    await expect(board.locator("#notice-board .el-table__row")).to_have_count(3)
     await screenshot(officer, "warning-delivered")
 
     # Deliveries per channel on the approver's dashboard.

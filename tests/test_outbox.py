@@ -378,7 +378,9 @@ def smtp_channels(settings: Any) -> list[Any]:
     return [EmailChannel("127.0.0.1", port, "yjglj@switchboard.local", rate_per_second=50, concurrency=4)]
 
 
-def _worker(ctx: Context, port: int) -> subprocess.Popen[bytes]:
+def _worker(
+    ctx: Context, port: int, channels: str = "tests.test_outbox:smtp_channels", *more: str
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")} | {
         "SWITCHBOARD_DATABASE_URL": ctx.db.url,
         "SWITCHBOARD_PATHS_VAR_DIR": str(ctx.settings.var_path),
@@ -389,19 +391,25 @@ def _worker(ctx: Context, port: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "broadcast.worker", "--config", str(ctx.settings.var_path / "absent.toml")]
     # A short lease makes the restart quick; its half is the send timeout, which must stay well above what one
     # mail takes on a busy machine, or a mail the server accepted after the timeout goes twice (SMTP has no 2PC).
-    command += ["--channels", "tests.test_outbox:smtp_channels", "--lease", "6", "--poll", "0.05"]
+    command += ["--channels", channels, "--lease", "6", "--poll", "0.05", *more]
     return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-async def test_sigkilled_worker_restarts_without_losing_or_repeating_a_mail(ctx: Context) -> None:
+def _relay(handler: Any) -> tuple[Any, int]:
+    """An SMTP server on a free local port, started, with `handler`."""
     from aiosmtpd.controller import Controller
 
-    mailbox = Mailbox()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
+    return controller, port
+
+
+async def test_sigkilled_worker_restarts_without_losing_or_repeating_a_mail(ctx: Context) -> None:
+    mailbox = Mailbox()
+    controller, port = _relay(mailbox)
     try:
         _, warning_id = await issue(ctx, 100, channel="email", domain="@example.cn")
 
@@ -442,3 +450,97 @@ async def test_sigkilled_worker_restarts_without_losing_or_repeating_a_mail(ctx:
     print(
         f"killed after {at_kill} of 100; rows in flight at the kill: {len(in_flight)}; copies repeated: {len(repeated)}"
     )
+
+
+# --- a notice row withdrawn while another worker process holds it -------------------------------------------------
+
+
+class HeldMailbox:
+    """An SMTP server that holds the first mail's DATA until `release` (a slow relay), recording who got a mail."""
+
+    def __init__(self) -> None:
+        self.arrived: list[str] = []  # recipients, in the order their DATA came
+        self.gate = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.arrived.append(envelope.rcpt_tos[0])
+        if len(self.arrived) == 1:
+            await asyncio.get_running_loop().run_in_executor(None, self.gate.wait, 60)
+        return "250 OK"
+
+
+def one_line_smtp(settings: Any) -> list[Any]:
+    """The worker process's channel: e-mail to the test's server, one mail at a time."""
+    from broadcast.channels.email import EmailChannel
+
+    port = int(os.environ["OUTBOX_TEST_SMTP_PORT"])
+    return [EmailChannel("127.0.0.1", port, "yjglj@switchboard.local", rate_per_second=50, concurrency=1)]
+
+
+async def test_a_worker_process_sends_nothing_for_a_notice_row_withdrawn_after_its_claim(ctx: Context) -> None:
+    """A notice to 甲 and 乙 by e-mail, sent by a worker process (`--compose`): it claims both rows, the relay holds
+    the first mail; meanwhile the other person confirms by SMS, which withdraws their claimed row. The worker reads
+    the row again before its send and sends nothing; a notice to 丙, claimed after it, shows the worker got past it."""
+    from switchboard.directory.models import ContactPoint, Organisation, Person
+    from switchboard.notices import flows as notices
+    from switchboard.notices.models import NoticeCreate, NoticeRecipient
+
+    async with ctx.db.session() as session:
+        org = Organisation(code="140105", name="小店区应急管理局", level="county", area_code="140105")
+        session.add(org)
+        await session.flush()
+        people = [Person(org_id=org.id, name=name, roles=[]) for name in ("甲", "乙", "丙")]
+        session.add_all(people)
+        await session.flush()
+        session.add_all(
+            ContactPoint(person_id=p.id, kind="email", value=f"p{i}@example.cn") for i, p in enumerate(people)
+        )
+    links = {"email": {"status": "ok"}}
+
+    async def send(*who: Person) -> None:
+        body = NoticeCreate(
+            subject="停电通知", text="今晚机房停电。", contact_ids=[p.id for p in who], channels=["email"]
+        )
+        await notices.issue(ctx, "tester", body, links)
+
+    mailbox = HeldMailbox()
+    controller, port = _relay(mailbox)
+    compose = ("--compose", "switchboard.notices.live:composer", "--lease", "60")  # sends time out after 30 s
+    worker = _worker(ctx, port, "tests.test_outbox:one_line_smtp", *compose)
+    try:
+        await send(people[0], people[1])
+        await until(lambda: mailbox.arrived, timeout=60, what="the worker's first mail to reach the relay")
+        first = mailbox.arrived[0]
+        async with ctx.db.reader() as session:
+            rows = (
+                await session.execute(
+                    select(Delivery, NoticeRecipient).join(
+                        NoticeRecipient, NoticeRecipient.id == Delivery.notice_recipient_id
+                    )
+                )
+            ).all()
+        assert {d.state for d, _ in rows} == {"sending"}  # both claimed by the worker
+        other = next(r for d, r in rows if d.recipient != first)
+        assert await notices.confirm(
+            ctx,
+            None,
+            other.id,
+            channel="sms",
+            address="13800000000",
+            at=utcnow(),
+            delivery_id=None,
+            how="短信回复“收到”",
+        )
+        mailbox.gate.set()
+        await send(people[2])
+        await until(lambda: "p2@example.cn" in mailbox.arrived, timeout=60, what="the mail to 丙")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(10)
+        controller.stop()
+
+    assert mailbox.arrived == [first, "p2@example.cn"]  # nothing to the one who confirmed
+    async with ctx.db.reader() as session:
+        withdrawn = await session.scalar(select(Delivery).where(Delivery.notice_recipient_id == other.id))
+    assert withdrawn is not None and withdrawn.state == "cancelled"
+    assert withdrawn.last_error == "已通过短信确认，撤回"

@@ -3,6 +3,7 @@ per recipient through the dispatch fallback loop, the message read out (espeak-n
 deciding the receipt; the call recorded and filed like a dispatch call; never more calls at once than `[voice]
 lines`; a warning issued on `voice` reaching its audience's phones."""
 
+import asyncio
 import contextlib
 import io
 import math
@@ -15,9 +16,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import update
 
 from broadcast.channel import Attachment, Message, SendResult
 from broadcast.channels.voice import VoiceChannel
+from broadcast.models import Delivery
+from broadcast.outbox import Outbox
+from switchboard.core.db import utcnow
 from switchboard.core.events import Event
 from tests.support.asterisk_fixture import AsteriskHarness
 from tests.support.phone_client import PhoneProcess
@@ -216,12 +221,33 @@ async def test_no_key_is_unconfirmed_and_no_answer_fails_after_every_round(
     assert absent_receipt == (False, "呼叫 2 轮均未接通：8005 无法接通；8003 无人接听")
 
 
+async def test_a_row_withdrawn_by_another_process_gets_no_further_round(desk: Desk, asterisk: AsteriskHarness) -> None:
+    """Nobody answers 8003; while its first round rings, the row is cancelled in the database (a confirmation
+    handled by another process, which cannot tell this channel): the channel reads the row before the second round
+    (the outbox's `wanted`), places none and reports nothing."""
+    async with desk.switchboard.db.session() as session:
+        row = Delivery(
+            notice_recipient_id="r", channel="voice", recipient="8003", state="sent", next_attempt_at=utcnow()
+        )
+        session.add(row)
+    async with PhoneProcess() as absent, voice_channel(desk) as (channel, receipts):
+        channel.wanted = Outbox(desk.switchboard).wanted
+        await register(absent, asterisk, "8003", "never")
+        assert (await send(channel, row.id, "8003")).accepted
+        await absent.wait_for("incoming_call", timeout=30)
+        async with desk.switchboard.db.session() as session:
+            await session.execute(update(Delivery).where(Delivery.id == row.id).values(state="cancelled"))
+        await asyncio.wait_for(channel._calls.drain(), 60)
+        assert len(absent.find("incoming_call")) == 1 and receipts.got == {}
+
+
 @pytest.mark.timeout(180)
 async def test_a_warning_on_voice_calls_its_audience_within_the_lines_and_is_confirmed(
     desk: Desk, asterisk: AsteriskHarness, tmp_path: Path
 ) -> None:
     """Three recipients, two lines: never more than two voice calls up at once; each recipient presses 1 once the
-    message is read out, and the warning's delivery report shows each confirmed on its number."""
+    message is read out, and the warning's delivery report shows each confirmed on its number (the group is asked
+    as a notice linked to the warning: the key confirms its recipient, and the row is `confirmed`)."""
     live: set[str] = set()
     most = [0]
 
@@ -260,14 +286,14 @@ async def test_a_warning_on_voice_calls_its_audience_within_the_lines_and_is_con
         async def report() -> dict[str, Any] | None:
             url = f"/api/v1/warnings/{created.json()['id']}/deliveries"
             got = (await desk.http.get(url, headers=desk.tokens["leader"])).json()
-            return got if got["counts"].get("voice", {}).get("delivered") == 3 else None
+            return got if got["counts"].get("voice", {}).get("confirmed") == 3 else None
 
         deliveries = await until(report, timeout=60, what="the three voice deliveries to be confirmed")
     assert most[0] == 2
     rows = {row["recipient"]: row for row in deliveries["items"]}
     assert set(rows) == set(numbers)
     for number, row in rows.items():
-        assert row["state"] == "delivered" and row["last_error"].startswith(f"已确认：按1（号码 {number}，")
+        assert row["state"] == "confirmed" and row["last_error"].startswith(f"已确认：按1（号码 {number}，")
     assert {rows[n]["name"] for n in numbers} == {"王强", "李明", "赵刚"}
     # Each call is on the warning's incident: its timeline, and its recording filed under it.
     timeline = await desk.http.get(f"/api/v1/incidents/{incident_id}/timeline", headers=desk.tokens["leader"])

@@ -371,6 +371,10 @@ async def test_update_and_cancel_reference_the_chain(
     assert all(set(update_rows[c]) <= {"cancelled", "sent", "delivered"} for c in update_rows)
     notices = await settled(client, tokens, notice["id"])
     assert notices["counts"] == {"sms": {"delivered": 3}, "email": {"sent": 3}}
+    # The group's confirmation follows the chain: the first message's stopped at the update, the update's here.
+    for warning_id, why in ((first["id"], "预警已更新，请确认新的一条"), (second["id"], "预警已撤销")):
+        [linked] = (await client.get(f"/api/v1/notices?warning_id={warning_id}", headers=tokens["leader"])).json()
+        assert linked["state"] == "completed" and f"停止确认：{why}" in linked["summary"], linked
     cancel_sms = [to for to, text in _texts(warning_channels.smsc.submits()).items() if "预警已解除" in text]
     assert sorted(cancel_sms) == [f"1390000{i:04d}" for i in range(3)]
     # The Cancel names when the message it withdraws was sent, not its own time.
@@ -485,3 +489,17 @@ async def test_delivery_report_filters_explains_and_exports(
     series = (await client.get(f"{BASE}/{warning['id']}/progress", headers=tokens["leader"])).json()["series"]
     assert series["sms"][0][1:] == [4, 0, 0, 0, 0] and series["sms"][-1][1:] == [0, 0, 3, 1, 0]
     assert series["email"][-1][1:] == [0, 4, 0, 0, 0]
+
+
+async def test_a_group_not_asked_to_confirm_gets_plain_deliveries(
+    app_ctx: Context, client: httpx.AsyncClient, tokens: dict, warning_channels: WarningChannels
+) -> None:
+    """A mass list (`confirm` false): its members' rows are the warning's plain deliveries, no notice follows them."""
+    group = await add_group(app_ctx, 2)
+    audiences = {"groups": [group], "channels": ["sms"], "confirm": False}
+    drafted = await draft(client, tokens, await incident(client, tokens), group, audiences=audiences)
+    warning = await issued(client, tokens, drafted["id"])
+    assert warning["deliveries"] == 2
+    assert (await client.get(f"/api/v1/notices?warning_id={warning['id']}", headers=tokens["leader"])).json() == []
+    assert (await settled(client, tokens, warning["id"]))["counts"] == {"sms": {"delivered": 2}}
+    assert "收到请回复" not in _texts(warning_channels.smsc.submits())["13900000000"]

@@ -14,6 +14,8 @@ busy, send() asks the outbox to come back later (retry_after), which costs the r
 when the channel stops is not followed further: its row stays sent and the receipt sweep makes it unconfirmed. A
 row withdrawn (its notice's recipient confirmed on another channel) gets no further round and no receipt, and the
 round under way is hung up: a person who answered the SMS is not left with a phone ringing for half a minute.
+Withdrawn by another process (the row cancelled in the database, this process not told), a row gets no further
+round either: before each round after the first the channel reads the row again (`wanted`, the outbox's).
 """
 
 import asyncio
@@ -49,6 +51,8 @@ class Answer:
 
 # (numbers in priority order, the message's audio, the incident to file the call under) -> the round's outcome.
 Dial = Callable[[list[str], Path, str | None], Awaitable[Answer]]
+# delivery id -> whether its row still wants a call (not withdrawn): read from the database by the outbox
+Wanted = Callable[[str], Awaitable[bool]]
 
 
 def recipient(numbers: list[str]) -> str:
@@ -71,6 +75,7 @@ class VoiceChannel:
         self._on_receipt: ReceiptHandler | None = None
         self._withdrawn: set[str] = set()
         self._rounds_under_way: dict[str, asyncio.Task[Answer]] = {}  # by delivery id: what withdraw hangs up
+        self.wanted: Wanted | None = None  # set by the outbox that drives the channel
 
     async def start(self, on_receipt: ReceiptHandler) -> None:
         self._on_receipt = on_receipt
@@ -141,7 +146,7 @@ class VoiceChannel:
                 if answer.number is not None or round_ == rounds or message.delivery_id in self._withdrawn:
                     break
                 await asyncio.sleep(self.settings.retry_seconds)
-                if message.delivery_id in self._withdrawn:
+                if message.delivery_id in self._withdrawn or not await self._wanted(message.delivery_id):
                     break
         finally:
             if held:
@@ -150,6 +155,16 @@ class VoiceChannel:
             self._withdrawn.discard(message.delivery_id)
             return
         await self._report(message.delivery_id, answer, rounds)
+
+    async def _wanted(self, delivery_id: str) -> bool:
+        """Whether the row still wants the next round; withdrawn elsewhere, it is treated as withdrawn here."""
+        try:
+            if self.wanted is None or await self.wanted(delivery_id):
+                return True
+        except Exception:  # noqa: BLE001 - the database unreachable: the round is placed, as without the check
+            return True
+        self._withdrawn.add(delivery_id)
+        return False
 
     async def _report(self, delivery_id: str, answer: Answer, rounds: int) -> None:
         if self._on_receipt is None:

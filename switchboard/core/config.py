@@ -342,6 +342,12 @@ class WarningSettings(_Section):
     )
     unit_internal: str = Field("000", pattern=r"^\d{3}$", description="Internal code of the unit, 3 digits")
     unit_extension: str = Field("00", pattern=r"^\d{2}$", description="Extension code, 2 digits")
+    policy: str = Field(
+        "",
+        max_length=64,
+        description="Escalation policy ([notices] policies) for a warning's directory groups when the warning names "
+        "none; empty: they are asked to confirm, not escalated",
+    )
 
 
 class NetworkSettings(_Section):

@@ -1,13 +1,21 @@
 """Where a notice reaches a person on each channel: the one way from the directory (or a bare number) to the
-addresses of a notice's deliveries, for its recipients and for the people later tiers bring in."""
+addresses of a notice's deliveries, for its recipients, a warning's directory groups and the people later tiers
+bring in."""
 
 from broadcast.channels import voice
 from switchboard.core import numbers
 from switchboard.directory import service as directory
 from switchboard.directory.models import ContactKind, ContactOut
-from switchboard.warnings.flows import CHANNEL_KINDS
 
-CHANNELS = ("voice", "sms", "email", "telegram", "wecom_app", "fax")
+# Which contact kinds each channel delivers to; voice calls a person's numbers in dispatch order instead.
+CHANNEL_KINDS = {
+    "sms": ContactKind.mobile,
+    "email": ContactKind.email,
+    "telegram": ContactKind.telegram,
+    "wecom_app": ContactKind.wecom,
+    "fax": ContactKind.fax,
+}
+CHANNELS = (voice.NAME, *CHANNEL_KINDS)
 LINKED = ("email", "telegram", "wecom_app")  # channels whose message carries the signed confirmation link
 _MOBILE = (ContactKind.mobile,)
 

@@ -11,14 +11,16 @@ import csv
 import io
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broadcast import workflow
 from broadcast.channels import voice
-from broadcast.models import CHANNEL_NAMES, Delivery, DeliveryState
+from broadcast.models import CHANNEL_NAMES, Delivery, DeliveryState, PublicWarning, WarningContent
 from broadcast.outbox import Outbox
 from broadcast.values import BEIJING
 from switchboard.core.audit import service as audit
@@ -26,6 +28,7 @@ from switchboard.core.context import Context
 from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.errors import Conflict, InvalidInput
 from switchboard.core.events import Event
+from switchboard.core.ids import new_id
 from switchboard.core.spreadsheet import neutralised
 from switchboard.directory import service as directory
 from switchboard.directory.models import ContactOut
@@ -52,7 +55,7 @@ SYSTEM = "system"
 
 
 def title(notice: Notice) -> str:
-    return f"通知《{notice.subject}》"
+    return f"{'预警' if notice.warning_id else '通知'}《{notice.subject}》"
 
 
 def event(notice: Notice, kind: str, actor: str, summary: str = "", **data: Any) -> Event:
@@ -77,8 +80,7 @@ async def issue(ctx: Context, actor: str, body: NoticeCreate, links: Links) -> I
     await incidents.filed_under(ctx, body.incident_id)
     steps = policies.steps_of(ctx.settings.notices.policies, body.policy)
     _check_channels(body.channels, links)
-    for step in steps:
-        _check_channels(list(step.channels), links, field="policy")
+    check_policy(steps, links, field="policy")
     people = await _people(ctx, body)
     async with ctx.db.session() as session:
         notice = Notice(
@@ -94,30 +96,12 @@ async def issue(ctx: Context, actor: str, body: NoticeCreate, links: Links) -> I
         )
         session.add(notice)
         await session.flush()
-        rows, deliveries, skipped = 0, 0, []
-        for contact in people:
-            found = addresses.of_contact(contact, notice.channels)
-            if not found:
-                skipped.append(contact.name)
-                continue
-            row = recipient_row(notice.id, contact)
-            deliveries += await add_deliveries(session, row, found)
-            rows += 1
-        for number in dict.fromkeys(body.numbers):
-            found = addresses.of_number(number, notice.channels)
-            if not found:
-                skipped.append(number)
-                continue
-            row = NoticeRecipient(notice_id=notice.id, name=number, escalated={})
-            deliveries += await add_deliveries(session, row, found)
-            rows += 1
+        addressed = [(contact, addresses.of_contact(contact, notice.channels)) for contact in people]
+        numbers = [(number, addresses.of_number(number, notice.channels)) for number in dict.fromkeys(body.numbers)]
+        rows, deliveries, skipped = await _write(session, notice, addressed, numbers)
         if not rows:
             raise InvalidInput("没有可送达的接收人：所选人员在所选渠道上都没有联系方式", field="channels")
-        summary = f"发出{title(notice)}：{rows} 人，待发送 {deliveries} 条"
-        if notice.confirm:
-            summary += f"，要求确认（短信回复编号 {notice.code}）"
-        issued = event(notice, "issued", actor, summary, recipients=rows, deliveries=deliveries)
-        await record(session, notice, issued, ("notice", notice.id))
+        issued = await _issued(session, notice, actor, rows, deliveries)
         out = Issued.model_validate(
             NoticeOut.model_validate(notice).model_dump()
             | {"recipients": rows, "deliveries": deliveries}
@@ -125,6 +109,21 @@ async def issue(ctx: Context, actor: str, body: NoticeCreate, links: Links) -> I
         )
     await ctx.bus.publish(issued)
     return out
+
+
+async def _issued(session: AsyncSession, notice: Notice, actor: str, rows: int, deliveries: int) -> Event:
+    summary = f"发出{title(notice)}：{rows} 人，待发送 {deliveries} 条"
+    if notice.confirm:
+        summary += f"，要求确认（短信回复编号 {notice.code}）"
+    issued = event(notice, "issued", actor, summary, recipients=rows, deliveries=deliveries)
+    await record(session, notice, issued, ("notice", notice.id))
+    return issued
+
+
+def check_policy(steps: tuple[policies.Step, ...], links: Links, *, field: str) -> None:
+    """Every channel a later tier calls on must be able to carry it now, as the first tier's must."""
+    for step in steps:
+        _check_channels(list(step.channels), links, field=field)
 
 
 def _check_channels(channels: list[str], links: Links, field: str = "channels") -> None:
@@ -147,8 +146,15 @@ async def _people(ctx: Context, body: NoticeCreate) -> list[ContactOut]:
     for i, person_id in enumerate(body.contact_ids):
         contact = await directory.contact_for(ctx, person_id, field=f"contact_ids.{i}")
         people.setdefault(contact.id, contact)
-    for i, group_id in enumerate(body.group_ids):
-        for contact in await directory.group_members(ctx, group_id, field=f"group_ids.{i}"):
+    people |= {c.id: c for c in await members(ctx, body.group_ids) if c.id not in people}
+    return list(people.values())
+
+
+async def members(ctx: Context, group_ids: list[str], field: str = "group_ids") -> list[ContactOut]:
+    """The groups' members, each person once, in the order given."""
+    people: dict[str, ContactOut] = {}
+    for i, group_id in enumerate(group_ids):
+        for contact in await directory.group_members(ctx, group_id, field=f"{field}.{i}"):
             people.setdefault(contact.id, contact)
     return list(people.values())
 
@@ -159,6 +165,124 @@ async def _short_code(session: AsyncSession) -> str:
     while (code := f"{secrets.randbelow(9000) + 1000}") in taken:
         pass
     return code
+
+
+Found = list[tuple[str, str]]  # (channel, address)
+
+
+async def _write(
+    session: AsyncSession,
+    notice: Notice,
+    people: Iterable[tuple[ContactOut, Found]],
+    numbers: Iterable[tuple[str, Found]] = (),
+) -> tuple[int, int, list[str]]:
+    """A recipient row per person or number with an address, and their pending deliveries, in bulk; (rows,
+    deliveries, skipped by name). A warning's deliveries carry its id too (its delivery report counts them), and
+    an address goes out once per warning: a person whose every address an earlier one has is skipped."""
+    now = utcnow()
+    recipients: list[dict[str, Any]] = []
+    deliveries: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    taken: set[tuple[str, str]] = set()
+    blank = {"person_id": None, "org_code": "", "org_name": ""}
+    whom = [(c.name, {"person_id": c.id, "org_code": c.org_code, "org_name": c.org_name}, f) for c, f in people]
+    for name, values, found in [*whom, *((number, {}, f) for number, f in numbers)]:
+        if notice.warning_id:
+            found = [f for f in found if f not in taken]
+            taken.update(found)
+        if not found:
+            skipped.append(name)
+            continue
+        recipients.append(_recipient_values(notice.id, now) | blank | values | {"name": name})
+        deliveries += [
+            {"notice_recipient_id": recipients[-1]["id"], "warning_id": notice.warning_id, "channel": c, "recipient": a}
+            for c, a in dict.fromkeys(found)
+        ]
+    await session.flush()
+    connection = await session.connection()
+    for start in range(0, len(recipients), 1000):
+        await connection.execute(insert(NoticeRecipient.__table__), recipients[start : start + 1000])
+    return len(recipients), await workflow.insert_deliveries(session, deliveries, now), skipped
+
+
+def _recipient_values(notice_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "notice_id": notice_id,
+        "about_id": None,
+        "state": RecipientState.pending,
+        "tier": 1,
+        "attempts": 0,
+        "escalated": {},
+        "reason": "",
+        "updated_at": now,
+    }
+
+
+# --- a warning's internal audience ---------------------------------------------------------------------------------
+
+
+async def for_warning(
+    session: AsyncSession,
+    warning: PublicWarning,
+    subject: str,
+    people: list[tuple[ContactOut, Found]],
+    policy: str,
+    actor: str,
+) -> tuple[int, Event | None]:
+    """The notice that asks a warning's directory groups to confirm it, written in the issue's transaction:
+    (deliveries written, its event to publish after the commit)."""
+    if not people:
+        return 0, None
+    content = WarningContent.model_validate(warning.content)
+    notice = Notice(
+        incident_id=warning.incident_id,
+        warning_id=warning.id,
+        subject=subject,
+        text=content.headline,
+        channels=list(dict.fromkeys(content.audiences.channels)),
+        policy=policy,
+        confirm=True,
+        code=await _short_code(session),
+        created_by=actor,
+    )
+    session.add(notice)
+    await session.flush()
+    rows, deliveries, _ = await _write(session, notice, people)
+    if not rows:
+        return 0, None
+    return deliveries, await _issued(session, notice, actor, rows, deliveries)
+
+
+@dataclass
+class Retired:
+    """What retiring a warning's notices did, for the caller to finish after the commit."""
+
+    events: list[Event] = field(default_factory=list)  # to publish
+    voices: list[str] = field(default_factory=list)  # voice deliveries withdrawn: the outbox stops their rounds
+    of_warnings: int = 0  # withdrawn deliveries that were the warnings' own (not a later tier's)
+
+
+async def retire(session: AsyncSession, warning_ids: list[str], actor: str, why: str) -> Retired:
+    """The notices of warnings cancelled or superseded: nobody is asked to confirm any longer (their deliveries not
+    sent yet withdrawn, voice rounds stopped, no tier fired) and the notice completes saying why."""
+    found = await session.scalars(
+        select(Notice).where(Notice.warning_id.in_(warning_ids), Notice.state == NoticeState.open).with_for_update()
+    )
+    retired = Retired()
+    for notice in found.all():
+        recipients = select(NoticeRecipient.id).where(NoticeRecipient.notice_id == notice.id)
+        withdrawn = await _withdraw(session, Delivery.notice_recipient_id.in_(recipients), why)
+        notice.state, notice.completed_at = NoticeState.completed, utcnow()
+        notice.summary = f"{title(notice)}停止确认：{why}"
+        if withdrawn:
+            notice.summary += f"，撤回未发出的 {len(withdrawn)} 条"
+        completed = event(notice, "completed", actor, notice.summary, withdrawn=len(withdrawn))
+        await record(session, notice, completed, ("notice", notice.id))
+        retired.events.append(completed)
+        retired.voices += [w.id for w in withdrawn if w.channel == voice.NAME]
+        retired.of_warnings += sum(1 for w in withdrawn if w.warning_id)
+    return retired
 
 
 def recipient_row(notice_id: str, contact: ContactOut, **values: Any) -> NoticeRecipient:
@@ -233,7 +357,7 @@ async def confirm(
                 .values(state=DeliveryState.confirmed, delivered_at=at, updated_at=utcnow())
             )
         name = CHANNEL_NAMES.get(channel, channel)
-        withdrawn = await _withdraw(session, row.id, f"已通过{name}确认，撤回")
+        withdrawn = await _withdraw(session, Delivery.notice_recipient_id == row.id, f"已通过{name}确认，撤回")
         summary = f"{row.name} 确认收到{title(notice)}：{name} {address}，{how}，{_clock(at)}"
         if by != row.name:
             summary += f"，由{by}代为确认"
@@ -255,24 +379,25 @@ async def confirm(
         await record(session, notice, confirmed, ("notice_recipient", row.id))
     await ctx.bus.publish(confirmed)
     if outbox is not None:
-        outbox.withdrawn(d for d, c in withdrawn if c == voice.NAME)
+        outbox.withdrawn(w.id for w in withdrawn if w.channel == voice.NAME)
     return True
 
 
-async def _withdraw(session: AsyncSession, recipient_id: str, why: str) -> list[tuple[str, str]]:
-    """Cancel a recipient's deliveries not sent yet, and its voice calls still in their rounds; (id, channel) of
-    each."""
-    waiting = (Delivery.state == DeliveryState.pending) | (
+async def _withdraw(session: AsyncSession, whose: Any, why: str) -> list[Row[tuple[str, str, str | None]]]:
+    """Cancel the deliveries `whose` selects that have not gone out: pending, claimed by a worker and not sent yet
+    (the worker reads the row again right before the send, and before each voice round, and finds it cancelled),
+    and voice calls still in their rounds; (id, channel, warning_id) of each."""
+    waiting = Delivery.state.in_((DeliveryState.pending, DeliveryState.sending)) | (
         (Delivery.channel == voice.NAME) & (Delivery.state == DeliveryState.sent)
     )
     result = await session.execute(
         update(Delivery)
-        .where(Delivery.notice_recipient_id == recipient_id, waiting)
+        .where(whose, waiting)
         .values(state=DeliveryState.cancelled, last_error=why, updated_at=utcnow())
-        .returning(Delivery.id, Delivery.channel)
+        .returning(Delivery.id, Delivery.channel, Delivery.warning_id)
         .execution_options(synchronize_session=False)
     )
-    return [(d, c) for d, c in result.all()]
+    return list(result.all())
 
 
 def _clock(at: datetime) -> str:
@@ -287,8 +412,12 @@ async def get(ctx: Context, notice_id: str) -> Notice:
         return await get_or_404(session, Notice, notice_id, what="通知", field="notice_id")
 
 
-async def listed(ctx: Context, incident_id: str | None, state: str | None, limit: int) -> list[Notice]:
+async def listed(
+    ctx: Context, incident_id: str | None, state: str | None, limit: int, *, warning_id: str | None = None
+) -> list[Notice]:
     query = select(Notice).order_by(Notice.created_at.desc(), Notice.id.desc()).limit(limit)
+    if warning_id:
+        query = query.where(Notice.warning_id == warning_id)
     if incident_id:
         query = query.where(Notice.incident_id == incident_id)
     if state:

@@ -15,17 +15,21 @@ import asyncio
 import contextlib
 import logging
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
+from html import escape
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broadcast.channel import Message
 from broadcast.channels import voice
-from broadcast.models import CHANNEL_NAMES, DELIVERY_STATE_NAMES, Delivery, DeliveryState
-from broadcast.outbox import Outbox
+from broadcast.models import CHANNEL_NAMES, DELIVERY_STATE_NAMES, Delivery, DeliveryState, PublicWarning
+from broadcast.outbox import Compose, Outbox
+from broadcast.render import MessageFactory
 from switchboard.core.context import Context
 from switchboard.core.db import utcnow
+from switchboard.core.events import Event
 from switchboard.directory import service as directory
 from switchboard.directory.models import Organisation
 from switchboard.notices import addresses, flows, links, policies
@@ -45,6 +49,9 @@ class Notices:
         self.ctx = ctx
         self.outbox: Outbox | None = None  # set by the wiring: the outbox these notices' deliveries go through
         self._task: asyncio.Task[None] | None = None
+        parts = ctx.settings.channels.sms_max_parts
+        self._messages = MessageFactory(parts)  # a warning's rendering for its directory groups, once per channel
+        self._sms_messages = MessageFactory(max(parts - 1, 1))  # leaves a part for the line asking for the reply
 
     # --- life cycle ---
 
@@ -68,23 +75,28 @@ class Notices:
 
     # --- the outbox's composer ---
 
-    async def compose(self, delivery_id: str, recipient_id: str, channel: str, address: str) -> Message:
-        """What one notice delivery says on its channel: the notice, how to confirm, and for a leader or a parent
-        desk, for whom."""
+    async def compose(self, delivery_id: str, recipient_id: str, channel: str, address: str) -> Message | None:
+        """What one notice delivery says on its channel: the notice (or the warning, rendered as for its public,
+        when the notice is a warning's directory groups), how to confirm, and for a leader or a parent desk, for
+        whom. None when the row was withdrawn after an outbox claimed it (confirmed elsewhere, the warning
+        cancelled): read here, right before the send, in whichever process claimed it."""
         async with self.ctx.db.reader() as session:
+            if await session.scalar(select(Delivery.state).where(Delivery.id == delivery_id)) != DeliveryState.sending:
+                return None
             row = await session.get(NoticeRecipient, recipient_id)
             assert row is not None
             notice = await session.get(Notice, row.notice_id)
+            assert notice is not None
             about = await session.get(NoticeRecipient, row.about_id) if row.about_id else None
-        assert notice is not None
-        body = f"{notice.subject}\n{notice.text}"
+            warning = await session.get(PublicWarning, notice.warning_id) if notice.warning_id else None
+        preface = ""
         if about is not None:
-            body = (
+            preface = (
                 f"{about.org_name}{about.name}未确认{flows.title(notice)}（{about.reason or '多次联系未果'}），"
-                f"请协助联系落实。\n原通知：{body}"
+                "请协助联系落实。\n原通知："
             )
         elif address in row.escalated:
-            body = f"因{row.org_name}{row.name}未确认，请您代为确认。\n{body}"
+            preface = f"因{row.org_name}{row.name}未确认，请您代为确认。\n"
         how = ""
         if notice.confirm:
             how = {
@@ -92,13 +104,15 @@ class Notices:
                 "sms": f"收到请回复1或“收到”（通知编号 {notice.code}）",
                 "fax": f"收到请致电值班室或短信回复编号 {notice.code}",
             }.get(channel, f"收到请点击确认：{links.url(self.ctx.settings, delivery_id)}")
+        if warning is not None:
+            return self._warning(warning, delivery_id, channel, address, preface, how)
+        body = f"{preface}{notice.subject}\n{notice.text}"
         text = f"【通知】{body}" + (f"\n{how}" if how else "")
         if channel == voice.NAME:  # read out, then the dialplan's "收到请按1，重听请按2"
             text = "通知：" + body.replace("\n", "。")
         html = None
         if channel == "email" and notice.confirm:
-            link = links.url(self.ctx.settings, delivery_id)
-            html = _email_html(body, link)
+            html = _email_html(body, links.url(self.ctx.settings, delivery_id))
         return Message(
             delivery_id=delivery_id,
             recipient=address,
@@ -107,6 +121,19 @@ class Notices:
             html=html,
             incident_id=notice.incident_id,
         )
+
+    def _warning(
+        self, warning: PublicWarning, delivery_id: str, channel: str, address: str, preface: str, how: str
+    ) -> Message:
+        """The warning as its channel renders it for the public, with the preface and how to confirm: the SMS
+        rendered a part shorter, so that the line asking for the reply still fits in `sms_max_parts`."""
+        factory = self._sms_messages if channel == "sms" else self._messages
+        message = factory.message(warning, channel, delivery_id, address)
+        text = f"{preface}{message.text}" + (f"\n{how}" if how else "")
+        html = message.html
+        if html is not None and how:
+            html = html.replace("</body>", f"{_confirm_paragraphs(links.url(self.ctx.settings, delivery_id))}</body>")
+        return replace(message, text=text, html=html)
 
     # --- SMS replies ---
 
@@ -197,6 +224,7 @@ class Notices:
                 deliveries.setdefault(d.notice_recipient_id or "", []).append(d)
         steps = policies.steps_of(self.ctx.settings.notices.policies, notice.policy) if notice.confirm else ()
         now = utcnow()
+        moved: list[tuple[NoticeRecipient, Event, bool]] = []
         for row in rows:
             mine = deliveries.get(row.id, [])
             if row.state == RecipientState.confirmed:
@@ -216,35 +244,38 @@ class Notices:
                 continue
             if row.state in FINAL:
                 continue
-            await self._progress(notice, row, mine)
+            if (progress := _progress(notice, row, mine)) is not None:
+                moved.append((row, *progress))
             due = next((s for s in steps if s.tier == row.tier + 1), None) if row.about_id is None else None
             if due is not None:
                 if now >= notice.created_at + timedelta(seconds=due.after_seconds):
                     await self._escalate(notice, row, due, mine)
                 continue
             await self._settle(notice, row, mine, steps, now)
+        await self._moved(notice, moved)
         await self._complete(notice)
 
-    async def _progress(self, notice: Notice, row: NoticeRecipient, mine: list[Delivery]) -> None:
-        """Reached on some channel: notified; attempts counted. Published live when it changed, audited when the
-        state did."""
-        state = RecipientState.notified if any(_reached(d) for d in mine) else RecipientState.pending
-        attempts = sum(d.attempts for d in mine)
-        if (state, attempts) == (row.state, row.attempts):
+    async def _moved(self, notice: Notice, moved: list[tuple[NoticeRecipient, Event, bool]]) -> None:
+        """The look's progress (state and attempts) in one transaction, not one per recipient (a warning's group may
+        be thousands of people reached within seconds); a state change audited, each change published. A row settled
+        in the same look is left to its settlement."""
+        moved = [one for one in moved if one[0].state not in FINAL]
+        if not moved:
             return
-        progress = flows.event(
-            notice, "progress", flows.SYSTEM, recipient_id=row.id, name=row.name, state=state, attempts=attempts
-        )
+        now = utcnow()
         async with self.ctx.db.session() as session:
             await session.execute(
-                update(NoticeRecipient)
-                .where(NoticeRecipient.id == row.id, NoticeRecipient.state.not_in(FINAL))
-                .values(state=state, attempts=attempts, updated_at=utcnow())
+                _PROGRESS,
+                [
+                    {"b_id": row.id, "b_state": p.data["state"], "b_attempts": p.data["attempts"], "b_at": now}
+                    for row, p, _ in moved
+                ],
             )
-            if state != row.state:
-                await flows.record(session, notice, progress, ("notice_recipient", row.id))
-        row.state, row.attempts = state, attempts
-        await self.ctx.bus.publish(progress)
+            for row, progress, changed in moved:
+                if changed:
+                    await flows.record(session, notice, progress, ("notice_recipient", row.id))
+        for _, progress, _ in moved:
+            await self.ctx.bus.publish(progress)
 
     async def _settle(
         self,
@@ -402,6 +433,12 @@ class Notices:
         await self.ctx.bus.publish(completed)
 
 
+def composer(ctx: Context) -> Compose:
+    """The notices' composer for an outbox of its own (`python -m broadcast.worker --compose
+    switchboard.notices.live:composer`): it renders notice rows and reads them right before each send."""
+    return Notices(ctx).compose
+
+
 async def _units(session: AsyncSession, org_code: str) -> tuple[list[Organisation], list[Organisation]]:
     """The recipient's own unit (its organisation, and upward those of the same area: a department, then its
     division), and the parent organisation (the next division up, then its departments)."""
@@ -418,6 +455,29 @@ async def _units(session: AsyncSession, org_code: str) -> tuple[list[Organisatio
 
 def title_of(notice: Notice, row: NoticeRecipient) -> str:
     return f"{flows.title(notice)}：{row.org_name}{row.name}"
+
+
+_T = NoticeRecipient.__table__
+_PROGRESS = (  # executemany; a row made final meanwhile (confirmed, settled) keeps its state
+    update(_T)
+    .where(_T.c.id == bindparam("b_id"), *(_T.c.state != state for state in FINAL))
+    .values(state=bindparam("b_state"), attempts=bindparam("b_attempts"), updated_at=bindparam("b_at"))
+)
+
+
+def _progress(notice: Notice, row: NoticeRecipient, mine: list[Delivery]) -> tuple[Event, bool] | None:
+    """Reached on some channel: notified; attempts counted. When either changed, the event and whether the state did
+    (which is audited); the row in memory follows."""
+    state = RecipientState.notified if any(_reached(d) for d in mine) else RecipientState.pending
+    attempts = sum(d.attempts for d in mine)
+    if (state, attempts) == (row.state, row.attempts):
+        return None
+    progress = flows.event(
+        notice, "progress", flows.SYSTEM, recipient_id=row.id, name=row.name, state=state, attempts=attempts
+    )
+    changed = state != row.state
+    row.state, row.attempts = state, attempts
+    return progress, changed
 
 
 def _reached(delivery: Delivery) -> bool:
@@ -441,10 +501,9 @@ def _reason(row: NoticeRecipient, mine: list[Delivery]) -> str:
 
 
 def _email_html(body: str, link: str) -> str:
-    from html import escape
-
     paragraphs = "".join(f"<p>{escape(line)}</p>" for line in body.splitlines())
-    return (
-        f'<html><body>{paragraphs}<p><a href="{escape(link)}">收到，点此确认</a></p>'
-        "<p>链接打开后需再点击“确认收到”按钮。</p></body></html>"
-    )
+    return f"<html><body>{paragraphs}{_confirm_paragraphs(link)}</body></html>"
+
+
+def _confirm_paragraphs(link: str) -> str:
+    return f'<p><a href="{escape(link)}">收到，点此确认</a></p><p>链接打开后需再点击“确认收到”按钮。</p>'

@@ -52,6 +52,8 @@ class Notice(Base):
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     incident_id: Mapped[str | None] = mapped_column(String(26), index=True)
+    # the warning whose internal audience (directory groups) this notice is; its deliveries carry the warning's id too
+    warning_id: Mapped[str | None] = mapped_column(String(26), index=True)
     subject: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
     channels: Mapped[list[str]]
@@ -115,6 +117,7 @@ class NoticeOut(BaseModel):
 
     id: str
     incident_id: str | None
+    warning_id: str | None
     subject: str
     text: str
     channels: list[str]

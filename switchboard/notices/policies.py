@@ -38,12 +38,12 @@ def parse(text: str) -> dict[str, tuple[Step, ...]]:
     return policies
 
 
-def steps_of(text: str, name: str) -> tuple[Step, ...]:
-    """The named policy's steps (none for no name); an unknown name is a 422 on `policy`."""
+def steps_of(text: str, name: str, *, field: str = "policy") -> tuple[Step, ...]:
+    """The named policy's steps (none for no name); an unknown name is a 422 on `field`."""
     if not name:
         return ()
     found = parse(text)
     if name not in found:
         known = "、".join(found) or "（未配置）"
-        raise InvalidInput(f"升级策略 {name!r} 未配置，可选：{known}", field="policy")
+        raise InvalidInput(f"升级策略 {name!r} 未配置，可选：{known}", field=field)
     return found[name]

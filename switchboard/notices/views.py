@@ -27,10 +27,12 @@ async def list_notices(
     _: Reader,
     incident_id: Annotated[str | None, Query(max_length=26)] = None,
     state: NoticeState | None = None,
+    warning_id: Annotated[str | None, Query(max_length=26, description="a warning's directory groups")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[NoticeOut]:
     """Newest first."""
-    return [NoticeOut.model_validate(n) for n in await flows.listed(ctx, incident_id, state, limit)]
+    found = await flows.listed(ctx, incident_id, state, limit, warning_id=warning_id)
+    return [NoticeOut.model_validate(n) for n in found]
 
 
 @router.get("/{notice_id}", response_model=NoticeOut)

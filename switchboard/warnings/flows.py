@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import contains_eager
 
 from broadcast import workflow
 from broadcast.channels import voice
@@ -28,29 +27,20 @@ from broadcast.models import (
     PublicWarning,
     WarningContent,
 )
+from broadcast.outbox import Outbox
 from switchboard.core.audit import service as audit
 from switchboard.core.context import Context
 from switchboard.core.errors import Conflict, InvalidInput
 from switchboard.core.events import Event
 from switchboard.core.outbound import OutboundPolicy
 from switchboard.core.spreadsheet import neutralised
-from switchboard.directory import service as directory
-from switchboard.directory.models import ContactKind, ContactPoint, Group, GroupMember, Person
+from switchboard.directory.models import ContactPoint, Group, Person
 from switchboard.incidents import service as incidents
 from switchboard.incidents import timeline
+from switchboard.notices import addresses, policies
+from switchboard.notices import flows as notices
 from switchboard.warnings.links import Links, trouble
 
-# Which contact kinds each channel delivers to.
-CHANNEL_KINDS = {
-    "sms": ContactKind.mobile,
-    "email": ContactKind.email,
-    "telegram": ContactKind.telegram,
-    "wecom_app": ContactKind.wecom,
-    "fax": ContactKind.fax,
-}
-# Channels that reach a person by calling their phone numbers in priority order: one recipient per person.
-CALL_CHANNELS = {voice.NAME}
-AUDIENCE_CHANNELS = [*CHANNEL_KINDS, *CALL_CHANNELS]
 # Public outlets whose recipient is an address the server posts to: checked against the outbound policy at compose.
 POSTED_OUTLETS = {WEATHER, "wecom_robot", "dingtalk"}
 T = TypeVar("T")
@@ -95,7 +85,7 @@ async def create(ctx: Context, actor: str, incident_id: str, content: WarningCon
     await _check_outlets(ctx, content)
 
     async def work(session: AsyncSession) -> PublicWarning:
-        await _check_groups(session, content)
+        await _check_audience(ctx, session, content)
         return await workflow.create(session, actor, incident_id, content)
 
     return await _step(ctx, actor, "created", work, lambda w: (w, f"起草{_title(w)}：{w.content['headline']}", {}))
@@ -121,30 +111,67 @@ async def approve(ctx: Context, actor: str, warning_id: str) -> PublicWarning:
     )
 
 
-async def issue(ctx: Context, actor: str, warning_id: str, links: Links) -> tuple[PublicWarning, int]:
+async def issue(
+    ctx: Context, actor: str, warning_id: str, links: Links, outbox: Outbox | None = None
+) -> tuple[PublicWarning, int]:
     """`links` is each configured channel's health: a warning is not issued onto a channel that cannot carry it,
-    where its deliveries would wait unseen (the office picks another channel or waits for the link)."""
+    where its deliveries would wait unseen (the office picks another channel or waits for the link).
+
+    The directory groups' members get it as a notice linked to the warning (switchboard/notices: confirmation asked,
+    escalated by the warning's policy, on the same board as any notice); the public outlets as plain deliveries.
+    Both are written in the issue's transaction, and an address goes out once. A warning whose groups are not asked
+    to confirm (`audiences.confirm` false: a mass list) writes their addresses as plain deliveries. An Update retires
+    the notice of the warning it replaces (its people confirm the new one)."""
+    content = WarningContent.model_validate((await get(ctx, warning_id)).content)
+    policy = content.audiences.policy or ctx.settings.warnings.policy
+    steps = policies.steps_of(ctx.settings.notices.policies, policy, field="audiences.policy")
+    people = await notices.members(ctx, content.audiences.groups, field="audiences.groups")
+    internal = [(p, addresses.of_contact(p, content.audiences.channels)) for p in people]
+    to_people = list(dict.fromkeys(found for _, each in internal for found in each))
+    taken = set(to_people)
+    public = [(p.channel, p.recipient) for p in content.audiences.public if (p.channel, p.recipient) not in taken]
+    if not content.audiences.confirm:  # nobody asked to confirm: the groups' addresses are plain deliveries too
+        internal, public = [], [*to_people, *public]
+    _check_links(content, {channel for channel, _ in [*to_people, *public]}, links)
+    if internal:
+        notices.check_policy(steps, links, field="audiences.policy")
+    later: list[Event] = []
+    voices: list[str] = []
 
     async def work(session: AsyncSession) -> tuple[PublicWarning, int]:
-        warning = await workflow.load(session, warning_id)
-        content = WarningContent.model_validate(warning.content)
-        recipients = await resolve_recipients(session, content)
-        _check_links(content, {channel for channel, _ in recipients}, links)
-        return await workflow.issue(session, actor, warning_id, recipients, workflow.Issuer.from_settings(ctx.settings))
+        issuer = workflow.Issuer.from_settings(ctx.settings)
+        warning, count = await workflow.issue(session, actor, warning_id, public, issuer)
+        if warning.replaces_id:
+            retired = await notices.retire(session, [warning.replaces_id], actor, "预警已更新，请确认新的一条")
+            later.extend(retired.events)
+            voices.extend(retired.voices)
+        added, issued = await notices.for_warning(session, warning, _title(warning), internal, policy, actor)
+        later.extend([issued] if issued else [])
+        return warning, count + added
 
     def describe(result: tuple[PublicWarning, int]) -> tuple[PublicWarning, str, dict[str, Any]]:
         warning, count = result
         verb = "发布更新" if warning.msg_type == "Update" else "发布"
         return warning, f"{verb}{_title(warning)}（{warning.identifier}），待发送 {count} 条", {"deliveries": count}
 
-    return await _step(ctx, actor, "issued", work, describe)
+    result = await _step(ctx, actor, "issued", work, describe)
+    await _told(ctx, outbox, later, voices)
+    return result
+
+
+async def _told(ctx: Context, outbox: Outbox | None, happened: list[Event], voices: list[str]) -> None:
+    """After the commit: the linked notices' events, and the voice calls withdrawn from them stopped."""
+    for one in happened:
+        await ctx.bus.publish(one)
+    if outbox is not None:
+        outbox.withdrawn(voices)
 
 
 async def update(ctx: Context, actor: str, warning_id: str, content: WarningContent) -> PublicWarning:
     await _check_outlets(ctx, content)
 
     async def work(session: AsyncSession) -> PublicWarning:
-        await _check_groups(session, content)
+        await _check_audience(ctx, session, content)
         return await workflow.update(session, actor, warning_id, content)
 
     return await _step(ctx, actor, "updated", work, lambda w: (w, f"起草更新：{_title(w)}（替代 {w.replaces_id}）", {}))
@@ -169,7 +196,9 @@ async def _check_outlets(ctx: Context, content: WarningContent) -> None:
             await policy.check(outlet.recipient, schemes=WEATHER_SCHEMES, field=f"audiences.public.{i}.recipient")
 
 
-async def cancel(ctx: Context, actor: str, warning_id: str) -> workflow.Cancelled:
+async def cancel(ctx: Context, actor: str, warning_id: str, outbox: Outbox | None = None) -> workflow.Cancelled:
+    """A draft is dropped; an issued warning gets its CAP Cancel, and its directory groups' notice stops asking."""
+
     def describe(result: workflow.Cancelled) -> tuple[PublicWarning, str, dict[str, Any]]:
         if result.notice is None:
             return result.warning, f"撤销预警草稿：{_title(result.warning)}", {}
@@ -181,7 +210,21 @@ async def cancel(ctx: Context, actor: str, warning_id: str) -> workflow.Cancelle
         return result.warning, summary, extra
 
     issuer = workflow.Issuer.from_settings(ctx.settings)
-    return await _step(ctx, actor, "cancelled", lambda s: workflow.cancel(s, actor, warning_id, issuer), describe)
+    later: list[Event] = []
+    voices: list[str] = []
+
+    async def work(session: AsyncSession) -> workflow.Cancelled:
+        cancelled = await workflow.cancel(session, actor, warning_id, issuer)
+        if cancelled.notice is not None:  # (the messages it replaced retired their notices when it was issued)
+            retired = await notices.retire(session, [cancelled.warning.id], actor, "预警已撤销")
+            later.extend(retired.events)
+            voices.extend(retired.voices)
+            cancelled.retired += retired.of_warnings
+        return cancelled
+
+    result = await _step(ctx, actor, "cancelled", work, describe)
+    await _told(ctx, outbox, later, voices)
+    return result
 
 
 async def listed(ctx: Context, state: str | None, incident_id: str | None, limit: int) -> list[PublicWarning]:
@@ -214,44 +257,15 @@ async def get(ctx: Context, warning_id: str) -> PublicWarning:
         return await workflow.load(session, warning_id)
 
 
-async def _check_groups(session: AsyncSession, content: WarningContent) -> None:
+async def _check_audience(ctx: Context, session: AsyncSession, content: WarningContent) -> None:
+    policies.steps_of(ctx.settings.notices.policies, content.audiences.policy, field="audiences.policy")
     for i, group_id in enumerate(content.audiences.groups):
         if await session.get(Group, group_id) is None:
             raise InvalidInput(f"通讯录分组 {group_id} 不存在", field=f"audiences.groups.{i}")
     for i, channel in enumerate(content.audiences.channels):
-        if channel not in AUDIENCE_CHANNELS:
-            names = "、".join(AUDIENCE_CHANNELS)
+        if channel not in addresses.CHANNELS:
+            names = "、".join(addresses.CHANNELS)
             raise InvalidInput(f"通讯录成员不能经 {channel} 接收，可选：{names}", field=f"audiences.channels.{i}")
-
-
-async def resolve_recipients(session: AsyncSession, content: WarningContent) -> list[tuple[str, str]]:
-    """(channel, address) for every member of the audience groups on each chosen channel, then the public outlets.
-    A person with several addresses of one kind gets the warning at each; a call channel calls each person once,
-    at their phone numbers in the order dispatch tries them."""
-    recipients: list[tuple[str, str]] = []
-    kinds = {CHANNEL_KINDS[c]: c for c in content.audiences.channels if c in CHANNEL_KINDS}
-    if content.audiences.groups and kinds:
-        query = (
-            select(ContactPoint.kind, ContactPoint.value)
-            .join(GroupMember, GroupMember.person_id == ContactPoint.person_id)
-            .where(GroupMember.group_id.in_(content.audiences.groups), ContactPoint.kind.in_(list(kinds)))
-            .order_by(ContactPoint.person_id, ContactPoint.priority)
-        )
-        recipients += [(kinds[ContactKind(kind)], value) for kind, value in (await session.execute(query)).all()]
-    if content.audiences.groups and (calls := [c for c in content.audiences.channels if c in CALL_CHANNELS]):
-        members = (
-            select(Person)
-            .join(GroupMember, GroupMember.person_id == Person.id)
-            .join(Person.org)
-            .options(contains_eager(Person.org))
-            .where(GroupMember.group_id.in_(content.audiences.groups))
-            .order_by(Person.id)
-        )
-        people = {person.id: person for person in (await session.scalars(members)).unique()}
-        numbers = [[n for n, _ in directory.dial_numbers(directory.contact_out(p))] for p in people.values()]
-        recipients += [(channel, voice.recipient(found)) for channel in calls for found in numbers if found]
-    recipients += [(public.channel, public.recipient) for public in content.audiences.public]
-    return recipients
 
 
 async def deliveries(

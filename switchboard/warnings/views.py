@@ -127,7 +127,7 @@ async def approve_warning(ctx: Ctx, who: Approver, warning_id: str) -> WarningOu
 async def issue_warning(ctx: Ctx, outbox: Outboxes, who: AlertOfficer, warning_id: str) -> IssueOut:
     """Answers once the CAP identifier and every delivery row are committed; the outbox sends from there.
     Refused (409) while a channel the warning needs is not configured or its link is down."""
-    warning, count = await flows.issue(ctx, who.username, warning_id, outbox.health())
+    warning, count = await flows.issue(ctx, who.username, warning_id, outbox.health(), outbox)
     return IssueOut.model_validate(WarningOut.model_validate(warning).model_dump() | {"deliveries": count})
 
 
@@ -138,8 +138,9 @@ async def update_warning(ctx: Ctx, who: AlertOfficer, warning_id: str, body: War
 
 
 @router.post("/{warning_id}/cancel", response_model=CancelOut)
-async def cancel_warning(ctx: Ctx, who: Canceller, warning_id: str) -> CancelOut:
-    result = await flows.cancel(ctx, who.username, warning_id)
+async def cancel_warning(ctx: Ctx, outbox: Outboxes, who: Canceller, warning_id: str) -> CancelOut:
+    """Issued: the CAP Cancel goes to whoever may have had it, and the directory groups' confirmation stops."""
+    result = await flows.cancel(ctx, who.username, warning_id, outbox)
     return CancelOut(
         warning=WarningOut.model_validate(result.warning),
         notice=WarningOut.model_validate(result.notice) if result.notice else None,
