@@ -494,10 +494,17 @@ async def test_delivery_report_filters_explains_and_exports(
 async def test_a_group_not_asked_to_confirm_gets_plain_deliveries(
     app_ctx: Context, client: httpx.AsyncClient, tokens: dict, warning_channels: WarningChannels
 ) -> None:
-    """A mass list (`confirm` false): its members' rows are the warning's plain deliveries, no notice follows them."""
+    """A mass list (`confirm` false): its members' rows are the warning's plain deliveries, no notice follows them.
+    Asked to confirm, a list beyond `[warnings] confirm_max` people is refused at the draft, naming the field."""
     group = await add_group(app_ctx, 2)
+    incident_id = await incident(client, tokens)
+    app_ctx.settings.warnings.confirm_max = 1
+    asked = content(group, audiences={"groups": [group], "channels": ["sms"]}) | {"incident_id": incident_id}
+    refused = await client.post(BASE, json=asked, headers=tokens["alert_officer"])
+    assert refused.status_code == 422 and refused.json()["field"] == "audiences.confirm", refused.text
+    assert "共 2 人，超过上限 1 人" in refused.json()["message"]
     audiences = {"groups": [group], "channels": ["sms"], "confirm": False}
-    drafted = await draft(client, tokens, await incident(client, tokens), group, audiences=audiences)
+    drafted = await draft(client, tokens, incident_id, group, audiences=audiences)
     warning = await issued(client, tokens, drafted["id"])
     assert warning["deliveries"] == 2
     assert (await client.get(f"/api/v1/notices?warning_id={warning['id']}", headers=tokens["leader"])).json() == []

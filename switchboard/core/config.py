@@ -348,6 +348,12 @@ class WarningSettings(_Section):
         description="Escalation policy ([notices] policies) for a warning's directory groups when the warning names "
         "none; empty: they are asked to confirm, not escalated",
     )
+    confirm_max: int = Field(
+        2000,
+        ge=1,
+        description="Most people a warning's directory groups may hold when they are asked to confirm: the notices' "
+        "watch follows each of them, which suits desks and officials, not a mass list (send that without confirmation)",
+    )
 
 
 class NetworkSettings(_Section):

@@ -34,7 +34,7 @@ from switchboard.core.errors import Conflict, InvalidInput
 from switchboard.core.events import Event
 from switchboard.core.outbound import OutboundPolicy
 from switchboard.core.spreadsheet import neutralised
-from switchboard.directory.models import ContactPoint, Group, Person
+from switchboard.directory.models import ContactPoint, Group, GroupMember, Person
 from switchboard.incidents import service as incidents
 from switchboard.incidents import timeline
 from switchboard.notices import addresses, policies
@@ -262,6 +262,16 @@ async def _check_audience(ctx: Context, session: AsyncSession, content: WarningC
     for i, group_id in enumerate(content.audiences.groups):
         if await session.get(Group, group_id) is None:
             raise InvalidInput(f"通讯录分组 {group_id} 不存在", field=f"audiences.groups.{i}")
+    limit = ctx.settings.warnings.confirm_max
+    if content.audiences.confirm and content.audiences.groups:
+        members = select(func.count(func.distinct(GroupMember.person_id))).where(
+            GroupMember.group_id.in_(content.audiences.groups)
+        )
+        if (people := await session.scalar(members) or 0) > limit:
+            raise InvalidInput(
+                f"须确认收到的群组成员共 {people} 人，超过上限 {limit} 人：大量名单请不勾选“群组成员须确认收到”",
+                field="audiences.confirm",
+            )
     for i, channel in enumerate(content.audiences.channels):
         if channel not in addresses.CHANNELS:
             names = "、".join(addresses.CHANNELS)
