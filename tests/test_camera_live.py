@@ -48,7 +48,7 @@ class Site(Room):
 async def site(janus: JanusHarness, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Site]:  # noqa: F811
     url = await fresh_database_url("sqlite", request, tmp_path)
     port = next(_ports)
-    transport = getattr(request, "param", "udp")  # tcp_passive: RTP over TCP, from a pre-encoded clip
+    transport = getattr(request, "param", "udp")  # tcp_passive, tcp_active: RTP over TCP, from a pre-encoded clip
     overrides = {
         "SWITCHBOARD_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "SWITCHBOARD_GB28181_ENABLED": "true",
@@ -128,20 +128,50 @@ async def _decoding_in(page: Page, frames: int = 25) -> None:
     await until(decoding, timeout=30, what=f"Chromium decoding {frames} frames", interval=0.5)
 
 
-@pytest.mark.parametrize("site", ["udp", "tcp_passive"], indirect=True)
+@pytest.mark.parametrize("site", ["udp", "tcp_passive", "tcp_active"], indirect=True)
 async def test_a_channel_watched_twice_streams_once_and_ends_with_bye(site: Site, browser: Browser) -> None:  # noqa: F811
+    """tcp_active: the simulator listens only a second after its 200 OK, so the ingest's connect is retried."""
     page = await (await browser.new_context()).new_page()
     watches = [await _watched_in(page, site, site.camera_id, CHANNELS[0]) for _ in range(2)]
     [invited] = site.events("invite")  # the second watcher shares the stream
-    tcp = site.ctx.settings.gb28181.media_transport == "tcp_passive"
+    transport = site.ctx.settings.gb28181.media_transport
+    tcp = transport != "udp"
     assert ("m=video" in invited["offer"]) and (("TCP/RTP/AVP" in invited["offer"]) == tcp)
-    assert ("a=setup:passive" in invited["offer"]) == tcp
+    assert ("a=setup:passive" in invited["offer"]) == (transport == "tcp_passive")
+    assert ("a=setup:active" in invited["offer"]) == (transport == "tcp_active")
 
     await _decoding_in(page)
+    services = site.http._transport.app.state.services  # type: ignore[attr-defined]
+    stream = services.cameras.wall.streams.streams[f"gb28181:{CHANNELS[0]}"]
+    assert stream.process.restarts == 0  # a late listener is waited for, not a reason to restart the ingest
+    if tcp:  # the side that listens: ours (the offer's port) or the device's (its answer's)
+        [answered] = site.events("answered")
+        listening = _media_port(invited["offer"] if transport == "tcp_passive" else answered["answer"])
+        assert "01" in _tcp_states(listening), "no established RTP connection on the listening port"
     for watched in watches:
         ended = await site.api("DELETE", f"/api/v1/cameras/watches/{watched['id']}")
         assert ended.status_code == 204, ended.text
     await until(lambda: site.events("bye"), timeout=10, what="BYE at the simulator once nobody watches")
+    if tcp:  # BYE ends the connection on both sides (and the listener): nothing but TIME_WAIT left on that port
+        await until(
+            lambda: _tcp_states(listening) <= {"06"}, timeout=10,
+            what=lambda: f"the RTP connection closed after BYE (states {_tcp_states(listening)})",
+        )  # fmt: skip
+
+
+def _media_port(description: str) -> int:
+    return int(description.split("m=video ", 1)[1].split()[0])
+
+
+def _tcp_states(port: int) -> set[str]:
+    """The states of this host's IPv4 TCP sockets with `port` at either end, as /proc/net/tcp writes them
+    (01 established, 06 time-wait, 08 close-wait, 0A listen)."""
+    states = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote, state = line.split()[1:4]
+        if port in (int(local.split(":")[1], 16), int(remote.split(":")[1], 16)):
+            states.add(state)
+    return states
 
 
 async def test_a_device_ending_its_stream_lets_its_watchers_go(site: Site, browser: Browser) -> None:  # noqa: F811

@@ -386,3 +386,8 @@ def test_sip_framing_and_sdp() -> None:
     answered = sdp.answer("v=0\r\nc=IN IP4 10.0.0.2\r\nm=video 15060 TCP/RTP/AVP 96\r\na=setup:active\r\n"
                           "a=rtpmap:96 PS/90000\r\ny=0200000012\r\n")  # fmt: skip
     assert answered == sdp.Answer("10.0.0.2", 15060, "tcp_passive", 96, "PS", "0200000012")
+    offer = sdp.offer("34020000001310000001", "10.0.0.1", 9, sdp.ssrc("3402000000", 13), "tcp_active")
+    assert "m=video 9 TCP/RTP/AVP 96" in offer and "a=setup:active" in offer and "a=setup:passive" not in offer
+    answered = sdp.answer("v=0\r\nc=IN IP4 10.0.0.2\r\nm=video 20000 TCP/RTP/AVP 96\r\na=setup:passive\r\n"
+                          "a=rtpmap:96 PS/90000\r\ny=0200000013\r\n")  # fmt: skip
+    assert answered == sdp.Answer("10.0.0.2", 20000, "tcp_active", 96, "PS", "0200000013")

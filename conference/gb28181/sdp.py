@@ -3,7 +3,9 @@ payload type 96, `y=` the 10-digit SSRC, `a=setup` for RTP over TCP per RFC 4571
 
 from dataclasses import dataclass
 
-TRANSPORTS = ("udp", "tcp_passive", "tcp_active")  # tcp_passive: we listen, the device connects (a=setup:passive)
+# Ours, as the offer says it: tcp_passive, we listen and the device connects (a=setup:passive); tcp_active, the
+# device listens on the address of its answer and we connect (a=setup:active).
+TRANSPORTS = ("udp", "tcp_passive", "tcp_active")
 
 
 def ssrc(domain: str, sequence: int, playback: bool = False) -> str:

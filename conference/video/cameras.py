@@ -29,18 +29,20 @@ log = logging.getLogger(__name__)
 CAMERA_ROOM = 1000  # consultations' rooms are numbered from 1,000,000
 CAMERA_ROOM_PUBLISHERS = 256
 VIDEO_MID = "0"  # a remote publisher's one stream
+ACTIVE_PORT = 9  # RFC 4145 section 4.1: the port an active-only TCP endpoint offers (it connects, never listens)
 
 
 @dataclass(frozen=True)
 class CameraSource:
     """Where a stream comes from: an RTSP URL, or a GB/T 28181 channel that `invite` asks to send PS over RTP to
-    host:port (`transport` udp, or tcp_passive: the device connects to our listener) and `bye` stops."""
+    host:port and `bye` stops. `transport`: udp; tcp_passive, the device connects to our listener; tcp_active, we
+    connect to the device's listener at the address `invite` returns (the media address of the device's answer)."""
 
     key: str
     display: str
     rtsp_url: str = ""
     transport: str = "udp"
-    invite: Callable[[str, int], Awaitable[None]] | None = None
+    invite: Callable[[str, int], Awaitable[tuple[str, int]]] | None = None
     bye: Callable[[], Awaitable[None]] | None = None
 
 
@@ -137,11 +139,12 @@ class CameraStreams:
         argv = ["--janus", f"{self.janus_address}:{added['port']}"]
         try:
             if source.rtsp_url:
-                stream.process = FeedProcess(
-                    ["--source", "rtsp", *argv], {"SB_INGEST_RTSP": source.rtsp_url},
-                    module="conference.video.ingest", report=stream.heard,
-                )  # fmt: skip
-                stream.process.start()
+                self._ingest(stream, ["--source", "rtsp", *argv], {"SB_INGEST_RTSP": source.rtsp_url})
+            elif source.transport == "tcp_active":
+                assert source.invite is not None
+                host, port = await source.invite(self.media_host, ACTIVE_PORT)
+                connect = ["--connect", f"{host}:{port}", "--bind", self.media_host]
+                self._ingest(stream, ["--source", "ps-tcp", *connect, *argv])
             else:
                 tcp = source.transport == "tcp_passive"
                 stream.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
@@ -150,11 +153,7 @@ class CameraStreams:
                 if tcp:
                     stream.sock.listen(1)
                 fd = stream.sock.fileno()
-                stream.process = FeedProcess(
-                    ["--source", "ps-tcp" if tcp else "ps-udp", "--socket-fd", str(fd), *argv], {},
-                    module="conference.video.ingest", pass_fds=(fd,), report=stream.heard,
-                )  # fmt: skip
-                stream.process.start()
+                self._ingest(stream, ["--source", "ps-tcp" if tcp else "ps-udp", "--socket-fd", str(fd), *argv])
                 assert source.invite is not None
                 await source.invite(self.media_host, stream.sock.getsockname()[1])
             try:
@@ -170,11 +169,19 @@ class CameraStreams:
         log.info("camera stream %s live in %d ms", source.key, stream.first_frame_ms)
         return stream
 
+    def _ingest(self, stream: LiveStream, argv: list[str], secrets_env: dict[str, str] | None = None) -> None:
+        """The stream's ingest process started; it inherits the stream's socket, if it has one."""
+        fds = () if stream.sock is None else (stream.sock.fileno(),)
+        stream.process = FeedProcess(
+            argv, secrets_env or {}, module="conference.video.ingest", pass_fds=fds, report=stream.heard
+        )
+        stream.process.start()
+
     async def _end(self, stream: LiveStream) -> None:
         for room in list(stream.forwards):
             with contextlib.suppress(JanusRequestFailed, Unavailable):
                 await self._unforward(stream, room)
-        if stream.source.bye is not None and stream.sock is not None:
+        if stream.source.bye is not None:
             with contextlib.suppress(Exception):
                 await stream.source.bye()
         if stream.process is not None:

@@ -1,6 +1,7 @@
 """Camera ingest: one camera's live H.264 into a VideoRoom as a remote publisher, in a process of its own.
 
     python -m conference.video.ingest --source ps-udp|ps-tcp --socket-fd FD --janus HOST:PORT
+    python -m conference.video.ingest --source ps-tcp --connect HOST:PORT --bind ADDRESS --janus HOST:PORT
     python -m conference.video.ingest --source rtsp --janus HOST:PORT          (URL in $SB_INGEST_RTSP)
 
 A GB/T 28181 device streams MPEG-PS over RTP (payload type 96, section 9.2 and Appendix C). Neither GStreamer 1.22
@@ -14,7 +15,9 @@ encrypts every packet in Python: BENCHMARKS.md).
 
 The socket is the control plane's (inherited as `--socket-fd`: bound UDP, or a TCP listener for RTP over TCP,
 `a=setup:passive`), so the port the device was INVITEd to stays the same when this process is restarted (over TCP
-the device's connection does not survive that). What happens is told on stdout, one JSON object a line: `streaming`
+the device's connection does not survive that). With `--connect` (RTP over TCP, `a=setup:active`: the device
+listens on the address its answer gave) this process connects from `--bind` itself, again after a restart; either
+way the TCP stream is read the same way (RFC 4571). What happens is told on stdout, one JSON object a line: `streaming`
 (codec, and milliseconds from start to the first frame sent), `refused` (a codec browsers here cannot decode:
 H.265), `stats` (packets, lost) every few seconds.
 """
@@ -36,6 +39,7 @@ H264_PT = 107  # Janus's payload type for H.264
 PACKET_SIZE = 1200  # RTP packets Janus relays into DTLS-SRTP: leave room for the SRTP tag and TURN
 STATS_SECONDS = 5.0
 RECEIVE_SECONDS = 10.0  # no packet for this long: the device stopped, the process exits (and is restarted)
+CONNECT_SECONDS = 5.0  # a device may open its listener a moment after its 200 OK: refusals retried this long
 DECODABLE = {"h264": "h264"}
 REFUSED = {"hevc": "H.265"}
 
@@ -46,16 +50,13 @@ def say(event: str, **data: Any) -> None:
 
 class PsOverRtp:
     """The PS bytes of an RTP stream as a file libavformat reads: RTP header, CSRCs, extension and padding stripped;
-    packets older than the last one taken are dropped, gaps counted as lost. Over UDP, or over TCP (RFC 4571: a
-    2-byte length before each packet) from the one connection the device makes to our listening socket."""
+    packets older than the last one taken are dropped, gaps counted as lost. From a UDP socket, or from a connected
+    TCP socket (RFC 4571: a 2-byte length before each packet), whichever side opened the connection."""
 
-    def __init__(self, sock: socket.socket, tcp: bool = False) -> None:
+    def __init__(self, sock: socket.socket) -> None:
         sock.settimeout(RECEIVE_SECONDS)
-        self.sock, self.stream = sock, None
-        if tcp:
-            connection, _ = sock.accept()
-            connection.settimeout(RECEIVE_SECONDS)
-            self.stream = connection.makefile("rb")
+        self.sock = sock
+        self.stream = sock.makefile("rb") if sock.type == socket.SOCK_STREAM else None
         self.buffer = bytearray(65536)
         self.pending = b""
         self.expected: int | None = None
@@ -128,6 +129,27 @@ class Timeline:
         self.last = dts
 
 
+def accepted(listener: socket.socket) -> socket.socket:
+    """The one connection the device makes to our listener (`a=setup:passive`)."""
+    listener.settimeout(RECEIVE_SECONDS)
+    return listener.accept()[0]
+
+
+def connected(address: str, source: str) -> socket.socket:
+    """A connection from `source` to the device's listener (`a=setup:active`), retried while it refuses: a device
+    may answer the INVITE before it listens."""
+    host, _, port = address.rpartition(":")
+    deadline, delay = time.monotonic() + CONNECT_SECONDS, 0.05
+    while True:
+        try:
+            return socket.create_connection((host, int(port)), RECEIVE_SECONDS, source_address=(source, 0))
+        except ConnectionRefusedError:
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 def open_source(args: argparse.Namespace) -> tuple[Any, PsOverRtp | None]:
     import av
 
@@ -135,7 +157,12 @@ def open_source(args: argparse.Namespace) -> tuple[Any, PsOverRtp | None]:
         url = os.environ.get("SB_INGEST_RTSP", "")
         options = {"rtsp_transport": "tcp", "timeout": str(int(RECEIVE_SECONDS * 1e6))}
         return av.open(url, options=options), None
-    reader = PsOverRtp(socket.socket(fileno=args.socket_fd), tcp=args.source == "ps-tcp")
+    if args.source == "ps-udp":
+        reader = PsOverRtp(socket.socket(fileno=args.socket_fd))
+    elif args.connect:
+        reader = PsOverRtp(connected(args.connect, args.bind))
+    else:
+        reader = PsOverRtp(accepted(socket.socket(fileno=args.socket_fd)))
     return av.open(reader, format="mpeg", options={"probesize": "262144", "analyzeduration": "2000000"}), reader
 
 
@@ -185,6 +212,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="A camera's H.264 into a Janus VideoRoom remote publisher")
     parser.add_argument("--source", choices=["ps-udp", "ps-tcp", "rtsp"], required=True)
     parser.add_argument("--socket-fd", type=int, default=-1, help="ps-udp, ps-tcp: the bound (listening) socket")
+    parser.add_argument("--connect", default="", help="ps-tcp: HOST:PORT the device listens on, instead of a socket")
+    parser.add_argument("--bind", default="", help="--connect: the address to connect from (the INVITE's c=)")
     parser.add_argument("--janus", required=True, help="HOST:PORT of the remote publisher")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s ingest %(levelname)s %(message)s")
     parsed = parser.parse_args()

@@ -86,8 +86,9 @@ class LiveCameras:
 
         transport = self.ctx.settings.gb28181.media_transport
 
-        async def invite(host: str, port: int) -> None:
-            await platform.play(device_id, channel_id, host, port, transport)
+        async def invite(host: str, port: int) -> tuple[str, int]:
+            answer = (await platform.play(device_id, channel_id, host, port, transport)).answer
+            return answer.host, answer.port
 
         async def bye() -> None:
             await platform.release(channel_id)

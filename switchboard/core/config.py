@@ -440,10 +440,12 @@ class Gb28181Settings(_Section):
     media_host: str = Field(
         "", description="Address devices send live video to (the INVITE's c=; ingest binds it); empty: `host`"
     )
-    media_transport: Literal["udp", "tcp_passive"] = Field(
+    media_transport: Literal["udp", "tcp_passive", "tcp_active"] = Field(
         "udp",
-        description="How devices send live video: udp (RTP over UDP) or tcp_passive (RTP over TCP, RFC 4571: "
-        "we listen, the device connects; for devices behind NAT or on lossy links)",
+        description="How devices send live video: udp (RTP over UDP); tcp_passive (RTP over TCP, RFC 4571: we "
+        "listen, the device connects; for devices behind NAT or on lossy links); tcp_active (RTP over TCP, RFC 4571: "
+        "the device listens on the address its answer gives, we connect from media_host; for devices that only "
+        "accept, or a platform behind NAT)",
     )
     port: int = Field(15060, ge=0, le=65535, description="SIP port, UDP and TCP (5060 is Asterisk's); 0: any free one")
     keepalive_seconds: float = Field(60.0, gt=0, le=3600, description="Keepalive interval devices are configured with")

@@ -9,8 +9,11 @@ Authorization), sends a MANSCDP Keepalive every `--keepalive` seconds (9.6), ans
 GB2312 as devices in the field write it, Chinese names), DeviceInfo and DeviceStatus queries (9.5), takes
 DeviceControl and checks each PTZCmd's checksum (A.3), and answers a live INVITE (9.2) with its SDP and a PS stream
 from `ps_stream.py` (GStreamer: test pattern, x264, mpegpsmux, RTP PT 96 with the SSRC of the offer's `y=`), or
-with `--clip` a pre-encoded PS clip looped by `ps_clip.py` (H.265, or many 1080p streams), until BYE.
-Every event is a JSON line in `--log`: registered, refused, keepalive, query, ptz, invite, bye.
+with `--clip` a pre-encoded PS clip looped by `ps_clip.py` (H.265, or many 1080p streams, RTP over TCP), until BYE.
+Over TCP (RFC 4571, with `--clip`) it takes either role the offer leaves it: `a=setup:passive` (the platform
+listens), it connects; `a=setup:active` (the platform connects), it answers `a=setup:passive` with a port of its own
+and listens there from a moment after its 200 OK, taking one connection.
+Every event is a JSON line in `--log`: registered, refused, keepalive, query, ptz, invite, answered, bye.
 Lines on stdin steer it: `silence` stops keepalives (the platform should mark it offline), `unregister` sends
 REGISTER with Expires 0, `hangup` ends its live streams with a BYE of its own. It prints READY once its socket is
 open."""
@@ -23,11 +26,13 @@ import random
 import re
 import secrets
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
 
 CHANNEL_NAMES = ["东门广场", "滨江大道与解放路口", "水库大坝", "应急仓库", "化工园区北门"]
+LISTEN_LATE_SECONDS = 1.0  # RTP over TCP with the platform connecting: how long after the 200 OK we start listening
 
 
 class Sip:
@@ -305,26 +310,41 @@ class Device:
             self.reply(headers, "488 Not Acceptable Here")
             return
         tcp = media.group(2).upper().startswith("TCP")
-        if tcp and ("a=setup:passive" not in offer or not self.args.clip):  # we connect to the platform's listener
+        setup = re.search(r"(?m)^a=setup:(\w+)", offer)
+        if tcp and (not self.args.clip or not setup or setup.group(1) not in ("active", "passive")):
             self.reply(headers, "488 Not Acceptable Here")
             return
-        setup = "a=setup:active\r\na=connection:new\r\n" if tcp else ""
+        # RFC 4145: the platform active (it connects), we listen on the port of our answer, and the other way round.
+        listener = socket.socket() if tcp and setup.group(1) == "active" else None
+        if listener is not None:
+            listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1] if listener is not None else 15999
+        role = f"a=setup:{'passive' if listener is not None else 'active'}\r\na=connection:new\r\n" if tcp else ""
         answer = (
             f"v=0\r\no={channel} 0 0 IN IP4 127.0.0.1\r\ns=Play\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=video 15999 {media.group(2)} 96\r\na=sendonly\r\na=rtpmap:96 PS/90000\r\n{setup}y={ssrc.group(1)}\r\n"
+            f"m=video {port} {media.group(2)} 96\r\na=sendonly\r\na=rtpmap:96 PS/90000\r\n{role}y={ssrc.group(1)}\r\n"
         )
         contact = [("Contact", f"<sip:{channel}@{self.local[0]}:{self.local[1]}>"), ("Content-Type", "APPLICATION/SDP")]
         self.answers[headers["call-id"]] = (contact, answer.encode())
         self.reply(headers, "200 OK", contact, answer.encode())
-        if self.args.clip:  # a pre-encoded clip, looped (ps_clip.py): many streams, H.265, RTP over TCP
-            streamer = [sys.executable, "-m", "tests.support.peers.ps_clip", self.args.clip]
-        else:
-            streamer = [self.args.gst_python, str(Path(__file__).with_name("ps_stream.py"))]
+        self.record("answered", channel=channel, answer=answer)
         self.invites[headers["call-id"]] = headers
+        if self.args.clip:  # a pre-encoded clip, looped (ps_clip.py): many streams, H.265, RTP over TCP
+            mode, target = ("tcp" if tcp else "udp"), f"{host}:{media.group(1)}"
+            if listener is not None:  # listening a moment after the 200 OK, as devices may: the platform retries
+                await asyncio.sleep(LISTEN_LATE_SECONDS)
+                mode, target = "accept", str(listener.fileno())
+            clip = [sys.executable, "-m", "tests.support.peers.ps_clip", self.args.clip]
+            streamer = [*clip, ssrc.group(1), mode, target]
+        else:
+            streamer = [self.args.gst_python, str(Path(__file__).with_name("ps_stream.py")), host, media.group(1),
+                        ssrc.group(1)]  # fmt: skip
         self.calls[headers["call-id"]] = await asyncio.create_subprocess_exec(
-            *streamer, host, media.group(1), ssrc.group(1), *(["tcp"] if tcp else []),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            *streamer, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            pass_fds=() if listener is None else (listener.fileno(),),
         )  # fmt: skip
+        if listener is not None:
+            listener.close()  # the streamer has it now: BYE (ending the streamer) closes it
 
     async def steer(self) -> None:
         reader = asyncio.StreamReader()

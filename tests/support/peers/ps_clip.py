@@ -1,10 +1,15 @@
 """A pre-encoded PS clip for the GB/T 28181 device simulator: many streams, or a codec GStreamer's mpegpsmux cannot
 carry (H.265), at the cost of encoding once. `make` encodes a moving test pattern (PyAV: libx264 or libx265) and
 muxes each frame into MPEG-PS with libavformat's `mpeg` muxer (pack header, system header and PSM with the
-stream type, PES), keeping each frame's PS bytes apart; `python -m tests.support.peers.ps_clip CLIP HOST PORT SSRC
-[tcp]` then sends the clip in a loop as RTP payload type 96 (at most 1400 bytes a packet, the last of a frame marked,
-GB/T 28181-2016 Appendix C; over UDP, or over TCP with RFC 4571 framing) at the clip's frame rate, never
-re-encoding. SIGTERM stops it.
+stream type, PES), keeping each frame's PS bytes apart; then
+
+    python -m tests.support.peers.ps_clip CLIP SSRC udp|tcp HOST:PORT    (send to, or connect to, HOST:PORT)
+    python -m tests.support.peers.ps_clip CLIP SSRC accept FD            (listen on the inherited bound socket FD)
+
+sends the clip in a loop as RTP payload type 96 (at most 1400 bytes a packet, the last of a frame marked,
+GB/T 28181-2016 Appendix C; over UDP, or over TCP with RFC 4571 framing, connecting to a platform that listens,
+`a=setup:passive` in its offer, or taking the one connection of a platform that connects, `a=setup:active`) at the
+clip's frame rate, never re-encoding. SIGTERM stops it.
 
 Clip file: b"PSCLIP1\\n", then per frame a 4-byte big-endian length and its PS bytes; the frame rate is in the name
 the caller chose (`clip_path`)."""
@@ -98,18 +103,28 @@ def frames(path: Path) -> list[bytes]:
     return found
 
 
-def send(path: Path, host: str, port: int, ssrc: int, tcp: bool = False) -> None:
-    """The clip over RTP, looped, paced by the clock at FPS (a late frame is sent at once, never skipped); over TCP
-    (RFC 4571: each packet after its 2-byte length) to a platform listening for it (`a=setup:passive`)."""
+def opened(mode: str, target: str) -> socket.socket:
+    """The socket the clip goes out on: UDP to HOST:PORT, TCP connected to HOST:PORT, or (accept) the one connection
+    taken on the inherited bound socket FD, which then listens no more."""
+    if mode == "accept":
+        with socket.socket(fileno=int(target)) as listener:
+            listener.listen(1)
+            return listener.accept()[0]
+    host, _, port = target.rpartition(":")
+    if mode == "tcp":
+        return socket.create_connection((host, int(port)), timeout=10)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    sock.connect((host, int(port)))
+    return sock
+
+
+def send(path: Path, sock: socket.socket, ssrc: int) -> None:
+    """The clip over RTP on `sock`, looped, paced by the clock at FPS (a late frame is sent at once, never skipped);
+    over TCP each packet after its 2-byte length (RFC 4571)."""
     clip = frames(path)
-    if tcp:
-        sock = socket.create_connection((host, port), timeout=10)
-        deliver = sock.sendall
-    else:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-        sock.connect((host, port))
-        deliver = sock.send
+    tcp = sock.type == socket.SOCK_STREAM
+    deliver = sock.sendall if tcp else sock.send
     stopped = []
     signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))
     sequence, started, index = 0, time.monotonic(), 0
@@ -129,5 +144,5 @@ def send(path: Path, host: str, port: int, ssrc: int, tcp: bool = False) -> None
             time.sleep(delay)
 
 
-if __name__ == "__main__":
-    send(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), tcp=sys.argv[5:6] == ["tcp"])
+if __name__ == "__main__":  # until connected, SIGTERM's default action ends the process (in accept, in connect)
+    send(Path(sys.argv[1]), opened(sys.argv[3], sys.argv[4]), int(sys.argv[2]))
