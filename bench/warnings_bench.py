@@ -260,6 +260,7 @@ async def run_outbox(args: argparse.Namespace) -> dict[str, Any]:
         outbox.wake()
         issued = time.perf_counter()
         done: dict[str, float] = {}
+
         # Watched along the claim index, asking only whether a row is left unsettled (the database holds this
         # warning's rows alone): a count over a warning's rows reads each of them, 70 ms at 100,000 on this
         # machine, four times a second in the measured process, more than the outbox's own writes.
