@@ -6,6 +6,7 @@ Writes open one transaction, audit inside it, and publish their event only after
 import asyncio
 import csv
 import io
+from collections.abc import AsyncIterator
 from datetime import datetime
 from functools import cache
 
@@ -359,8 +360,15 @@ async def list_groups(ctx: Context) -> list[tuple[Group, int]]:
 
 
 async def group_members(ctx: Context, group_id: str, *, field: str | None = None) -> list[ContactOut]:
-    """The members of a group; a missing group is a 404, or a 422 on `field` when a request body named it. Built
-    from column rows, not ORM objects: a warning's group may hold tens of thousands (as objects, 8 s at 20,000)."""
+    """The members of a group; a missing group is a 404, or a 422 on `field` when a request body named it."""
+    return [contact async for batch in member_batches(ctx, group_id, field=field) for contact in batch]
+
+
+async def member_batches(
+    ctx: Context, group_id: str, *, field: str | None = None, size: int = 5000
+) -> AsyncIterator[list[ContactOut]]:
+    """A group's members `size` at a time, for a list too long to hold whole: a warning's group of 100,000 held as
+    contacts peaked at 467 MB. Built from column rows, not ORM objects (as objects, 8 s at 20,000)."""
     member = select(GroupMember.person_id).where(GroupMember.group_id == group_id)
     async with ctx.db.reader() as session:
         if await session.get(Group, group_id) is None:
@@ -379,27 +387,29 @@ async def group_members(ctx: Context, group_id: str, *, field: str | None = None
             o.id: (o.code, org_display_name(o))
             for o in await session.scalars(select(Organisation).where(Organisation.id.in_(orgs)))
         }
-        points: dict[str, list[ContactPointOut]] = {}
-        query = (
-            select(ContactPoint.person_id, ContactPoint.kind, ContactPoint.value, ContactPoint.priority)
-            .where(ContactPoint.person_id.in_(member))
-            .order_by(ContactPoint.priority)
-        )
-        for person_id, kind, value, priority in await session.execute(query):
-            point = ContactPointOut.model_construct(kind=ContactKind(kind), value=value, priority=priority)
-            points.setdefault(person_id, []).append(point)
-    return [
-        ContactOut.model_construct(
-            id=person_id,
-            name=name,
-            title=title,
-            roles=roles,
-            org_code=names[org_id][0],
-            org_name=names[org_id][1],
-            contacts=sorted(points.get(person_id, []), key=_contact_rank),
-        )
-        for person_id, name, title, roles, org_id in people
-    ]
+        for start in range(0, len(people), size):
+            batch = people[start : start + size]
+            points: dict[str, list[ContactPointOut]] = {}
+            query = (
+                select(ContactPoint.person_id, ContactPoint.kind, ContactPoint.value, ContactPoint.priority)
+                .where(ContactPoint.person_id.in_([row[0] for row in batch]))
+                .order_by(ContactPoint.priority)
+            )
+            for person_id, kind, value, priority in await session.execute(query):
+                point = ContactPointOut.model_construct(kind=ContactKind(kind), value=value, priority=priority)
+                points.setdefault(person_id, []).append(point)
+            yield [
+                ContactOut.model_construct(
+                    id=person_id,
+                    name=name,
+                    title=title,
+                    roles=roles,
+                    org_code=names[org_id][0],
+                    org_name=names[org_id][1],
+                    contacts=sorted(points.get(person_id, []), key=_contact_rank),
+                )
+                for person_id, name, title, roles, org_id in batch
+            ]
 
 
 async def add_shift(

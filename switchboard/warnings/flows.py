@@ -34,7 +34,7 @@ from switchboard.core.errors import Conflict, InvalidInput
 from switchboard.core.events import Event
 from switchboard.core.outbound import OutboundPolicy
 from switchboard.core.spreadsheet import neutralised
-from switchboard.directory.models import ContactPoint, Group, GroupMember, Person
+from switchboard.directory.models import ContactOut, ContactPoint, Group, GroupMember, Person
 from switchboard.incidents import service as incidents
 from switchboard.incidents import timeline
 from switchboard.notices import addresses, policies
@@ -125,13 +125,18 @@ async def issue(
     content = WarningContent.model_validate((await get(ctx, warning_id)).content)
     policy = content.audiences.policy or ctx.settings.warnings.policy
     steps = policies.steps_of(ctx.settings.notices.policies, policy, field="audiences.policy")
-    people = await notices.members(ctx, content.audiences.groups, field="audiences.groups")
-    internal = [(p, addresses.of_contact(p, content.audiences.channels)) for p in people]
-    to_people = list(dict.fromkeys(found for _, each in internal for found in each))
+    groups, channels = content.audiences.groups, content.audiences.channels
+    internal: list[tuple[ContactOut, list[tuple[str, str]]]] = []
+    if content.audiences.confirm:  # at most [warnings] confirm_max people (checked at the draft)
+        people = await notices.members(ctx, groups, field="audiences.groups")
+        internal = [(p, addresses.of_contact(p, channels)) for p in people]
+        to_people = list(dict.fromkeys(found for _, each in internal for found in each))
+    else:  # nobody asked to confirm (a mass list): the groups' addresses are plain deliveries too
+        to_people = await notices.addresses_of_groups(ctx, groups, channels, field="audiences.groups")
     taken = set(to_people)
     public = [(p.channel, p.recipient) for p in content.audiences.public if (p.channel, p.recipient) not in taken]
-    if not content.audiences.confirm:  # nobody asked to confirm: the groups' addresses are plain deliveries too
-        internal, public = [], [*to_people, *public]
+    if not content.audiences.confirm:
+        public = [*to_people, *public]
     _check_links(content, {channel for channel, _ in [*to_people, *public]}, links)
     if internal:
         notices.check_policy(steps, links, field="audiences.policy")
