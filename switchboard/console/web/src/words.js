@@ -24,7 +24,9 @@ export const KIND = {
   wecom: "企业微信",
   sip_uri: "SIP 地址",
 };
-export const COMPONENT = { database: "数据库", asterisk: "电话引擎", janus: "视频会商引擎" };
+export const COMPONENT = {
+  database: "数据库", asterisk: "电话引擎", janus: "视频会商引擎", gb28181: "国标视频接入", "gb28181:upper": "上级国标平台",
+};
 export const CHANNEL = {
   sms: "短信", email: "电子邮件", telegram: "Telegram", weather: "气象部门推送", wecom_app: "企业微信",
   wecom_robot: "企业微信群机器人", dingtalk: "钉钉群机器人", fax: "传真", voice: "语音电话",
