@@ -59,6 +59,10 @@ def serve(config_path: ConfigOption = None) -> None:
                 f"[bold yellow]已创建管理员 {settings.auth.admin_username}，初始密码（仅显示这一次）：{password}[/]"
             )
         app = create_app(ctx)
+        # FastAPI builds each route's validators on the first request that reaches it, about 2 s of CPU for them
+        # all: paid while the first calls queue behind it otherwise. Building the schema builds them now. (Not in
+        # the app's lifespan: the tests start hundreds of apps and touch a few routes of each.)
+        app.openapi()
         console.print(f"控制台与 API：http://{settings.server.host}:{settings.server.port}/")
         if settings.janus.mode == "local":
             console.print("视频会商引擎 Janus 随服务启动（\\[janus] mode = local）")
