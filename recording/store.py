@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from recording.models import KINDS, STILL_FORMATS, Recording
 from switchboard.core.audit import service as audit
@@ -66,12 +67,19 @@ async def settled(path: Path, timeout: float = 10.0) -> bool:
     loop = asyncio.get_running_loop()
     size, deadline = -1, loop.time() + timeout
     while loop.time() < deadline:
-        current = path.stat().st_size if path.exists() else -1
+        current = await asyncio.to_thread(_size, path)  # a file system call: off the loop that follows the calls
         if current > 44 and current == size:
             return True
         size = current
         await asyncio.sleep(0.3)
     return False
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return -1
 
 
 def _wav_seconds(path: Path) -> float | None:
@@ -123,13 +131,15 @@ class RecordingStore:
         digest, size, seconds = await asyncio.to_thread(self._take, source, target)
         recording.sha256, recording.size = digest, size
         recording.duration_seconds = seconds if seconds is not None else (ended_at - started_at).total_seconds()
+        detail = {"path": recording.path, "sha256": digest, "size": size, "incident_id": incident_id}
+
+        async def write(session: AsyncSession) -> None:
+            session.add(recording)
+            await audit.record(session, actor, "recording.saved", "recording", recording.id, detail)
+
         try:
-            async with self.ctx.db.session() as session:
-                session.add(recording)
-                await session.flush()
-                detail = {"path": recording.path, "sha256": digest, "size": size, "incident_id": incident_id}
-                await audit.record(session, actor, "recording.saved", "recording", recording.id, detail)
-        except BaseException:
+            await self.ctx.db.together(write)  # the calls that ended together are filed together
+        except Exception:  # not when cancelled: the write goes ahead and commits without us
             await asyncio.to_thread(shutil.move, target, source)  # not recorded: give the file back
             raise
         who = "、".join(p.get("name") or p.get("number") or "" for p in recording.parties) or "—"

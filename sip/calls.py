@@ -51,6 +51,7 @@ from switchboard.core.context import Context
 from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.errors import Conflict, InvalidInput, NotFound, SwitchboardError
 from switchboard.core.events import Event
+from switchboard.core.ids import new_id
 from switchboard.core.ticks import RowWrites
 
 log = logging.getLogger(__name__)
@@ -211,12 +212,14 @@ class CallService:
         if self.ami.state != "up":
             raise AmiLinkDown(self.ami.last_error)
         dialled = [{"number": t.number, "kind": t.kind, "dial": self.dial_string(t.number)} for t in targets]
-        call = Call(targets=dialled, attempts=[], state=CallState.queued, **values)
-        async with self.ctx.db.session() as session:
+        call = Call(id=new_id(), targets=dialled, attempts=[], state=CallState.queued, **values)
+
+        async def write(session: AsyncSession) -> None:
             session.add(call)
             if alongside is not None:
-                await session.flush()  # the call's id
                 await alongside(session, call)
+
+        await self.ctx.db.together(write)  # with the calls placed meanwhile: one INSERT of them all
         self._live[call.id] = call
         return call
 

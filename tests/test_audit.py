@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.core import config
 from switchboard.core.audit import service as audit
 from switchboard.core.audit.ledger import Ledger
 from switchboard.core.audit.models import AuditEntry, AuditHead
 from switchboard.core.context import Context
-from switchboard.core.errors import SwitchboardError
+from switchboard.core.errors import InvalidInput, SwitchboardError
 from switchboard.incidents import service as incidents
 from switchboard.incidents.models import IncidentCreate, IncidentUpdate, Status
 from tests.conftest import settings_for
@@ -158,3 +159,28 @@ async def test_concurrent_writers_keep_one_chain(ctx: Context) -> None:
     assert seqs == list(range(1, 21))
     assert sorted(seq for seq, _ in _head_lines(ctx)) == seqs
     assert await _findings(ctx) == []
+
+
+async def test_writes_arriving_together_share_a_transaction_and_a_bad_one_fails_alone(ctx: Context) -> None:
+    """`Database.together`: ten audited writes at once commit in fewer transactions than writes (one head line per
+    transaction), chained in order; of ten more, the one that raises fails its own caller only."""
+
+    async def write(n: int) -> int:
+        async def audited(session: AsyncSession) -> int:
+            await audit.record(session, "duty", "test.write", "test", str(n), {"n": n})
+            if n == 17:
+                raise InvalidInput("第 17 条写入无效", field="n")
+            return n
+
+        return await ctx.db.together(audited)
+
+    assert await asyncio.gather(*(write(n) for n in range(10))) == list(range(10))
+    assert len(_head_lines(ctx)) < 10
+    outcomes = await asyncio.gather(*(write(n) for n in range(10, 20)), return_exceptions=True)
+    assert isinstance(outcomes[7], InvalidInput) and outcomes[7].field == "n"
+    assert outcomes[:7] + outcomes[8:] == [n for n in range(10, 20) if n != 17]
+    entries = await forgery.entries(ctx)
+    assert [int(e.target_id) for e in entries] == [n for n in range(20) if n != 17]
+    assert [e.seq for e in entries] == list(range(1, 20))
+    assert await _findings(ctx) == []
+    assert _head_lines(ctx)[-1] == (entries[-1].seq, entries[-1].hash)

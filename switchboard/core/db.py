@@ -3,11 +3,13 @@
 SQLite allows one writer: write transactions start with BEGIN IMMEDIATE so that writers from other processes
 (the CLI beside the server) queue on the busy timeout instead of failing mid-transaction, and writers within this
 process queue on an asyncio lock first, in order, rather than in SQLite's sleeping busy handler. Read sessions stay
-deferred and run beside them.
+deferred and run beside them. Small writes that arrive together (calls placed, recordings filed) share one
+transaction (`Database.together`), since each transaction holds that one writer for all its round trips.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
@@ -20,6 +22,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from switchboard.core.errors import NotFound
+
+log = logging.getLogger(__name__)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -64,6 +68,8 @@ def utcnow() -> datetime:
 
 
 Row = TypeVar("Row")
+Result = TypeVar("Result")
+Write = Callable[[AsyncSession], Awaitable[Result]]
 
 
 async def get_or_404(
@@ -100,6 +106,8 @@ class Database:
         self._reader = async_sessionmaker(
             self.engine.execution_options(switchboard_readonly=True), expire_on_commit=False, info=info
         )
+        self._gathered: list[tuple[Write[Any], asyncio.Future[Any]]] = []
+        self._committing: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -113,6 +121,55 @@ class Database:
             return
         async with self._write_lock, self._writer.begin() as session:
             yield session
+
+    async def together(self, write: Write[Result]) -> Result:
+        """Run `write` in a write transaction shared with the writes that arrive while one commits (group commit),
+        and return its result once committed. A write arriving when none is under way starts at once; one whose
+        caller is cancelled still goes ahead (and `close` waits for it).
+
+        Why: a transaction holds SQLite's one writer for its every round trip to the database thread; placed one
+        transaction each (six round trips, 25 ms on a loop busy with calls), calls at 50/s queued a second behind
+        that lock. `write` may run twice: a batch that fails is rolled back and its writes run again one by one,
+        so that a bad one fails only its own caller."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._gathered.append((write, future))
+        if self._committing is None:
+            self._committing = asyncio.create_task(self._commit_gathered(), name="database:together")
+        return await future
+
+    async def _commit_gathered(self) -> None:
+        batch: list[tuple[Write[Any], asyncio.Future[Any]]] = []
+        try:
+            while self._gathered:
+                batch, self._gathered = self._gathered, []
+                try:
+                    async with self.session() as session:
+                        results = [await write(session) for write, _ in batch]
+                except Exception as exc:
+                    if len(batch) == 1:
+                        _settle(batch[0][1], error=exc)
+                        continue
+                    for write, future in batch:
+                        await self._commit_alone(write, future)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    _settle(future, result)
+        except BaseException:  # cancelled (shutdown): no caller is left waiting for an answer
+            for _, future in batch + self._gathered:
+                future.cancel()
+            self._gathered = []
+            raise
+        finally:
+            self._committing = None
+
+    async def _commit_alone(self, write: Write[Any], future: asyncio.Future[Any]) -> None:
+        try:
+            async with self.session() as session:
+                result = await write(session)
+        except Exception as exc:
+            _settle(future, error=exc)
+        else:
+            _settle(future, result)
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
@@ -138,7 +195,20 @@ class Database:
             await conn.exec_driver_sql("SELECT 1")
 
     async def close(self) -> None:
+        if self._committing is not None:  # the writes gathered so far, first
+            await asyncio.wait([self._committing])
         await self.engine.dispose()
+
+
+def _settle(future: asyncio.Future[Any], result: Any = None, *, error: Exception | None = None) -> None:
+    if future.done():  # its caller was cancelled meanwhile
+        if error is not None:
+            log.error("a write whose caller had gone failed", exc_info=error)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:

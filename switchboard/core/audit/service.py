@@ -9,7 +9,7 @@ file (`ledger.py`), which verification holds the database to.
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event, insert, select, update
@@ -22,7 +22,7 @@ from switchboard.core.context import Context
 from switchboard.core.db import utcnow
 
 GENESIS = "0" * 64
-_UNANCHORED = "audit_unanchored_head"  # session.info: (seq, hash) appended in this transaction, not yet in the file
+_CHAIN = "audit_chain"  # session.info: the transaction's appends (_Chain), until it commits or rolls back
 
 
 def canonical(entry: AuditEntry) -> bytes:
@@ -50,38 +50,64 @@ def ledger_of(session: AsyncSession | Session) -> Ledger:
 async def record(
     session: AsyncSession, actor: str, action: str, target_type: str, target_id: str, detail: dict[str, Any]
 ) -> AuditEntry:
-    """Append one entry; the head row's lock orders concurrent appenders (SQL Core: this runs on every change)."""
-    conn = await session.connection()
-    head = AuditHead.__table__
-    seq, prev = (await conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update())).one()
+    """Append one entry. The transaction's first append reads the head row and locks it, which orders concurrent
+    appenders; its entries are written together when it commits (SQL Core: this runs on every change). A
+    transaction gathering many changes (`Database.together`) so costs three statements, not three per entry."""
+    chain = session.info.get(_CHAIN)
+    if chain is None:
+        conn = await session.connection()
+        head = AuditHead.__table__
+        seq, prev = (await conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update())).one()
+        chain = session.info[_CHAIN] = _Chain(seq, prev)
     entry = AuditEntry(
-        seq=seq + 1,
+        seq=chain.seq + 1,
         at=utcnow(),
         actor=actor,
         action=action,
         target_type=target_type,
         target_id=target_id,
         detail=json.loads(json.dumps(detail, ensure_ascii=False, default=str)),
-        prev_hash=prev,
+        prev_hash=chain.hash,
     )
     entry.hash = ledger_of(session).seal(canonical(entry))
-    values = {column.key: getattr(entry, column.key) for column in AuditEntry.__table__.columns}
-    await conn.execute(insert(AuditEntry.__table__), values)
-    await conn.execute(update(head).where(head.c.id == 1).values(seq=entry.seq, hash=entry.hash))
-    session.info[_UNANCHORED] = (entry.seq, entry.hash)
+    chain.seq, chain.hash = entry.seq, entry.hash
+    chain.entries.append({column.key: getattr(entry, column.key) for column in AuditEntry.__table__.columns})
     return entry
+
+
+@dataclass
+class _Chain:
+    """The head as this transaction's appends left it, and the entries still to write."""
+
+    seq: int
+    hash: str
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+
+@event.listens_for(Session, "before_commit")
+def _write(session: Session) -> None:
+    """The transaction's entries and its new head, in two statements (an AsyncSession commits in a greenlet, where
+    these synchronous calls run on its connection)."""
+    chain = session.info.get(_CHAIN)
+    if chain is None or not chain.entries:
+        return
+    conn = session.connection()
+    conn.execute(insert(AuditEntry.__table__), chain.entries)
+    head = AuditHead.__table__
+    conn.execute(update(head).where(head.c.id == 1).values(seq=chain.seq, hash=chain.hash))
+    chain.entries = []
 
 
 @event.listens_for(Session, "after_commit")
 def _anchor(session: Session) -> None:
     """The transaction's last entry has committed: copy it to the external file (one line per commit)."""
-    if head := session.info.pop(_UNANCHORED, None):
-        ledger_of(session).anchor(*head)
+    if chain := session.info.pop(_CHAIN, None):
+        ledger_of(session).anchor(chain.seq, chain.hash)
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
-    session.info.pop(_UNANCHORED, None)
+    session.info.pop(_CHAIN, None)
 
 
 async def record_alone(
