@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         "--compose", default=None, help="module:factory，返回通知行的撰写函数（switchboard.notices.live:composer）"
     )
     parser.add_argument("--lease", type=float, default=60.0, help="租约秒数：崩溃后未完成的发送在此后重发")
-    parser.add_argument("--poll", type=float, default=0.25, help="空闲时查询间隔（秒）")
+    parser.add_argument("--poll", type=float, default=0.25, help="空闲时查询间隔（秒），一直无待发时逐步放宽到 4 倍")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(run(args))
