@@ -142,18 +142,7 @@ class Database:
         try:
             while self._gathered:
                 batch, self._gathered = self._gathered, []
-                try:
-                    async with self.session() as session:
-                        results = [await write(session) for write, _ in batch]
-                except Exception as exc:
-                    if len(batch) == 1:
-                        _settle(batch[0][1], error=exc)
-                        continue
-                    for write, future in batch:
-                        await self._commit_alone(write, future)
-                    continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    _settle(future, result)
+                await self._commit(batch)
         except BaseException:  # cancelled (shutdown): no caller is left waiting for an answer
             for _, future in batch + self._gathered:
                 future.cancel()
@@ -162,13 +151,19 @@ class Database:
         finally:
             self._committing = None
 
-    async def _commit_alone(self, write: Write[Any], future: asyncio.Future[Any]) -> None:
+    async def _commit(self, batch: list[tuple[Write[Any], asyncio.Future[Any]]]) -> None:
+        """One transaction for `batch`; if it fails, one for each of its writes."""
         try:
             async with self.session() as session:
-                result = await write(session)
+                results = [await write(session) for write, _ in batch]
         except Exception as exc:
-            _settle(future, error=exc)
-        else:
+            if len(batch) == 1:
+                _settle(batch[0][1], error=exc)
+            else:
+                for one in batch:
+                    await self._commit([one])
+            return
+        for (_, future), result in zip(batch, results, strict=True):
             _settle(future, result)
 
     @asynccontextmanager
