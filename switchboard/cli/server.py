@@ -59,7 +59,7 @@ def serve(config_path: ConfigOption = None) -> None:
                 f"[bold yellow]已创建管理员 {settings.auth.admin_username}，初始密码（仅显示这一次）：{password}[/]"
             )
         app = create_app(ctx)
-        # FastAPI builds each route's validators on the first request that reaches it, about 2 s of CPU for them
+        # FastAPI builds each route's validators on the first request that reaches it, about 0.8 s of CPU for them
         # all: paid while the first calls queue behind it otherwise. Building the schema builds them now. (Not in
         # the app's lifespan: the tests start hundreds of apps and touch a few routes of each.)
         app.openapi()
