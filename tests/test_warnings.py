@@ -314,11 +314,13 @@ async def test_deliveries_waiting_for_a_retry_say_why(
     )
 
     async def waiting() -> list | None:
+        """The busy row waiting for its retry once r000@ has gone: on a loaded machine the report may first be read
+        while r000@'s row is still in its first attempt, and then the channel has two rows open."""
         report = (await client.get(f"{BASE}/{warning['id']}/deliveries", headers=tokens["leader"])).json()
-        return report["stuck"] or None
+        return report["stuck"] if report["stuck"] and report["stuck"][0]["rows"] == 1 else None
 
-    [stuck] = await until(waiting, timeout=20, what="the busy mailbox's row to wait for a retry")
-    assert stuck["channel"] == "email" and stuck["rows"] == 1
+    [stuck] = await until(waiting, timeout=20, what="the busy mailbox's row alone to wait for a retry")
+    assert stuck["channel"] == "email"
     assert "1 条等待重试" in stuck["reason"] and "SMTP 451" in stuck["reason"]
     report = (await client.get(f"{BASE}/{warning['id']}/deliveries?q=busy", headers=tokens["leader"])).json()
     [row] = report["items"]
