@@ -33,6 +33,7 @@ VOICE_OUTCOME = "SB_VOICE"
 # convened invitee's Local channel is <participant id>-r<round> (the half that joins the bridge) and that plus -d
 # (the half that runs the dialling loop, whose Dial events nobody follows).
 DESK_LEG, DIAL_LEG = "-desk", "-dial"
+CONVENE_LEG = r"-r[0-9]+$"  # matches convene_leg(...)
 CONVENE_FAR_LEG = r"-r[0-9]+-d$"  # matches convene_far_leg(...)
 
 

@@ -24,7 +24,7 @@ import jinja2
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from sip.dialing import CONVENE_FAR_LEG, DESK_LEG, DIAL_LEG
+from sip.dialing import CONVENE_FAR_LEG, CONVENE_LEG, DESK_LEG, DIAL_LEG
 from switchboard.core.config import Settings
 
 log = logging.getLogger(__name__)
@@ -453,6 +453,12 @@ AMI_EVENT_FILTERS = (
     # A convene leg's dialling loop reports its attempts as UserEvents; its Dial events concern nobody.
     EventFilter("exclude", "DialBegin", "Uniqueid", "regex", CONVENE_FAR_LEG),
     EventFilter("exclude", "DialEnd", "Uniqueid", "regex", CONVENE_FAR_LEG),
+    # Nor do an Originate's own Dial events, for the channel it creates (no calling channel: DestUniqueid is the
+    # ChannelId we gave): the desk leg of a call, the near leg of a convene round. Two of a leg's six events.
+    EventFilter("exclude", "DialBegin", "DestUniqueid", "ends_with", DESK_LEG),
+    EventFilter("exclude", "DialEnd", "DestUniqueid", "ends_with", DESK_LEG),
+    EventFilter("exclude", "DialBegin", "DestUniqueid", "regex", CONVENE_LEG),
+    EventFilter("exclude", "DialEnd", "DestUniqueid", "regex", CONVENE_LEG),
 )
 
 TEMPLATES = [

@@ -280,6 +280,8 @@ async def test_convene_group_with_fallback_retries_roll_call_and_pull(
         await outside.command("account", name="pstn", port=asterisk.trunk_port)
         await outside.command("answer", account="pstn", mode="auto", delay_ms=200)
         await register(outside, asterisk, "8006", "auto")
+        heard: list[dict[str, Any]] = []  # what Asterisk sends the switchboard's own AMI session
+        desk.telephony.ami.on_event(lambda message: heard.append(dict(message)))
 
         convened = await desk.http.post(
             f"/api/v1/bridges/{BRIDGE}/convene",
@@ -305,6 +307,12 @@ async def test_convene_group_with_fallback_retries_roll_call_and_pull(
         assert by_name["陈静"]["state"] == "unanswered" and by_name["陈静"]["rounds"] == 2
         assert [(t["number"], t["result"]) for t in by_name["陈静"]["tries"]] == [("8005", "busy"), ("8005", "busy")]
         assert by_name["王芳"]["joined_at"] and by_name["赵磊"]["state"] == "joined"
+        # manager.conf spares the control plane a convene leg's Dial events (the Originate's and its loop's): it
+        # follows the legs by the loop's UserEvents, which it does get.
+        assert sum(m.get("UserEvent") == "SwitchboardAttempt" for m in heard) >= 7
+        legs = {f"{p['id']}-r{n}" for p in roll["participants"] for n in (1, 2)}
+        dials = [m for m in heard if m["Event"] in ("DialBegin", "DialEnd")]
+        assert not [m for m in dials if {m.get("DestUniqueid"), m.get("Uniqueid", "").removesuffix("-d")} & legs]
 
         # Audio crosses convened legs: 王芳 (8003) speaks, 张伟 (8002) hears (checked once the phone let go of it).
         legs = {e["account"]: e["call"] for e in desks.find("call_state", state="confirmed")}

@@ -7,6 +7,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -80,6 +81,8 @@ async def test_desk_rings_first_then_numbers_in_priority_order(
         await register(desks, asterisk, "8003", "never")  # 8002 is not registered: unreachable
         await outside.command("account", name="pstn", port=asterisk.trunk_port)
         await outside.command("answer", account="pstn", mode="auto", delay_ms=300)
+        heard: list[dict[str, Any]] = []  # what Asterisk sends the switchboard's own AMI session
+        desk.telephony.ami.on_event(lambda message: heard.append(dict(message)))
 
         placed = await desk.http.post(
             "/api/v1/calls",
@@ -131,6 +134,12 @@ async def test_desk_rings_first_then_numbers_in_priority_order(
     ]
     assert tone_present(tmp_path / "desk.wav", 1300) and not tone_present(tmp_path / "desk.wav", 700)
     assert tone_present(tmp_path / "far.wav", 700) and not tone_present(tmp_path / "far.wav", 1300)
+    # The desk leg's own Dials (one per number reached) reach the control plane; the Originate's Dial of the desk leg,
+    # which names no calling channel, is kept out by manager.conf.
+    dials = [(m["Event"], m.get("Uniqueid"), m.get("DestUniqueid")) for m in heard if m["Event"].startswith("Dial")]
+    desk_leg = f"{call['id']}-desk"
+    assert [e for e, caller, _ in dials if caller == desk_leg].count("DialBegin") == 3  # none for unreachable 8002
+    assert not [d for d in dials if d[2] == desk_leg]
 
     timeline = await desk.http.get(f"/api/v1/incidents/{incident_id}/timeline", headers=desk.tokens["leader"])
     entries = [e for e in timeline.json()["items"] if e["kind"] == "call"]
