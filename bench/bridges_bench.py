@@ -216,6 +216,7 @@ class Rig:
         """N Originates as conference/bridges/service.py sends them, all at once, until N ConfbridgeJoin."""
         await self.trunk(media=False)
         self.watch.reset()
+        engine = cpu_seconds(self.bench.engine.pid())
         began = time.perf_counter()
         originations = [
             asyncio.create_task(
@@ -247,12 +248,14 @@ class Rig:
             await until(self.watch.tick, lambda: len(self.watch.joins) >= n, ring + 30, f"{n} ConfbridgeJoin")
         finally:
             legs = sorted(arrival - began for _, arrival in self.watch.joins.values())
+            engine = cpu_seconds(self.bench.engine.pid()) - engine
             await asyncio.gather(*originations, return_exceptions=True)
             teardown = await self.kick_all()
         return {
             "joined": len(legs),
             "total": legs[-1] if legs else math.nan,
             "legs": legs,
+            "asterisk_ms": engine * 1000 / max(len(legs), 1),
             "teardown": teardown,
         }
 
@@ -262,7 +265,7 @@ class Rig:
         self.watch.reset()
         since = len(server.arrivals)
         body = {"numbers": [number(i) for i in range(n)], "rounds": 1, "ring_seconds": ring}
-        before = cpu_seconds(server.pid)
+        before, engine = cpu_seconds(server.pid), cpu_seconds(self.bench.engine.pid())
         began = time.perf_counter()
         response = await server.http.post(f"/api/v1/bridges/{self.bridge}/convene", json=body)
         accepted = time.perf_counter() - began
@@ -271,7 +274,7 @@ class Rig:
         try:
             await until(server.tick, lambda: len(server.of("bridge.joined", since)) >= n, ring + 60, f"{n} joined")
         finally:
-            after = cpu_seconds(server.pid)
+            after, engine = cpu_seconds(server.pid), cpu_seconds(self.bench.engine.pid()) - engine
             joined = server.of("bridge.joined", since)
         legs, stamps = sorted(a.perf - began for a in joined), self.watch.joins
         result: dict[str, Any] = {
@@ -280,6 +283,7 @@ class Rig:
             "legs": legs,
             "accepted": accepted,
             "server_ms": (after - before) * 1000 / max(len(legs), 1),
+            "asterisk_ms": engine * 1000 / max(len(legs), 1),
             "join_lags": [a.wall - stamps[c][0] for a in joined if (c := a.data.get("channel")) in stamps],
         }
         if hold:
@@ -415,7 +419,7 @@ def report(results: dict[str, Any], args: argparse.Namespace, load: tuple[str, s
     )
     print(
         f"{'legs':>5} {'path':16} {'runs':>4} {'joined':>7} {'202 ms':>7} {'leg p50':>8} {'leg p95':>8} "
-        f"{'all ms':>8} {'srv ms/leg':>10} {'join lag':>13} {'end ms':>7}"
+        f"{'all ms':>8} {'srv ms/leg':>10} {'ast ms/leg':>10} {'join lag':>13} {'end ms':>7}"
     )
     for n in dict.fromkeys([*args.sizes, args.convene]):
         rows = {"raw AMI": results["raw"].get(n, []), "Switchboard API": results["api"].get(n, [])}
@@ -431,7 +435,7 @@ def report(results: dict[str, Any], args: argparse.Namespace, load: tuple[str, s
             print(
                 f"{n:5} {path:16} {len(runs):4} {joined:>7} {ms(p50(accepted)):>7} {ms(p50(legs)):>8} "
                 f"{ms(percentile(legs, 0.95)):>8} {ms(p50([r['total'] for r in runs])):>8} "
-                f"{server:>10} {lag:>13} "
+                f"{server:>10} {p50([r['asterisk_ms'] for r in runs]):>10.1f} {lag:>13} "
                 f"{ms(p50([r['teardown'] for r in runs])):>7}"
             )
         if all(rows.values()):
@@ -440,7 +444,8 @@ def report(results: dict[str, Any], args: argparse.Namespace, load: tuple[str, s
             total = p50([r["total"] for r in rows["Switchboard API"]]) / p50([r["total"] for r in rows["raw AMI"]])
             print(f"{'':5} {'API/raw':16} {'':4} {'':7} {'':7} {p50(api) / p50(raw):8.2f} {'':8} {total:8.2f}")
     print(
-        "srv ms/leg: CPU of `switchboard serve` from the POST to the last bridge.joined, per leg; join lag: p50/p95 ms "
+        "srv ms/leg: CPU of `switchboard serve` from the POST to the last bridge.joined, per leg; ast ms/leg: "
+        "Asterisk's CPU from the Originates or the POST to the last join, per leg; join lag: p50/p95 ms "
         "from Asterisk's ConfbridgeJoin Timestamp to bridge.joined on the WS; end ms: ConfbridgeKick all until "
         "ConfbridgeEnd (raw) or bridge.ended (API)"
     )
