@@ -434,6 +434,17 @@ AMI_EVENTS = (
 )  # fmt: skip
 
 
+# Events nobody here reads, never built at all (manager.conf disabledevents): Asterisk queues each event it builds
+# for every AMI session and wakes each session's thread for it, before that session's filters drop it. These are
+# most of what a call raises (a Newexten per dialplan step, a VarSet per variable set).
+AMI_DISABLED_EVENTS = (
+    "Newexten", "VarSet", "Newstate", "NewCallerid", "NewConnectedLine", "NewAccountCode", "DialState",
+    "HangupRequest", "SoftHangupRequest", "BridgeCreate", "BridgeDestroy", "BridgeEnter", "BridgeLeave",
+    "LocalBridge", "LocalOptimizationBegin", "LocalOptimizationEnd", "RTCPSent", "RTCPReceived",
+    "DeviceStateChange", "ExtensionStatus", "MusicOnHoldStart", "MusicOnHoldStop", "DTMFBegin", "DTMFEnd",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class EventFilter:
     """One manager.conf advanced `eventfilter`: `action` the events named `event` whose `header` matches `value`."""
@@ -519,6 +530,7 @@ def render(
         "ami_secret": ami_secret(settings),
         "ami_events": AMI_EVENTS,
         "ami_event_filters": AMI_EVENT_FILTERS,
+        "ami_disabled_events": AMI_DISABLED_EVENTS,
         "passwords": phone_secrets(settings, definition),
         "fallbacks": resolve_fallbacks(definition, fallback),
         "trunks": {t.name: t for t in definition.trunks},
