@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from conference.bridges.live import Member, Room, member_of, yes
 from conference.bridges.models import OPEN, PRESENCE_NAMES, REASON_NAMES, BridgeSession, Participant, Presence
@@ -38,7 +38,8 @@ from switchboard.core.context import Context
 from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from switchboard.core.events import Event
-from switchboard.core.ticks import RowWrites, live_copy
+from switchboard.core.ids import new_id
+from switchboard.core.ticks import RowWrites, live_row
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -167,7 +168,7 @@ class BridgeService:
         incident_id: str | None,
         rounds: int | None = None,
         ring_seconds: int | None = None,
-    ) -> tuple[BridgeSession, list[Participant]]:
+    ) -> tuple[BridgeSession, list[dict[str, Any]]]:
         bridge = self.bridge(number)
         if not invitees:
             # The request names at least one group, contact or number: nobody is left only when a group is empty.
@@ -180,32 +181,61 @@ class BridgeService:
         self._require_link()
         rounds = rounds or self.policy.rounds
         bridge_session = await self._open_session(number, actor, incident_id)
-        rows = [
-            Participant(
-                session_id=bridge_session.id,
-                how="convened",
-                name=i.name,
-                org=i.org,
-                contact_id=i.contact_id,
-                numbers=i.numbers,
-                tries=[],
-                max_rounds=rounds,
-                state=Presence.queued if i.numbers else Presence.failed,
-                reason="" if i.numbers else "no_number",
-            )
-            for i in invitees
-        ]
-        async with self.ctx.db.session() as session:
-            session.add_all(rows)
-        self._rows.update((r.id, live_copy(r)) for r in rows)
+        rows = await self._write_roll(
+            bridge_session,
+            [
+                {
+                    "how": "convened",
+                    "name": i.name,
+                    "org": i.org,
+                    "contact_id": i.contact_id,
+                    "numbers": i.numbers,
+                    "max_rounds": rounds,
+                    "state": Presence.queued if i.numbers else Presence.failed,
+                    "reason": "" if i.numbers else "no_number",
+                }
+                for i in invitees
+            ],
+        )
         summary = f"召集 {len(rows)} 人参加{bridge.name or '会议'}（{number}）：" + "、".join(
-            r.name or r.numbers[0] for r in rows
+            r["name"] or r["numbers"][0] for r in rows
         )
         await self._publish("bridge.convened", bridge_session, actor, {"summary": summary, "count": len(rows)})
         for row in rows:
-            if row.state == Presence.queued:
-                self._start_dialing(row.id, ring_seconds or self.policy.ring_seconds)
+            if row["state"] == Presence.queued:
+                self._start_dialing(row["id"], ring_seconds or self.policy.ring_seconds)
         return bridge_session, rows
+
+    async def _write_roll(self, bridge_session: BridgeSession, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Insert roll-call rows (what differs from a fresh row in each of `rows`) in one executemany and keep their
+        live copies; returns them as written. Through the ORM's unit of work a hundred rows took 15 ms more, and
+        nobody is dialled before they are written."""
+        now = utcnow()
+        written = [
+            {
+                "id": new_id(),
+                "session_id": bridge_session.id,
+                "name": "",
+                "org": "",
+                "contact_id": None,
+                "tries": [],
+                "rounds": 0,
+                "max_rounds": 1,
+                "reason": "",
+                "channel": None,
+                "role": "participant",
+                "next_try_at": None,
+                "joined_at": None,
+                "left_at": None,
+                "created_at": now,
+            }
+            | row
+            for row in rows
+        ]
+        async with self.ctx.db.session() as session:
+            await session.execute(insert(Participant.__table__), written)
+        self._rows.update((row["id"], live_row(Participant, row)) for row in written)
+        return written
 
     def _start_dialing(self, participant_id: str, ring_seconds: int) -> None:
         if participant_id in self._dialers:
@@ -402,7 +432,7 @@ class BridgeService:
 
     async def pull(
         self, actor: str, number: str, legs: list[tuple[str, str, str]], *, incident_id: str | None
-    ) -> list[Participant]:
+    ) -> list[dict[str, Any]]:
         """Take a live call's legs — (channel, name, number) each — out of their call and into the bridge."""
         bridge = self.bridge(number)
         self._require_link()
@@ -411,28 +441,26 @@ class BridgeService:
         if len(self.room(number).members) + len(legs) > bridge.max_members:
             raise Conflict(f"会议桥 {number} 已满（最多 {bridge.max_members} 方）", field="bridge")
         bridge_session = await self._open_session(number, actor, incident_id)
-        rows = [
-            Participant(
-                session_id=bridge_session.id,
-                how="pulled",
-                name=name,
-                numbers=[leg_number] if leg_number else [],
-                tries=[],
-                state=Presence.dialing,
-                channel=channel,
-            )
-            for channel, name, leg_number in legs
-        ]
-        async with self.ctx.db.session() as session:
-            session.add_all(rows)
-        self._rows.update((r.id, live_copy(r)) for r in rows)
+        rows = await self._write_roll(
+            bridge_session,
+            [
+                {
+                    "how": "pulled",
+                    "name": name,
+                    "numbers": [leg_number] if leg_number else [],
+                    "state": Presence.dialing,
+                    "channel": channel,
+                }
+                for channel, name, leg_number in legs
+            ],
+        )
         fields = {"Action": "Redirect", "Channel": legs[0][0], "Context": BRIDGE_CONTEXT, "Exten": number}
         fields["Priority"] = "1"
         if len(legs) > 1:
             fields |= {"ExtraChannel": legs[1][0], "ExtraContext": BRIDGE_CONTEXT, "ExtraExten": number}
             fields["ExtraPriority"] = "1"
         await self.ami.action(fields)
-        names = "、".join(r.name or r.numbers[0] for r in rows if r.name or r.numbers)
+        names = "、".join(r["name"] or r["numbers"][0] for r in rows if r["name"] or r["numbers"])
         summary = f"通话转入{bridge.name or '会议'}（{number}）：{names}"
         await self._publish("bridge.pulled", bridge_session, actor, {"summary": summary})
         return rows

@@ -1,7 +1,9 @@
 """Bridge flows: each one user-visible action of a moderator, across the directory, the incident record, dispatch
 calls and ConfBridge. Controls act on Asterisk at once and are audited after it accepted them."""
 
-from conference.bridges.models import BridgeSession, Participant
+from typing import Any
+
+from conference.bridges.models import BridgeSession
 from conference.bridges.service import BridgeService, Invitee
 from sip.calls import CallService
 from sip.models import Call, CallState
@@ -17,7 +19,7 @@ from switchboard.incidents import service as incidents
 
 async def convene(
     ctx: Context, bridges: BridgeService, actor: str, number: str, request: ConveneRequest
-) -> tuple[BridgeSession, list[Participant]]:
+) -> tuple[BridgeSession, list[dict[str, Any]]]:
     """Dial everyone into bridge `number` at once; the roll call is written before this returns."""
     bridges.bridge(number)
     await incidents.filed_under(ctx, request.incident_id)
@@ -61,7 +63,7 @@ async def _invitees(ctx: Context, request: ConveneRequest) -> list[Invitee]:
 
 async def pull(
     ctx: Context, bridges: BridgeService, calls: CallService, actor: str, number: str, call_id: str
-) -> list[Participant]:
+) -> list[dict[str, Any]]:
     """Both legs of a live dispatch call into the bridge (AMI Redirect with ExtraChannel)."""
     call = await calls.get(call_id)
     if call.state not in (CallState.answered, CallState.held):

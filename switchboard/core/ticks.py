@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, inspect, update
 from sqlalchemy.orm import make_transient_to_detached
@@ -22,6 +22,8 @@ from switchboard.core.db import Base, Database
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.05
+
+B = TypeVar("B", bound=Base)
 
 
 class Ticker:
@@ -105,13 +107,13 @@ class RowWrites:
             raise
 
 
-def live_copy(row: Base) -> Base:
-    """A copy of a written row for its live state to carry on in, so that the row as written (what the API answers
-    with) stays as it was."""
-    mapper = inspect(type(row))
-    copy = mapper.class_(**{a.key: getattr(row, a.key) for a in mapper.column_attrs})
-    make_transient_to_detached(copy)
-    return copy
+def live_row(model: type[B], values: dict[str, Any]) -> B:
+    """A row its owner inserted (`values`, every column), for its live state to carry on in: detached, so that
+    `RowWrites.changed` knows it by its key, and apart from `values`, which stay as written for whoever answers
+    with them."""
+    row = model(**{key: list(value) if isinstance(value, list) else value for key, value in values.items()})
+    make_transient_to_detached(row)
+    return row
 
 
 _STATEMENTS: dict[type[Base], Any] = {}
