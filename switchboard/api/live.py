@@ -19,7 +19,7 @@ from switchboard.auth.models import Principal
 from switchboard.auth.sessions import Sessions
 from switchboard.core.context import Context
 from switchboard.core.errors import Unauthorized
-from switchboard.core.events import Event
+from switchboard.core.events import Event, Listener
 
 router = APIRouter(tags=["events"])
 
@@ -51,37 +51,40 @@ async def events(websocket: WebSocket, token: str = "", since: int | None = None
             await feed.send(event)
     closed = asyncio.create_task(_until_closed(websocket))
     refused = asyncio.create_task(_until_refused(sessions, token))
+    overflow = asyncio.create_task(listener.overflowed.wait())
+    pump = asyncio.create_task(_pump(listener, feed, replayed))
+    watched = (pump, closed, refused, overflow)
     try:
-        while not closed.done():
-            if not listener.queue.empty() and not (refused.done() or listener.overflowed.is_set()):
-                event = listener.queue.get_nowait()  # a backlog goes out without a task and a wait per event
-                if event.seq > replayed:
-                    await feed.send(event)
-                continue
-            next_event = asyncio.create_task(listener.queue.get())
-            overflow = asyncio.create_task(listener.overflowed.wait())
-            done, _ = await asyncio.wait({next_event, overflow, closed, refused}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (next_event, overflow):
-                if task not in done:
-                    task.cancel()
-            if refused in done:
-                await websocket.close(POLICY_VIOLATION, refused.result())
-                break
-            if overflow in done:
-                await websocket.close(TRY_AGAIN_LATER, "事件推送积压，请重新连接")
-                break
-            if next_event in done:
-                event = next_event.result()
-                if event.seq > replayed:
-                    await feed.send(event)
+        done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        await _stop(pump)  # nothing more goes out once the client is refused or too far behind
+        if refused in done:
+            await websocket.close(POLICY_VIOLATION, refused.result())
+        elif overflow in done:
+            await websocket.close(TRY_AGAIN_LATER, "事件推送积压，请重新连接")
+        elif pump in done:
+            pump.result()  # the client went (WebSocketDisconnect); anything else is a fault to see
     except WebSocketDisconnect:
         pass
     finally:
         listener.close()
-        for task in (closed, refused):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in watched:
+            await _stop(task)
+
+
+async def _pump(listener: Listener, feed: "_Feed", replayed: int) -> None:
+    """Send each event as it comes: one task for the connection, not a task and a wait per event (a convene's
+    joins come one at a time, and that was most of what each cost this socket)."""
+    while True:
+        event = await listener.queue.get()
+        if event.seq > replayed:
+            await feed.send(event)
+
+
+async def _stop(task: asyncio.Task[object]) -> None:
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class _Feed:
