@@ -310,9 +310,9 @@ async def test_convene_group_with_fallback_retries_roll_call_and_pull(
         # manager.conf spares the control plane a convene leg's Dial events (the Originate's and its loop's): it
         # follows the legs by the loop's UserEvents, which it does get.
         assert sum(m.get("UserEvent") == "SwitchboardAttempt" for m in heard) >= 7
-        legs = {f"{p['id']}-r{n}" for p in roll["participants"] for n in (1, 2)}
+        rounds = {f"{p['id']}-r{n}" for p in roll["participants"] for n in (1, 2)}
         dials = [m for m in heard if m["Event"] in ("DialBegin", "DialEnd")]
-        assert not [m for m in dials if {m.get("DestUniqueid"), m.get("Uniqueid", "").removesuffix("-d")} & legs]
+        assert not [m for m in dials if {m.get("DestUniqueid"), m.get("Uniqueid", "").removesuffix("-d")} & rounds]
 
         # Audio crosses convened legs: 王芳 (8003) speaks, 张伟 (8002) hears (checked once the phone let go of it).
         legs = {e["account"]: e["call"] for e in desks.find("call_state", state="confirmed")}

@@ -38,8 +38,7 @@ from switchboard.core.context import Context
 from switchboard.core.db import get_or_404, utcnow
 from switchboard.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from switchboard.core.events import Event
-from switchboard.core.ids import new_id
-from switchboard.core.ticks import RowWrites, live_row
+from switchboard.core.ticks import RowWrites, live_row, with_defaults
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -207,31 +206,11 @@ class BridgeService:
         return bridge_session, rows
 
     async def _write_roll(self, bridge_session: BridgeSession, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Insert roll-call rows (what differs from a fresh row in each of `rows`) in one executemany and keep their
-        live copies; returns them as written. Through the ORM's unit of work a hundred rows took 15 ms more, and
-        nobody is dialled before they are written."""
-        now = utcnow()
-        written = [
-            {
-                "id": new_id(),
-                "session_id": bridge_session.id,
-                "name": "",
-                "org": "",
-                "contact_id": None,
-                "tries": [],
-                "rounds": 0,
-                "max_rounds": 1,
-                "reason": "",
-                "channel": None,
-                "role": "participant",
-                "next_try_at": None,
-                "joined_at": None,
-                "left_at": None,
-                "created_at": now,
-            }
-            | row
-            for row in rows
-        ]
+        """Insert roll-call rows (what differs from the model's defaults in each of `rows`) in one executemany and
+        keep their live copies; returns them as written. Through the ORM's unit of work a hundred rows took 15 ms
+        more, and nobody is dialled before they are written."""
+        fresh = {"session_id": bridge_session.id, "tries": []}
+        written = [with_defaults(Participant, fresh | row) for row in rows]
         async with self.ctx.db.session() as session:
             await session.execute(insert(Participant.__table__), written)
         self._rows.update((row["id"], live_row(Participant, row)) for row in written)

@@ -107,6 +107,21 @@ class RowWrites:
             raise
 
 
+def with_defaults(model: type[Base], values: dict[str, Any]) -> dict[str, Any]:
+    """`values` for every column of `model`: one left out takes its Python-side default, as the ORM would give it
+    on insert, or None. For rows inserted in one executemany whose live copies need every value."""
+    out = {}
+    for column in model.__table__.columns:
+        if column.key in values:
+            out[column.key] = values[column.key]
+        elif column.default is None:
+            out[column.key] = None
+        else:
+            default = column.default
+            out[column.key] = default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined]
+    return out
+
+
 def live_row(model: type[B], values: dict[str, Any]) -> B:
     """A row its owner inserted (`values`, every column), for its live state to carry on in: detached, so that
     `RowWrites.changed` knows it by its key, and apart from `values`, which stay as written for whoever answers
